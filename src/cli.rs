@@ -1,0 +1,193 @@
+//! Command-line interface (clap derive). Every flag has an environment variable so cron
+//! lines and Airflow tasks can configure the job without long argv. The API key is never a
+//! flag (argv is visible in `ps`): it comes from `DRATA_API_KEY` or `--api-key-file`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "drata-etl", version, about = "Snapshot a Drata workspace's personnel compliance data into Hive-partitioned Parquet")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr: text (for people) or json (one object per line, for log shippers).
+    #[arg(long, global = true, env = "DRATA_ETL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. info, debug, or drata_etl=debug,reqwest=info.
+    #[arg(long, global = true, env = "DRATA_ETL_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Snapshot a workspace: list personnel, enrich, write Parquet, commit with a manifest.
+    Run(RunArgs),
+    /// Run the whole pipeline against the embedded simulator (no key, no network needed).
+    Demo(DemoArgs),
+    /// Serve the simulated Drata API (guide dialect) for benchmarks and manual testing.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
+    #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
+    pub base_url: String,
+    /// Output root directory.
+    #[arg(long, env = "DRATA_ETL_OUT")]
+    pub out: PathBuf,
+    /// Logical run time (RFC 3339) naming the snapshot; a rerun with the same value replaces it. Default: now (UTC, whole seconds).
+    #[arg(long, env = "DRATA_ETL_RUN_AT")]
+    pub run_at: Option<String>,
+    /// File holding the API key (used when DRATA_API_KEY is not set).
+    #[arg(long, env = "DRATA_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// Limits shared by `run` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct Tuning {
+    /// Most requests in flight at once (pages and per-person calls share this budget).
+    #[arg(long, env = "DRATA_ETL_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Records asked for per list page (the server may cap it; its echoed limit is used).
+    #[arg(long, env = "DRATA_ETL_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub page_size: u64,
+    /// Timeout of one request, e.g. 30s.
+    #[arg(long, env = "DRATA_ETL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Give up (exit 75, nothing committed) if the run is not done after this long, e.g. 50m. Default: no deadline.
+    #[arg(long, env = "DRATA_ETL_DEADLINE", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// Attempts per request on server errors, timeouts and cut connections.
+    #[arg(long, env = "DRATA_ETL_MAX_RETRIES", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_retries: u32,
+    /// A fixed ceiling on requests per second (default: adaptive pacing from 429s and rate-limit headers).
+    #[arg(long, env = "DRATA_ETL_MAX_RPS")]
+    pub max_rps: Option<f64>,
+    /// People whose enrichment may still fail after retries before the run refuses to commit: a count or a percentage (e.g. 1%).
+    #[arg(long, env = "DRATA_ETL_MAX_FAILED_ENRICHMENTS", default_value = "0")]
+    pub max_failed_enrichments: String,
+    /// Bound on re-listing passes when the personnel list changes while it is paged.
+    #[arg(long, env = "DRATA_ETL_MAX_LIST_PASSES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_list_passes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// People in the simulated workspace.
+    #[arg(long, default_value_t = 500)]
+    pub personnel: usize,
+    /// Output root directory.
+    #[arg(long, default_value = "drata-demo-out")]
+    pub out: PathBuf,
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Simulated latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DRATA_SIM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "DRATA_SIM_PERSONNEL", default_value_t = 1000)]
+    pub personnel: usize,
+    #[arg(long, env = "DRATA_SIM_CONTROLS", default_value_t = 80)]
+    pub controls: usize,
+    #[arg(long, env = "DRATA_SIM_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, env = "DRATA_SIM_LATENCY_MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// The key clients must send (default: sim-key).
+    #[arg(long, env = "DRATA_SIM_API_KEY", default_value = "sim-key")]
+    pub api_key: String,
+    /// Scopes of that key, comma-separated.
+    #[arg(long, default_value = "personnel:read,controls:read", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Token-bucket rate limit in requests per second (429 with Retry-After beyond it).
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+    /// Burst size of the rate limit.
+    #[arg(long, default_value_t = 10)]
+    pub rate_burst: u32,
+    /// Fraction of requests answered 502/503 with an HTML body.
+    #[arg(long, default_value_t = 0.0)]
+    pub html_error_rate: f64,
+    /// Fraction of responses whose connection is cut mid-body.
+    #[arg(long, default_value_t = 0.0)]
+    pub cut_rate: f64,
+    /// Fraction of 200 responses with a truncated JSON body.
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// Fraction of responses delayed by --slow-ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_rate: f64,
+    #[arg(long, default_value_t = 60_000)]
+    pub slow_ms: u64,
+    /// Cap the page limit below 100 (the server echoes its own limit).
+    #[arg(long)]
+    pub max_page_limit: Option<u32>,
+    /// Drift: people inserted at the front per personnel page request.
+    #[arg(long, default_value_t = 0)]
+    pub drift_inserts: usize,
+    /// Drift: people deleted behind the reader per personnel page request.
+    #[arg(long, default_value_t = 0)]
+    pub drift_deletes: usize,
+    /// Drift stops after this many page requests.
+    #[arg(long, default_value_t = 20)]
+    pub drift_events: usize,
+    /// Answer 401 to every request.
+    #[arg(long)]
+    pub unauthorized: bool,
+    /// Answer every request with a 200 HTML login page (like the app host).
+    #[arg(long)]
+    pub html_login: bool,
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+}
+
+/// Durations like `30s`, `500ms`, `10m`, `1h 30m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(std::time::Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 30s, 10m or 2h: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
+        assert_eq!(parse_duration("1.5").unwrap().as_millis(), 1500);
+        assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! Raw CLI arguments and environment -> one validated `RunOptions`.
+//!
+//! Everything a user can get wrong is caught here with a message that says what to do
+//! (exit 64): a malformed base URL, plain http to a non-loopback host, a missing key, a bad
+//! `--run-at`. The key is read from `DRATA_API_KEY` or a file, never from argv.
+
+use crate::cli::{RunArgs, Tuning};
+use crate::drata::retry::Backoff;
+use crate::drata::{ApiKey, ClientConfig};
+use crate::error::EtlError;
+use crate::extract::enrich::FailureBudget;
+use crate::load::WriterOptions;
+use crate::pipeline::RunOptions;
+use chrono::{DateTime, SubsecRound, Utc};
+use std::path::Path;
+use std::time::Duration;
+use url::Url;
+
+pub const API_KEY_ENV: &str = "DRATA_API_KEY";
+
+/// Validate `--base-url`: scheme and host; https unless the host is loopback. A trailing
+/// `/public` (a common copy-paste from API docs) is tolerated and removed.
+pub fn parse_base_url(raw: &str) -> Result<Url, EtlError> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        EtlError::usage(format!("--base-url '{raw}' is not a URL ({e}); use the API host, e.g. https://public-api.drata.com"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(EtlError::usage(format!("--base-url '{raw}' must be an http(s) URL with a host, e.g. https://public-api.drata.com")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(EtlError::usage("--base-url must not contain credentials; pass the key in DRATA_API_KEY or --api-key-file"));
+    }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(EtlError::usage(format!(
+            "--base-url uses plain http to {}: the API key would cross the network unencrypted. Use https (plain http is allowed only for loopback hosts)",
+            url.host_str().unwrap_or("?")
+        )));
+    }
+    let path = url.path().trim_end_matches('/');
+    if !(path.is_empty() || path == "/public") {
+        return Err(EtlError::usage(format!(
+            "--base-url '{raw}' has a path ({path}); give only scheme and host (the tool adds /public/...)"
+        )));
+    }
+    let mut url = url;
+    url.set_path("/");
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The key from `--api-key-file` when given (the more explicit source), else from
+/// `DRATA_API_KEY`.
+pub fn read_api_key(file: Option<&Path>) -> Result<ApiKey, EtlError> {
+    if let Some(path) = file {
+        warn_if_readable_by_others(path);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EtlError::usage(format!("cannot read --api-key-file {}: {e}", path.display())))?;
+        let key = text.trim();
+        if key.is_empty() {
+            return Err(EtlError::usage(format!("--api-key-file {} is empty", path.display())));
+        }
+        return Ok(ApiKey::new(key));
+    }
+    match std::env::var(API_KEY_ENV) {
+        Ok(k) if !k.trim().is_empty() => Ok(ApiKey::new(k.trim())),
+        _ => Err(EtlError::usage(format!(
+            "no API key: set {API_KEY_ENV} or pass --api-key-file PATH (a file holding only the key). Create a key in Drata under Settings > API Keys"
+        ))),
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the API key file is readable by other users; run chmod 600 on it");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+pub fn parse_run_at(raw: Option<&str>) -> Result<DateTime<Utc>, EtlError> {
+    match raw {
+        None => Ok(Utc::now().trunc_subsecs(0)),
+        Some(s) => DateTime::parse_from_rfc3339(s.trim()).map(|d| d.to_utc()).map_err(|e| {
+            EtlError::usage(format!("--run-at '{s}' is not an RFC 3339 time ({e}); use e.g. 2026-01-31T02:00:00Z"))
+        }),
+    }
+}
+
+/// Build the client settings and run options shared by `run` and `demo`.
+pub fn run_options(base_url: Url, key: ApiKey, out: &Path, run_at: DateTime<Utc>, t: &Tuning) -> Result<RunOptions, EtlError> {
+    let max_failed_enrichments =
+        FailureBudget::parse(&t.max_failed_enrichments).map_err(|e| EtlError::usage(format!("--max-failed-enrichments: {e}")))?;
+    if let Some(r) = t.max_rps {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(EtlError::usage("--max-rps must be a positive number of requests per second"));
+        }
+    }
+    let client = ClientConfig {
+        base_url,
+        api_key: key,
+        concurrency: t.concurrency as usize,
+        request_timeout: t.request_timeout,
+        connect_timeout: t.request_timeout.min(Duration::from_secs(10)),
+        max_attempts: t.max_retries,
+        max_rate_limited_attempts: t.max_retries.max(30),
+        backoff: Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(30) },
+        deadline: t.deadline.map(|d| tokio::time::Instant::now() + d),
+        max_rps: t.max_rps,
+        adaptive_pacing: t.max_rps.is_none(),
+    };
+    Ok(RunOptions {
+        client,
+        out: out.to_path_buf(),
+        run_at,
+        page_size: t.page_size,
+        max_list_passes: t.max_list_passes,
+        max_failed_enrichments,
+        writer: WriterOptions::default(),
+    })
+}
+
+pub fn from_run_args(a: &RunArgs) -> Result<RunOptions, EtlError> {
+    let base = parse_base_url(&a.base_url)?;
+    let run_at = parse_run_at(a.run_at.as_deref())?;
+    let key = read_api_key(a.api_key_file.as_deref())?;
+    run_options(base, key, &a.out, run_at, &a.tuning)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(parse_base_url("https://public-api.drata.com").unwrap().as_str(), "https://public-api.drata.com/");
+        assert_eq!(parse_base_url("https://public-api.drata.com/public/").unwrap().as_str(), "https://public-api.drata.com/");
+        assert!(parse_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_base_url("http://localhost:8080").is_ok());
+        assert!(parse_base_url("http://[::1]:8080").is_ok());
+        for bad in ["http://public-api.drata.com", "ftp://x", "not a url", "https://u:p@h.com", "https://h.com/api/v9"] {
+            assert_eq!(parse_base_url(bad).unwrap_err().kind, crate::error::FailureKind::Usage, "{bad}");
+        }
+    }
+
+    #[test]
+    fn run_at() {
+        assert_eq!(parse_run_at(Some("2026-01-31T02:00:00+01:00")).unwrap().to_rfc3339(), "2026-01-31T01:00:00+00:00");
+        assert!(parse_run_at(Some("yesterday")).is_err());
+    }
+}

@@ -1,0 +1,363 @@
+//! The HTTP client every dialect uses: auth, timeouts, the shared concurrency budget, the
+//! pacing gate, retries and request statistics.
+//!
+//! Every request holds one permit of a single semaphore while it is in flight (pages and
+//! child calls share it), passes the pacing gate first, and is wrapped in a timeout. Backoff
+//! waits happen *without* a permit so a sleeping retry does not starve other work. The API
+//! key lives only in a sensitive header value: it is never formatted into logs or errors.
+
+use super::pacing::Pacer;
+use super::retry::{classify, parse_rate_limit_reset, parse_retry_after, Attempt, Backoff, Decision, RetryReason};
+use crate::error::{EtlError, FailureKind};
+use crate::stats::ApiStats;
+use rand::SeedableRng;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use url::Url;
+
+/// An API key. `Debug`/`Display` never show it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// Which API operation a request belongs to (for stats and messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    PersonnelList,
+    Training,
+    BackgroundChecks,
+    ControlsList,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 4] =
+        [Endpoint::PersonnelList, Endpoint::Training, Endpoint::BackgroundChecks, Endpoint::ControlsList];
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::PersonnelList => "personnel_list",
+            Endpoint::Training => "training",
+            Endpoint::BackgroundChecks => "background_checks",
+            Endpoint::ControlsList => "controls_list",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Scheme and host (and port); `/public/...` paths are appended.
+    pub base_url: Url,
+    pub api_key: ApiKey,
+    pub concurrency: usize,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts per request for server errors and transport failures.
+    pub max_attempts: u32,
+    /// Attempts per request when the server keeps answering 429 (bounded by the deadline).
+    pub max_rate_limited_attempts: u32,
+    pub backoff: Backoff,
+    pub deadline: Option<Instant>,
+    pub max_rps: Option<f64>,
+    pub adaptive_pacing: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: [AtomicU64; 4],
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    timeouts: AtomicU64,
+    transport_errors: AtomicU64,
+    statuses: Mutex<BTreeMap<u16, u64>>,
+}
+
+pub struct DrataClient {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    auth: HeaderValue,
+    permits: Arc<Semaphore>,
+    pacer: Pacer,
+    counters: Counters,
+    rng: Mutex<rand::rngs::SmallRng>,
+}
+
+/// What a GET produced when it did not fail the run.
+#[derive(Debug)]
+pub enum Fetched {
+    Json(serde_json::Value),
+    NotFound,
+}
+
+impl DrataClient {
+    pub fn new(cfg: ClientConfig) -> Result<Self, EtlError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("drata-etl/", env!("CARGO_PKG_VERSION")))
+            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.connect_timeout)
+            // A redirect from the API host means the wrong host; following it could also
+            // carry the key somewhere else. Classified as a give-up instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(cfg.concurrency.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| EtlError::new(FailureKind::Usage, format!("cannot build HTTP client: {e}")))?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", cfg.api_key.expose())).map_err(|_| {
+            EtlError::usage("the API key contains characters that cannot be sent in an HTTP header; check DRATA_API_KEY or the key file for stray quotes or line breaks")
+        })?;
+        auth.set_sensitive(true);
+        Ok(DrataClient {
+            http,
+            permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            pacer: Pacer::new(cfg.max_rps, cfg.adaptive_pacing),
+            auth,
+            counters: Counters::default(),
+            rng: Mutex::new(rand::rngs::SmallRng::from_entropy()),
+            cfg,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.cfg.base_url
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.cfg.concurrency.max(1)
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Url {
+        let mut url = self.cfg.base_url.clone();
+        url.set_path(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        url
+    }
+
+    fn deadline_error(&self, path: &str) -> EtlError {
+        EtlError::new(
+            FailureKind::Temporary,
+            format!("the run deadline (--deadline) passed while requesting {path}; nothing was committed. Retry later or allow a longer deadline"),
+        )
+    }
+
+    /// GET a JSON document, retrying what the retry policy says to retry.
+    pub async fn get_json(&self, ep: Endpoint, path: &str, query: &[(&str, String)]) -> Result<Fetched, EtlError> {
+        let url = self.url(path, query);
+        let mut attempts: u32 = 0;
+        let mut rate_limited_attempts: u32 = 0;
+        loop {
+            if self.cfg.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(self.deadline_error(path));
+            }
+            self.pacer.wait().await;
+            let attempt = {
+                let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);
+                self.send_once(url.clone()).await
+            };
+            let (attempt, body, message) = attempt;
+            let decision = classify(&attempt);
+            match (decision, body) {
+                (Decision::Success, Some(value)) => return Ok(Fetched::Json(value)),
+                (Decision::Success, None) => unreachable!("success is only classified for parsed JSON"),
+                (decision, _) => match decision {
+                Decision::Success => unreachable!("handled above"),
+                Decision::NotFound => return Ok(Fetched::NotFound),
+                Decision::GiveUp { kind, why } => {
+                    let status = match attempt {
+                        Attempt::Response { status, .. } => status,
+                        Attempt::Transport { .. } => 0,
+                    };
+                    let server = message.map(|m| format!("; server said: {m}")).unwrap_or_default();
+                    return Err(EtlError::new(kind, format!("GET {path} failed with HTTP {status}: {why}{server}")));
+                }
+                Decision::Retry { reason, after } => {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    let exhausted = if reason == RetryReason::RateLimited {
+                        rate_limited_attempts += 1;
+                        rate_limited_attempts >= self.cfg.max_rate_limited_attempts
+                    } else {
+                        attempts += 1;
+                        attempts >= self.cfg.max_attempts
+                    };
+                    if exhausted {
+                        return Err(self.exhausted_error(path, reason, &attempt, attempts + rate_limited_attempts));
+                    }
+                    let backoff_attempt = attempts.max(rate_limited_attempts);
+                    let jitter = self.cfg.backoff.delay(backoff_attempt, &mut *self.rng.lock().expect("rng"));
+                    let wait = match after {
+                        // Honour the server's wait, plus a little jitter so workers do not return in lockstep.
+                        Some(a) => a + jitter.min(Duration::from_millis(250)),
+                        None => jitter,
+                    };
+                    if reason == RetryReason::RateLimited {
+                        self.pacer.on_rate_limited(after.unwrap_or(wait));
+                    }
+                    if let Some(d) = self.cfg.deadline {
+                        if Instant::now() + wait >= d {
+                            return Err(EtlError::new(
+                                FailureKind::Temporary,
+                                format!(
+                                    "GET {path}: the server asked to wait {:.1}s ({}), past the run deadline; nothing was committed. Retry later",
+                                    wait.as_secs_f64(),
+                                    reason_text(reason)
+                                ),
+                            ));
+                        }
+                    }
+                    tracing::debug!(path, reason = reason_text(reason), wait_ms = wait.as_millis() as u64, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                },
+            }
+        }
+    }
+
+    fn exhausted_error(&self, path: &str, reason: RetryReason, attempt: &Attempt, tries: u32) -> EtlError {
+        let kind = if reason == RetryReason::RateLimited { FailureKind::Temporary } else { FailureKind::Unavailable };
+        let last = match attempt {
+            Attempt::Response { status, .. } => format!("HTTP {status}"),
+            Attempt::Transport { timeout: true } => "a timeout".to_string(),
+            Attempt::Transport { .. } => "a connection error".to_string(),
+        };
+        EtlError::new(
+            kind,
+            format!(
+                "GET {path} still failing after {tries} attempts (last: {last}, {}); the API is unavailable or overloaded. Nothing was committed; retry later",
+                reason_text(reason)
+            ),
+        )
+    }
+
+    /// One attempt: send, read the whole body, reduce to an `Attempt`.
+    async fn send_once(&self, url: Url) -> (Attempt, Option<serde_json::Value>, Option<String>) {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.auth.clone());
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
+        let resp = match self.http.get(url).headers(headers).send().await {
+            Ok(r) => r,
+            Err(e) => return (self.transport_failure(&e), None, None),
+        };
+        let status = resp.status().as_u16();
+        let now = SystemTime::now();
+        let h = resp.headers();
+        let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let retry_after = header("retry-after")
+            .and_then(|v| parse_retry_after(&v, now))
+            .or_else(|| if status == 429 { header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)) } else { None });
+        if let (Some(rem), Some(reset)) = (
+            header("x-ratelimit-remaining").and_then(|v| v.trim().parse::<f64>().ok()),
+            header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)),
+        ) {
+            self.pacer.on_rate_headers(rem, reset);
+        }
+        let html_type = header("content-type").is_some_and(|c| c.to_ascii_lowercase().contains("html"));
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return (self.transport_failure(&e), None, None),
+        };
+        *self.counters.statuses.lock().expect("stats").entry(status).or_default() += 1;
+        if status == 429 {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        let html = html_type || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+        if (200..300).contains(&status) {
+            let value = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let json_ok = value.is_some();
+            (Attempt::Response { status, json_ok, html, retry_after }, value, None)
+        } else {
+            let message = server_message(&body, self.cfg.api_key.expose());
+            (Attempt::Response { status, json_ok: false, html, retry_after }, None, message)
+        }
+    }
+
+    fn transport_failure(&self, e: &reqwest::Error) -> Attempt {
+        if e.is_timeout() {
+            self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+            Attempt::Transport { timeout: true }
+        } else {
+            self.counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "transport error");
+            Attempt::Transport { timeout: false }
+        }
+    }
+
+    pub fn stats(&self) -> ApiStats {
+        let c = &self.counters;
+        let requests_by_endpoint: BTreeMap<String, u64> =
+            Endpoint::ALL.iter().map(|e| (e.name().to_string(), c.requests[*e as usize].load(Ordering::Relaxed))).collect();
+        ApiStats {
+            requests: requests_by_endpoint.values().sum(),
+            requests_by_endpoint,
+            responses_by_status: c.statuses.lock().expect("stats").iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            retries: c.retries.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+            transport_errors: c.transport_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn reason_text(r: RetryReason) -> &'static str {
+    match r {
+        RetryReason::RateLimited => "rate limited",
+        RetryReason::ServerError => "server error",
+        RetryReason::Transport => "connection failed or was cut",
+        RetryReason::Timeout => "timed out",
+        RetryReason::BadBody => "response body was not valid JSON",
+    }
+}
+
+/// The `message` of a JSON error body, shortened, with the key scrubbed in case a server
+/// echoes the Authorization header back.
+fn server_message(body: &[u8], key: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let msg = v.get("message")?;
+    let text = match msg {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    if !key.is_empty() {
+        text = text.replace(key, "***");
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_never_formatted() {
+        let k = ApiKey::new("sekrit-123");
+        assert!(!format!("{k:?}").contains("sekrit"));
+    }
+
+    #[test]
+    fn server_message_scrubs_key() {
+        let body = br#"{"statusCode":401,"message":"bad token Bearer sekrit-123"}"#;
+        assert_eq!(server_message(body, "sekrit-123").unwrap(), "bad token Bearer ***");
+        assert_eq!(server_message(b"<html>", "k"), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! Retry classification and backoff: the one place that decides, for every outcome of an
+//! HTTP request, whether to retry, give up, or record-and-continue.
+//!
+//! Rules (see DESIGN.md): retry 429 (honouring `Retry-After` in seconds or as an HTTP date),
+//! 408/500/502/503/504 and other 5xx, connect errors, resets, timeouts, and a 200 whose body
+//! is truncated or invalid JSON. Never retry 400/401/402/403/412. A 404 is reported to the
+//! caller, which knows whether it means "this person vanished" or "wrong base URL".
+//! HTML where JSON was expected on a 2xx means the wrong host (the web app, not the API).
+
+use crate::error::FailureKind;
+use rand::Rng;
+use std::time::{Duration, SystemTime};
+
+/// What came back from one attempt, reduced to what classification needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// No usable HTTP response: connect failure, reset, timeout, body cut short.
+    Transport { timeout: bool },
+    Response {
+        status: u16,
+        /// The body parsed as JSON.
+        json_ok: bool,
+        /// The body (or content type) is HTML.
+        html: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Why a request is being retried (for stats and the final error if retries run out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    RateLimited,
+    ServerError,
+    Transport,
+    Timeout,
+    BadBody,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Success,
+    Retry { reason: RetryReason, after: Option<Duration> },
+    NotFound,
+    GiveUp { kind: FailureKind, why: &'static str },
+}
+
+pub fn classify(attempt: &Attempt) -> Decision {
+    match *attempt {
+        Attempt::Transport { timeout } => Decision::Retry {
+            reason: if timeout { RetryReason::Timeout } else { RetryReason::Transport },
+            after: None,
+        },
+        Attempt::Response { status, json_ok, html, retry_after } => match status {
+            200..=299 if json_ok => Decision::Success,
+            200..=299 if html => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the server answered with an HTML page instead of JSON: --base-url points \
+                      at a web host (for example app.drata.com) instead of the API host \
+                      (https://public-api.drata.com)",
+            },
+            200..=299 => Decision::Retry { reason: RetryReason::BadBody, after: None },
+            300..=399 => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the server answered with a redirect: --base-url is probably not the API \
+                      host (use https://public-api.drata.com or your region's API host)",
+            },
+            401 => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the API rejected the key (401): it is wrong, expired or revoked, or belongs \
+                      to another region; generate a new key under Settings > API Keys and set \
+                      DRATA_API_KEY or --api-key-file",
+            },
+            402 => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the API refused for plan reasons (402): API access needs a plan that \
+                      includes it",
+            },
+            403 => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the key lacks a permission this endpoint needs (403): give the key read \
+                      access to personnel and controls (scopes personnel:read, controls:read), \
+                      or check the workspace's plan includes API access",
+            },
+            412 => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the API requires the workspace to accept Drata's terms and conditions \
+                      before it can be used (412)",
+            },
+            404 => Decision::NotFound,
+            408 => Decision::Retry { reason: RetryReason::Timeout, after: retry_after },
+            429 => Decision::Retry { reason: RetryReason::RateLimited, after: retry_after },
+            500..=599 => Decision::Retry { reason: RetryReason::ServerError, after: retry_after },
+            400 => Decision::GiveUp {
+                kind: FailureKind::Usage,
+                why: "the API rejected the request as malformed (400): check --page-size and \
+                      --base-url",
+            },
+            _ => Decision::GiveUp {
+                kind: FailureKind::Unavailable,
+                why: "the API answered with an unexpected status",
+            },
+        },
+    }
+}
+
+/// Parse `Retry-After`: delta-seconds (integer or decimal) or an HTTP date. A date in the
+/// past means "now". Absurd values are capped so one header cannot stall a run for days.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    const CAP: Duration = Duration::from_secs(3600);
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(CAP.as_secs_f64())));
+        }
+        return None;
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO).min(CAP))
+}
+
+/// Parse `X-RateLimit-Reset`, used when a 429 carries no `Retry-After`: either seconds until
+/// reset or a Unix timestamp (values that large cannot be a delay).
+pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let n = value.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)?;
+    if n > 1_000_000_000.0 {
+        let epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64();
+        Some(Duration::from_secs_f64((n - epoch).clamp(0.0, 3600.0)))
+    } else {
+        Some(Duration::from_secs_f64(n.min(3600.0)))
+    }
+}
+
+/// Exponential backoff with full jitter: a uniform wait in `[0, min(cap, base * 2^attempt)]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32 << attempt.min(20)).min(self.cap);
+        ceiling.mul_f64(rng.gen::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16) -> Attempt {
+        Attempt::Response { status, json_ok: true, html: false, retry_after: None }
+    }
+
+    #[test]
+    fn classification_table() {
+        assert_eq!(classify(&resp(200)), Decision::Success);
+        for s in [429, 500, 502, 503, 504, 408] {
+            assert!(matches!(classify(&resp(s)), Decision::Retry { .. }), "{s}");
+        }
+        for (s, k) in [
+            (401, FailureKind::Auth),
+            (403, FailureKind::Auth),
+            (402, FailureKind::Auth),
+            (412, FailureKind::Auth),
+            (400, FailureKind::Usage),
+            (418, FailureKind::Unavailable),
+        ] {
+            assert!(matches!(classify(&resp(s)), Decision::GiveUp { kind, .. } if kind == k), "{s}");
+        }
+        assert_eq!(classify(&resp(404)), Decision::NotFound);
+        assert!(matches!(
+            classify(&Attempt::Transport { timeout: true }),
+            Decision::Retry { reason: RetryReason::Timeout, .. }
+        ));
+        let truncated = Attempt::Response { status: 200, json_ok: false, html: false, retry_after: None };
+        assert!(matches!(classify(&truncated), Decision::Retry { reason: RetryReason::BadBody, .. }));
+        let login = Attempt::Response { status: 200, json_ok: false, html: true, retry_after: None };
+        assert!(matches!(classify(&login), Decision::GiveUp { kind: FailureKind::Auth, .. }));
+        // An HTML 502 from a load balancer is still a retryable server error.
+        let lb = Attempt::Response { status: 502, json_ok: false, html: true, retry_after: None };
+        assert!(matches!(classify(&lb), Decision::Retry { reason: RetryReason::ServerError, .. }));
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 1.5 ", now), Some(Duration::from_millis(1500)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("99999999", now), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn rate_limit_reset_delta_or_epoch() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_rate_limit_reset("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_rate_limit_reset("1700000005", now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_rate_limit_reset("x", now), None);
+    }
+
+    #[test]
+    fn full_jitter_stays_under_the_cap() {
+        let b = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(2) };
+        let mut rng = rand::thread_rng();
+        for attempt in 0..30 {
+            let d = b.delay(attempt, &mut rng);
+            assert!(d <= Duration::from_secs(2));
+            assert!(d <= Duration::from_millis(100) * (1 << attempt.min(5)));
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Extract: page through the personnel list until it is complete and stable (`paging`),
+//! then enrich each person with their child records under the shared concurrency bound
+//! (`enrich`). Works on canonical records; knows nothing of Parquet.
+
+pub mod enrich;
+pub mod paging;

@@ -1,0 +1,249 @@
+//! The commit protocol on a local file system (hand-written: no crate does this job).
+//!
+//! 1. `OutputRoot::open` takes an exclusive lock on `OUT/_drata-etl.lock` (a second run
+//!    against the same output fails at once) and finishes or discards what a killed run left.
+//! 2. Writers fill `OUT/_staging/<snapshot>.<run>/<table>/part-*.parquet`: outside every
+//!    table folder, so no reader globbing `OUT/<table>/**` ever sees a partial file.
+//! 3. `Staging::commit` writes the manifest into the staging folder as `_commit.json`
+//!    (the point of no return), renames each table folder into its partition (moving a
+//!    previous snapshot with the same id aside first), then writes
+//!    `OUT/_snapshots/<snapshot>/_manifest.json` — the commit point readers trust — and
+//!    removes the leftovers. Each step is a rename within one file system, fsynced.
+//! 4. A run killed before step 3's `_commit.json` leaves only a staging folder, deleted by
+//!    the next run; killed after it, the next run rolls the commit forward.
+
+use super::batch::TableRow;
+use super::layout::{SnapshotKey, Table};
+use super::manifest::Manifest;
+use super::writer::{TableWriter, WriterOptions};
+use crate::error::EtlError;
+use fs2::FileExt;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub const LOCK_FILE: &str = "_drata-etl.lock";
+pub const STAGING_DIR: &str = "_staging";
+pub const TRASH_DIR: &str = "_trash";
+pub const SNAPSHOTS_DIR: &str = "_snapshots";
+pub const MANIFEST_FILE: &str = "_manifest.json";
+const COMMIT_INTENT: &str = "_commit.json";
+
+/// Where a committed snapshot's manifest lives.
+pub fn manifest_path(root: &Path, snapshot_id: &str) -> PathBuf {
+    root.join(SNAPSHOTS_DIR).join(snapshot_id).join(MANIFEST_FILE)
+}
+
+/// What opening the output root had to clean up after an earlier killed run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub discarded_staging: usize,
+    pub rolled_forward: usize,
+}
+
+/// An output directory held exclusively by this process.
+pub struct OutputRoot {
+    root: PathBuf,
+    _lock: File,
+    pub recovery: Recovery,
+}
+
+fn write_err(what: &str, path: &Path, e: io::Error) -> EtlError {
+    EtlError::cannot_write(format!(
+        "cannot {what} {}: {e}. Check that the output directory exists on a writable file \
+         system with free space and that this user may write there.",
+        path.display()
+    ))
+}
+
+impl OutputRoot {
+    pub fn open(root: &Path) -> Result<Self, EtlError> {
+        fs::create_dir_all(root).map_err(|e| write_err("create output directory", root, e))?;
+        let lock_path = root.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| write_err("create lock file", &lock_path, e))?;
+        if lock.try_lock_exclusive().is_err() {
+            return Err(EtlError::new(
+                crate::error::FailureKind::Temporary,
+                format!(
+                    "another drata-etl run is writing to {} (lock {} is held); \
+                     wait for it to finish or retry later",
+                    root.display(),
+                    lock_path.display()
+                ),
+            ));
+        }
+        let mut out = OutputRoot { root: root.to_path_buf(), _lock: lock, recovery: Recovery::default() };
+        out.recovery = out.recover().map_err(|e| write_err("recover", root, e))?;
+        Ok(out)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Finish commits that passed their point of no return; discard everything else.
+    fn recover(&self) -> io::Result<Recovery> {
+        let mut rec = Recovery::default();
+        let staging = self.root.join(STAGING_DIR);
+        if staging.is_dir() {
+            for entry in fs::read_dir(&staging)? {
+                let dir = entry?.path();
+                let intent = dir.join(COMMIT_INTENT);
+                let manifest = fs::read(&intent)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+                match manifest {
+                    Some(m) => {
+                        apply_commit(&self.root, &dir, &m)?;
+                        rec.rolled_forward += 1;
+                    }
+                    None => {
+                        remove_any(&dir)?;
+                        rec.discarded_staging += 1;
+                    }
+                }
+            }
+        }
+        remove_any(&self.root.join(TRASH_DIR))?;
+        if rec != Recovery::default() {
+            tracing::warn!(
+                discarded = rec.discarded_staging,
+                rolled_forward = rec.rolled_forward,
+                "cleaned up after an interrupted earlier run"
+            );
+        }
+        Ok(rec)
+    }
+
+    /// Start writing a snapshot in a fresh staging folder.
+    pub fn begin(&self, key: &SnapshotKey, run_id: &str) -> Result<Staging, EtlError> {
+        let dir = self.root.join(STAGING_DIR).join(format!("{}.{}", key.id, run_id));
+        fs::create_dir_all(&dir).map_err(|e| write_err("create staging directory", &dir, e))?;
+        Ok(Staging { root: self.root.clone(), dir, key: key.clone() })
+    }
+}
+
+/// A snapshot being written; dropped without `commit`, it leaves only a staging folder.
+pub struct Staging {
+    root: PathBuf,
+    dir: PathBuf,
+    key: SnapshotKey,
+}
+
+impl Staging {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn writer<R: TableRow>(&self, opts: WriterOptions) -> Result<TableWriter<R>, EtlError> {
+        let dir = self.dir.join(R::TABLE.name());
+        TableWriter::create(
+            &dir,
+            &self.key.partition_dir(R::TABLE),
+            self.key.run_at.timestamp_micros(),
+            opts,
+        )
+        .map_err(|e| write_err("create", &dir, e))
+    }
+
+    /// Make the snapshot visible, atomically per table, and write its manifest last.
+    pub fn commit(self, manifest: &Manifest) -> Result<(), EtlError> {
+        let intent = self.dir.join(COMMIT_INTENT);
+        write_atomically(&intent, &serde_json::to_vec_pretty(manifest).expect("serialisable"))
+            .map_err(|e| write_err("write commit intent", &intent, e))?;
+        apply_commit(&self.root, &self.dir, manifest)
+            .map_err(|e| write_err("commit snapshot into", &self.root, e))?;
+        remove_any(&self.root.join(TRASH_DIR)).ok();
+        Ok(())
+    }
+
+    /// Throw the staged files away (a failed or interrupted run).
+    pub fn abort(self) {
+        remove_any(&self.dir).ok();
+    }
+}
+
+/// Steps after the point of no return; idempotent so recovery can repeat them.
+fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
+    let key_dir = |t: Table| {
+        root.join(t.name())
+            .join(format!("snapshot_date={}", m.snapshot_date))
+            .join(format!("snapshot_id={}", m.snapshot_id))
+    };
+    for table in Table::ALL {
+        let staged = staging.join(table.name());
+        if !staged.is_dir() {
+            continue; // already moved by an earlier attempt
+        }
+        let target = key_dir(table);
+        let parent = target.parent().expect("partition has a parent");
+        fs::create_dir_all(parent)?;
+        if target.exists() {
+            let trash = root.join(TRASH_DIR);
+            fs::create_dir_all(&trash)?;
+            fs::rename(&target, trash.join(format!("{}.{}", m.run_id, table.name())))?;
+        }
+        fs::rename(&staged, &target)?;
+        sync_dir(parent)?;
+    }
+    let manifest = manifest_path(root, &m.snapshot_id);
+    fs::create_dir_all(manifest.parent().expect("manifest has a parent"))?;
+    write_atomically(&manifest, &serde_json::to_vec_pretty(m).expect("serialisable"))?;
+    remove_any(staging)?;
+    Ok(())
+}
+
+/// Write to a temporary sibling, fsync, rename over the target, fsync the folder.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let parent = path.parent().expect("file has a parent");
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().expect("file name").to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    sync_dir(parent)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Committed manifests under an output root, oldest first (by snapshot id, i.e. run time).
+pub fn committed_manifests(root: &Path) -> io::Result<Vec<Manifest>> {
+    let dir = root.join(SNAPSHOTS_DIR);
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path().join(MANIFEST_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
+                Ok(m) => out.push(m),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unreadable manifest skipped"),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by(|a, b| a.run_at.cmp(&b.run_at).then(a.snapshot_id.cmp(&b.snapshot_id)));
+    Ok(out)
+}

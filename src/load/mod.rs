@@ -1,0 +1,16 @@
+//! Load: canonical records -> Arrow batches -> Parquet files -> an atomically committed
+//! snapshot with a manifest.
+//!
+//! Nothing here knows HTTP or any API dialect's wire format; it sees `crate::record` only.
+
+pub mod batch;
+pub mod commit;
+pub mod layout;
+pub mod manifest;
+pub mod writer;
+
+pub use batch::TableRow;
+pub use commit::{OutputRoot, Staging};
+pub use layout::{SnapshotKey, Table};
+pub use manifest::{FileEntry, Manifest};
+pub use writer::{TableWriter, WriterOptions};

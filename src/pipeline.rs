@@ -1,0 +1,277 @@
+//! The run: list -> enrich -> write -> commit, wired with bounded channels, and the
+//! `RunSummary` that becomes the manifest and the one JSON line on stdout.
+//!
+//! Extract runs on the async runtime; the Parquet writers run on one blocking thread fed by
+//! a bounded channel, so a slow disk applies back-pressure instead of growing memory.
+
+use crate::drata::guide::GuideApi;
+use crate::drata::{ClientConfig, DrataClient};
+use crate::error::{EtlError, FailureKind};
+use crate::extract::enrich::{enrich_person, Enriched, FailureBudget};
+use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOptions};
+use crate::load::manifest::TableEntry;
+use crate::load::{Manifest, OutputRoot, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
+use crate::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Training};
+use crate::stats::{ApiStats, EnrichmentStats, ListingStats};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub client: ClientConfig,
+    pub out: PathBuf,
+    pub run_at: DateTime<Utc>,
+    pub page_size: u64,
+    pub max_list_passes: u32,
+    pub max_failed_enrichments: FailureBudget,
+    pub writer: WriterOptions,
+}
+
+/// What a run did; printed as the last stdout line and embedded in the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub status: &'static str,
+    pub exit_code: i32,
+    pub run_id: String,
+    pub snapshot_id: String,
+    pub snapshot_date: String,
+    pub run_at: String,
+    pub out: String,
+    pub manifest: String,
+    pub duration_secs: f64,
+    pub rows: BTreeMap<String, u64>,
+    pub compliance_status: BTreeMap<String, u64>,
+    pub active: u64,
+    pub inactive: u64,
+    pub listing: ListingStats,
+    pub enrichment: EnrichmentStats,
+    pub api: ApiStats,
+}
+
+enum ToWriter {
+    Person(Box<Enriched>),
+}
+
+struct Writers {
+    personnel: TableWriter<EnrichedPerson>,
+    training: TableWriter<Training>,
+    checks: TableWriter<BackgroundCheck>,
+}
+
+/// Aggregates the writer thread reports back.
+#[derive(Default)]
+struct WriteTally {
+    enrichment: EnrichmentStats,
+    compliance: BTreeMap<String, u64>,
+    active: u64,
+    inactive: u64,
+}
+
+fn new_run_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 8] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
+
+/// The base URL as recorded: scheme, host, port and path only (never userinfo or query).
+pub fn display_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string().trim_end_matches('/').to_string()
+}
+
+fn write_error(e: std::io::Error) -> EtlError {
+    EtlError::cannot_write(format!("writing Parquet failed: {e}. Check free space and permissions of the output directory"))
+}
+
+/// Run the whole pipeline once. The output root is locked for the duration. When
+/// `shutdown` completes first (a signal), the run stops taking work, commits nothing and
+/// fails with the kind `shutdown` returns.
+pub async fn run(opts: RunOptions, shutdown: impl std::future::Future<Output = FailureKind>) -> Result<RunSummary, EtlError> {
+    let started = Utc::now();
+    let clock = std::time::Instant::now();
+    let root = OutputRoot::open(&opts.out)?;
+    let key = SnapshotKey::from_run_at(opts.run_at);
+    let run_id = new_run_id();
+    let client = DrataClient::new(opts.client.clone())?;
+    let staging = root.begin(&key, &run_id)?;
+    tracing::info!(snapshot_id = %key.id, base_url = %display_url(client.base_url()), out = %opts.out.display(), "run started");
+
+    let outcome = tokio::select! {
+        r = extract_and_write(&opts, &client, &staging) => r,
+        kind = shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
+    };
+    match outcome {
+        Ok((listing, tally, files)) => {
+            let finished = Utc::now();
+            let api = client.stats();
+            let mut tables = BTreeMap::new();
+            for (table, files) in files {
+                let rows = files.iter().map(|f| f.rows).sum();
+                tables.insert(table.name().to_string(), TableEntry { rows, files });
+            }
+            let manifest = Manifest {
+                format_version: crate::load::manifest::MANIFEST_FORMAT_VERSION,
+                run_id: run_id.clone(),
+                snapshot_id: key.id.clone(),
+                snapshot_date: key.date.to_string(),
+                run_at: key.run_at_rfc3339(),
+                started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
+                finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                api_dialect: "guide".into(),
+                base_url: display_url(client.base_url()),
+                tables,
+                listing: listing.clone(),
+                enrichment: tally.enrichment.clone(),
+                api: api.clone(),
+            };
+            staging.commit(&manifest)?;
+            let manifest_path = crate::load::commit::manifest_path(root.path(), &key.id);
+            tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
+            Ok(RunSummary {
+                status: "ok",
+                exit_code: 0,
+                run_id,
+                snapshot_id: key.id.clone(),
+                snapshot_date: key.date.to_string(),
+                run_at: key.run_at_rfc3339(),
+                out: opts.out.display().to_string(),
+                manifest: manifest_path.display().to_string(),
+                duration_secs: clock.elapsed().as_secs_f64(),
+                rows: manifest.tables.iter().map(|(k, v)| (k.clone(), v.rows)).collect(),
+                compliance_status: tally.compliance,
+                active: tally.active,
+                inactive: tally.inactive,
+                listing,
+                enrichment: tally.enrichment,
+                api,
+            })
+        }
+        Err(e) => {
+            staging.abort();
+            Err(e)
+        }
+    }
+}
+
+type Written = (ListingStats, WriteTally, Vec<(Table, Vec<crate::load::FileEntry>)>);
+
+async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &Staging) -> Result<Written, EtlError> {
+    let api = GuideApi { client };
+    let list_opts = ListOptions { page_size: opts.page_size, max_passes: opts.max_list_passes, concurrency: client.concurrency() };
+
+    // Controls are small: list them first so an auth or scope problem surfaces in one request.
+    let (controls, invalid_controls) = list_controls(&api, list_opts).await?;
+    if invalid_controls > 0 {
+        tracing::warn!(count = invalid_controls, "controls without an id were skipped");
+    }
+    let mut control_writer: TableWriter<Control> = staging.writer(opts.writer)?;
+    let listed = list_personnel(&api, list_opts, staging.dir()).await?;
+    if listed.invalid_records > 0 {
+        tracing::warn!(count = listed.invalid_records, "personnel records without an id were skipped");
+    }
+    tracing::info!(people = listed.stats.unique, pages_limit = listed.stats.page_limit, passes = listed.stats.passes, "personnel listed");
+
+    let writers = Writers { personnel: staging.writer(opts.writer)?, training: staging.writer(opts.writer)?, checks: staging.writer(opts.writer)? };
+    let (tx, rx) = mpsc::channel::<ToWriter>(1024);
+    let writer_task = tokio::task::spawn_blocking(move || write_all(writers, rx));
+
+    // People are read back from the spill file and enriched with a bounded window; the
+    // client's semaphore bounds requests in flight, the window bounds memory.
+    let window = client.concurrency() * 2 + 8;
+    let people = read_spill(&listed.spill)?;
+    let mut enriched = futures::stream::iter(people)
+        .map(|p| {
+            let api = &api;
+            async move { enrich_person(api, p?).await }
+        })
+        .buffer_unordered(window);
+    let mut failure = None;
+    while let Some(item) = enriched.next().await {
+        match item {
+            Ok(e) => {
+                if tx.send(ToWriter::Person(Box::new(e))).await.is_err() {
+                    break; // writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(enriched);
+    drop(tx);
+    let written = writer_task.await.map_err(|e| EtlError::new(FailureKind::CannotWrite, format!("writer thread failed: {e}")))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let (tally, mut files) = written?;
+    std::fs::remove_file(&listed.spill).ok();
+
+    let e = &tally.enrichment;
+    if !opts.max_failed_enrichments.allows(e.failed, e.people) {
+        return Err(EtlError::new(
+            FailureKind::Unavailable,
+            format!(
+                "{} of {} people could not be enriched after retries (allowed: {:?}); nothing was committed. Retry later, or raise --max-failed-enrichments to commit with those people marked failed",
+                e.failed, e.people, opts.max_failed_enrichments
+            ),
+        ));
+    }
+    for c in controls {
+        control_writer.push(c).map_err(write_error)?;
+    }
+    files.push((Table::Controls, control_writer.finish().map_err(write_error)?));
+    Ok((listed.stats, tally, files))
+}
+
+fn write_all(mut w: Writers, mut rx: mpsc::Receiver<ToWriter>) -> Result<(WriteTally, Vec<(Table, Vec<crate::load::FileEntry>)>), EtlError> {
+    let mut tally = WriteTally::default();
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            ToWriter::Person(e) => {
+                let e = *e;
+                let t = &mut tally.enrichment;
+                t.people += 1;
+                t.training_rows += e.trainings.len() as u64;
+                t.background_check_rows += e.background_checks.len() as u64;
+                let p = &e.person;
+                if p.training_fetch == FetchStatus::Gone || p.background_check_fetch == FetchStatus::Gone {
+                    t.gone += 1;
+                }
+                if p.training_fetch == FetchStatus::Failed || p.background_check_fetch == FetchStatus::Failed {
+                    t.failed += 1;
+                }
+                let status = p.person.compliance_status.clone().unwrap_or_else(|| "(none)".into());
+                *tally.compliance.entry(status).or_default() += 1;
+                if p.person.is_active == Some(false) {
+                    tally.inactive += 1;
+                } else {
+                    tally.active += 1;
+                }
+                for r in e.trainings {
+                    w.training.push(r).map_err(write_error)?;
+                }
+                for r in e.background_checks {
+                    w.checks.push(r).map_err(write_error)?;
+                }
+                w.personnel.push(e.person).map_err(write_error)?;
+            }
+        }
+    }
+    let files = vec![
+        (Table::Personnel, w.personnel.finish().map_err(write_error)?),
+        (Table::PersonnelTraining, w.training.finish().map_err(write_error)?),
+        (Table::PersonnelBackgroundChecks, w.checks.finish().map_err(write_error)?),
+    ];
+    Ok((tally, files))
+}

@@ -1,0 +1,695 @@
+//! The simulator's HTTP face: axum routes for the guide dialect, a gate middleware that
+//! does counting, latency, rate limiting, auth and fault injection for every request,
+//! and `spawn`/`shutdown` of a background server.
+//!
+//! Bodies are written straight into a byte buffer from the generator's records (no
+//! intermediate `serde_json::Value` unless a test overlay applies), and the roster lock
+//! is held only to pick the page's indices, so a 2-core box serving a million-person
+//! workspace spends its time in hyper, not here.
+//!
+//! Error bodies mimic Drata's NestJS ones: `{"name","statusCode","message","code"}`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::faults::{self, add_rate_headers, retry_after_value, Dice};
+use super::{SimConfig, SimStats, Simulator};
+
+// ---------------------------------------------------------------------------------------
+// Endpoints and counters
+// ---------------------------------------------------------------------------------------
+
+/// The endpoint a request addresses, for counting and scope checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    PersonnelList = 0,
+    PersonnelGet = 1,
+    Training = 2,
+    BackgroundChecks = 3,
+    ControlsList = 4,
+    Other = 5,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 6] = [
+        Endpoint::PersonnelList,
+        Endpoint::PersonnelGet,
+        Endpoint::Training,
+        Endpoint::BackgroundChecks,
+        Endpoint::ControlsList,
+        Endpoint::Other,
+    ];
+
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Endpoint::PersonnelList => "personnel_list",
+            Endpoint::PersonnelGet => "personnel_get",
+            Endpoint::Training => "training",
+            Endpoint::BackgroundChecks => "background_checks",
+            Endpoint::ControlsList => "controls_list",
+            Endpoint::Other => "other",
+        }
+    }
+
+    /// The scope a key needs; `None` for paths that do not exist (those answer 404).
+    fn scope(self) -> Option<&'static str> {
+        match self {
+            Endpoint::PersonnelList
+            | Endpoint::PersonnelGet
+            | Endpoint::Training
+            | Endpoint::BackgroundChecks => Some(super::SCOPE_PERSONNEL_READ),
+            Endpoint::ControlsList => Some(super::SCOPE_CONTROLS_READ),
+            Endpoint::Other => None,
+        }
+    }
+
+    /// Mirrors the router below: must agree with it on what exists.
+    pub(crate) fn classify(method: &Method, path: &str) -> Endpoint {
+        if method != Method::GET && method != Method::HEAD {
+            return Endpoint::Other;
+        }
+        let Some(rest) = path.strip_prefix("/public/") else {
+            return Endpoint::Other;
+        };
+        let segs: Vec<&str> = rest.split('/').collect();
+        match segs.as_slice() {
+            ["personnel"] => Endpoint::PersonnelList,
+            ["personnel", id] if !id.is_empty() => Endpoint::PersonnelGet,
+            ["personnel", id, "training"] if !id.is_empty() => Endpoint::Training,
+            ["personnel", id, "background-checks"] if !id.is_empty() => Endpoint::BackgroundChecks,
+            ["controls"] => Endpoint::ControlsList,
+            _ => Endpoint::Other,
+        }
+    }
+}
+
+const STATUS_SLOTS: usize = 600;
+
+/// Lock-free request counters.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    /// Request numbers for fault dice; never reset, so faults stay reproducible.
+    seq: AtomicU64,
+    /// Number of 429s sent; picks the `Retry-After` form; never reset.
+    nth_429: AtomicU64,
+    requests_total: AtomicU64,
+    by_endpoint: [AtomicU64; 6],
+    by_status: Vec<AtomicU64>,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+    rate_limited: AtomicU64,
+    faults_injected: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            seq: AtomicU64::new(0),
+            nth_429: AtomicU64::new(0),
+            requests_total: AtomicU64::new(0),
+            by_endpoint: Default::default(),
+            by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            faults_injected: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Counters {
+    fn fault(&self) {
+        self.faults_injected.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn drift_event(&self) {
+        self.fault();
+    }
+}
+
+/// Counts a request as in flight until dropped (possibly inside a streaming body).
+struct InFlight(Arc<Simulator>);
+
+impl InFlight {
+    fn enter(sim: Arc<Simulator>) -> Self {
+        let now = sim.counters.in_flight.fetch_add(1, Relaxed) + 1;
+        sim.counters.peak_in_flight.fetch_max(now, Relaxed);
+        InFlight(sim)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.counters.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Simulator {
+    pub fn stats(&self) -> SimStats {
+        let c = &self.counters;
+        SimStats {
+            requests_total: c.requests_total.load(Relaxed),
+            requests_by_endpoint: Endpoint::ALL
+                .iter()
+                .map(|e| {
+                    (
+                        e.key().to_string(),
+                        c.by_endpoint[*e as usize].load(Relaxed),
+                    )
+                })
+                .collect(),
+            responses_by_status: c
+                .by_status
+                .iter()
+                .enumerate()
+                .filter_map(|(code, n)| {
+                    let n = n.load(Relaxed);
+                    (n > 0).then_some((code as u16, n))
+                })
+                .collect(),
+            peak_in_flight: c.peak_in_flight.load(Relaxed),
+            rate_limited: c.rate_limited.load(Relaxed),
+            faults_injected: c.faults_injected.load(Relaxed),
+        }
+    }
+
+    /// Zero the counters. Requests in flight stay counted (the peak restarts from them);
+    /// the request sequence behind fault decisions is not reset.
+    pub fn reset_stats(&self) {
+        let c = &self.counters;
+        c.requests_total.store(0, Relaxed);
+        c.by_endpoint.iter().for_each(|a| a.store(0, Relaxed));
+        c.by_status.iter().for_each(|a| a.store(0, Relaxed));
+        c.peak_in_flight.store(c.in_flight.load(Relaxed), Relaxed);
+        c.rate_limited.store(0, Relaxed);
+        c.faults_injected.store(0, Relaxed);
+    }
+
+    /// The axum router serving the guide dialect under `/public`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/public/personnel", get(list_personnel))
+            .route("/public/personnel/{id}", get(get_person))
+            .route("/public/personnel/{id}/training", get(get_training))
+            .route(
+                "/public/personnel/{id}/background-checks",
+                get(get_background_checks),
+            )
+            .route("/public/controls", get(list_controls))
+            .fallback(no_route)
+            .method_not_allowed_fallback(no_route)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), gate))
+            .with_state(self.clone())
+    }
+
+    /// Bind `addr` and serve in a background task.
+    pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<RunningSim> {
+        use axum::serve::ListenerExt;
+        let sim = Simulator::new(cfg);
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        // Small JSON responses on keep-alive connections: do not let Nagle hold them.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let app = sim.router();
+        let (tx, rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(RunningSim {
+            addr,
+            sim,
+            shutdown: Some(tx),
+            join: Some(join),
+        })
+    }
+
+    fn max_limit(&self) -> u64 {
+        match self.cfg.faults.max_page_limit {
+            Some(cap) => u64::from(cap.clamp(1, 100)),
+            None => 100,
+        }
+    }
+
+    /// The 401/403 answer for a request whose key may not call `endpoint`, if any.
+    fn auth_rejection(&self, endpoint: Endpoint, headers: &HeaderMap) -> Option<Response> {
+        let scope = endpoint.scope()?;
+        let key = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            });
+        let Some(key) = key else {
+            return Some(unauthorized("Missing bearer token"));
+        };
+        match self.keys.get(key) {
+            None => Some(unauthorized("Invalid API key")),
+            Some(scopes) if !scopes.contains(scope) => Some(error(
+                StatusCode::FORBIDDEN,
+                "ForbiddenException",
+                &format!("API key is missing the required scope: {scope}"),
+            )),
+            Some(_) => None,
+        }
+    }
+
+    /// On a personnel page request with page >= 2: insert people at the front and delete
+    /// some already-listed ones behind the reader, until `max_events` have happened.
+    fn maybe_drift(&self, offset: u64) {
+        let Some(d) = self.cfg.faults.drift else {
+            return;
+        };
+        let mut r = self.roster_mut();
+        if r.drift_events >= d.max_events {
+            return;
+        }
+        let event = r.drift_events as u64;
+        r.drift_events += 1;
+        let inserted = r.insert_front(d.inserts_per_page).len() as u64;
+        // The reader has already seen positions [0, offset); after the inserts those
+        // people sit at [inserted, inserted + offset).
+        let mut seen = offset.min(r.total().saturating_sub(inserted));
+        for k in 0..d.deletes_per_page as u64 {
+            if seen == 0 {
+                break;
+            }
+            let pos = inserted + faults::drift_draw(self.cfg.faults.fault_seed, event, k) % seen;
+            if let Some(index) = r.at(pos) {
+                r.delete(index);
+                seen -= 1;
+            }
+        }
+        drop(r);
+        self.counters.drift_event();
+    }
+
+    /// Append one person's wire JSON to `buf`.
+    fn write_person(&self, buf: &mut Vec<u8>, index: u64, overrides: Option<&Map<String, Value>>) {
+        let res = match overrides {
+            None => serde_json::to_writer(&mut *buf, &self.gen.person(index)),
+            Some(ov) => serde_json::to_writer(&mut *buf, &self.person_value(index, Some(ov))),
+        };
+        debug_assert!(res.is_ok());
+    }
+}
+
+/// A simulator serving in a background task. Dropping it without [`RunningSim::shutdown`]
+/// aborts the server task.
+#[derive(Debug)]
+pub struct RunningSim {
+    pub addr: SocketAddr,
+    pub sim: Arc<Simulator>,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningSim {
+    /// `http://127.0.0.1:PORT`, without `/public` (clients add it).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, let in-flight requests finish (for up to 2 s), then stop.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut join) = self.join.take() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut join)
+                .await
+                .is_err()
+            {
+                join.abort();
+            }
+        }
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        if let Some(join) = self.join.take() {
+            join.abort();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The gate: counting, latency, rate limit, auth, faults
+// ---------------------------------------------------------------------------------------
+
+async fn gate(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    let c = &sim.counters;
+    let mut guard = Some(InFlight::enter(sim.clone()));
+    let seq = c.seq.fetch_add(1, Relaxed);
+    let endpoint = Endpoint::classify(req.method(), req.uri().path());
+    c.requests_total.fetch_add(1, Relaxed);
+    c.by_endpoint[endpoint as usize].fetch_add(1, Relaxed);
+
+    if !sim.cfg.latency.is_zero() {
+        tokio::time::sleep(sim.cfg.latency).await;
+    }
+    let resp = respond(&sim, seq, endpoint, req, next, &mut guard).await;
+    let status = resp.status().as_u16() as usize;
+    c.by_status[status.min(STATUS_SLOTS - 1)].fetch_add(1, Relaxed);
+    drop(guard);
+    resp
+}
+
+async fn respond(
+    sim: &Arc<Simulator>,
+    seq: u64,
+    endpoint: Endpoint,
+    req: Request,
+    next: Next,
+    guard: &mut Option<InFlight>,
+) -> Response {
+    let f = &sim.cfg.faults;
+    let c = &sim.counters;
+    if f.html_login {
+        // A different host altogether: no API headers.
+        return faults::html_login();
+    }
+    let dice = Dice::new(f.fault_seed, seq);
+    let rate = sim.bucket.as_ref().map(|b| b.check());
+
+    let mut resp = if let Some(d) = rate.filter(|d| !d.allowed) {
+        c.rate_limited.fetch_add(1, Relaxed);
+        let nth = c.nth_429.fetch_add(1, Relaxed);
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlerException",
+            "ThrottlerException: Too Many Requests",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            retry_after_value(nth, d.retry_after_secs),
+        );
+        r
+    } else if f.unauthorized {
+        unauthorized("Invalid API key")
+    } else if let Some(r) = sim.auth_rejection(endpoint, req.headers()) {
+        r
+    } else if let Some(code) = dice.html_error(f) {
+        c.fault();
+        faults::html_error(code)
+    } else {
+        if dice.slow(f) {
+            c.fault();
+            tokio::time::sleep(f.slow).await;
+        }
+        let r = next.run(req).await;
+        if r.status() == StatusCode::OK && (f.cut_rate > 0.0 || f.truncate_rate > 0.0) {
+            mangle(sim, dice, r, guard).await
+        } else {
+            r
+        }
+    };
+    if let Some(d) = rate {
+        add_rate_headers(resp.headers_mut(), &d);
+    }
+    resp
+}
+
+/// Maybe cut or truncate a 200 body.
+async fn mangle(
+    sim: &Arc<Simulator>,
+    dice: Dice,
+    resp: Response,
+    guard: &mut Option<InFlight>,
+) -> Response {
+    let f = &sim.cfg.faults;
+    let (parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    if let Some(keep) = dice.cut(f, bytes.len()) {
+        sim.counters.fault();
+        return faults::cut(parts, bytes, keep, guard.take());
+    }
+    if let Some(keep) = dice.truncate(f, bytes.len()) {
+        sim.counters.fault();
+        return faults::truncated(parts, bytes, keep);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------
+
+const JSON: &str = "application/json; charset=utf-8";
+
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        body,
+    )
+        .into_response()
+}
+
+/// A Drata-style error: `{"name":..,"statusCode":..,"message":..,"code":0}`.
+fn error(status: StatusCode, name: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "name": name,
+        "statusCode": status.as_u16(),
+        "message": message,
+        "code": 0,
+    });
+    json_bytes(status, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, "UnauthorizedException", message);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+fn not_found(message: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "NotFoundException", message)
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "BadRequestException", message)
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------------------
+
+/// Parse `page` (default 1) and `limit` (default 25, clamped to `max_limit`).
+fn parse_paging(query: Option<&str>, max_limit: u64) -> Result<(u64, u64), String> {
+    // Digits only; a value too large for u64 saturates (a huge page is past the end, a
+    // huge limit is clamped) rather than being an error.
+    fn positive(name: &str, v: &str) -> Result<u64, String> {
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{name} must be a positive integer"));
+        }
+        let n = v.parse::<u64>().unwrap_or(u64::MAX);
+        if n < 1 {
+            return Err(format!("{name} must not be less than 1"));
+        }
+        Ok(n)
+    }
+    let mut page = 1;
+    let mut limit = 25;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "page" => page = positive("page", v.trim())?,
+            "limit" => limit = positive("limit", v.trim())?,
+            _ => {}
+        }
+    }
+    Ok((page, limit.min(100).min(max_limit)))
+}
+
+fn page_tail(buf: &mut Vec<u8>, total: u64, page: u64, limit: u64) {
+    let _ = write!(
+        buf,
+        "],\"total\":{total},\"page\":{page},\"limit\":{limit}}}"
+    );
+}
+
+async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
+    let (page, limit) = match parse_paging(q.as_deref(), sim.max_limit()) {
+        Ok(p) => p,
+        Err(msg) => return bad_request(&msg),
+    };
+    let offset = (page - 1).saturating_mul(limit);
+    if page >= 2 {
+        sim.maybe_drift(offset);
+    }
+    let (total, rows) = {
+        let r = sim.roster();
+        (r.total(), r.page_with_overrides(offset, limit))
+    };
+    let mut buf = Vec::with_capacity(64 + rows.len() * 640);
+    buf.extend_from_slice(b"{\"data\":[");
+    for (n, (index, ov)) in rows.iter().enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        sim.write_person(&mut buf, *index, ov.as_ref());
+    }
+    page_tail(&mut buf, total, page, limit);
+    json_bytes(StatusCode::OK, buf)
+}
+
+async fn list_controls(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
+    let (page, limit) = match parse_paging(q.as_deref(), sim.max_limit()) {
+        Ok(p) => p,
+        Err(msg) => return bad_request(&msg),
+    };
+    let total = sim.controls.len() as u64;
+    let offset = (page - 1).saturating_mul(limit).min(total) as usize;
+    let end = (offset + limit as usize).min(total as usize);
+    let mut buf = Vec::with_capacity(64 + (end - offset) * 160);
+    buf.extend_from_slice(b"{\"data\":[");
+    for (n, control) in sim.controls[offset..end].iter().enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut buf, control);
+    }
+    page_tail(&mut buf, total, page, limit);
+    json_bytes(StatusCode::OK, buf)
+}
+
+const PERSON_NOT_FOUND: &str = "Personnel not found";
+
+async fn get_person(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
+    let Some(index) = sim.gen.index_of(&id) else {
+        return not_found(PERSON_NOT_FOUND);
+    };
+    let overrides = {
+        let r = sim.roster();
+        if !r.exists(index) {
+            return not_found(PERSON_NOT_FOUND);
+        }
+        r.overrides(index).cloned()
+    };
+    let mut buf = Vec::with_capacity(700);
+    sim.write_person(&mut buf, index, overrides.as_ref());
+    json_bytes(StatusCode::OK, buf)
+}
+
+async fn get_training(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
+    let Some(index) = sim.live_index(&id) else {
+        return not_found(PERSON_NOT_FOUND);
+    };
+    let mut buf = Vec::with_capacity(400);
+    buf.extend_from_slice(b"{\"personnelId\":");
+    let _ = serde_json::to_writer(&mut buf, &sim.gen.person_id(index));
+    buf.extend_from_slice(b",\"trainings\":");
+    let _ = serde_json::to_writer(&mut buf, &sim.gen.trainings(index));
+    buf.push(b'}');
+    json_bytes(StatusCode::OK, buf)
+}
+
+async fn get_background_checks(
+    State(sim): State<Arc<Simulator>>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(index) = sim.live_index(&id) else {
+        return not_found(PERSON_NOT_FOUND);
+    };
+    let mut buf = Vec::with_capacity(200);
+    buf.extend_from_slice(b"{\"personnelId\":");
+    let _ = serde_json::to_writer(&mut buf, &sim.gen.person_id(index));
+    buf.extend_from_slice(b",\"backgroundChecks\":");
+    let _ = serde_json::to_writer(&mut buf, &sim.gen.background_checks(index));
+    buf.push(b'}');
+    json_bytes(StatusCode::OK, buf)
+}
+
+async fn no_route(method: Method, uri: Uri) -> Response {
+    not_found(&format!("Cannot {method} {}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_paths() {
+        let g = Method::GET;
+        assert_eq!(
+            Endpoint::classify(&g, "/public/personnel"),
+            Endpoint::PersonnelList
+        );
+        assert_eq!(
+            Endpoint::classify(&g, "/public/personnel/abc"),
+            Endpoint::PersonnelGet
+        );
+        assert_eq!(
+            Endpoint::classify(&g, "/public/personnel/abc/training"),
+            Endpoint::Training
+        );
+        assert_eq!(
+            Endpoint::classify(&g, "/public/personnel/abc/background-checks"),
+            Endpoint::BackgroundChecks
+        );
+        assert_eq!(
+            Endpoint::classify(&g, "/public/controls"),
+            Endpoint::ControlsList
+        );
+        for other in [
+            "/",
+            "/public",
+            "/public/personnel/",
+            "/public/personnel//training",
+            "/personnel",
+        ] {
+            assert_eq!(Endpoint::classify(&g, other), Endpoint::Other, "{other}");
+        }
+        assert_eq!(
+            Endpoint::classify(&Method::POST, "/public/personnel"),
+            Endpoint::Other
+        );
+    }
+
+    #[test]
+    fn paging_params() {
+        assert_eq!(parse_paging(None, 100), Ok((1, 25)));
+        assert_eq!(parse_paging(Some("page=3&limit=100"), 100), Ok((3, 100)));
+        assert_eq!(parse_paging(Some("limit=1000"), 100), Ok((1, 100)));
+        assert_eq!(parse_paging(Some("limit=100"), 50), Ok((1, 50)));
+        assert_eq!(
+            parse_paging(Some("limit=99999999999999999999999"), 100),
+            Ok((1, 100))
+        );
+        for bad in [
+            "page=0",
+            "limit=0",
+            "page=-1",
+            "limit=abc",
+            "page=",
+            "limit=1.5",
+        ] {
+            assert!(parse_paging(Some(bad), 100).is_err(), "{bad}");
+        }
+    }
+}

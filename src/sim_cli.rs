@@ -1,0 +1,48 @@
+//! `drata-etl simulate`: the simulator as a standalone server, configured from flags, until
+//! SIGINT/SIGTERM. Prints one JSON line with the address it serves (useful with port 0).
+
+use crate::cli::SimulateArgs;
+use crate::error::{EtlError, FailureKind};
+use crate::sim::{ApiKeySpec, Drift, Faults, RateLimit, SimConfig, Simulator};
+use std::time::Duration;
+
+pub fn sim_config(a: &SimulateArgs) -> SimConfig {
+    let drift = (a.drift_inserts > 0 || a.drift_deletes > 0).then_some(Drift {
+        inserts_per_page: a.drift_inserts,
+        deletes_per_page: a.drift_deletes,
+        max_events: a.drift_events,
+    });
+    SimConfig {
+        personnel: a.personnel,
+        controls: a.controls,
+        seed: a.seed,
+        latency: Duration::from_millis(a.latency_ms),
+        keys: vec![ApiKeySpec { key: a.api_key.clone(), scopes: a.scopes.clone() }],
+        faults: Faults {
+            rate_limit: a.rate_limit.map(|per_second| RateLimit { per_second, burst: a.rate_burst }),
+            html_error_rate: a.html_error_rate,
+            cut_rate: a.cut_rate,
+            truncate_rate: a.truncate_rate,
+            slow_rate: a.slow_rate,
+            slow: Duration::from_millis(a.slow_ms),
+            max_page_limit: a.max_page_limit,
+            drift,
+            unauthorized: a.unauthorized,
+            html_login: a.html_login,
+            fault_seed: a.fault_seed,
+        },
+    }
+}
+
+pub async fn serve(a: &SimulateArgs) -> Result<(), EtlError> {
+    let sim = Simulator::spawn(sim_config(a), a.listen)
+        .await
+        .map_err(|e| EtlError::new(FailureKind::Usage, format!("cannot listen on {}: {e}", a.listen)))?;
+    println!("{}", serde_json::json!({"listening": sim.addr.to_string(), "base_url": sim.base_url(), "personnel": a.personnel}));
+    tracing::info!(addr = %sim.addr, personnel = a.personnel, "simulator serving the guide dialect; stop with Ctrl-C");
+    crate::signals::shutdown_signal().await;
+    let stats = sim.sim.stats();
+    tracing::info!(requests = stats.requests_total, peak_in_flight = stats.peak_in_flight, "simulator stopped");
+    sim.shutdown().await;
+    Ok(())
+}
