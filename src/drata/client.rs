@@ -279,6 +279,8 @@ impl DrataClient {
         *self.counters.statuses.lock().expect("stats").entry(status).or_default() += 1;
         if status == 429 {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.pacer.on_admitted();
         }
         let html = html_type || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
         if (200..300).contains(&status) {

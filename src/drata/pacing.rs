@@ -1,31 +1,52 @@
 //! The pacing gate every request passes before it is sent (hand-written: the rate must
-//! change at run time, which fixed-quota limiters do not allow).
+//! change at run time, which fixed-quota limiters such as `governor` do not allow).
 //!
-//! - A global pause: a 429's `Retry-After` holds back *every* worker, not just the one that
-//!   was refused, so a fleet of workers does not keep hammering a server that said "wait".
 //! - An optional fixed ceiling (`--max-rps`) for users who know their limit.
-//! - Adaptive pacing (AIMD): after a 429 the rate drops to a fraction of what was achieved;
-//!   while no 429 comes it creeps back up, so a run converges just under the server's limit
-//!   instead of bouncing off it. `X-RateLimit-Remaining`/`-Reset` headers, when sent, set the
-//!   rate directly: spread what remains over the time left in the window.
+//! - Adaptive pacing (AIMD with fast recovery), the default, which needs no number: until
+//!   the first 429 the only bound is the concurrency budget. A 429 is a congestion event
+//!   (at most one per 250 ms, so the 429s of requests already in flight count once): the
+//!   rate it happened at is remembered as the ceiling and the pace drops to 90% of it.
+//!   Without 429s the pace climbs back quickly to just under that ceiling, then probes
+//!   slowly above it (~1.5%/s), so a run spends its time just under the server's limit.
+//!   The first ceiling is the rate the server admitted before its first 429.
+//! - Long stops are global: a `Retry-After` over two seconds, or `X-RateLimit-Remaining: 0`
+//!   with a reset over two seconds away, holds back *every* request, not only the refused one,
+//!   so a fleet of workers does not keep hitting a server that said "wait". Short
+//!   `Retry-After`s are honoured by the refused request alone; pausing everyone for them
+//!   would waste the server's refill.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
+const MIN_RATE: f64 = 0.2;
+const WINDOW: Duration = Duration::from_secs(2);
+const DECREASE: f64 = 0.9;
+/// A 429 within `REPEAT_WINDOW` of the last decrease cuts deeper and lowers the ceiling.
+const REPEAT_DECREASE: f64 = 0.8;
+const REPEAT_WINDOW: Duration = Duration::from_millis(1500);
+/// Fast recovery aims at this fraction of the last ceiling.
+const RECOVER_TO: f64 = 0.98;
+const STEP: Duration = Duration::from_millis(200);
+/// Probing growth per `STEP` once recovered (~1.5%/s).
+const PROBE: f64 = 0.003;
+/// A wait longer than this is applied to every request.
+const GLOBAL_PAUSE_OVER: Duration = Duration::from_secs(2);
+
 #[derive(Debug)]
 struct State {
-    /// Earliest time the next request may start.
     next_slot: Instant,
-    /// No request starts before this (set by `Retry-After`).
     paused_until: Instant,
-    /// Current adaptive rate in requests/s; `None` while no limit has been seen.
+    /// Adaptive rate in requests/s; `None` until the first 429.
     rate: Option<f64>,
-    /// Requests started in the current one-second window, to estimate achieved rate.
-    window_start: Instant,
-    window_count: u32,
-    achieved: f64,
+    /// The rate at the last congestion event.
+    ceiling: f64,
+    /// When requests the server admitted (anything but 429) completed, last `WINDOW` only.
+    admitted: VecDeque<Instant>,
+    first_request: Option<Instant>,
     last_increase: Instant,
+    last_decrease: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -34,8 +55,6 @@ pub struct Pacer {
     adaptive: bool,
     state: Mutex<State>,
 }
-
-const MIN_RATE: f64 = 0.5;
 
 impl Pacer {
     pub fn new(max_rps: Option<f64>, adaptive: bool) -> Self {
@@ -47,10 +66,11 @@ impl Pacer {
                 next_slot: now,
                 paused_until: now,
                 rate: None,
-                window_start: now,
-                window_count: 0,
-                achieved: 0.0,
+                ceiling: 0.0,
+                admitted: VecDeque::new(),
+                first_request: None,
                 last_increase: now,
+                last_decrease: None,
             }),
         }
     }
@@ -62,64 +82,98 @@ impl Pacer {
         }
     }
 
-    /// Wait for this request's slot.
+    /// Wait for this request's slot. A slot is claimed only when it is due (never reserved
+    /// ahead), so a rate change applies at once to every waiting request.
     pub async fn wait(&self) {
-        let start = {
-            let mut st = self.state.lock().expect("pacer lock");
-            let now = Instant::now();
-            let start = now.max(st.next_slot).max(st.paused_until);
-            if let Some(rate) = self.effective_rate(&st) {
-                st.next_slot = start + Duration::from_secs_f64(1.0 / rate);
-            }
-            // Measure the achieved request rate over ~1 s windows.
-            if start.duration_since(st.window_start) >= Duration::from_secs(1) {
-                let secs = start.duration_since(st.window_start).as_secs_f64();
-                st.achieved = st.window_count as f64 / secs;
-                st.window_start = start;
-                st.window_count = 0;
-            }
-            st.window_count += 1;
-            // Additive increase: +5% per second without a 429.
-            if self.adaptive {
+        loop {
+            let due = {
+                let mut st = self.state.lock().expect("pacer lock");
+                let now = Instant::now();
+                st.first_request.get_or_insert(now);
                 if let Some(rate) = st.rate {
-                    if now.duration_since(st.last_increase) >= Duration::from_secs(1) {
-                        st.rate = Some(rate * 1.05 + 0.5);
+                    if now.duration_since(st.last_increase) >= STEP {
+                        let target = st.ceiling * RECOVER_TO;
+                        st.rate = Some(if rate < target { rate + (target - rate) * 0.25 } else { rate * (1.0 + PROBE) + 0.01 });
                         st.last_increase = now;
                     }
                 }
-            }
-            start
-        };
-        tokio::time::sleep_until(start).await;
-    }
-
-    /// A 429 arrived: hold everyone back for `after`, and (adaptive) lower the rate.
-    pub fn on_rate_limited(&self, after: Duration) {
-        let mut st = self.state.lock().expect("pacer lock");
-        let now = Instant::now();
-        st.paused_until = st.paused_until.max(now + after);
-        if self.adaptive {
-            let basis = match st.rate {
-                Some(r) => r.min(st.achieved.max(MIN_RATE)),
-                None => st.achieved.max(MIN_RATE),
+                let due = st.next_slot.max(st.paused_until);
+                if due <= now {
+                    if let Some(rate) = self.effective_rate(&st) {
+                        let interval = Duration::from_secs_f64(1.0 / rate);
+                        // Keep the average when timers fire late, but never bank a burst.
+                        st.next_slot = st.next_slot.max(now.checked_sub(interval).unwrap_or(now)) + interval;
+                    }
+                    return;
+                }
+                due
             };
-            st.rate = Some((basis * 0.7).max(MIN_RATE));
-            st.last_increase = now + after;
+            tokio::time::sleep_until(due).await;
         }
     }
 
-    /// The server told us its budget: spread what remains over the time left.
-    pub fn on_rate_headers(&self, remaining: f64, reset_in: Duration) {
+    /// A response other than 429 arrived: the server admitted a request.
+    pub fn on_admitted(&self) {
         if !self.adaptive {
             return;
         }
         let mut st = self.state.lock().expect("pacer lock");
-        let secs = reset_in.as_secs_f64().max(0.05);
-        // Keep a small reserve so concurrent in-flight requests do not overshoot.
-        let budget = (remaining - 1.0).max(0.0);
-        if budget / secs < st.achieved * 1.5 || st.rate.is_some() {
-            st.rate = Some((budget / secs).max(MIN_RATE));
-            st.last_increase = Instant::now();
+        let now = Instant::now();
+        st.admitted.push_back(now);
+        while st.admitted.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+            st.admitted.pop_front();
+        }
+    }
+
+    /// A 429 arrived with the server's requested wait.
+    pub fn on_rate_limited(&self, after: Duration) {
+        let mut st = self.state.lock().expect("pacer lock");
+        let now = Instant::now();
+        if after > GLOBAL_PAUSE_OVER {
+            st.paused_until = st.paused_until.max(now + after);
+        }
+        if !self.adaptive {
+            return;
+        }
+        // One decrease per congestion event: the 429s of requests already in flight when
+        // the limit was reached say nothing new.
+        if st.last_decrease.is_some_and(|t| now.duration_since(t) < Duration::from_millis(250)) {
+            return;
+        }
+        let repeated = st.last_decrease.is_some_and(|t| now.duration_since(t) < REPEAT_WINDOW);
+        match st.rate {
+            // Still refused soon after slowing down: the ceiling was too optimistic.
+            Some(r) if repeated => {
+                st.ceiling = st.ceiling.min(r);
+                st.rate = Some((r * REPEAT_DECREASE).max(MIN_RATE));
+            }
+            Some(r) => {
+                st.ceiling = r;
+                st.rate = Some((r * DECREASE).max(MIN_RATE));
+            }
+            None => {
+                let span = now
+                    .duration_since(st.first_request.unwrap_or(now))
+                    .clamp(Duration::from_millis(100), WINDOW)
+                    .as_secs_f64();
+                let admitted = (st.admitted.len() as f64 / span).max(MIN_RATE);
+                st.ceiling = admitted;
+                st.rate = Some((admitted * DECREASE).max(MIN_RATE));
+            }
+        }
+        st.last_decrease = Some(now);
+        st.last_increase = now;
+        let ceiling = st.ceiling;
+        tracing::debug!(ceiling, rate = st.rate, "rate limited: pacing adjusted");
+    }
+
+    /// `X-RateLimit-Remaining`/`-Reset`: an exhausted quota with a distant reset is a
+    /// global stop until the reset.
+    pub fn on_rate_headers(&self, remaining: f64, reset_in: Duration) {
+        if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && reset_in <= Duration::from_secs(300) {
+            let mut st = self.state.lock().expect("pacer lock");
+            let until = Instant::now() + reset_in;
+            st.paused_until = st.paused_until.max(until);
         }
     }
 
@@ -134,12 +188,26 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn retry_after_holds_back_every_request() {
+    async fn long_retry_after_holds_back_every_request() {
         let p = Pacer::new(None, false);
         let t0 = Instant::now();
         p.on_rate_limited(Duration::from_secs(3));
         p.wait().await;
         assert!(t0.elapsed() >= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exhausted_quota_pauses_until_reset() {
+        let p = Pacer::new(None, true);
+        let t0 = Instant::now();
+        p.on_rate_headers(0.0, Duration::from_secs(5));
+        p.wait().await;
+        assert!(t0.elapsed() >= Duration::from_secs(5));
+        // A bucket that refills within a second is not a stop.
+        let t1 = Instant::now();
+        p.on_rate_headers(0.0, Duration::from_millis(200));
+        p.wait().await;
+        assert!(t1.elapsed() < Duration::from_millis(50));
     }
 
     #[tokio::test(start_paused = true)]
@@ -154,17 +222,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn adaptive_rate_drops_on_429_and_recovers() {
+    async fn adaptive_rate_settles_under_the_admitted_rate_and_recovers() {
         let p = Pacer::new(None, true);
         assert_eq!(p.current_rate(), None);
-        for _ in 0..200 {
+        // The server admits 50 requests/s for 2 s.
+        for _ in 0..100 {
             p.wait().await;
-            tokio::time::advance(Duration::from_millis(10)).await;
+            p.on_admitted();
+            tokio::time::advance(Duration::from_millis(20)).await;
         }
         p.on_rate_limited(Duration::from_millis(100));
         let r1 = p.current_rate().unwrap();
-        assert!(r1 < 100.0 && r1 >= MIN_RATE, "{r1}");
-        for _ in 0..300 {
+        assert!((40.0..50.0).contains(&r1), "{r1}");
+        // A burst of 429s from requests already in flight is one signal.
+        p.on_rate_limited(Duration::from_millis(100));
+        p.on_rate_limited(Duration::from_millis(100));
+        assert_eq!(p.current_rate().unwrap(), r1);
+        for _ in 0..200 {
             p.wait().await;
         }
         assert!(p.current_rate().unwrap() > r1);
