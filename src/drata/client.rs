@@ -169,7 +169,15 @@ impl DrataClient {
             if self.cfg.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(self.deadline_error(path));
             }
-            self.pacer.wait().await;
+            if let Err(past) = self.pacer.wait(self.cfg.deadline).await {
+                return Err(EtlError::new(
+                    FailureKind::Temporary,
+                    format!(
+                        "GET {path}: the API's rate limit asks to wait {:.1}s more, past the run deadline (--deadline); nothing was committed. Retry later",
+                        past.wait.as_secs_f64()
+                    ),
+                ));
+            }
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);

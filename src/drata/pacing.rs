@@ -49,6 +49,12 @@ struct State {
     last_decrease: Option<Instant>,
 }
 
+/// The next slot (or the end of a server-imposed pause) is past the run deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastDeadline {
+    pub wait: Duration,
+}
+
 #[derive(Debug)]
 pub struct Pacer {
     max_rps: Option<f64>,
@@ -83,8 +89,9 @@ impl Pacer {
     }
 
     /// Wait for this request's slot. A slot is claimed only when it is due (never reserved
-    /// ahead), so a rate change applies at once to every waiting request.
-    pub async fn wait(&self) {
+    /// ahead), so a rate change applies at once to every waiting request. Fails at once,
+    /// without sleeping, when the slot lies beyond `deadline`.
+    pub async fn wait(&self, deadline: Option<Instant>) -> Result<(), PastDeadline> {
         loop {
             let due = {
                 let mut st = self.state.lock().expect("pacer lock");
@@ -104,7 +111,10 @@ impl Pacer {
                         // Keep the average when timers fire late, but never bank a burst.
                         st.next_slot = st.next_slot.max(now.checked_sub(interval).unwrap_or(now)) + interval;
                     }
-                    return;
+                    return Ok(());
+                }
+                if deadline.is_some_and(|d| due >= d) {
+                    return Err(PastDeadline { wait: due - now });
                 }
                 due
             };
@@ -192,7 +202,7 @@ mod tests {
         let p = Pacer::new(None, false);
         let t0 = Instant::now();
         p.on_rate_limited(Duration::from_secs(3));
-        p.wait().await;
+        p.wait(None).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(3));
     }
 
@@ -201,12 +211,15 @@ mod tests {
         let p = Pacer::new(None, true);
         let t0 = Instant::now();
         p.on_rate_headers(0.0, Duration::from_secs(5));
-        p.wait().await;
+        let soon = Some(Instant::now() + Duration::from_secs(1));
+        assert!(p.wait(soon).await.is_err(), "a pause past the deadline fails without sleeping");
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        p.wait(None).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(5));
         // A bucket that refills within a second is not a stop.
         let t1 = Instant::now();
         p.on_rate_headers(0.0, Duration::from_millis(200));
-        p.wait().await;
+        p.wait(None).await.unwrap();
         assert!(t1.elapsed() < Duration::from_millis(50));
     }
 
@@ -215,7 +228,7 @@ mod tests {
         let p = Pacer::new(Some(10.0), false);
         let t0 = Instant::now();
         for _ in 0..11 {
-            p.wait().await;
+            p.wait(None).await.unwrap();
         }
         let e = t0.elapsed();
         assert!(e >= Duration::from_millis(999) && e < Duration::from_millis(1100), "{e:?}");
@@ -227,7 +240,7 @@ mod tests {
         assert_eq!(p.current_rate(), None);
         // The server admits 50 requests/s for 2 s.
         for _ in 0..100 {
-            p.wait().await;
+            p.wait(None).await.unwrap();
             p.on_admitted();
             tokio::time::advance(Duration::from_millis(20)).await;
         }
@@ -239,7 +252,7 @@ mod tests {
         p.on_rate_limited(Duration::from_millis(100));
         assert_eq!(p.current_rate().unwrap(), r1);
         for _ in 0..200 {
-            p.wait().await;
+            p.wait(None).await.unwrap();
         }
         assert!(p.current_rate().unwrap() > r1);
     }
