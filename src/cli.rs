@@ -152,6 +152,12 @@ pub struct SimulateArgs {
     /// Drift stops after this many page requests.
     #[arg(long, default_value_t = 20)]
     pub drift_events: usize,
+    /// Fraction of people whose child endpoints answer 404 while they stay listed.
+    #[arg(long, default_value_t = 0.0)]
+    pub vanished_rate: f64,
+    /// Fraction of people whose child endpoints always answer 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub broken_rate: f64,
     /// Answer 401 to every request.
     #[arg(long)]
     pub unauthorized: bool,

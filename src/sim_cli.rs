@@ -29,6 +29,8 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
             drift,
             unauthorized: a.unauthorized,
             html_login: a.html_login,
+            vanished_rate: a.vanished_rate,
+            broken_rate: a.broken_rate,
             fault_seed: a.fault_seed,
         },
     }

@@ -316,3 +316,64 @@ async fn sigint_aborts_without_commit_130() {
     assert_eq!(r.code, 130, "{}", r.stderr);
     assert!(manifests(tmp.path()).is_empty());
 }
+
+/// People whose child endpoints 404 are kept and marked `gone`, never written as "no rows".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_people_are_recorded_as_gone() {
+    let sim = faulty(400, |f| f.vanished_rate = 0.05).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run_etl(&sim, tmp.path(), &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let b = read_table(tmp.path(), "personnel");
+    let (ids, t, c) = (col(&b, "id"), col(&b, "training_fetch_status"), col(&b, "background_check_fetch_status"));
+    let mut gone = BTreeSet::new();
+    for i in 0..ids.len() {
+        let id = ids[i].clone().unwrap();
+        let vanished = sim.sim.person_fault(&id) == Some(drata_etl::sim::PersonFault::Vanished);
+        let want = if vanished { "gone" } else { "ok" };
+        assert_eq!(t[i].as_deref(), Some(want), "{id}");
+        assert_eq!(c[i].as_deref(), Some(want), "{id}");
+        if vanished {
+            gone.insert(id);
+        }
+    }
+    assert!(!gone.is_empty());
+    let training = child_rows(tmp.path(), "personnel_training");
+    assert!(training.iter().all(|(pid, _, _)| !gone.contains(pid)));
+    assert_eq!(r.summary()["enrichment"]["gone"], gone.len());
+    assert_eq!(manifests(tmp.path())[0]["enrichment"]["gone"], gone.len());
+}
+
+/// A child call that fails after retries: with the default budget (0) the run fails
+/// without committing; with a budget it commits and marks those people `failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_enrichments_obey_the_budget() {
+    let sim = faulty(200, |f| f.broken_rate = 0.02).await;
+    let broken: BTreeSet<String> = sim_ids(&sim)
+        .into_iter()
+        .filter(|id| sim.sim.person_fault(id) == Some(drata_etl::sim::PersonFault::Broken))
+        .collect();
+    assert!(!broken.is_empty() && broken.len() < 10, "{}", broken.len());
+    let fast = ["--max-retries", "2"];
+
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run_etl(&sim, tmp.path(), &fast).await;
+    assert_eq!(r.code, 69, "{}", r.stderr);
+    assert!(r.summary()["message"].as_str().unwrap().contains("--max-failed-enrichments"));
+    assert!(manifests(tmp.path()).is_empty() && parquet_files(tmp.path()).is_empty());
+
+    for budget in ["10", "5%"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = run_etl(&sim, tmp.path(), &[&fast[..], &["--max-failed-enrichments", budget]].concat()).await;
+        assert_eq!(r.code, 0, "{budget}: {}", r.stderr);
+        let b = read_table(tmp.path(), "personnel");
+        let (ids, t) = (col(&b, "id"), col(&b, "training_fetch_status"));
+        let failed: BTreeSet<String> =
+            (0..ids.len()).filter(|i| t[*i].as_deref() == Some("failed")).map(|i| ids[i].clone().unwrap()).collect();
+        assert_eq!(failed, broken);
+        assert_eq!(r.summary()["enrichment"]["failed"], broken.len());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run_etl(&sim, tmp.path(), &[&fast[..], &["--max-failed-enrichments", "0.1%"]].concat()).await;
+    assert_eq!(r.code, 69, "{}", r.stderr);
+}

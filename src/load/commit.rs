@@ -5,8 +5,9 @@
 //! 2. Writers fill `OUT/_staging/<snapshot>.<run>/<table>/part-*.parquet`: outside every
 //!    table folder, so no reader globbing `OUT/<table>/**` ever sees a partial file.
 //! 3. `Staging::commit` writes the manifest into the staging folder as `_commit.json`
-//!    (the point of no return), renames each table folder into its partition (moving a
-//!    previous snapshot with the same id aside first), then writes
+//!    (the point of no return), removes the manifest of a previous snapshot with the same
+//!    id, renames each table folder into its partition (moving the previous one aside
+//!    first), then writes
 //!    `OUT/_snapshots/<snapshot>/_manifest.json` — the commit point readers trust — and
 //!    removes the leftovers. Each step is a rename within one file system, fsynced.
 //! 4. A run killed before step 3's `_commit.json` leaves only a staging folder, deleted by
@@ -169,7 +170,18 @@ impl Staging {
 }
 
 /// Steps after the point of no return; idempotent so recovery can repeat them.
+///
+/// A previous snapshot with the same id first loses its manifest, so at every instant a
+/// manifest that exists describes exactly the files beside it.
 fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
+    let manifest = manifest_path(root, &m.snapshot_id);
+    if let Ok(bytes) = fs::read(&manifest) {
+        let same_run = serde_json::from_slice::<Manifest>(&bytes).is_ok_and(|old| old.run_id == m.run_id);
+        if !same_run {
+            fs::remove_file(&manifest)?;
+            sync_dir(manifest.parent().expect("manifest has a parent"))?;
+        }
+    }
     let key_dir = |t: Table| {
         root.join(t.name())
             .join(format!("snapshot_date={}", m.snapshot_date))
@@ -191,7 +203,6 @@ fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
         fs::rename(&staged, &target)?;
         sync_dir(parent)?;
     }
-    let manifest = manifest_path(root, &m.snapshot_id);
     fs::create_dir_all(manifest.parent().expect("manifest has a parent"))?;
     write_atomically(&manifest, &serde_json::to_vec_pretty(m).expect("serialisable"))?;
     remove_any(staging)?;
@@ -244,6 +255,102 @@ pub fn committed_manifests(root: &Path) -> io::Result<Vec<Manifest>> {
             Err(e) => return Err(e),
         }
     }
-    out.sort_by(|a, b| a.run_at.cmp(&b.run_at).then(a.snapshot_id.cmp(&b.snapshot_id)));
+    out.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Control;
+    use chrono::{DateTime, Utc};
+
+    fn key(at: &str) -> SnapshotKey {
+        SnapshotKey::from_run_at(DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc))
+    }
+
+    fn manifest_for(k: &SnapshotKey, run_id: &str) -> Manifest {
+        Manifest {
+            format_version: 1,
+            run_id: run_id.into(),
+            snapshot_id: k.id.clone(),
+            snapshot_date: k.date.to_string(),
+            run_at: k.run_at_rfc3339(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            tool_version: String::new(),
+            api_dialect: "guide".into(),
+            base_url: String::new(),
+            tables: Default::default(),
+            listing: Default::default(),
+            enrichment: Default::default(),
+            api: Default::default(),
+        }
+    }
+
+    fn stage(root: &OutputRoot, k: &SnapshotKey, run_id: &str, rows: usize) -> Staging {
+        let s = root.begin(k, run_id).unwrap();
+        let mut w: TableWriter<Control> = s.writer(WriterOptions::default()).unwrap();
+        for i in 0..rows {
+            w.push(Control { id: i.to_string(), ..Default::default() }).unwrap();
+        }
+        w.finish().unwrap();
+        s
+    }
+
+    #[test]
+    fn second_open_is_refused_while_locked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let _held = OutputRoot::open(tmp.path()).unwrap();
+        let err = OutputRoot::open(tmp.path()).err().unwrap();
+        assert_eq!(err.kind, crate::error::FailureKind::Temporary);
+    }
+
+    #[test]
+    fn staging_without_intent_is_discarded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key("2026-01-01T00:00:00Z");
+        {
+            let root = OutputRoot::open(tmp.path()).unwrap();
+            let _abandoned = stage(&root, &k, "r1", 3); // a killed run: never committed
+        }
+        let root = OutputRoot::open(tmp.path()).unwrap();
+        assert_eq!(root.recovery, Recovery { discarded_staging: 1, rolled_forward: 0 });
+        assert!(!tmp.path().join("controls").exists());
+        assert!(committed_manifests(tmp.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn intent_is_rolled_forward_after_a_crash_mid_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key("2026-01-01T00:00:00Z");
+        {
+            let root = OutputRoot::open(tmp.path()).unwrap();
+            let s = stage(&root, &k, "r1", 3);
+            // Crash right after the point of no return: intent written, nothing moved.
+            write_atomically(&s.dir().join(COMMIT_INTENT), &serde_json::to_vec(&manifest_for(&k, "r1")).unwrap()).unwrap();
+        }
+        let root = OutputRoot::open(tmp.path()).unwrap();
+        assert_eq!(root.recovery.rolled_forward, 1);
+        assert!(tmp.path().join(k.partition_dir(Table::Controls)).join("part-00000.parquet").is_file());
+        let m = committed_manifests(tmp.path()).unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].run_id, "r1");
+    }
+
+    #[test]
+    fn replacing_a_snapshot_swaps_files_and_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key("2026-01-01T00:00:00Z");
+        let root = OutputRoot::open(tmp.path()).unwrap();
+        stage(&root, &k, "r1", 3).commit(&manifest_for(&k, "r1")).unwrap();
+        stage(&root, &k, "r2", 5).commit(&manifest_for(&k, "r2")).unwrap();
+        let m = committed_manifests(tmp.path()).unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].run_id, "r2");
+        let parts: Vec<_> = fs::read_dir(tmp.path().join(k.partition_dir(Table::Controls))).unwrap().collect();
+        assert_eq!(parts.len(), 1);
+        assert!(!tmp.path().join(TRASH_DIR).exists());
+        assert!(fs::read_dir(tmp.path().join(STAGING_DIR)).unwrap().next().is_none());
+    }
 }

@@ -42,6 +42,12 @@ pub struct Faults {
     pub unauthorized: bool,
     /// Every request answers 200 with an HTML login page (what app.drata.com returns).
     pub html_login: bool,
+    /// Fraction of people who stay listed but whose child endpoints answer 404, as if they
+    /// were deleted between listing and enrichment (chosen per person, stable).
+    pub vanished_rate: f64,
+    /// Fraction of people whose child endpoints always answer 503 (a persistent failure no
+    /// retry cures; chosen per person, stable).
+    pub broken_rate: f64,
     /// Fault decisions are deterministic from `(fault_seed, request number)`.
     pub fault_seed: u64,
 }
@@ -59,6 +65,8 @@ impl Default for Faults {
             drift: None,
             unauthorized: false,
             html_login: false,
+            vanished_rate: 0.0,
+            broken_rate: 0.0,
             fault_seed: 0,
         }
     }
@@ -91,6 +99,29 @@ const KIND_TRUNCATE: u64 = 15;
 const KIND_TRUNCATE_AT: u64 = 16;
 const KIND_SLOW: u64 = 17;
 const KIND_DRIFT: u64 = 18;
+const KIND_VANISHED: u64 = 19;
+const KIND_BROKEN: u64 = 20;
+
+/// A per-person fault of the child endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonFault {
+    /// Listed, but the child endpoints answer 404.
+    Vanished,
+    /// The child endpoints always answer 503.
+    Broken,
+}
+
+/// The stable fault (if any) of the person at `index`.
+pub fn person_fault(f: &Faults, index: u64) -> Option<PersonFault> {
+    let roll = |kind, rate: f64| rate > 0.0 && unit_f64(hash3(f.fault_seed, kind, index)) < rate;
+    if roll(KIND_VANISHED, f.vanished_rate) {
+        Some(PersonFault::Vanished)
+    } else if roll(KIND_BROKEN, f.broken_rate) {
+        Some(PersonFault::Broken)
+    } else {
+        None
+    }
+}
 
 /// Deterministic dice for one request.
 #[derive(Debug, Clone, Copy)]

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use faults::{Drift, Faults, RateLimit};
+pub use faults::{Drift, Faults, PersonFault, RateLimit};
 pub use server::RunningSim;
 
 use data::{Control, Generator};
@@ -164,6 +164,11 @@ impl Simulator {
 
     pub(crate) fn roster_mut(&self) -> RwLockWriteGuard<'_, Roster> {
         self.roster.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The per-person child-endpoint fault of `id` (vanished: 404; broken: always 503).
+    pub fn person_fault(&self, id: &str) -> Option<PersonFault> {
+        faults::person_fault(&self.cfg.faults, self.live_index(id)?)
     }
 
     /// The live index behind `id`, if the person exists (created and not deleted).

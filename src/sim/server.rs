@@ -596,9 +596,23 @@ async fn get_person(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -
     json_bytes(StatusCode::OK, buf)
 }
 
+/// The person behind a child endpoint, or the response their per-person fault dictates.
+fn child_index(sim: &Simulator, id: &str) -> Result<u64, Response> {
+    let index = sim.live_index(id).ok_or_else(|| not_found(PERSON_NOT_FOUND))?;
+    match faults::person_fault(&sim.cfg.faults, index) {
+        None => Ok(index),
+        Some(faults::PersonFault::Vanished) => Err(not_found(PERSON_NOT_FOUND)),
+        Some(faults::PersonFault::Broken) => {
+            sim.counters.fault();
+            Err(faults::html_error(StatusCode::SERVICE_UNAVAILABLE))
+        }
+    }
+}
+
 async fn get_training(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
-    let Some(index) = sim.live_index(&id) else {
-        return not_found(PERSON_NOT_FOUND);
+    let index = match child_index(&sim, &id) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let mut buf = Vec::with_capacity(400);
     buf.extend_from_slice(b"{\"personnelId\":");
@@ -613,8 +627,9 @@ async fn get_background_checks(
     State(sim): State<Arc<Simulator>>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(index) = sim.live_index(&id) else {
-        return not_found(PERSON_NOT_FOUND);
+    let index = match child_index(&sim, &id) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let mut buf = Vec::with_capacity(200);
     buf.extend_from_slice(b"{\"personnelId\":");
