@@ -7,6 +7,7 @@ pub mod batch;
 pub mod commit;
 pub mod layout;
 pub mod manifest;
+pub mod verify;
 pub mod writer;
 
 pub use batch::TableRow;
