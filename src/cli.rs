@@ -7,7 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "drata-etl", version, about = "Snapshot a Drata workspace's personnel compliance data into Hive-partitioned Parquet")]
+#[command(
+    name = "drata-etl",
+    version,
+    about = "Snapshot a Drata workspace's personnel compliance data into Hive-partitioned Parquet"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -46,9 +50,12 @@ pub struct RunArgs {
     /// Logical run time (RFC 3339) naming the snapshot; a rerun with the same value replaces it. Default: now (UTC, whole seconds).
     #[arg(long, env = "DRATA_ETL_RUN_AT")]
     pub run_at: Option<String>,
-    /// File holding the API key (used when DRATA_API_KEY is not set).
+    /// File holding the API key (takes precedence over DRATA_API_KEY).
     #[arg(long, env = "DRATA_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// A label for the workspace, recorded in the manifest, the files' metadata and the partition path (workspace=LABEL), so several workspaces can share one output root.
+    #[arg(long, env = "DRATA_ETL_WORKSPACE")]
+    pub workspace: Option<String>,
     #[command(flatten)]
     pub tuning: Tuning,
 }

@@ -22,13 +22,19 @@ pub const API_KEY_ENV: &str = "DRATA_API_KEY";
 /// `/public` (a common copy-paste from API docs) is tolerated and removed.
 pub fn parse_base_url(raw: &str) -> Result<Url, EtlError> {
     let url = Url::parse(raw.trim()).map_err(|e| {
-        EtlError::usage(format!("--base-url '{raw}' is not a URL ({e}); use the API host, e.g. https://public-api.drata.com"))
+        EtlError::usage(format!(
+            "--base-url '{raw}' is not a URL ({e}); use the API host, e.g. https://public-api.drata.com"
+        ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(EtlError::usage(format!("--base-url '{raw}' must be an http(s) URL with a host, e.g. https://public-api.drata.com")));
+        return Err(EtlError::usage(format!(
+            "--base-url '{raw}' must be an http(s) URL with a host, e.g. https://public-api.drata.com"
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(EtlError::usage("--base-url must not contain credentials; pass the key in DRATA_API_KEY or --api-key-file"));
+        return Err(EtlError::usage(
+            "--base-url must not contain credentials; pass the key in DRATA_API_KEY or --api-key-file",
+        ));
     }
     if url.scheme() == "http" && !is_loopback(&url) {
         return Err(EtlError::usage(format!(
@@ -103,9 +109,20 @@ pub fn parse_run_at(raw: Option<&str>) -> Result<DateTime<Utc>, EtlError> {
 }
 
 /// Build the client settings and run options shared by `run` and `demo`.
-pub fn run_options(base_url: Url, key: ApiKey, out: &Path, run_at: DateTime<Utc>, t: &Tuning) -> Result<RunOptions, EtlError> {
-    let max_failed_enrichments =
-        FailureBudget::parse(&t.max_failed_enrichments).map_err(|e| EtlError::usage(format!("--max-failed-enrichments: {e}")))?;
+pub fn run_options(
+    base_url: Url,
+    key: ApiKey,
+    out: &Path,
+    run_at: DateTime<Utc>,
+    workspace: Option<&str>,
+    t: &Tuning,
+) -> Result<RunOptions, EtlError> {
+    let workspace = workspace
+        .map(crate::load::layout::validate_workspace)
+        .transpose()
+        .map_err(|e| EtlError::usage(format!("--workspace: {e}")))?;
+    let max_failed_enrichments = FailureBudget::parse(&t.max_failed_enrichments)
+        .map_err(|e| EtlError::usage(format!("--max-failed-enrichments: {e}")))?;
     if let Some(r) = t.max_rps {
         if !(r.is_finite() && r > 0.0) {
             return Err(EtlError::usage("--max-rps must be a positive number of requests per second"));
@@ -128,6 +145,7 @@ pub fn run_options(base_url: Url, key: ApiKey, out: &Path, run_at: DateTime<Utc>
         client,
         out: out.to_path_buf(),
         run_at,
+        workspace,
         page_size: t.page_size,
         max_list_passes: t.max_list_passes,
         max_failed_enrichments,
@@ -139,7 +157,7 @@ pub fn from_run_args(a: &RunArgs) -> Result<RunOptions, EtlError> {
     let base = parse_base_url(&a.base_url)?;
     let run_at = parse_run_at(a.run_at.as_deref())?;
     let key = read_api_key(a.api_key_file.as_deref())?;
-    run_options(base, key, &a.out, run_at, &a.tuning)
+    run_options(base, key, &a.out, run_at, a.workspace.as_deref(), &a.tuning)
 }
 
 #[cfg(test)]
@@ -149,11 +167,15 @@ mod tests {
     #[test]
     fn base_urls() {
         assert_eq!(parse_base_url("https://public-api.drata.com").unwrap().as_str(), "https://public-api.drata.com/");
-        assert_eq!(parse_base_url("https://public-api.drata.com/public/").unwrap().as_str(), "https://public-api.drata.com/");
+        assert_eq!(
+            parse_base_url("https://public-api.drata.com/public/").unwrap().as_str(),
+            "https://public-api.drata.com/"
+        );
         assert!(parse_base_url("http://127.0.0.1:8080").is_ok());
         assert!(parse_base_url("http://localhost:8080").is_ok());
         assert!(parse_base_url("http://[::1]:8080").is_ok());
-        for bad in ["http://public-api.drata.com", "ftp://x", "not a url", "https://u:p@h.com", "https://h.com/api/v9"] {
+        for bad in ["http://public-api.drata.com", "ftp://x", "not a url", "https://u:p@h.com", "https://h.com/api/v9"]
+        {
             assert_eq!(parse_base_url(bad).unwrap_err().kind, crate::error::FailureKind::Usage, "{bad}");
         }
     }

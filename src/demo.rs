@@ -21,11 +21,11 @@ pub async fn demo(args: &DemoArgs) -> Result<String, EtlError> {
         keys: vec![ApiKeySpec { key: key.clone(), scopes: vec!["personnel:read".into(), "controls:read".into()] }],
         ..SimConfig::default()
     };
-    let sim = Simulator::spawn(cfg, "127.0.0.1:0".parse().expect("loopback address"))
-        .await
-        .map_err(|e| EtlError::new(FailureKind::Unavailable, format!("cannot start the embedded simulator on loopback: {e}")))?;
+    let sim = Simulator::spawn(cfg, "127.0.0.1:0".parse().expect("loopback address")).await.map_err(|e| {
+        EtlError::new(FailureKind::Unavailable, format!("cannot start the embedded simulator on loopback: {e}"))
+    })?;
     let base = parse_base_url(&sim.base_url())?;
-    let opts = run_options(base, ApiKey::new(key), &args.out, crate::config::parse_run_at(None)?, &args.tuning)?;
+    let opts = run_options(base, ApiKey::new(key), &args.out, crate::config::parse_run_at(None)?, None, &args.tuning)?;
     let result = run(opts, crate::signals::shutdown_signal()).await;
     let peak = sim.sim.stats().peak_in_flight;
     sim.shutdown().await;
@@ -50,7 +50,11 @@ fn render(s: &RunSummary, peak_in_flight: u64) -> String {
         let pct = if people > 0 { 100.0 * *n as f64 / people as f64 } else { 0.0 };
         let _ = writeln!(o, "  {status:<30} {n:>9}  {pct:5.1}%");
     }
-    let _ = writeln!(o, "\nFiles: {}/<table>/snapshot_date={}/snapshot_id={}/part-*.parquet", s.out, s.snapshot_date, s.snapshot_id);
+    let _ = writeln!(
+        o,
+        "\nFiles: {}/<table>/snapshot_date={}/snapshot_id={}/part-*.parquet",
+        s.out, s.snapshot_date, s.snapshot_id
+    );
     let _ = writeln!(o, "Manifest (the commit record): {}", s.manifest);
     let _ = writeln!(o, "\nQuery it with DuckDB:");
     let _ = writeln!(

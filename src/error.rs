@@ -77,15 +77,11 @@ pub const EXIT_INTERNAL: i32 = 70;
 
 /// Map any error chain to its exit code: the first `EtlError` in the chain decides.
 pub fn exit_code_for(err: &anyhow::Error) -> i32 {
-    failure_kind_of(err)
-        .map(FailureKind::exit_code)
-        .unwrap_or(EXIT_INTERNAL)
+    failure_kind_of(err).map(FailureKind::exit_code).unwrap_or(EXIT_INTERNAL)
 }
 
 pub fn failure_kind_of(err: &anyhow::Error) -> Option<FailureKind> {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<EtlError>())
-        .map(|e| e.kind)
+    err.chain().find_map(|e| e.downcast_ref::<EtlError>()).map(|e| e.kind)
 }
 
 #[cfg(test)]
@@ -95,8 +91,7 @@ mod tests {
 
     #[test]
     fn exit_code_found_through_context() {
-        let err: anyhow::Result<()> =
-            Err(EtlError::new(FailureKind::Auth, "bad key")).context("listing personnel");
+        let err: anyhow::Result<()> = Err(EtlError::new(FailureKind::Auth, "bad key")).context("listing personnel");
         assert_eq!(exit_code_for(&err.unwrap_err()), 77);
         assert_eq!(exit_code_for(&anyhow::anyhow!("other")), 70);
     }

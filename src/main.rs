@@ -62,7 +62,8 @@ async fn dispatch(command: Command) -> i32 {
 fn fail(e: &EtlError) -> i32 {
     let code = e.kind.exit_code();
     tracing::error!(exit_code = code, kind = e.kind.as_str(), "{}", e.message);
-    let line = serde_json::json!({"status": "error", "exit_code": code, "error_kind": e.kind.as_str(), "message": e.message});
+    let line =
+        serde_json::json!({"status": "error", "exit_code": code, "error_kind": e.kind.as_str(), "message": e.message});
     println!("{line}");
     code
 }

@@ -25,6 +25,7 @@ pub struct RunOptions {
     pub client: ClientConfig,
     pub out: PathBuf,
     pub run_at: DateTime<Utc>,
+    pub workspace: Option<String>,
     pub page_size: u64,
     pub max_list_passes: u32,
     pub max_failed_enrichments: FailureBudget,
@@ -39,6 +40,8 @@ pub struct RunSummary {
     pub run_id: String,
     pub snapshot_id: String,
     pub snapshot_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     pub run_at: String,
     pub out: String,
     pub manifest: String,
@@ -88,17 +91,22 @@ pub fn display_url(url: &url::Url) -> String {
 }
 
 fn write_error(e: std::io::Error) -> EtlError {
-    EtlError::cannot_write(format!("writing Parquet failed: {e}. Check free space and permissions of the output directory"))
+    EtlError::cannot_write(format!(
+        "writing Parquet failed: {e}. Check free space and permissions of the output directory"
+    ))
 }
 
 /// Run the whole pipeline once. The output root is locked for the duration. When
 /// `shutdown` completes first (a signal), the run stops taking work, commits nothing and
 /// fails with the kind `shutdown` returns.
-pub async fn run(opts: RunOptions, shutdown: impl std::future::Future<Output = FailureKind>) -> Result<RunSummary, EtlError> {
+pub async fn run(
+    opts: RunOptions,
+    shutdown: impl std::future::Future<Output = FailureKind>,
+) -> Result<RunSummary, EtlError> {
     let started = Utc::now();
     let clock = std::time::Instant::now();
-    let root = OutputRoot::open(&opts.out)?;
-    let key = SnapshotKey::from_run_at(opts.run_at);
+    let root = OutputRoot::open(&opts.out, opts.workspace.as_deref())?;
+    let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
     let client = DrataClient::new(opts.client.clone())?;
     let staging = root.begin(&key, &run_id)?;
@@ -122,6 +130,7 @@ pub async fn run(opts: RunOptions, shutdown: impl std::future::Future<Output = F
                 run_id: run_id.clone(),
                 snapshot_id: key.id.clone(),
                 snapshot_date: key.date.to_string(),
+                workspace: key.workspace.clone(),
                 run_at: key.run_at_rfc3339(),
                 started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
                 finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -134,7 +143,7 @@ pub async fn run(opts: RunOptions, shutdown: impl std::future::Future<Output = F
                 api: api.clone(),
             };
             staging.commit(&manifest)?;
-            let manifest_path = crate::load::commit::manifest_path(root.path(), &key.id);
+            let manifest_path = crate::load::commit::manifest_path(root.path(), key.workspace.as_deref(), &key.id);
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
             Ok(RunSummary {
                 status: "ok",
@@ -142,6 +151,7 @@ pub async fn run(opts: RunOptions, shutdown: impl std::future::Future<Output = F
                 run_id,
                 snapshot_id: key.id.clone(),
                 snapshot_date: key.date.to_string(),
+                workspace: key.workspace.clone(),
                 run_at: key.run_at_rfc3339(),
                 out: opts.out.display().to_string(),
                 manifest: manifest_path.display().to_string(),
@@ -162,11 +172,14 @@ pub async fn run(opts: RunOptions, shutdown: impl std::future::Future<Output = F
     }
 }
 
-type Written = (ListingStats, WriteTally, Vec<(Table, Vec<crate::load::FileEntry>)>);
+/// The files written per table.
+type TableFiles = Vec<(Table, Vec<crate::load::FileEntry>)>;
+type Written = (ListingStats, WriteTally, TableFiles);
 
 async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &Staging) -> Result<Written, EtlError> {
     let api = GuideApi { client };
-    let list_opts = ListOptions { page_size: opts.page_size, max_passes: opts.max_list_passes, concurrency: client.concurrency() };
+    let list_opts =
+        ListOptions { page_size: opts.page_size, max_passes: opts.max_list_passes, concurrency: client.concurrency() };
 
     // Controls are small: list them first so an auth or scope problem surfaces in one request.
     let (controls, invalid_controls) = list_controls(&api, list_opts).await?;
@@ -178,9 +191,18 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
     if listed.invalid_records > 0 {
         tracing::warn!(count = listed.invalid_records, "personnel records without an id were skipped");
     }
-    tracing::info!(people = listed.stats.unique, pages_limit = listed.stats.page_limit, passes = listed.stats.passes, "personnel listed");
+    tracing::info!(
+        people = listed.stats.unique,
+        pages_limit = listed.stats.page_limit,
+        passes = listed.stats.passes,
+        "personnel listed"
+    );
 
-    let writers = Writers { personnel: staging.writer(opts.writer)?, training: staging.writer(opts.writer)?, checks: staging.writer(opts.writer)? };
+    let writers = Writers {
+        personnel: staging.writer(opts.writer)?,
+        training: staging.writer(opts.writer)?,
+        checks: staging.writer(opts.writer)?,
+    };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let writer_task = tokio::task::spawn_blocking(move || write_all(writers, rx));
 
@@ -210,7 +232,8 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
     }
     drop(enriched);
     drop(tx);
-    let written = writer_task.await.map_err(|e| EtlError::new(FailureKind::CannotWrite, format!("writer thread failed: {e}")))?;
+    let written =
+        writer_task.await.map_err(|e| EtlError::new(FailureKind::CannotWrite, format!("writer thread failed: {e}")))?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -234,7 +257,7 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
     Ok((listed.stats, tally, files))
 }
 
-fn write_all(mut w: Writers, mut rx: mpsc::Receiver<ToWriter>) -> Result<(WriteTally, Vec<(Table, Vec<crate::load::FileEntry>)>), EtlError> {
+fn write_all(mut w: Writers, mut rx: mpsc::Receiver<ToWriter>) -> Result<(WriteTally, TableFiles), EtlError> {
     let mut tally = WriteTally::default();
     while let Some(msg) = rx.blocking_recv() {
         match msg {

@@ -40,7 +40,10 @@ pub async fn serve(a: &SimulateArgs) -> Result<(), EtlError> {
     let sim = Simulator::spawn(sim_config(a), a.listen)
         .await
         .map_err(|e| EtlError::new(FailureKind::Usage, format!("cannot listen on {}: {e}", a.listen)))?;
-    println!("{}", serde_json::json!({"listening": sim.addr.to_string(), "base_url": sim.base_url(), "personnel": a.personnel}));
+    println!(
+        "{}",
+        serde_json::json!({"listening": sim.addr.to_string(), "base_url": sim.base_url(), "personnel": a.personnel})
+    );
     tracing::info!(addr = %sim.addr, personnel = a.personnel, "simulator serving the guide dialect; stop with Ctrl-C");
     crate::signals::shutdown_signal().await;
     let stats = sim.sim.stats();

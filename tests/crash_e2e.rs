@@ -36,8 +36,11 @@ fn check_consistent(out: &Path) -> BTreeSet<String> {
 
 /// Every visible data file belongs to a committed manifest.
 fn assert_all_visible_files_committed(out: &Path) {
-    let listed: BTreeSet<_> =
-        committed_manifests(out).unwrap().iter().flat_map(|m| m.tables.values().flat_map(|t| t.files.iter().map(|f| out.join(&f.path)))).collect();
+    let listed: BTreeSet<_> = committed_manifests(out)
+        .unwrap()
+        .iter()
+        .flat_map(|m| m.tables.values().flat_map(|t| t.files.iter().map(|f| out.join(&f.path))))
+        .collect();
     for f in parquet_files(out) {
         if !f.starts_with(out.join("_staging")) {
             assert!(listed.contains(&f), "{} is visible but not in any manifest", f.display());
@@ -66,9 +69,15 @@ async fn sigkill_at_random_points_never_leaves_a_half_commit() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(20260301);
     for i in 0..24 {
         // Alternate between a new snapshot and replacing an existing one.
-        let run_at = if i % 2 == 0 { "2026-03-01T01:00:00Z".to_string() } else { format!("2026-03-02T{:02}:00:00Z", i) };
+        let run_at =
+            if i % 2 == 0 { "2026-03-01T01:00:00Z".to_string() } else { format!("2026-03-02T{:02}:00:00Z", i) };
         let mut c = bin();
-        c.arg("run").arg("--base-url").arg(sim.base_url()).arg("--out").arg(out).args(["--run-at", &run_at, "--concurrency", "4"]);
+        c.arg("run").arg("--base-url").arg(sim.base_url()).arg("--out").arg(out).args([
+            "--run-at",
+            &run_at,
+            "--concurrency",
+            "4",
+        ]);
         c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let mut child = c.spawn().unwrap();
         let delay = full.mul_f64(rng.gen_range(0.0..1.1));
@@ -80,7 +89,8 @@ async fn sigkill_at_random_points_never_leaves_a_half_commit() {
         assert!(committed.contains(&base_manifest.snapshot_id), "iteration {i}: earlier snapshot lost");
     }
     // The earlier snapshot is byte-for-byte what it was.
-    let now = committed_manifests(out).unwrap().into_iter().find(|m| m.snapshot_id == base_manifest.snapshot_id).unwrap();
+    let now =
+        committed_manifests(out).unwrap().into_iter().find(|m| m.snapshot_id == base_manifest.snapshot_id).unwrap();
     assert_eq!(now.tables, base_manifest.tables);
 
     // The next run cleans up and succeeds; then everything visible is committed.
@@ -88,8 +98,7 @@ async fn sigkill_at_random_points_never_leaves_a_half_commit() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     check_consistent(out);
     assert_all_visible_files_committed(out);
-    let staging = out.join("_staging");
-    assert!(!staging.exists() || std::fs::read_dir(staging).unwrap().next().is_none());
+    assert_no_leftovers(out);
     sim.shutdown().await;
 }
 
@@ -116,7 +125,12 @@ async fn the_key_never_appears_in_any_output() {
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let mut c = bin();
-    c.env_remove("DRATA_API_KEY").arg("run").arg("--base-url").arg(sim.base_url()).arg("--out").arg(tmp.path().join("o2"));
+    c.env_remove("DRATA_API_KEY")
+        .arg("run")
+        .arg("--base-url")
+        .arg(sim.base_url())
+        .arg("--out")
+        .arg(tmp.path().join("o2"));
     c.arg("--api-key-file").arg(&key_file).args(["--log-level", "trace"]);
     let r: Run = c.output().await.unwrap().into();
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -22,10 +22,7 @@ fn python(repo: &Path) -> (PathBuf, &'static str) {
             if venv.exists() {
                 (venv, "the repo's .venv")
             } else {
-                (
-                    PathBuf::from("python3"),
-                    "python3 on PATH (no .venv, no $DRATA_ETL_PYTHON)",
-                )
+                (PathBuf::from("python3"), "python3 on PATH (no .venv, no $DRATA_ETL_PYTHON)")
             }
         }
     }
@@ -46,12 +43,7 @@ fn demo_output_reads_back_in_duckdb_and_pyarrow() {
     let probe = Command::new(&py)
         .args(["-c", "import duckdb, pyarrow, pyarrow.dataset"])
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run Python {} (from {from}): {e}; {HINT}",
-                py.display()
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot run Python {} (from {from}): {e}; {HINT}", py.display()));
     assert!(
         probe.status.success(),
         "Python {} (from {from}) cannot import duckdb/pyarrow: {}\n{HINT}",
@@ -83,29 +75,13 @@ fn demo_output_reads_back_in_duckdb_and_pyarrow() {
         .arg(out)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run Python {} (from {from}): {e}; {HINT}",
-                py.display()
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot run Python {} (from {from}): {e}; {HINT}", py.display()));
     let report = text(&check.stdout);
     println!("{report}");
     match check.status.code() {
         Some(0) => {}
-        Some(3) => panic!(
-            "{} lacks duckdb/pyarrow: {}\n{HINT}",
-            py.display(),
-            text(&check.stderr).trim()
-        ),
-        _ => panic!(
-            "interop check of the demo output failed ({}):\n{report}\n{}",
-            check.status,
-            text(&check.stderr)
-        ),
+        Some(3) => panic!("{} lacks duckdb/pyarrow: {}\n{HINT}", py.display(), text(&check.stderr).trim()),
+        _ => panic!("interop check of the demo output failed ({}):\n{report}\n{}", check.status, text(&check.stderr)),
     }
-    assert!(
-        report.contains("interop check passed"),
-        "checker exited 0 without its closing line:\n{report}"
-    );
+    assert!(report.contains("interop check passed"), "checker exited 0 without its closing line:\n{report}");
 }

@@ -150,13 +150,27 @@ async fn unknown_fields_and_odd_values_survive() {
     }
     // Whatever the simulator sent beyond the documented fields is in `extra`.
     let documented = [
-        "id", "email", "firstName", "lastName", "title", "department", "employmentType", "startDate", "endDate",
-        "isActive", "role", "managerId", "complianceStatus", "trainingStatus", "externalId",
+        "id",
+        "email",
+        "firstName",
+        "lastName",
+        "title",
+        "department",
+        "employmentType",
+        "startDate",
+        "endDate",
+        "isActive",
+        "role",
+        "managerId",
+        "complianceStatus",
+        "trainingStatus",
+        "externalId",
     ];
     let extra = col(&b, "extra");
     let ids = col(&b, "id");
     for p in sim.sim.personnel_json() {
-        let unknown: Vec<_> = p.as_object().unwrap().keys().filter(|k| !documented.contains(&k.as_str())).cloned().collect();
+        let unknown: Vec<_> =
+            p.as_object().unwrap().keys().filter(|k| !documented.contains(&k.as_str())).cloned().collect();
         if unknown.is_empty() {
             continue;
         }
@@ -198,7 +212,8 @@ async fn rerun_with_same_run_at_replaces_the_snapshot() {
     let r = run_etl(&sim, tmp.path(), &at).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     for table in ["personnel", "personnel_training", "personnel_background_checks", "controls"] {
-        let dirs: Vec<_> = std::fs::read_dir(tmp.path().join(table).join("snapshot_date=2026-02-01")).unwrap().collect();
+        let dirs: Vec<_> =
+            std::fs::read_dir(tmp.path().join(table).join("snapshot_date=2026-02-01")).unwrap().collect();
         assert_eq!(dirs.len(), 1, "{table}: one snapshot partition");
     }
     let b = read_table(tmp.path(), "personnel");
@@ -206,8 +221,7 @@ async fn rerun_with_same_run_at_replaces_the_snapshot() {
     assert!(!col(&b, "id").contains(&Some(first)));
     assert_eq!(manifests(tmp.path()).len(), 1);
     // Nothing is left in staging.
-    let staging = tmp.path().join("_staging");
-    assert!(!staging.exists() || std::fs::read_dir(staging).unwrap().next().is_none());
+    assert_no_leftovers(tmp.path());
     // A second, different run time is a second snapshot.
     assert_eq!(run_etl(&sim, tmp.path(), &["--run-at", "2026-02-01T01:00:00Z"]).await.code, 0);
     assert_eq!(manifests(tmp.path()).len(), 2);
@@ -221,9 +235,10 @@ async fn parquet_schema_matches_schemas_dir() {
     let tmp = tempfile::tempdir().unwrap();
     assert_eq!(run_etl(&sim, tmp.path(), &[]).await.code, 0);
     for table in ["personnel", "personnel_training", "personnel_background_checks", "controls"] {
-        let doc: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(format!("{}/schemas/{table}.json", env!("CARGO_MANIFEST_DIR"))).unwrap())
-                .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(format!("{}/schemas/{table}.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        )
+        .unwrap();
         let file = &parquet_files(&tmp.path().join(table))[0];
         let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap();
         let schema = reader.schema();
@@ -231,7 +246,13 @@ async fn parquet_schema_matches_schemas_dir() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["name"].as_str().unwrap().into(), c["type"].as_str().unwrap().into(), c["nullable"].as_bool().unwrap()))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().into(),
+                    c["type"].as_str().unwrap().into(),
+                    c["nullable"].as_bool().unwrap(),
+                )
+            })
             .collect();
         let written: Vec<(String, String, bool)> =
             schema.fields().iter().map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable())).collect();
@@ -257,4 +278,39 @@ fn type_name(t: &arrow::datatypes::DataType) -> String {
         DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp[us, {tz}]"),
         other => format!("{other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_share_an_output_root_and_run_in_parallel() {
+    let mut cfg = sim_config(120);
+    cfg.latency = std::time::Duration::from_millis(5);
+    let a = start(cfg.clone()).await;
+    cfg.seed = 8;
+    cfg.personnel = 80;
+    let b = start(cfg).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let args_a = ["--run-at", "2026-02-01T00:00:00Z", "--workspace", "acme"];
+    let args_b = ["--run-at", "2026-02-01T00:00:00Z", "--workspace", "globex"];
+    let (ra, rb) = tokio::join!(run_etl(&a, tmp.path(), &args_a), run_etl(&b, tmp.path(), &args_b));
+    assert_eq!(ra.code, 0, "{}", ra.stderr);
+    assert_eq!(rb.code, 0, "{}", rb.stderr);
+    assert_eq!(ra.summary()["workspace"], "acme");
+    assert_eq!(rows(&read_table(&tmp.path().join("personnel"), "workspace=acme")), 120);
+    assert_eq!(rows(&read_table(&tmp.path().join("personnel"), "workspace=globex")), 80);
+    assert!(manifests(tmp.path()).is_empty(), "workspace manifests live one level down");
+    let ws: Vec<_> = drata_etl::load::commit::committed_manifests(tmp.path())
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.workspace.unwrap(), m.tables["personnel"].rows))
+        .collect();
+    assert_eq!(ws, vec![("acme".to_string(), 120), ("globex".to_string(), 80)]);
+    // The label is in each file's footer too.
+    let f = &parquet_files(&tmp.path().join("controls/workspace=acme"))[0];
+    let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(f).unwrap()).unwrap();
+    use parquet::file::reader::FileReader;
+    let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
+    assert!(kv.iter().any(|k| k.key == "drata_etl.workspace" && k.value.as_deref() == Some("acme")));
+    // A bad label is a usage error.
+    let r = run_etl(&a, tmp.path(), &["--workspace", "../x"]).await;
+    assert_eq!(r.code, 64);
 }

@@ -307,7 +307,7 @@ async fn sigterm_aborts_without_commit_75() {
     assert_eq!(r.code, 75, "{}", r.stderr);
     assert!(manifests(tmp.path()).is_empty());
     assert!(parquet_files(tmp.path()).is_empty());
-    assert!(!tmp.path().join("_staging").exists() || std::fs::read_dir(tmp.path().join("_staging")).unwrap().next().is_none());
+    assert_no_leftovers(tmp.path());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,46 +11,26 @@ const KEY: &str = "sim-key";
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client")
 }
 
 async fn start(cfg: SimConfig) -> RunningSim {
-    Simulator::spawn(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind simulator")
+    Simulator::spawn(cfg, "127.0.0.1:0".parse().unwrap()).await.expect("bind simulator")
 }
 
 fn people(n: usize) -> SimConfig {
-    SimConfig {
-        personnel: n,
-        ..SimConfig::default()
-    }
+    SimConfig { personnel: n, ..SimConfig::default() }
 }
 
 async fn get(c: &reqwest::Client, sim: &RunningSim, path_q: &str) -> reqwest::Response {
-    c.get(format!("{}/public{}", sim.base_url(), path_q))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .expect("request")
+    c.get(format!("{}/public{}", sim.base_url(), path_q)).bearer_auth(KEY).send().await.expect("request")
 }
 
 async fn get_json(c: &reqwest::Client, sim: &RunningSim, path_q: &str) -> (u16, Value) {
     let r = get(c, sim, path_q).await;
     let status = r.status().as_u16();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        ct.starts_with("application/json"),
-        "content-type {ct} for {path_q}"
-    );
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(ct.starts_with("application/json"), "content-type {ct} for {path_q}");
     (status, r.json().await.expect("json body"))
 }
 
@@ -134,10 +114,7 @@ async fn paging_contract() {
     // The server's own cap wins and is echoed.
     let sim = start(SimConfig {
         personnel: 120,
-        faults: Faults {
-            max_page_limit: Some(50),
-            ..Faults::default()
-        },
+        faults: Faults { max_page_limit: Some(50), ..Faults::default() },
         ..SimConfig::default()
     })
     .await;
@@ -166,17 +143,11 @@ async fn records_and_children() {
     let (s, t) = get_json(&c, &sim, &format!("/personnel/{id}/training")).await;
     assert_eq!(s, 200);
     assert_eq!(t["personnelId"], id);
-    assert_eq!(
-        t["trainings"].as_array().unwrap(),
-        &sim.sim.training_json(id).unwrap()
-    );
+    assert_eq!(t["trainings"].as_array().unwrap(), &sim.sim.training_json(id).unwrap());
     let (s, b) = get_json(&c, &sim, &format!("/personnel/{id}/background-checks")).await;
     assert_eq!(s, 200);
     assert_eq!(b["personnelId"], id);
-    assert_eq!(
-        b["backgroundChecks"].as_array().unwrap(),
-        &sim.sim.background_checks_json(id).unwrap()
-    );
+    assert_eq!(b["backgroundChecks"].as_array().unwrap(), &sim.sim.background_checks_json(id).unwrap());
 
     // Unknown ids and unknown paths: Drata-style JSON 404s.
     for path in [
@@ -196,11 +167,9 @@ async fn records_and_children() {
     let (_, one) = get_json(&c, &sim, &format!("/personnel/{id}")).await;
     assert_eq!(one["department"], Value::Null);
     assert!(sim.sim.delete_person(id));
-    for path in [
-        format!("/personnel/{id}"),
-        format!("/personnel/{id}/training"),
-        format!("/personnel/{id}/background-checks"),
-    ] {
+    for path in
+        [format!("/personnel/{id}"), format!("/personnel/{id}/training"), format!("/personnel/{id}/background-checks")]
+    {
         let (s, _) = get_json(&c, &sim, &path).await;
         assert_eq!(s, 404, "{path}");
     }
@@ -226,64 +195,27 @@ async fn auth_and_scopes() {
 
     let r = c.get(url("/personnel")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_error(
-        &r.json::<Value>().await.unwrap(),
-        401,
-        "UnauthorizedException",
-    );
-    let r = c
-        .get(url("/personnel"))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
+    assert_error(&r.json::<Value>().await.unwrap(), 401, "UnauthorizedException");
+    let r = c.get(url("/personnel")).bearer_auth("wrong").send().await.unwrap();
     assert_eq!(r.status(), 401);
 
-    let r = c
-        .get(url("/personnel?limit=1"))
-        .bearer_auth("controls-only")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(url("/personnel?limit=1")).bearer_auth("controls-only").send().await.unwrap();
     assert_eq!(r.status(), 403);
     let body: Value = r.json().await.unwrap();
     assert_error(&body, 403, "ForbiddenException");
-    assert!(
-        body["message"].as_str().unwrap().contains("personnel:read"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("personnel:read"), "{body}");
 
-    let r = c
-        .get(url("/controls"))
-        .bearer_auth("people-only")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(url("/controls")).bearer_auth("people-only").send().await.unwrap();
     assert_eq!(r.status(), 403);
     let body: Value = r.json().await.unwrap();
-    assert!(
-        body["message"].as_str().unwrap().contains("controls:read"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("controls:read"), "{body}");
 
-    let r = c
-        .get(url("/controls"))
-        .bearer_auth("controls-only")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(url("/controls")).bearer_auth("controls-only").send().await.unwrap();
     assert_eq!(r.status(), 200);
     sim.shutdown().await;
 
     // Fault: every request unauthorized, even with the right key.
-    let sim = start(SimConfig {
-        faults: Faults {
-            unauthorized: true,
-            ..Faults::default()
-        },
-        ..people(3)
-    })
-    .await;
+    let sim = start(SimConfig { faults: Faults { unauthorized: true, ..Faults::default() }, ..people(3) }).await;
     let (s, body) = get_json(&c, &sim, "/personnel").await;
     assert_eq!(s, 401);
     assert_error(&body, 401, "UnauthorizedException");
@@ -294,24 +226,14 @@ async fn auth_and_scopes() {
 async fn rate_limit_answers_429_with_retry_after() {
     let c = client();
     let sim = start(SimConfig {
-        faults: Faults {
-            rate_limit: Some(RateLimit {
-                per_second: 0.5,
-                burst: 2,
-            }),
-            ..Faults::default()
-        },
+        faults: Faults { rate_limit: Some(RateLimit { per_second: 0.5, burst: 2 }), ..Faults::default() },
         ..people(3)
     })
     .await;
     let mut retry_afters = Vec::new();
     for i in 0..6 {
         let r = get(&c, &sim, "/personnel").await;
-        for h in [
-            "x-ratelimit-limit",
-            "x-ratelimit-remaining",
-            "x-ratelimit-reset",
-        ] {
+        for h in ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"] {
             assert!(r.headers().contains_key(h), "{h} missing on request {i}");
         }
         assert_eq!(r.headers()["x-ratelimit-limit"], "2");
@@ -327,16 +249,8 @@ async fn rate_limit_answers_429_with_retry_after() {
         }
     }
     // Alternates: delta-seconds, then an HTTP-date.
-    assert!(
-        retry_afters[0]
-            .parse::<u64>()
-            .is_ok_and(|s| (1..=2).contains(&s)),
-        "{retry_afters:?}"
-    );
-    assert!(
-        httpdate::parse_http_date(&retry_afters[1]).is_ok(),
-        "{retry_afters:?}"
-    );
+    assert!(retry_afters[0].parse::<u64>().is_ok_and(|s| (1..=2).contains(&s)), "{retry_afters:?}");
+    assert!(httpdate::parse_http_date(&retry_afters[1]).is_ok(), "{retry_afters:?}");
     assert!(retry_afters[2].parse::<u64>().is_ok(), "{retry_afters:?}");
     let st = sim.sim.stats();
     assert_eq!(st.rate_limited, 4);
@@ -347,14 +261,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn html_login_is_a_200_html_page() {
     let c = client();
-    let sim = start(SimConfig {
-        faults: Faults {
-            html_login: true,
-            ..Faults::default()
-        },
-        ..people(3)
-    })
-    .await;
+    let sim = start(SimConfig { faults: Faults { html_login: true, ..Faults::default() }, ..people(3) }).await;
     let r = get(&c, &sim, "/personnel?page=1&limit=100").await;
     assert_eq!(r.status(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
@@ -367,37 +274,16 @@ async fn html_login_is_a_200_html_page() {
 #[tokio::test]
 async fn html_errors_truncation_and_cuts() {
     let c = client();
-    let sim = start(SimConfig {
-        faults: Faults {
-            html_error_rate: 1.0,
-            ..Faults::default()
-        },
-        ..people(3)
-    })
-    .await;
+    let sim = start(SimConfig { faults: Faults { html_error_rate: 1.0, ..Faults::default() }, ..people(3) }).await;
     let r = get(&c, &sim, "/personnel").await;
     assert!(matches!(r.status().as_u16(), 502 | 503));
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     sim.shutdown().await;
 
-    let sim = start(SimConfig {
-        faults: Faults {
-            truncate_rate: 1.0,
-            ..Faults::default()
-        },
-        ..people(30)
-    })
-    .await;
+    let sim = start(SimConfig { faults: Faults { truncate_rate: 1.0, ..Faults::default() }, ..people(30) }).await;
     let r = get(&c, &sim, "/personnel").await;
     assert_eq!(r.status(), 200);
-    let len: usize = r.headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let len: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
     let body = r.bytes().await.expect("complete body");
     assert_eq!(body.len(), len);
     assert!(serde_json::from_slice::<Value>(&body).is_err());
@@ -406,14 +292,7 @@ async fn html_errors_truncation_and_cuts() {
     assert_eq!(s, 400);
     sim.shutdown().await;
 
-    let sim = start(SimConfig {
-        faults: Faults {
-            cut_rate: 1.0,
-            ..Faults::default()
-        },
-        ..people(30)
-    })
-    .await;
+    let sim = start(SimConfig { faults: Faults { cut_rate: 1.0, ..Faults::default() }, ..people(30) }).await;
     let r = get(&c, &sim, "/personnel").await;
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.is_err(), "body should be cut");
@@ -428,16 +307,9 @@ async fn html_errors_truncation_and_cuts() {
 #[tokio::test]
 async fn slow_responses_exceed_client_timeout() {
     let _ = client();
-    let c = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let c = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
     let sim = start(SimConfig {
-        faults: Faults {
-            slow_rate: 1.0,
-            slow: Duration::from_millis(400),
-            ..Faults::default()
-        },
+        faults: Faults { slow_rate: 1.0, slow: Duration::from_millis(400), ..Faults::default() },
         ..people(3)
     })
     .await;
@@ -456,11 +328,7 @@ async fn drift_moves_the_list_then_settles() {
     let c = client();
     let sim = start(SimConfig {
         faults: Faults {
-            drift: Some(Drift {
-                inserts_per_page: 2,
-                deletes_per_page: 1,
-                max_events: 3,
-            }),
+            drift: Some(Drift { inserts_per_page: 2, deletes_per_page: 1, max_events: 3 }),
             ..Faults::default()
         },
         ..people(50)
@@ -472,18 +340,11 @@ async fn drift_moves_the_list_then_settles() {
     let (_, p2) = get_json(&c, &sim, "/personnel?page=2&limit=10").await;
     // Two inserted at the front, one deleted behind the reader.
     assert_eq!(p2["total"], 51);
-    let first_page_ids: HashSet<&str> = p1["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let first_page_ids: HashSet<&str> =
+        p1["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     let now: Vec<Value> = sim.sim.personnel_json();
     let now_ids: HashSet<&str> = now.iter().map(|p| p["id"].as_str().unwrap()).collect();
-    let gone: Vec<&&str> = first_page_ids
-        .iter()
-        .filter(|id| !now_ids.contains(**id))
-        .collect();
+    let gone: Vec<&&str> = first_page_ids.iter().filter(|id| !now_ids.contains(**id)).collect();
     assert_eq!(gone.len(), 1, "one already-listed person deleted");
     let (s, _) = get_json(&c, &sim, &format!("/personnel/{}/training", gone[0])).await;
     assert_eq!(s, 404);
@@ -503,15 +364,8 @@ async fn drift_moves_the_list_then_settles() {
 #[tokio::test]
 async fn stats_count_requests_and_peak_in_flight() {
     let c = client();
-    let sim = start(SimConfig {
-        latency: Duration::from_millis(150),
-        ..people(10)
-    })
-    .await;
-    let id = sim.sim.personnel_json()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sim = start(SimConfig { latency: Duration::from_millis(150), ..people(10) }).await;
+    let id = sim.sim.personnel_json()[0]["id"].as_str().unwrap().to_string();
     let paths = [
         "/personnel".to_string(),
         format!("/personnel/{id}"),

@@ -32,7 +32,6 @@ PARTITION_KEYS = ["snapshot_date", "snapshot_id"]
 try:
     import duckdb
     import pyarrow as pa
-    import pyarrow.compute as pc  # noqa: F401  (imported to fail early if pyarrow is broken)
     import pyarrow.dataset as ds
 except ImportError as e:  # pragma: no cover - depends on the interpreter
     print(

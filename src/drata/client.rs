@@ -189,41 +189,44 @@ impl DrataClient {
                 (Decision::Success, Some(value)) => return Ok(Fetched::Json(value)),
                 (Decision::Success, None) => unreachable!("success is only classified for parsed JSON"),
                 (decision, _) => match decision {
-                Decision::Success => unreachable!("handled above"),
-                Decision::NotFound => return Ok(Fetched::NotFound),
-                Decision::GiveUp { kind, why } => {
-                    let status = match attempt {
-                        Attempt::Response { status, .. } => status,
-                        Attempt::Transport { .. } => 0,
-                    };
-                    let server = message.map(|m| format!("; server said: {m}")).unwrap_or_default();
-                    return Err(EtlError::new(kind, format!("GET {path} failed with HTTP {status}: {why}{server}")));
-                }
-                Decision::Retry { reason, after } => {
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    let exhausted = if reason == RetryReason::RateLimited {
-                        rate_limited_attempts += 1;
-                        rate_limited_attempts >= self.cfg.max_rate_limited_attempts
-                    } else {
-                        attempts += 1;
-                        attempts >= self.cfg.max_attempts
-                    };
-                    if exhausted {
-                        return Err(self.exhausted_error(path, reason, &attempt, attempts + rate_limited_attempts));
+                    Decision::Success => unreachable!("handled above"),
+                    Decision::NotFound => return Ok(Fetched::NotFound),
+                    Decision::GiveUp { kind, why } => {
+                        let status = match attempt {
+                            Attempt::Response { status, .. } => status,
+                            Attempt::Transport { .. } => 0,
+                        };
+                        let server = message.map(|m| format!("; server said: {m}")).unwrap_or_default();
+                        return Err(EtlError::new(
+                            kind,
+                            format!("GET {path} failed with HTTP {status}: {why}{server}"),
+                        ));
                     }
-                    let backoff_attempt = attempts.max(rate_limited_attempts);
-                    let jitter = self.cfg.backoff.delay(backoff_attempt, &mut *self.rng.lock().expect("rng"));
-                    let wait = match after {
-                        // Honour the server's wait, plus a little jitter so workers do not return in lockstep.
-                        Some(a) => a + jitter.min(Duration::from_millis(250)),
-                        None => jitter,
-                    };
-                    if reason == RetryReason::RateLimited {
-                        self.pacer.on_rate_limited(after.unwrap_or(wait));
-                    }
-                    if let Some(d) = self.cfg.deadline {
-                        if Instant::now() + wait >= d {
-                            return Err(EtlError::new(
+                    Decision::Retry { reason, after } => {
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        let exhausted = if reason == RetryReason::RateLimited {
+                            rate_limited_attempts += 1;
+                            rate_limited_attempts >= self.cfg.max_rate_limited_attempts
+                        } else {
+                            attempts += 1;
+                            attempts >= self.cfg.max_attempts
+                        };
+                        if exhausted {
+                            return Err(self.exhausted_error(path, reason, &attempt, attempts + rate_limited_attempts));
+                        }
+                        let backoff_attempt = attempts.max(rate_limited_attempts);
+                        let jitter = self.cfg.backoff.delay(backoff_attempt, &mut *self.rng.lock().expect("rng"));
+                        let wait = match after {
+                            // Honour the server's wait, plus a little jitter so workers do not return in lockstep.
+                            Some(a) => a + jitter.min(Duration::from_millis(250)),
+                            None => jitter,
+                        };
+                        if reason == RetryReason::RateLimited {
+                            self.pacer.on_rate_limited(after.unwrap_or(wait));
+                        }
+                        if let Some(d) = self.cfg.deadline {
+                            if Instant::now() + wait >= d {
+                                return Err(EtlError::new(
                                 FailureKind::Temporary,
                                 format!(
                                     "GET {path}: the server asked to wait {:.1}s ({}), past the run deadline; nothing was committed. Retry later",
@@ -231,11 +234,16 @@ impl DrataClient {
                                     reason_text(reason)
                                 ),
                             ));
+                            }
                         }
+                        tracing::debug!(
+                            path,
+                            reason = reason_text(reason),
+                            wait_ms = wait.as_millis() as u64,
+                            "retrying"
+                        );
+                        tokio::time::sleep(wait).await;
                     }
-                    tracing::debug!(path, reason = reason_text(reason), wait_ms = wait.as_millis() as u64, "retrying");
-                    tokio::time::sleep(wait).await;
-                }
                 },
             }
         }
@@ -270,9 +278,13 @@ impl DrataClient {
         let now = SystemTime::now();
         let h = resp.headers();
         let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let retry_after = header("retry-after")
-            .and_then(|v| parse_retry_after(&v, now))
-            .or_else(|| if status == 429 { header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)) } else { None });
+        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, now)).or_else(|| {
+            if status == 429 {
+                header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now))
+            } else {
+                None
+            }
+        });
         if let (Some(rem), Some(reset)) = (
             header("x-ratelimit-remaining").and_then(|v| v.trim().parse::<f64>().ok()),
             header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)),
@@ -314,8 +326,10 @@ impl DrataClient {
 
     pub fn stats(&self) -> ApiStats {
         let c = &self.counters;
-        let requests_by_endpoint: BTreeMap<String, u64> =
-            Endpoint::ALL.iter().map(|e| (e.name().to_string(), c.requests[*e as usize].load(Ordering::Relaxed))).collect();
+        let requests_by_endpoint: BTreeMap<String, u64> = Endpoint::ALL
+            .iter()
+            .map(|e| (e.name().to_string(), c.requests[*e as usize].load(Ordering::Relaxed)))
+            .collect();
         ApiStats {
             requests: requests_by_endpoint.values().sum(),
             requests_by_endpoint,

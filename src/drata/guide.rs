@@ -54,7 +54,9 @@ fn not_found_list(path: &str) -> EtlError {
 /// A non-negative integer, also when sent as a float or a numeric string.
 fn as_u64(v: Option<&Value>) -> Option<u64> {
     match v? {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
+        Value::Number(n) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+        }
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -226,7 +228,13 @@ pub fn parse_page<T>(path: &str, body: Value, map: impl Fn(Value) -> Option<T>) 
             None => invalid += 1,
         }
     }
-    Ok(Page { items, invalid, total: as_u64(obj.get("total")), limit: as_u64(obj.get("limit")), page: as_u64(obj.get("page")) })
+    Ok(Page {
+        items,
+        invalid,
+        total: as_u64(obj.get("total")),
+        limit: as_u64(obj.get("limit")),
+        page: as_u64(obj.get("page")),
+    })
 }
 
 /// The child array of a per-person response; an object without it is a shape error.
@@ -277,7 +285,9 @@ impl<'a> GuideApi<'a> {
             Fetched::NotFound => Ok(Child::Gone),
             Fetched::Json(v) => {
                 let rows = child_array(&path, v, "trainings")?;
-                Ok(Child::Rows(rows.into_iter().enumerate().map(|(i, v)| training_from_wire(id, i as i32, v)).collect()))
+                Ok(Child::Rows(
+                    rows.into_iter().enumerate().map(|(i, v)| training_from_wire(id, i as i32, v)).collect(),
+                ))
             }
         }
     }
@@ -288,7 +298,9 @@ impl<'a> GuideApi<'a> {
             Fetched::NotFound => Ok(Child::Gone),
             Fetched::Json(v) => {
                 let rows = child_array(&path, v, "backgroundChecks")?;
-                Ok(Child::Rows(rows.into_iter().enumerate().map(|(i, v)| background_check_from_wire(id, i as i32, v)).collect()))
+                Ok(Child::Rows(
+                    rows.into_iter().enumerate().map(|(i, v)| background_check_from_wire(id, i as i32, v)).collect(),
+                ))
             }
         }
     }
@@ -323,7 +335,12 @@ mod tests {
 
     #[test]
     fn records_without_id_are_counted_not_fatal() {
-        let page = parse_page("/p", json!({"data": [{"id": "a"}, {"email": "x"}, 7, {"id": ""}], "total": "4", "limit": 100.0}), person_from_wire).unwrap();
+        let page = parse_page(
+            "/p",
+            json!({"data": [{"id": "a"}, {"email": "x"}, 7, {"id": ""}], "total": "4", "limit": 100.0}),
+            person_from_wire,
+        )
+        .unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.invalid, 3);
         assert_eq!(page.total, Some(4));

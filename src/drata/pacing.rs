@@ -100,7 +100,11 @@ impl Pacer {
                 if let Some(rate) = st.rate {
                     if now.duration_since(st.last_increase) >= STEP {
                         let target = st.ceiling * RECOVER_TO;
-                        st.rate = Some(if rate < target { rate + (target - rate) * 0.25 } else { rate * (1.0 + PROBE) + 0.01 });
+                        st.rate = Some(if rate < target {
+                            rate + (target - rate) * 0.25
+                        } else {
+                            rate * (1.0 + PROBE) + 0.01
+                        });
                         st.last_increase = now;
                     }
                 }

@@ -46,10 +46,9 @@ pub enum Decision {
 
 pub fn classify(attempt: &Attempt) -> Decision {
     match *attempt {
-        Attempt::Transport { timeout } => Decision::Retry {
-            reason: if timeout { RetryReason::Timeout } else { RetryReason::Transport },
-            after: None,
-        },
+        Attempt::Transport { timeout } => {
+            Decision::Retry { reason: if timeout { RetryReason::Timeout } else { RetryReason::Transport }, after: None }
+        }
         Attempt::Response { status, json_ok, html, retry_after } => match status {
             200..=299 if json_ok => Decision::Success,
             200..=299 if html => Decision::GiveUp {
@@ -95,10 +94,7 @@ pub fn classify(attempt: &Attempt) -> Decision {
                 why: "the API rejected the request as malformed (400): check --page-size and \
                       --base-url",
             },
-            _ => Decision::GiveUp {
-                kind: FailureKind::Unavailable,
-                why: "the API answered with an unexpected status",
-            },
+            _ => Decision::GiveUp { kind: FailureKind::Unavailable, why: "the API answered with an unexpected status" },
         },
     }
 }

@@ -59,7 +59,9 @@ impl FailureBudget {
             }
             Ok(FailureBudget::Percent(v))
         } else {
-            s.parse().map(FailureBudget::Count).map_err(|_| format!("'{s}' is not a count (e.g. 5) or a percentage (e.g. 1%)"))
+            s.parse()
+                .map(FailureBudget::Count)
+                .map_err(|_| format!("'{s}' is not a count (e.g. 5) or a percentage (e.g. 1%)"))
         }
     }
 

@@ -101,28 +101,30 @@ async fn one_pass(api: &GuideApi<'_>, opts: ListOptions, spill: &Path) -> Result
     let file = std::fs::File::create(spill).map_err(|e| spill_err(spill, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut seen: HashSet<u128> = HashSet::new();
-    let mut pass = Pass { fingerprint: SetFingerprint::default(), totals: Vec::new(), duplicates: 0, invalid: 0, limit: 0 };
+    let mut pass =
+        Pass { fingerprint: SetFingerprint::default(), totals: Vec::new(), duplicates: 0, invalid: 0, limit: 0 };
 
-    let mut take = |page: Page<Person>, pass: &mut Pass, out: &mut BufWriter<std::fs::File>| -> Result<usize, EtlError> {
-        if let Some(t) = page.total {
-            if !pass.totals.contains(&t) {
-                pass.totals.push(t);
+    let mut take =
+        |page: Page<Person>, pass: &mut Pass, out: &mut BufWriter<std::fs::File>| -> Result<usize, EtlError> {
+            if let Some(t) = page.total {
+                if !pass.totals.contains(&t) {
+                    pass.totals.push(t);
+                }
             }
-        }
-        pass.invalid += page.invalid;
-        let n = page.items.len() + page.invalid as usize;
-        for person in page.items {
-            let h = id_hash(&person.id);
-            if !seen.insert(h) {
-                pass.duplicates += 1;
-                continue;
+            pass.invalid += page.invalid;
+            let n = page.items.len() + page.invalid as usize;
+            for person in page.items {
+                let h = id_hash(&person.id);
+                if !seen.insert(h) {
+                    pass.duplicates += 1;
+                    continue;
+                }
+                pass.fingerprint.add(h);
+                serde_json::to_writer(&mut *out, &person).map_err(|e| spill_err(spill, e.into()))?;
+                out.write_all(b"\n").map_err(|e| spill_err(spill, e))?;
             }
-            pass.fingerprint.add(h);
-            serde_json::to_writer(&mut *out, &person).map_err(|e| spill_err(spill, e.into()))?;
-            out.write_all(b"\n").map_err(|e| spill_err(spill, e))?;
-        }
-        Ok(n)
-    };
+            Ok(n)
+        };
 
     let first = api.personnel_page(1, opts.page_size).await?;
     let limit = effective_limit(&first, opts.page_size);
@@ -133,9 +135,8 @@ async fn one_pass(api: &GuideApi<'_>, opts: ListOptions, spill: &Path) -> Result
 
     if let Some(total) = first_total {
         let pages = page_count(total, limit);
-        let mut stream = futures::stream::iter(2..=pages)
-            .map(|p| api.personnel_page(p, limit))
-            .buffered(opts.concurrency.max(1));
+        let mut stream =
+            futures::stream::iter(2..=pages).map(|p| api.personnel_page(p, limit)).buffered(opts.concurrency.max(1));
         while let Some(page) = stream.try_next().await? {
             last_len = take(page, &mut pass, &mut out)?;
             fetched_pages += 1;
@@ -280,9 +281,11 @@ mod tests {
         assert_eq!(page_count(100, 100), 1);
         assert_eq!(page_count(101, 100), 2);
         assert_eq!(page_count(101, 50), 3);
-        let p: Page<Person> = Page { items: vec![Person::default(); 50], invalid: 0, total: Some(120), limit: Some(50), page: Some(1) };
+        let p: Page<Person> =
+            Page { items: vec![Person::default(); 50], invalid: 0, total: Some(120), limit: Some(50), page: Some(1) };
         assert_eq!(effective_limit(&p, 100), 50);
-        let p: Page<Person> = Page { items: vec![Person::default(); 40], invalid: 0, total: Some(120), limit: None, page: None };
+        let p: Page<Person> =
+            Page { items: vec![Person::default(); 40], invalid: 0, total: Some(120), limit: None, page: None };
         assert_eq!(effective_limit(&p, 100), 40);
     }
 }

@@ -8,8 +8,7 @@
 
 use crate::record::{BackgroundCheck, Control, EnrichedPerson, Training};
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::NaiveDate;
@@ -30,9 +29,7 @@ pub trait TableRow: Send + 'static {
 /// Build one batch; every row carries the run's `snapshot_at`.
 pub fn to_batch<R: TableRow>(rows: &[R], snapshot_at_micros: i64) -> RecordBatch {
     let mut cols = R::columns(rows);
-    cols.push(Arc::new(
-        TimestampMicrosecondArray::from(vec![snapshot_at_micros; rows.len()]).with_timezone("UTC"),
-    ));
+    cols.push(Arc::new(TimestampMicrosecondArray::from(vec![snapshot_at_micros; rows.len()]).with_timezone("UTC")));
     RecordBatch::try_new(R::schema(), cols).expect("columns match the table schema")
 }
 
@@ -45,11 +42,7 @@ fn date(name: &str) -> Field {
 }
 
 fn snapshot_at() -> Field {
-    Field::new(
-        "snapshot_at",
-        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        false,
-    )
+    Field::new("snapshot_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
 }
 
 fn schema_of(fields: Vec<Field>) -> SchemaRef {

@@ -1,20 +1,21 @@
 //! The commit protocol on a local file system (hand-written: no crate does this job).
 //!
-//! 1. `OutputRoot::open` takes an exclusive lock on `OUT/_drata-etl.lock` (a second run
-//!    against the same output fails at once) and finishes or discards what a killed run left.
-//! 2. Writers fill `OUT/_staging/<snapshot>.<run>/<table>/part-*.parquet`: outside every
-//!    table folder, so no reader globbing `OUT/<table>/**` ever sees a partial file.
+//! 1. `OutputRoot::open` takes an exclusive lock on `OUT/_locks/<scope>.lock` (a second run
+//!    for the same workspace and output fails at once; other workspaces run in parallel)
+//!    and finishes or discards what a killed run of that scope left.
+//! 2. Writers fill `OUT/_staging/<scope>/<snapshot>.<run>/<table>/part-*.parquet`: outside
+//!    every table folder, so no reader globbing `OUT/<table>/**` ever sees a partial file.
 //! 3. `Staging::commit` writes the manifest into the staging folder as `_commit.json`
 //!    (the point of no return), removes the manifest of a previous snapshot with the same
 //!    id, renames each table folder into its partition (moving the previous one aside
 //!    first), then writes
-//!    `OUT/_snapshots/<snapshot>/_manifest.json` — the commit point readers trust — and
+//!    `OUT/_snapshots/[workspace=…/]<snapshot>/_manifest.json` — the commit point readers trust — and
 //!    removes the leftovers. Each step is a rename within one file system, fsynced.
 //! 4. A run killed before step 3's `_commit.json` leaves only a staging folder, deleted by
 //!    the next run; killed after it, the next run rolls the commit forward.
 
 use super::batch::TableRow;
-use super::layout::{SnapshotKey, Table};
+use super::layout::{manifest_rel, partition_dir, scope_name, SnapshotKey, Table};
 use super::manifest::Manifest;
 use super::writer::{TableWriter, WriterOptions};
 use crate::error::EtlError;
@@ -23,7 +24,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub const LOCK_FILE: &str = "_drata-etl.lock";
+pub const LOCKS_DIR: &str = "_locks";
 pub const STAGING_DIR: &str = "_staging";
 pub const TRASH_DIR: &str = "_trash";
 pub const SNAPSHOTS_DIR: &str = "_snapshots";
@@ -31,8 +32,8 @@ pub const MANIFEST_FILE: &str = "_manifest.json";
 const COMMIT_INTENT: &str = "_commit.json";
 
 /// Where a committed snapshot's manifest lives.
-pub fn manifest_path(root: &Path, snapshot_id: &str) -> PathBuf {
-    root.join(SNAPSHOTS_DIR).join(snapshot_id).join(MANIFEST_FILE)
+pub fn manifest_path(root: &Path, workspace: Option<&str>, snapshot_id: &str) -> PathBuf {
+    root.join(manifest_rel(workspace, snapshot_id))
 }
 
 /// What opening the output root had to clean up after an earlier killed run.
@@ -42,9 +43,10 @@ pub struct Recovery {
     pub rolled_forward: usize,
 }
 
-/// An output directory held exclusively by this process.
+/// An output directory held exclusively by this process (for one workspace scope).
 pub struct OutputRoot {
     root: PathBuf,
+    scope: String,
     _lock: File,
     pub recovery: Recovery,
 }
@@ -58,9 +60,12 @@ fn write_err(what: &str, path: &Path, e: io::Error) -> EtlError {
 }
 
 impl OutputRoot {
-    pub fn open(root: &Path) -> Result<Self, EtlError> {
+    pub fn open(root: &Path, workspace: Option<&str>) -> Result<Self, EtlError> {
         fs::create_dir_all(root).map_err(|e| write_err("create output directory", root, e))?;
-        let lock_path = root.join(LOCK_FILE);
+        let scope = scope_name(workspace);
+        let locks = root.join(LOCKS_DIR);
+        fs::create_dir_all(&locks).map_err(|e| write_err("create lock directory", &locks, e))?;
+        let lock_path = locks.join(format!("{scope}.lock"));
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -78,7 +83,7 @@ impl OutputRoot {
                 ),
             ));
         }
-        let mut out = OutputRoot { root: root.to_path_buf(), _lock: lock, recovery: Recovery::default() };
+        let mut out = OutputRoot { root: root.to_path_buf(), scope, _lock: lock, recovery: Recovery::default() };
         out.recovery = out.recover().map_err(|e| write_err("recover", root, e))?;
         Ok(out)
     }
@@ -90,17 +95,15 @@ impl OutputRoot {
     /// Finish commits that passed their point of no return; discard everything else.
     fn recover(&self) -> io::Result<Recovery> {
         let mut rec = Recovery::default();
-        let staging = self.root.join(STAGING_DIR);
+        let staging = self.root.join(STAGING_DIR).join(&self.scope);
         if staging.is_dir() {
             for entry in fs::read_dir(&staging)? {
                 let dir = entry?.path();
                 let intent = dir.join(COMMIT_INTENT);
-                let manifest = fs::read(&intent)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+                let manifest = fs::read(&intent).ok().and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
                 match manifest {
                     Some(m) => {
-                        apply_commit(&self.root, &dir, &m)?;
+                        apply_commit(&self.root, &dir, &self.root.join(TRASH_DIR).join(&self.scope), &m)?;
                         rec.rolled_forward += 1;
                     }
                     None => {
@@ -110,7 +113,7 @@ impl OutputRoot {
                 }
             }
         }
-        remove_any(&self.root.join(TRASH_DIR))?;
+        remove_any(&self.root.join(TRASH_DIR).join(&self.scope))?;
         if rec != Recovery::default() {
             tracing::warn!(
                 discarded = rec.discarded_staging,
@@ -123,15 +126,21 @@ impl OutputRoot {
 
     /// Start writing a snapshot in a fresh staging folder.
     pub fn begin(&self, key: &SnapshotKey, run_id: &str) -> Result<Staging, EtlError> {
-        let dir = self.root.join(STAGING_DIR).join(format!("{}.{}", key.id, run_id));
+        let dir = self.root.join(STAGING_DIR).join(&self.scope).join(format!("{}.{}", key.id, run_id));
         fs::create_dir_all(&dir).map_err(|e| write_err("create staging directory", &dir, e))?;
-        Ok(Staging { root: self.root.clone(), dir, key: key.clone() })
+        Ok(Staging {
+            root: self.root.clone(),
+            trash: self.root.join(TRASH_DIR).join(&self.scope),
+            dir,
+            key: key.clone(),
+        })
     }
 }
 
 /// A snapshot being written; dropped without `commit`, it leaves only a staging folder.
 pub struct Staging {
     root: PathBuf,
+    trash: PathBuf,
     dir: PathBuf,
     key: SnapshotKey,
 }
@@ -147,6 +156,7 @@ impl Staging {
             &dir,
             &self.key.partition_dir(R::TABLE),
             self.key.run_at.timestamp_micros(),
+            self.key.workspace.as_deref(),
             opts,
         )
         .map_err(|e| write_err("create", &dir, e))
@@ -157,9 +167,9 @@ impl Staging {
         let intent = self.dir.join(COMMIT_INTENT);
         write_atomically(&intent, &serde_json::to_vec_pretty(manifest).expect("serialisable"))
             .map_err(|e| write_err("write commit intent", &intent, e))?;
-        apply_commit(&self.root, &self.dir, manifest)
+        apply_commit(&self.root, &self.dir, &self.trash, manifest)
             .map_err(|e| write_err("commit snapshot into", &self.root, e))?;
-        remove_any(&self.root.join(TRASH_DIR)).ok();
+        remove_any(&self.trash).ok();
         Ok(())
     }
 
@@ -173,8 +183,9 @@ impl Staging {
 ///
 /// A previous snapshot with the same id first loses its manifest, so at every instant a
 /// manifest that exists describes exactly the files beside it.
-fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
-    let manifest = manifest_path(root, &m.snapshot_id);
+fn apply_commit(root: &Path, staging: &Path, trash: &Path, m: &Manifest) -> io::Result<()> {
+    let ws = m.workspace.as_deref();
+    let manifest = manifest_path(root, ws, &m.snapshot_id);
     if let Ok(bytes) = fs::read(&manifest) {
         let same_run = serde_json::from_slice::<Manifest>(&bytes).is_ok_and(|old| old.run_id == m.run_id);
         if !same_run {
@@ -182,11 +193,7 @@ fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
             sync_dir(manifest.parent().expect("manifest has a parent"))?;
         }
     }
-    let key_dir = |t: Table| {
-        root.join(t.name())
-            .join(format!("snapshot_date={}", m.snapshot_date))
-            .join(format!("snapshot_id={}", m.snapshot_id))
-    };
+    let key_dir = |t: Table| root.join(partition_dir(t, ws, &m.snapshot_date, &m.snapshot_id));
     for table in Table::ALL {
         let staged = staging.join(table.name());
         if !staged.is_dir() {
@@ -196,8 +203,7 @@ fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
         let parent = target.parent().expect("partition has a parent");
         fs::create_dir_all(parent)?;
         if target.exists() {
-            let trash = root.join(TRASH_DIR);
-            fs::create_dir_all(&trash)?;
+            fs::create_dir_all(trash)?;
             fs::rename(&target, trash.join(format!("{}.{}", m.run_id, table.name())))?;
         }
         fs::rename(&staged, &target)?;
@@ -213,11 +219,8 @@ fn apply_commit(root: &Path, staging: &Path, m: &Manifest) -> io::Result<()> {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let parent = path.parent().expect("file has a parent");
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().expect("file name").to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp =
+        parent.join(format!(".{}.tmp-{}", path.file_name().expect("file name").to_string_lossy(), std::process::id()));
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
@@ -237,25 +240,37 @@ fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Committed manifests under an output root, oldest first (by snapshot id, i.e. run time).
+/// Committed manifests under an output root (all workspaces), oldest first by snapshot id.
 pub fn committed_manifests(root: &Path) -> io::Result<Vec<Manifest>> {
-    let dir = root.join(SNAPSHOTS_DIR);
     let mut out = Vec::new();
+    let dir = root.join(SNAPSHOTS_DIR);
     if !dir.is_dir() {
         return Ok(out);
     }
+    let mut snapshot_dirs = Vec::new();
     for entry in fs::read_dir(&dir)? {
-        let path = entry?.path().join(MANIFEST_FILE);
+        let path = entry?.path();
+        let is_workspace = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("workspace="));
+        if is_workspace && path.is_dir() {
+            for inner in fs::read_dir(&path)? {
+                snapshot_dirs.push(inner?.path());
+            }
+        } else {
+            snapshot_dirs.push(path);
+        }
+    }
+    for d in snapshot_dirs {
+        let path = d.join(MANIFEST_FILE);
         match fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
                 Ok(m) => out.push(m),
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "unreadable manifest skipped"),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {}
             Err(e) => return Err(e),
         }
     }
-    out.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id));
+    out.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id).then(a.workspace.cmp(&b.workspace)));
     Ok(out)
 }
 
@@ -275,6 +290,7 @@ mod tests {
             run_id: run_id.into(),
             snapshot_id: k.id.clone(),
             snapshot_date: k.date.to_string(),
+            workspace: k.workspace.clone(),
             run_at: k.run_at_rfc3339(),
             started_at: String::new(),
             finished_at: String::new(),
@@ -301,8 +317,8 @@ mod tests {
     #[test]
     fn second_open_is_refused_while_locked() {
         let tmp = tempfile::tempdir().unwrap();
-        let _held = OutputRoot::open(tmp.path()).unwrap();
-        let err = OutputRoot::open(tmp.path()).err().unwrap();
+        let _held = OutputRoot::open(tmp.path(), None).unwrap();
+        let err = OutputRoot::open(tmp.path(), None).err().unwrap();
         assert_eq!(err.kind, crate::error::FailureKind::Temporary);
     }
 
@@ -311,10 +327,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let k = key("2026-01-01T00:00:00Z");
         {
-            let root = OutputRoot::open(tmp.path()).unwrap();
+            let root = OutputRoot::open(tmp.path(), None).unwrap();
             let _abandoned = stage(&root, &k, "r1", 3); // a killed run: never committed
         }
-        let root = OutputRoot::open(tmp.path()).unwrap();
+        let root = OutputRoot::open(tmp.path(), None).unwrap();
         assert_eq!(root.recovery, Recovery { discarded_staging: 1, rolled_forward: 0 });
         assert!(!tmp.path().join("controls").exists());
         assert!(committed_manifests(tmp.path()).unwrap().is_empty());
@@ -325,12 +341,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let k = key("2026-01-01T00:00:00Z");
         {
-            let root = OutputRoot::open(tmp.path()).unwrap();
+            let root = OutputRoot::open(tmp.path(), None).unwrap();
             let s = stage(&root, &k, "r1", 3);
             // Crash right after the point of no return: intent written, nothing moved.
-            write_atomically(&s.dir().join(COMMIT_INTENT), &serde_json::to_vec(&manifest_for(&k, "r1")).unwrap()).unwrap();
+            write_atomically(&s.dir().join(COMMIT_INTENT), &serde_json::to_vec(&manifest_for(&k, "r1")).unwrap())
+                .unwrap();
         }
-        let root = OutputRoot::open(tmp.path()).unwrap();
+        let root = OutputRoot::open(tmp.path(), None).unwrap();
         assert_eq!(root.recovery.rolled_forward, 1);
         assert!(tmp.path().join(k.partition_dir(Table::Controls)).join("part-00000.parquet").is_file());
         let m = committed_manifests(tmp.path()).unwrap();
@@ -342,7 +359,7 @@ mod tests {
     fn replacing_a_snapshot_swaps_files_and_manifest() {
         let tmp = tempfile::tempdir().unwrap();
         let k = key("2026-01-01T00:00:00Z");
-        let root = OutputRoot::open(tmp.path()).unwrap();
+        let root = OutputRoot::open(tmp.path(), None).unwrap();
         stage(&root, &k, "r1", 3).commit(&manifest_for(&k, "r1")).unwrap();
         stage(&root, &k, "r2", 5).commit(&manifest_for(&k, "r2")).unwrap();
         let m = committed_manifests(tmp.path()).unwrap();
@@ -350,7 +367,22 @@ mod tests {
         assert_eq!(m[0].run_id, "r2");
         let parts: Vec<_> = fs::read_dir(tmp.path().join(k.partition_dir(Table::Controls))).unwrap().collect();
         assert_eq!(parts.len(), 1);
-        assert!(!tmp.path().join(TRASH_DIR).exists());
-        assert!(fs::read_dir(tmp.path().join(STAGING_DIR)).unwrap().next().is_none());
+        assert!(!tmp.path().join(TRASH_DIR).join("_default").exists());
+        assert!(fs::read_dir(tmp.path().join(STAGING_DIR).join("_default")).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn workspaces_lock_and_commit_independently() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = OutputRoot::open(tmp.path(), Some("a")).unwrap();
+        let b = OutputRoot::open(tmp.path(), Some("b")).unwrap();
+        assert!(OutputRoot::open(tmp.path(), Some("a")).is_err());
+        let ka = key("2026-01-01T00:00:00Z").with_workspace(Some("a".into()));
+        let kb = key("2026-01-01T00:00:00Z").with_workspace(Some("b".into()));
+        stage(&a, &ka, "r1", 2).commit(&manifest_for(&ka, "r1")).unwrap();
+        stage(&b, &kb, "r2", 3).commit(&manifest_for(&kb, "r2")).unwrap();
+        let m = committed_manifests(tmp.path()).unwrap();
+        assert_eq!(m.iter().map(|m| m.workspace.clone().unwrap()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert!(tmp.path().join("controls/workspace=b/snapshot_date=2026-01-01").is_dir());
     }
 }

@@ -1,10 +1,12 @@
 //! The output layout: table names, snapshot ids and the Hive-partitioned paths readers glob.
 //!
-//! `OUT/<table>/snapshot_date=YYYY-MM-DD/snapshot_id=<id>/part-NNNNN.parquet`, all in UTC.
-//! Snapshot ids avoid characters that object stores, Hive or Windows dislike (no colons).
+//! `OUT/<table>/[workspace=<label>/]snapshot_date=YYYY-MM-DD/snapshot_id=<id>/part-NNNNN.parquet`,
+//! all in UTC; manifests at `OUT/_snapshots/[workspace=<label>/]<id>/_manifest.json`.
+//! Snapshot ids avoid characters that object stores, Hive or Windows dislike (no colons);
+//! workspace labels are restricted to `[A-Za-z0-9][A-Za-z0-9_-]*` for the same reason.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Timelike, Utc};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The tables every snapshot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,12 +18,8 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [
-        Table::Personnel,
-        Table::PersonnelTraining,
-        Table::PersonnelBackgroundChecks,
-        Table::Controls,
-    ];
+    pub const ALL: [Table; 4] =
+        [Table::Personnel, Table::PersonnelTraining, Table::PersonnelBackgroundChecks, Table::Controls];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +42,50 @@ pub struct SnapshotKey {
     pub run_at: DateTime<Utc>,
     pub id: String,
     pub date: NaiveDate,
+    /// Several workspaces may share one output root; each gets its own partition level.
+    pub workspace: Option<String>,
+}
+
+/// Check a `--workspace` label: 1-64 characters, letters, digits, `-` and `_`, starting
+/// with a letter or digit (so it is safe in paths, Hive partition values and object keys).
+pub fn validate_workspace(label: &str) -> Result<String, String> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(label.to_string())
+    } else {
+        Err(format!(
+            "workspace label '{label}' must be 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+/// The folder name that keeps one workspace's locks, staging and trash apart from another's.
+pub fn scope_name(workspace: Option<&str>) -> String {
+    match workspace {
+        Some(w) => format!("workspace={w}"),
+        None => "_default".to_string(),
+    }
+}
+
+/// `<table>/[workspace=…/]snapshot_date=…/snapshot_id=…`, relative to the output root.
+pub fn partition_dir(table: Table, workspace: Option<&str>, date: &str, id: &str) -> PathBuf {
+    let mut p = PathBuf::from(table.name());
+    if let Some(w) = workspace {
+        p.push(format!("workspace={w}"));
+    }
+    p.join(format!("snapshot_date={date}")).join(format!("snapshot_id={id}"))
+}
+
+/// `_snapshots/[workspace=…/]<id>/_manifest.json`, relative to the output root.
+pub fn manifest_rel(workspace: Option<&str>, id: &str) -> PathBuf {
+    let mut p = PathBuf::from("_snapshots");
+    if let Some(w) = workspace {
+        p.push(format!("workspace={w}"));
+    }
+    p.join(id).join("_manifest.json")
 }
 
 impl SnapshotKey {
@@ -54,18 +96,20 @@ impl SnapshotKey {
         } else {
             run_at.format("%Y%m%dT%H%M%S%.6fZ").to_string().replace('.', "_")
         };
-        SnapshotKey { run_at, id, date: run_at.date_naive() }
+        SnapshotKey { run_at, id, date: run_at.date_naive(), workspace: None }
+    }
+
+    pub fn with_workspace(mut self, workspace: Option<String>) -> Self {
+        self.workspace = workspace;
+        self
     }
 
     pub fn run_at_rfc3339(&self) -> String {
         self.run_at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 
-    /// `<table>/snapshot_date=…/snapshot_id=…`, relative to the output root.
     pub fn partition_dir(&self, table: Table) -> PathBuf {
-        Path::new(table.name())
-            .join(format!("snapshot_date={}", self.date.format("%Y-%m-%d")))
-            .join(format!("snapshot_id={}", self.id))
+        partition_dir(table, self.workspace.as_deref(), &self.date.format("%Y-%m-%d").to_string(), &self.id)
     }
 }
 
@@ -92,6 +136,24 @@ mod tests {
         assert_eq!(k.id, "20260305T010607_250000Z");
         assert_eq!(k.date.to_string(), "2026-03-05");
         assert!(!k.id.contains(':'));
+    }
+
+    #[test]
+    fn workspaces_get_their_own_partition_level() {
+        let t = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z").unwrap().to_utc();
+        let k = SnapshotKey::from_run_at(t).with_workspace(Some("acme-eu".into()));
+        assert_eq!(
+            k.partition_dir(Table::Controls),
+            PathBuf::from("controls/workspace=acme-eu/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z")
+        );
+        assert_eq!(
+            manifest_rel(Some("acme-eu"), &k.id),
+            PathBuf::from("_snapshots/workspace=acme-eu/20260304T050607Z/_manifest.json")
+        );
+        assert!(validate_workspace("acme_1-b").is_ok());
+        for bad in ["", "_x", "a/b", "a b", "ü", &"x".repeat(65)] {
+            assert!(validate_workspace(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

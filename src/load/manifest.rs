@@ -30,6 +30,9 @@ pub struct Manifest {
     pub run_id: String,
     pub snapshot_id: String,
     pub snapshot_date: String,
+    /// The `--workspace` label, when several workspaces share the output root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     /// The logical run time (`--run-at`), which names the snapshot.
     pub run_at: String,
     pub started_at: String,

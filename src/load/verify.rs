@@ -86,7 +86,10 @@ pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
             }
         }
         if rows_total != entry.rows && problems.is_empty() {
-            problems.push(Problem { path: name.clone(), what: format!("{rows_total} rows in files, manifest says {}", entry.rows) });
+            problems.push(Problem {
+                path: name.clone(),
+                what: format!("{rows_total} rows in files, manifest says {}", entry.rows),
+            });
         }
     }
     problems

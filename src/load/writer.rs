@@ -9,6 +9,7 @@ use super::layout::part_file_name;
 use super::manifest::FileEntry;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -65,6 +66,7 @@ pub struct TableWriter<R: TableRow> {
     final_dir: PathBuf,
     opts: WriterOptions,
     snapshot_at_micros: i64,
+    workspace: Option<String>,
     buffer: Vec<R>,
     open: Option<OpenPart>,
     done: Vec<FileEntry>,
@@ -76,6 +78,7 @@ impl<R: TableRow> TableWriter<R> {
         dir: &Path,
         final_dir: &Path,
         snapshot_at_micros: i64,
+        workspace: Option<&str>,
         opts: WriterOptions,
     ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
@@ -84,6 +87,7 @@ impl<R: TableRow> TableWriter<R> {
             final_dir: final_dir.to_path_buf(),
             opts,
             snapshot_at_micros,
+            workspace: workspace.map(str::to_owned),
             buffer: Vec::with_capacity(opts.batch_rows.min(1024)),
             open: None,
             done: Vec::new(),
@@ -104,7 +108,11 @@ impl<R: TableRow> TableWriter<R> {
             .set_writer_version(WriterVersion::PARQUET_1_0)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
             .set_max_row_group_size(self.opts.row_group_rows)
-            .set_created_by(format!("drata-etl {}", env!("CARGO_PKG_VERSION")))
+            .set_created_by(format!("drata-etl version {}", env!("CARGO_PKG_VERSION")))
+            // A file read on its own (outside the Hive layout) still says whose it is.
+            .set_key_value_metadata(
+                self.workspace.as_ref().map(|w| vec![KeyValue::new("drata_etl.workspace".to_string(), w.clone())]),
+            )
             .build()
     }
 
@@ -112,13 +120,8 @@ impl<R: TableRow> TableWriter<R> {
         if self.open.is_none() {
             let file_name = part_file_name(self.done.len());
             let file = File::create(self.dir.join(&file_name))?;
-            let sink = HashingWrite {
-                inner: BufWriter::with_capacity(1 << 20, file),
-                hasher: Sha256::new(),
-                bytes: 0,
-            };
-            let writer =
-                ArrowWriter::try_new(sink, R::schema(), Some(self.properties())).map_err(io_err)?;
+            let sink = HashingWrite { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
+            let writer = ArrowWriter::try_new(sink, R::schema(), Some(self.properties())).map_err(io_err)?;
             self.open = Some(OpenPart { writer, file_name, rows: 0 });
         }
         Ok(self.open.as_mut().expect("just opened"))
@@ -191,7 +194,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
         let mut w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("controls/x"), 7, opts).unwrap();
+            TableWriter::create(tmp.path(), Path::new("controls/x"), 7, None, opts).unwrap();
         for i in 0..12 {
             w.push(control(i)).unwrap();
         }
@@ -203,10 +206,7 @@ mod tests {
             let bytes = std::fs::read(tmp.path().join(part_file_name(i))).unwrap();
             assert_eq!(bytes.len() as u64, f.bytes);
             assert_eq!(hex::encode(Sha256::digest(&bytes)), f.sha256);
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-                .unwrap()
-                .build()
-                .unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
             for b in reader {
                 let b = b.unwrap();
                 let col = b.column(0).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
@@ -220,7 +220,7 @@ mod tests {
     fn empty_table_still_has_a_file() {
         let tmp = tempfile::tempdir().unwrap();
         let w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("c"), 0, WriterOptions::default()).unwrap();
+            TableWriter::create(tmp.path(), Path::new("c"), 0, None, WriterOptions::default()).unwrap();
         let files = w.finish().unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].rows, 0);

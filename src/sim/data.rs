@@ -233,63 +233,18 @@ const DEPARTMENTS: &[(&str, &[&str])] = &[
             "QA Engineer",
         ],
     ),
-    (
-        "Security",
-        &[
-            "Security Engineer",
-            "Security Analyst",
-            "CISO",
-            "GRC Analyst",
-        ],
-    ),
-    (
-        "Sales",
-        &[
-            "Account Executive",
-            "Sales Development Rep",
-            "Sales Manager",
-        ],
-    ),
-    (
-        "Marketing",
-        &[
-            "Marketing Manager",
-            "Content Strategist",
-            "Product Marketing Manager",
-        ],
-    ),
-    (
-        "Finance",
-        &["Accountant", "Financial Analyst", "Controller"],
-    ),
-    (
-        "People",
-        &[
-            "HR Business Partner",
-            "Recruiter",
-            "People Operations Manager",
-        ],
-    ),
-    (
-        "Product",
-        &["Product Manager", "Product Designer", "UX Researcher"],
-    ),
-    (
-        "Customer Success",
-        &["Customer Success Manager", "Support Engineer"],
-    ),
+    ("Security", &["Security Engineer", "Security Analyst", "CISO", "GRC Analyst"]),
+    ("Sales", &["Account Executive", "Sales Development Rep", "Sales Manager"]),
+    ("Marketing", &["Marketing Manager", "Content Strategist", "Product Marketing Manager"]),
+    ("Finance", &["Accountant", "Financial Analyst", "Controller"]),
+    ("People", &["HR Business Partner", "Recruiter", "People Operations Manager"]),
+    ("Product", &["Product Manager", "Product Designer", "UX Researcher"]),
+    ("Customer Success", &["Customer Success Manager", "Support Engineer"]),
     ("Legal", &["Counsel", "Paralegal"]),
     ("IT", &["IT Administrator", "Help Desk Technician"]),
 ];
 
-const LOCATIONS: &[&str] = &[
-    "Berlin",
-    "London",
-    "New York",
-    "São Paulo",
-    "東京",
-    "Kraków",
-];
+const LOCATIONS: &[&str] = &["Berlin", "London", "New York", "São Paulo", "東京", "Kraków"];
 
 const COURSES: &[&str] = &[
     "Security Awareness",
@@ -398,11 +353,7 @@ impl<T> Opt<T> {
     }
 }
 
-fn put_opt<M: SerializeMap, T: Serialize>(
-    map: &mut M,
-    key: &'static str,
-    v: &Opt<T>,
-) -> Result<(), M::Error> {
+fn put_opt<M: SerializeMap, T: Serialize>(map: &mut M, key: &'static str, v: &Opt<T>) -> Result<(), M::Error> {
     match v {
         Opt::Absent => Ok(()),
         Opt::Null => map.serialize_entry(key, &()),
@@ -544,11 +495,7 @@ pub(crate) struct Generator {
 
 impl Generator {
     pub(crate) fn new(seed: u64, base: u64) -> Self {
-        Generator {
-            seed,
-            base,
-            id_key: hash3(seed, STREAM_ID, 0),
-        }
+        Generator { seed, base, id_key: hash3(seed, STREAM_ID, 0) }
     }
 
     fn id_words(&self, index: u64) -> (u64, u64) {
@@ -626,16 +573,9 @@ impl Generator {
 
         let is_new = index >= self.base;
         let span = (DAY_2025_09_30 - 30 - DAY_2012_01_01) as u64;
-        let start_day = if is_new {
-            DAY_2025_09_30 - r.below(30) as i64
-        } else {
-            DAY_2012_01_01 + r.below(span) as i64
-        };
-        let start_date = if r.chance(0.01) {
-            Opt::Absent
-        } else {
-            Opt::Val(date_value(&mut r, start_day))
-        };
+        let start_day =
+            if is_new { DAY_2025_09_30 - r.below(30) as i64 } else { DAY_2012_01_01 + r.below(span) as i64 };
+        let start_date = if r.chance(0.01) { Opt::Absent } else { Opt::Val(date_value(&mut r, start_day)) };
 
         let is_active = !r.chance(0.10);
         let end_date = if is_active {
@@ -685,11 +625,7 @@ impl Generator {
             1..=8 => Opt::Absent,
             _ => Opt::Val(format!("HR-{index:06}")),
         };
-        let extra = if r.chance(0.03) {
-            Some(("location", r.pick(LOCATIONS)))
-        } else {
-            None
-        };
+        let extra = if r.chance(0.03) { Some(("location", r.pick(LOCATIONS))) } else { None };
 
         Person {
             id: self.person_id(index),
@@ -723,23 +659,14 @@ impl Generator {
             } else {
                 r.pick(COURSES)
             };
-            let status = r.weighted(&[
-                (60, "COMPLETED"),
-                (12, "IN_PROGRESS"),
-                (13, "NOT_STARTED"),
-                (15, "EXPIRED"),
-            ]);
+            let status = r.weighted(&[(60, "COMPLETED"), (12, "IN_PROGRESS"), (13, "NOT_STARTED"), (15, "EXPIRED")]);
             // Strictly increasing dates keep retakes distinguishable.
             day += 30 + r.below(200) as i64;
             let completed_at = match status {
                 "COMPLETED" | "EXPIRED" => Some(date_value(&mut r, day.min(DAY_2025_09_30))),
                 _ => None,
             };
-            out.push(Training {
-                name,
-                status,
-                completed_at,
-            });
+            out.push(Training { name, status, completed_at });
         }
         out
     }
@@ -750,22 +677,14 @@ impl Generator {
         let n = r.weighted(&[(15, 0usize), (70, 1), (15, 2)]);
         (0..n)
             .map(|_| {
-                let status = r.weighted(&[
-                    (75, "PASSED"),
-                    (5, "FAILED"),
-                    (10, "PENDING"),
-                    (10, "IN_PROGRESS"),
-                ]);
+                let status = r.weighted(&[(75, "PASSED"), (5, "FAILED"), (10, "PENDING"), (10, "IN_PROGRESS")]);
                 let completed_at = match status {
-                    "PASSED" | "FAILED" => Some(date_string(
-                        DAY_2012_01_01 + r.below((DAY_2025_09_30 - DAY_2012_01_01) as u64) as i64,
-                    )),
+                    "PASSED" | "FAILED" => {
+                        Some(date_string(DAY_2012_01_01 + r.below((DAY_2025_09_30 - DAY_2012_01_01) as u64) as i64))
+                    }
                     _ => None,
                 };
-                BackgroundCheck {
-                    status,
-                    completed_at,
-                }
+                BackgroundCheck { status, completed_at }
             })
             .collect()
     }
@@ -779,13 +698,8 @@ impl Generator {
                 let mut r = Rng::new(self.seed, STREAM_CONTROL, k);
                 let base_name = CONTROL_NAMES[(k as usize) % CONTROL_NAMES.len()];
                 let round = k as usize / CONTROL_NAMES.len();
-                let name = if round == 0 {
-                    base_name.to_string()
-                } else {
-                    format!("{base_name} ({})", round + 1)
-                };
-                let status =
-                    r.weighted(&[(65, "PASSING"), (15, "FAILING"), (20, "NEEDS_ATTENTION")]);
+                let name = if round == 0 { base_name.to_string() } else { format!("{base_name} ({})", round + 1) };
+                let status = r.weighted(&[(65, "PASSING"), (15, "FAILING"), (20, "NEEDS_ATTENTION")]);
                 let owner = if personnel == 0 || k % 20 == 7 {
                     None
                 } else if k % 20 == 13 {
@@ -797,12 +711,7 @@ impl Generator {
                 } else {
                     Some(r.below(personnel))
                 };
-                Control {
-                    id: format!("DCF-{}", k + 1),
-                    name,
-                    status,
-                    owner_id: owner.map(|i| self.person_id(i)),
-                }
+                Control { id: format!("DCF-{}", k + 1), name, status, owner_id: owner.map(|i| self.person_id(i)) }
             })
             .collect()
     }
@@ -812,20 +721,9 @@ fn summarize(trainings: &[Training]) -> TrainingSummary {
     let mut names: Vec<&str> = trainings.iter().map(|t| t.name).collect();
     names.sort_unstable();
     names.dedup();
-    let completed = names
-        .iter()
-        .filter(|n| {
-            trainings
-                .iter()
-                .any(|t| t.name == **n && t.status == "COMPLETED")
-        })
-        .count();
+    let completed = names.iter().filter(|n| trainings.iter().any(|t| t.name == **n && t.status == "COMPLETED")).count();
     let overdue = trainings.iter().filter(|t| t.status == "EXPIRED").count();
-    TrainingSummary {
-        completed: completed as u32,
-        assigned: names.len() as u32,
-        overdue: overdue as u32,
-    }
+    TrainingSummary { completed: completed as u32, assigned: names.len() as u32, overdue: overdue as u32 }
 }
 
 #[cfg(test)]
@@ -855,10 +753,7 @@ mod tests {
             let id = g.person_id(i);
             assert_eq!(id.len(), 36);
             assert_eq!(&id[14..15], "4", "version nibble in {id}");
-            assert!(
-                matches!(&id[19..20], "8" | "9" | "a" | "b"),
-                "variant in {id}"
-            );
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "variant in {id}");
             assert_eq!(g.index_of(&id), Some(i));
             assert_eq!(g.index_of(&id.to_uppercase()), Some(i));
         }
@@ -882,10 +777,7 @@ mod tests {
         }
         assert_eq!(a.controls(80, 1000), b.controls(80, 1000));
         let c = Generator::new(43, 1000);
-        assert_ne!(
-            serde_json::to_string(&a.person(5)).unwrap(),
-            serde_json::to_string(&c.person(5)).unwrap()
-        );
+        assert_ne!(serde_json::to_string(&a.person(5)).unwrap(), serde_json::to_string(&c.person(5)).unwrap());
     }
 
     #[test]
@@ -923,10 +815,7 @@ mod tests {
             if !p.first_name.is_ascii() || !p.last_name.is_ascii() {
                 non_ascii += 1;
             }
-            let manager = p
-                .manager_id
-                .as_val()
-                .map(|m| g.index_of(m).expect("valid id"));
+            let manager = p.manager_id.as_val().map(|m| g.index_of(m).expect("valid id"));
             match manager {
                 Some(m) => assert!(m < i, "manager must be an earlier person"),
                 None => roots += 1,

@@ -160,8 +160,7 @@ impl Dice {
 
     /// `Some(bytes to send)` when this 200 body of `len` bytes is cut mid-stream.
     pub(crate) fn cut(&self, f: &Faults, len: usize) -> Option<usize> {
-        (len >= 2 && self.roll(KIND_CUT, f.cut_rate))
-            .then(|| 1 + (self.hash(KIND_CUT_AT) % (len as u64 - 1)) as usize)
+        (len >= 2 && self.roll(KIND_CUT, f.cut_rate)).then(|| 1 + (self.hash(KIND_CUT_AT) % (len as u64 - 1)) as usize)
     }
 
     /// `Some(new length)` (1..len) when this 200 body of `len` bytes is truncated.
@@ -200,10 +199,7 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub(crate) fn new(cfg: RateLimit) -> Self {
-        TokenBucket {
-            cfg,
-            state: Mutex::new((f64::from(cfg.burst), Instant::now())),
-        }
+        TokenBucket { cfg, state: Mutex::new((f64::from(cfg.burst), Instant::now())) }
     }
 
     pub(crate) fn check(&self) -> RateDecision {
@@ -252,17 +248,10 @@ pub(crate) fn retry_after_value(nth_429: u64, secs: u64) -> HeaderValue {
         HeaderValue::from(secs)
     } else {
         let target = SystemTime::now() + Duration::from_secs(secs);
-        let since = target
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let whole = if since.subsec_nanos() > 0 {
-            since.as_secs() + 1
-        } else {
-            since.as_secs()
-        };
+        let since = target.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let whole = if since.subsec_nanos() > 0 { since.as_secs() + 1 } else { since.as_secs() };
         let date = SystemTime::UNIX_EPOCH + Duration::from_secs(whole);
-        HeaderValue::from_str(&httpdate::fmt_http_date(date))
-            .unwrap_or_else(|_| HeaderValue::from(secs))
+        HeaderValue::from_str(&httpdate::fmt_http_date(date)).unwrap_or_else(|_| HeaderValue::from(secs))
     }
 }
 
@@ -278,13 +267,7 @@ pub(crate) fn html_error(status: StatusCode) -> Response {
         "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n\
          <center><h1>{code} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"
     );
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html")],
-        [(header::SERVER, "awselb/2.0")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/html")], [(header::SERVER, "awselb/2.0")], body).into_response()
 }
 
 /// What `app.drata.com` answers: the web app's login page, with a 200.
@@ -294,21 +277,12 @@ pub(crate) fn html_login() -> Response {
         <form action=\"/login\" method=\"post\"><label>Work email\
         <input type=\"email\" name=\"email\"></label><button type=\"submit\">Continue</button>\
         </form></div><script src=\"/static/js/main.js\"></script></body></html>";
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        PAGE,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response()
 }
 
 /// Rebuild a response with its body truncated to `keep` bytes; the body is a plain
 /// buffer, so hyper sends a `Content-Length` that matches the truncated body.
-pub(crate) fn truncated(
-    mut parts: axum::http::response::Parts,
-    body: Bytes,
-    keep: usize,
-) -> Response {
+pub(crate) fn truncated(mut parts: axum::http::response::Parts, body: Bytes, keep: usize) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.slice(..keep)))
 }
@@ -323,9 +297,7 @@ pub(crate) fn cut<G: Send + 'static>(
     guard: G,
 ) -> Response {
     use futures::StreamExt;
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let first = body.slice(..keep);
     let head = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(first) });
     let tail = futures::stream::once(async move {
@@ -333,10 +305,7 @@ pub(crate) fn cut<G: Send + 'static>(
         // really sees "status + partial body", then abort.
         tokio::time::sleep(Duration::from_millis(2)).await;
         drop(guard);
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "simulated connection cut",
-        ))
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "simulated connection cut"))
     });
     Response::from_parts(parts, Body::from_stream(head.chain(tail)))
 }
@@ -347,39 +316,24 @@ mod tests {
 
     #[test]
     fn dice_are_deterministic_and_roughly_calibrated() {
-        let f = Faults {
-            html_error_rate: 0.2,
-            truncate_rate: 0.5,
-            fault_seed: 3,
-            ..Faults::default()
-        };
-        let hits = (0..10_000)
-            .filter(|&n| Dice::new(3, n).html_error(&f).is_some())
-            .count();
+        let f = Faults { html_error_rate: 0.2, truncate_rate: 0.5, fault_seed: 3, ..Faults::default() };
+        let hits = (0..10_000).filter(|&n| Dice::new(3, n).html_error(&f).is_some()).count();
         assert!((1_700..2_300).contains(&hits), "{hits}");
         for n in 0..100 {
-            assert_eq!(
-                Dice::new(3, n).truncate(&f, 50),
-                Dice::new(3, n).truncate(&f, 50)
-            );
+            assert_eq!(Dice::new(3, n).truncate(&f, 50), Dice::new(3, n).truncate(&f, 50));
             if let Some(k) = Dice::new(3, n).truncate(&f, 50) {
                 assert!((1..50).contains(&k));
             }
         }
         let none = Faults::default();
-        assert!(
-            (0..1000).all(|n| Dice::new(0, n).html_error(&none).is_none()
-                && !Dice::new(0, n).slow(&none)
-                && Dice::new(0, n).cut(&none, 100).is_none())
-        );
+        assert!((0..1000).all(|n| Dice::new(0, n).html_error(&none).is_none()
+            && !Dice::new(0, n).slow(&none)
+            && Dice::new(0, n).cut(&none, 100).is_none()));
     }
 
     #[test]
     fn bucket_limits_then_refuses() {
-        let b = TokenBucket::new(RateLimit {
-            per_second: 0.5,
-            burst: 2,
-        });
+        let b = TokenBucket::new(RateLimit { per_second: 0.5, burst: 2 });
         let a = b.check();
         assert!(a.allowed);
         assert_eq!(a.remaining, 1);
@@ -396,10 +350,7 @@ mod tests {
         assert_eq!(retry_after_value(0, 3).to_str().unwrap(), "3");
         let date = retry_after_value(1, 3);
         let parsed = httpdate::parse_http_date(date.to_str().unwrap()).unwrap();
-        let ahead = parsed
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            .as_secs_f64();
+        let ahead = parsed.duration_since(SystemTime::now()).unwrap_or_default().as_secs_f64();
         assert!(ahead > 2.0 && ahead <= 4.0, "{ahead}");
     }
 }

@@ -87,18 +87,12 @@ pub struct ApiKeySpec {
 
 impl ApiKeySpec {
     pub fn new(key: impl Into<String>, scopes: &[&str]) -> Self {
-        ApiKeySpec {
-            key: key.into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        }
+        ApiKeySpec { key: key.into(), scopes: scopes.iter().map(|s| s.to_string()).collect() }
     }
 
     /// A key with every read scope (`personnel:read`, `controls:read`, `evidence:read`).
     pub fn all_read(key: impl Into<String>) -> Self {
-        Self::new(
-            key,
-            &[SCOPE_PERSONNEL_READ, SCOPE_CONTROLS_READ, "evidence:read"],
-        )
+        Self::new(key, &[SCOPE_PERSONNEL_READ, SCOPE_CONTROLS_READ, "evidence:read"])
     }
 }
 
@@ -137,9 +131,7 @@ impl Simulator {
         let controls = gen.controls(cfg.controls, base);
         let mut keys: HashMap<String, HashSet<String>> = HashMap::new();
         for k in &cfg.keys {
-            keys.entry(k.key.clone())
-                .or_default()
-                .extend(k.scopes.iter().cloned());
+            keys.entry(k.key.clone()).or_default().extend(k.scopes.iter().cloned());
         }
         let bucket = cfg.faults.rate_limit.map(TokenBucket::new);
         Arc::new(Simulator {
@@ -196,41 +188,24 @@ impl Simulator {
             let total = r.total();
             r.page_with_overrides(0, total)
         };
-        rows.iter()
-            .map(|(i, ov)| self.person_value(*i, ov.as_ref()))
-            .collect()
+        rows.iter().map(|(i, ov)| self.person_value(*i, ov.as_ref())).collect()
     }
 
     /// The `trainings` array for a person; `None` if unknown or deleted.
     pub fn training_json(&self, id: &str) -> Option<Vec<Value>> {
         let index = self.live_index(id)?;
-        Some(
-            self.gen
-                .trainings(index)
-                .iter()
-                .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
-                .collect(),
-        )
+        Some(self.gen.trainings(index).iter().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).collect())
     }
 
     /// The `backgroundChecks` array for a person; `None` if unknown or deleted.
     pub fn background_checks_json(&self, id: &str) -> Option<Vec<Value>> {
         let index = self.live_index(id)?;
-        Some(
-            self.gen
-                .background_checks(index)
-                .iter()
-                .map(|b| serde_json::to_value(b).unwrap_or(Value::Null))
-                .collect(),
-        )
+        Some(self.gen.background_checks(index).iter().map(|b| serde_json::to_value(b).unwrap_or(Value::Null)).collect())
     }
 
     /// Every control in list order.
     pub fn controls_json(&self) -> Vec<Value> {
-        self.controls
-            .iter()
-            .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-            .collect()
+        self.controls.iter().map(|c| serde_json::to_value(c).unwrap_or(Value::Null)).collect()
     }
 
     /// Set one list-level field of a person (any JSON, including `null`, or a field the
@@ -270,10 +245,7 @@ mod tests {
     use super::*;
 
     fn sim(n: usize) -> Arc<Simulator> {
-        Simulator::new(SimConfig {
-            personnel: n,
-            ..SimConfig::default()
-        })
+        Simulator::new(SimConfig { personnel: n, ..SimConfig::default() })
     }
 
     #[test]

@@ -34,16 +34,11 @@ pub(crate) struct Roster {
 
 impl Roster {
     pub(crate) fn new(base: u64) -> Self {
-        Roster {
-            base,
-            next_index: base,
-            ..Roster::default()
-        }
+        Roster { base, next_index: base, ..Roster::default() }
     }
 
     pub(crate) fn total(&self) -> u64 {
-        self.front.len() as u64 + self.base - self.deleted_base.len() as u64
-            + self.back.len() as u64
+        self.front.len() as u64 + self.base - self.deleted_base.len() as u64 + self.back.len() as u64
     }
 
     /// Whether `index` was created and is not deleted.
@@ -74,15 +69,8 @@ impl Roster {
     }
 
     /// Indices at list positions `offset..offset+limit`, with their overrides.
-    pub(crate) fn page_with_overrides(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Vec<(u64, Option<Map<String, Value>>)> {
-        self.page(offset, limit)
-            .into_iter()
-            .map(|i| (i, self.overrides.get(&i).cloned()))
-            .collect()
+    pub(crate) fn page_with_overrides(&self, offset: u64, limit: u64) -> Vec<(u64, Option<Map<String, Value>>)> {
+        self.page(offset, limit).into_iter().map(|i| (i, self.overrides.get(&i).cloned())).collect()
     }
 
     /// Indices at list positions `offset..offset+limit`.
@@ -167,10 +155,7 @@ impl Roster {
         if !self.exists(index) {
             return false;
         }
-        self.overrides
-            .entry(index)
-            .or_default()
-            .insert(field.to_string(), value);
+        self.overrides.entry(index).or_default().insert(field.to_string(), value);
         true
     }
 }
@@ -219,10 +204,7 @@ mod tests {
     fn overrides_follow_existence() {
         let mut r = Roster::new(3);
         assert!(r.set_field(1, "email", Value::from("x@y")));
-        assert_eq!(
-            r.page_with_overrides(1, 1)[0].1.as_ref().unwrap()["email"],
-            "x@y"
-        );
+        assert_eq!(r.page_with_overrides(1, 1)[0].1.as_ref().unwrap()["email"], "x@y");
         assert!(r.delete(1));
         assert!(!r.set_field(1, "email", Value::Null));
         assert!(r.overrides(1).is_none());

@@ -68,10 +68,9 @@ impl Endpoint {
     /// The scope a key needs; `None` for paths that do not exist (those answer 404).
     fn scope(self) -> Option<&'static str> {
         match self {
-            Endpoint::PersonnelList
-            | Endpoint::PersonnelGet
-            | Endpoint::Training
-            | Endpoint::BackgroundChecks => Some(super::SCOPE_PERSONNEL_READ),
+            Endpoint::PersonnelList | Endpoint::PersonnelGet | Endpoint::Training | Endpoint::BackgroundChecks => {
+                Some(super::SCOPE_PERSONNEL_READ)
+            }
             Endpoint::ControlsList => Some(super::SCOPE_CONTROLS_READ),
             Endpoint::Other => None,
         }
@@ -165,12 +164,7 @@ impl Simulator {
             requests_total: c.requests_total.load(Relaxed),
             requests_by_endpoint: Endpoint::ALL
                 .iter()
-                .map(|e| {
-                    (
-                        e.key().to_string(),
-                        c.by_endpoint[*e as usize].load(Relaxed),
-                    )
-                })
+                .map(|e| (e.key().to_string(), c.by_endpoint[*e as usize].load(Relaxed)))
                 .collect(),
             responses_by_status: c
                 .by_status
@@ -205,10 +199,7 @@ impl Simulator {
             .route("/public/personnel", get(list_personnel))
             .route("/public/personnel/{id}", get(get_person))
             .route("/public/personnel/{id}/training", get(get_training))
-            .route(
-                "/public/personnel/{id}/background-checks",
-                get(get_background_checks),
-            )
+            .route("/public/personnel/{id}/background-checks", get(get_background_checks))
             .route("/public/controls", get(list_controls))
             .fallback(no_route)
             .method_not_allowed_fallback(no_route)
@@ -235,12 +226,7 @@ impl Simulator {
                 })
                 .await
         });
-        Ok(RunningSim {
-            addr,
-            sim,
-            shutdown: Some(tx),
-            join: Some(join),
-        })
+        Ok(RunningSim { addr, sim, shutdown: Some(tx), join: Some(join) })
     }
 
     fn max_limit(&self) -> u64 {
@@ -253,13 +239,10 @@ impl Simulator {
     /// The 401/403 answer for a request whose key may not call `endpoint`, if any.
     fn auth_rejection(&self, endpoint: Endpoint, headers: &HeaderMap) -> Option<Response> {
         let scope = endpoint.scope()?;
-        let key = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            });
+        let key = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
         let Some(key) = key else {
             return Some(unauthorized("Missing bearer token"));
         };
@@ -336,10 +319,7 @@ impl RunningSim {
             let _ = tx.send(());
         }
         if let Some(mut join) = self.join.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut join)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(2), &mut join).await.is_err() {
                 join.abort();
             }
         }
@@ -396,15 +376,8 @@ async fn respond(
     let mut resp = if let Some(d) = rate.filter(|d| !d.allowed) {
         c.rate_limited.fetch_add(1, Relaxed);
         let nth = c.nth_429.fetch_add(1, Relaxed);
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlerException",
-            "ThrottlerException: Too Many Requests",
-        );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            retry_after_value(nth, d.retry_after_secs),
-        );
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "ThrottlerException", "ThrottlerException: Too Many Requests");
+        r.headers_mut().insert(header::RETRY_AFTER, retry_after_value(nth, d.retry_after_secs));
         r
     } else if f.unauthorized {
         unauthorized("Invalid API key")
@@ -432,12 +405,7 @@ async fn respond(
 }
 
 /// Maybe cut or truncate a 200 body.
-async fn mangle(
-    sim: &Arc<Simulator>,
-    dice: Dice,
-    resp: Response,
-    guard: &mut Option<InFlight>,
-) -> Response {
+async fn mangle(sim: &Arc<Simulator>, dice: Dice, resp: Response, guard: &mut Option<InFlight>) -> Response {
     let f = &sim.cfg.faults;
     let (parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -462,12 +430,7 @@ async fn mangle(
 const JSON: &str = "application/json; charset=utf-8";
 
 fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], body).into_response()
 }
 
 /// A Drata-style error: `{"name":..,"statusCode":..,"message":..,"code":0}`.
@@ -483,8 +446,7 @@ fn error(status: StatusCode, name: &str, message: &str) -> Response {
 
 fn unauthorized(message: &str) -> Response {
     let mut r = error(StatusCode::UNAUTHORIZED, "UnauthorizedException", message);
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
 }
 
@@ -527,10 +489,7 @@ fn parse_paging(query: Option<&str>, max_limit: u64) -> Result<(u64, u64), Strin
 }
 
 fn page_tail(buf: &mut Vec<u8>, total: u64, page: u64, limit: u64) {
-    let _ = write!(
-        buf,
-        "],\"total\":{total},\"page\":{page},\"limit\":{limit}}}"
-    );
+    let _ = write!(buf, "],\"total\":{total},\"page\":{page},\"limit\":{limit}}}");
 }
 
 async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
@@ -597,14 +556,14 @@ async fn get_person(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -
 }
 
 /// The person behind a child endpoint, or the response their per-person fault dictates.
-fn child_index(sim: &Simulator, id: &str) -> Result<u64, Response> {
-    let index = sim.live_index(id).ok_or_else(|| not_found(PERSON_NOT_FOUND))?;
+fn child_index(sim: &Simulator, id: &str) -> Result<u64, Box<Response>> {
+    let index = sim.live_index(id).ok_or_else(|| Box::new(not_found(PERSON_NOT_FOUND)))?;
     match faults::person_fault(&sim.cfg.faults, index) {
         None => Ok(index),
-        Some(faults::PersonFault::Vanished) => Err(not_found(PERSON_NOT_FOUND)),
+        Some(faults::PersonFault::Vanished) => Err(Box::new(not_found(PERSON_NOT_FOUND))),
         Some(faults::PersonFault::Broken) => {
             sim.counters.fault();
-            Err(faults::html_error(StatusCode::SERVICE_UNAVAILABLE))
+            Err(Box::new(faults::html_error(StatusCode::SERVICE_UNAVAILABLE)))
         }
     }
 }
@@ -612,7 +571,7 @@ fn child_index(sim: &Simulator, id: &str) -> Result<u64, Response> {
 async fn get_training(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
     let index = match child_index(&sim, &id) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut buf = Vec::with_capacity(400);
     buf.extend_from_slice(b"{\"personnelId\":");
@@ -623,13 +582,10 @@ async fn get_training(State(sim): State<Arc<Simulator>>, Path(id): Path<String>)
     json_bytes(StatusCode::OK, buf)
 }
 
-async fn get_background_checks(
-    State(sim): State<Arc<Simulator>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn get_background_checks(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
     let index = match child_index(&sim, &id) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut buf = Vec::with_capacity(200);
     buf.extend_from_slice(b"{\"personnelId\":");
@@ -651,39 +607,15 @@ mod tests {
     #[test]
     fn classify_paths() {
         let g = Method::GET;
-        assert_eq!(
-            Endpoint::classify(&g, "/public/personnel"),
-            Endpoint::PersonnelList
-        );
-        assert_eq!(
-            Endpoint::classify(&g, "/public/personnel/abc"),
-            Endpoint::PersonnelGet
-        );
-        assert_eq!(
-            Endpoint::classify(&g, "/public/personnel/abc/training"),
-            Endpoint::Training
-        );
-        assert_eq!(
-            Endpoint::classify(&g, "/public/personnel/abc/background-checks"),
-            Endpoint::BackgroundChecks
-        );
-        assert_eq!(
-            Endpoint::classify(&g, "/public/controls"),
-            Endpoint::ControlsList
-        );
-        for other in [
-            "/",
-            "/public",
-            "/public/personnel/",
-            "/public/personnel//training",
-            "/personnel",
-        ] {
+        assert_eq!(Endpoint::classify(&g, "/public/personnel"), Endpoint::PersonnelList);
+        assert_eq!(Endpoint::classify(&g, "/public/personnel/abc"), Endpoint::PersonnelGet);
+        assert_eq!(Endpoint::classify(&g, "/public/personnel/abc/training"), Endpoint::Training);
+        assert_eq!(Endpoint::classify(&g, "/public/personnel/abc/background-checks"), Endpoint::BackgroundChecks);
+        assert_eq!(Endpoint::classify(&g, "/public/controls"), Endpoint::ControlsList);
+        for other in ["/", "/public", "/public/personnel/", "/public/personnel//training", "/personnel"] {
             assert_eq!(Endpoint::classify(&g, other), Endpoint::Other, "{other}");
         }
-        assert_eq!(
-            Endpoint::classify(&Method::POST, "/public/personnel"),
-            Endpoint::Other
-        );
+        assert_eq!(Endpoint::classify(&Method::POST, "/public/personnel"), Endpoint::Other);
     }
 
     #[test]
@@ -692,18 +624,8 @@ mod tests {
         assert_eq!(parse_paging(Some("page=3&limit=100"), 100), Ok((3, 100)));
         assert_eq!(parse_paging(Some("limit=1000"), 100), Ok((1, 100)));
         assert_eq!(parse_paging(Some("limit=100"), 50), Ok((1, 50)));
-        assert_eq!(
-            parse_paging(Some("limit=99999999999999999999999"), 100),
-            Ok((1, 100))
-        );
-        for bad in [
-            "page=0",
-            "limit=0",
-            "page=-1",
-            "limit=abc",
-            "page=",
-            "limit=1.5",
-        ] {
+        assert_eq!(parse_paging(Some("limit=99999999999999999999999"), 100), Ok((1, 100)));
+        for bad in ["page=0", "limit=0", "page=-1", "limit=abc", "page=", "limit=1.5"] {
             assert!(parse_paging(Some(bad), 100).is_err(), "{bad}");
         }
     }

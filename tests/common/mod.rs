@@ -46,10 +46,7 @@ impl From<Output> for Run {
 
 pub fn bin() -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_drata-etl"));
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DRATA_API_KEY", KEY)
-        .kill_on_drop(true);
+    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("DRATA_API_KEY", KEY).kill_on_drop(true);
     c
 }
 
@@ -108,11 +105,14 @@ pub fn col(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
             }
             let v = match c.data_type() {
                 arrow::datatypes::DataType::Utf8 => c.as_string::<i32>().value(i).to_string(),
-                arrow::datatypes::DataType::Int32 => c.as_primitive::<arrow::datatypes::Int32Type>().value(i).to_string(),
+                arrow::datatypes::DataType::Int32 => {
+                    c.as_primitive::<arrow::datatypes::Int32Type>().value(i).to_string()
+                }
                 arrow::datatypes::DataType::Boolean => c.as_boolean().value(i).to_string(),
                 arrow::datatypes::DataType::Date32 => {
                     let d = c.as_primitive::<Date32Type>().value(i);
-                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64)).to_string()
+                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64))
+                        .to_string()
                 }
                 other => panic!("unhandled type {other:?}"),
             };
@@ -147,4 +147,19 @@ pub fn manifests(out: &Path) -> Vec<serde_json::Value> {
         }
     }
     v
+}
+
+/// No staged or trashed files are left behind (empty folders are fine).
+pub fn assert_no_leftovers(out: &Path) {
+    for dir in ["_staging", "_trash"] {
+        let mut stack = vec![out.join(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd {
+                let p = e.unwrap().path();
+                assert!(p.is_dir(), "leftover file {}", p.display());
+                stack.push(p);
+            }
+        }
+    }
 }
