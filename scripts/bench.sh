@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Benchmark driver: runs drata-etl (release build) against `drata-etl simulate` in a
+# separate process and prints the numbers BENCHMARKS.md reports. Benchmarks, not tests:
+# nothing here fails on a slow machine. Whole script: under 10 minutes on 2 cores.
+#
+#   scripts/bench.sh            # all benchmarks, RUNS=3 runs each
+#   RUNS=5 scripts/bench.sh latency rate throughput memory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+BIN=target/release/drata-etl
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+export DRATA_API_KEY=bench-key
+
+cargo build --release --quiet
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+
+sim_pid=""
+start_sim() { # args: simulate flags
+  "$BIN" simulate --listen 127.0.0.1:0 --api-key bench-key "$@" >"$WORK/sim.out" 2>"$WORK/sim.err" &
+  sim_pid=$!
+  for _ in $(seq 100); do
+    [ -s "$WORK/sim.out" ] && break
+    sleep 0.05
+  done
+  BASE=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["base_url"])' "$WORK/sim.out")
+}
+stop_sim() { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; }
+
+# One timed run; appends a JSON line {summary..., rss_kb, user_s, sys_s, wall_s} to $1.
+timed_run() {
+  local results=$1; shift
+  rm -rf "$WORK/out"
+  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" run --base-url "$BASE" --out "$WORK/out" --log-level warn "$@" \
+    >"$WORK/summary.json" 2>"$WORK/run.err" || { echo "run failed:"; tail -5 "$WORK/run.err"; tail -1 "$WORK/summary.json"; return 1; }
+  python3 - "$WORK/summary.json" "$WORK/time.txt" >>"$results" <<'PY'
+import json, re, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+t = open(sys.argv[2]).read()
+def grab(label):
+    return re.search(re.escape(label) + r":\s*(.+)", t).group(1).strip()
+wall = grab("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
+s["wall_s"] = sum(float(x) * 60 ** i for i, x in enumerate(reversed(wall)))
+s["rss_kb"] = int(grab("Maximum resident set size (kbytes)"))
+s["user_s"] = float(grab("User time (seconds)"))
+s["sys_s"] = float(grab("System time (seconds)"))
+print(json.dumps(s))
+PY
+}
+
+report() { # $1 results file, $2 benchmark name, $3 python expression over r (one run) -> dict of metrics
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+name, expr = sys.argv[2], sys.argv[3]
+rows = [eval(expr, {}, {"r": r}) for r in runs]
+print(f"\n== {name} ({len(runs)} runs: min / median / max)")
+for key in rows[0]:
+    vals = [row[key] for row in rows]
+    print(f"  {key:<34} {min(vals):>12.3f} {statistics.median(vals):>12.3f} {max(vals):>12.3f}")
+PY
+}
+
+bench_latency() {
+  local people=10000 lat=50 conc=32
+  start_sim --personnel $people --latency-ms $lat
+  : >"$WORK/latency.jsonl"
+  for _ in $(seq "$RUNS"); do timed_run "$WORK/latency.jsonl" --concurrency $conc; done
+  stop_sim
+  report "$WORK/latency.jsonl" "1. latency-bound: ${people} people, ${lat} ms latency, concurrency ${conc}" \
+    "{'wall_s': r['wall_s'], 'requests': r['api']['requests'], 'ideal_s (requests*L/C)': r['api']['requests']*$lat/1000/$conc, 'fraction_of_ideal': (r['api']['requests']*$lat/1000/$conc)/r['wall_s'], 'peak_rss_mb': r['rss_kb']/1024}"
+}
+
+bench_rate() {
+  local people=2000 rate=50 burst=10
+  start_sim --personnel $people --rate-limit $rate --rate-burst $burst
+  : >"$WORK/rate.jsonl"
+  for _ in $(seq "$RUNS"); do timed_run "$WORK/rate.jsonl"; done
+  stop_sim
+  report "$WORK/rate.jsonl" "2. rate-limited: ${people} people, server bucket ${rate}/s burst ${burst}, client defaults (adaptive)" \
+    "{'wall_s': r['wall_s'], 'requests': r['api']['requests'], 'admitted_per_s': (r['api']['requests']-r['api']['rate_limited'])/r['duration_secs'], 'fraction_of_limit': (r['api']['requests']-r['api']['rate_limited'])/r['duration_secs']/$rate, 'share_429': r['api']['rate_limited']/r['api']['requests'], 'ideal_s (requests/R)': (r['api']['requests']-r['api']['rate_limited'])/$rate}"
+}
+
+bench_throughput() {
+  local people=100000
+  start_sim --personnel $people
+  : >"$WORK/tp.jsonl"
+  for _ in $(seq "$RUNS"); do timed_run "$WORK/tp.jsonl" --concurrency 32; done
+  stop_sim
+  report "$WORK/tp.jsonl" "3a. raw throughput on loopback: ${people} people, no latency, concurrency 32" \
+    "{'wall_s': r['wall_s'], 'requests_per_s': r['api']['requests']/r['duration_secs'], 'cpu_s_per_10k_people': (r['user_s']+r['sys_s'])/($people/10000), 'peak_rss_mb': r['rss_kb']/1024}"
+}
+
+bench_memory() {
+  local people=1000000
+  start_sim --personnel $people
+  : >"$WORK/mem.jsonl"
+  timed_run "$WORK/mem.jsonl" --concurrency 32
+  stop_sim
+  report "$WORK/mem.jsonl" "3b. memory: ${people} people, no latency, concurrency 32 (one run)" \
+    "{'wall_s': r['wall_s'], 'requests_per_s': r['api']['requests']/r['duration_secs'], 'peak_rss_mb': r['rss_kb']/1024, 'cpu_s_per_10k_people': (r['user_s']+r['sys_s'])/($people/10000), 'personnel_rows': r['rows']['personnel']}"
+}
+
+benches=("$@")
+[ ${#benches[@]} -eq 0 ] && benches=(latency rate throughput memory)
+for b in "${benches[@]}"; do "bench_$b"; done
