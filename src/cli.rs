@@ -33,6 +33,17 @@ pub enum LogFormat {
 pub enum Command {
     /// Snapshot a workspace: list personnel, enrich, write Parquet, commit with a manifest.
     Run(RunArgs),
+    /// Preflight: a handful of cheap requests that prove the host, key and scopes work (exit 0, 64, 69 or 77).
+    Check(CheckArgs),
+    /// Inspect the effective configuration (flags > environment > --config file > defaults).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Re-read committed snapshots and check them against their manifests (exit 65 on any problem).
+    Verify(VerifyArgs),
+    /// The committed snapshots under an output root, with their row counts.
+    List(ListArgs),
+    /// Remove old snapshots (manifest first, then data), never the latest of a workspace, never during a run.
+    Prune(PruneArgs),
     /// Run the whole pipeline against the embedded simulator (no key, no network needed).
     Demo(DemoArgs),
     /// Serve the simulated Drata API (guide dialect) for benchmarks and manual testing.
@@ -44,9 +55,9 @@ pub struct RunArgs {
     /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
     #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
     pub base_url: String,
-    /// Output root directory.
+    /// Output root directory (required: flag, DRATA_ETL_OUT or `out` in the --config file).
     #[arg(long, env = "DRATA_ETL_OUT")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Logical run time (RFC 3339) naming the snapshot; a rerun with the same value replaces it. Default: now (UTC, whole seconds).
     #[arg(long, env = "DRATA_ETL_RUN_AT")]
     pub run_at: Option<String>,
@@ -56,8 +67,122 @@ pub struct RunArgs {
     /// A label for the workspace, recorded in the manifest, the files' metadata and the partition path (workspace=LABEL), so several workspaces can share one output root.
     #[arg(long, env = "DRATA_ETL_WORKSPACE")]
     pub workspace: Option<String>,
+    /// A TOML file with defaults for any of these flags (keys are the flag names with _; never the API key itself). Flags and environment variables win over it.
+    #[arg(long, env = "DRATA_ETL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Progress on stderr: auto (only when stderr is a terminal), always (plain lines when it is not), never.
+    #[arg(long, env = "DRATA_ETL_PROGRESS", value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Write Prometheus textfile-collector metrics here (atomically) when the run ends, on success and on failure.
+    #[arg(long, env = "DRATA_ETL_METRICS_FILE")]
+    pub metrics_file: Option<PathBuf>,
     #[command(flatten)]
     pub tuning: Tuning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `drata-etl check`: the connection flags of `run`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
+    #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
+    pub base_url: String,
+    /// File holding the API key (takes precedence over DRATA_API_KEY).
+    #[arg(long, env = "DRATA_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// A TOML file with defaults for these flags (the same file `run` reads).
+    #[arg(long, env = "DRATA_ETL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Records asked for per list page; the check reports the cap the server echoes.
+    #[arg(long, env = "DRATA_ETL_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub page_size: u64,
+    /// Timeout of one request, e.g. 30s.
+    #[arg(long, env = "DRATA_ETL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// text: a table on stdout; json: one JSON object on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration of `run` (secrets masked) with where each value came from.
+    Show(ConfigShowArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigShowArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// toml (pasteable as a --config file; sources in comments) or json.
+    #[arg(long, value_enum, default_value = "toml")]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Toml,
+    Json,
+}
+
+/// Where the committed snapshots are; shared by verify, list and prune.
+#[derive(Debug, Args, Clone)]
+pub struct RootArgs {
+    /// Output root directory (as given to `run`).
+    #[arg(long, env = "DRATA_ETL_OUT")]
+    pub out: Option<PathBuf>,
+    /// Only this workspace's snapshots (default: every workspace under the root).
+    #[arg(long, env = "DRATA_ETL_WORKSPACE")]
+    pub workspace: Option<String>,
+    /// A TOML config file (as for `run`); only `out` and `workspace` are used here.
+    #[arg(long, env = "DRATA_ETL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// A snapshot id (e.g. 20260131T020000Z), `latest` (per workspace) or `all`.
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// text: an aligned table; json: one JSON array.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(group(clap::ArgGroup::new("retention").required(true).args(["keep_days", "keep"])))]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Remove snapshots whose run time is more than N days ago (the latest is always kept).
+    #[arg(long, value_name = "N")]
+    pub keep_days: Option<u32>,
+    /// Keep the N newest snapshots per workspace (N >= 1), remove the rest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Limits shared by `run` and `demo`.
@@ -87,6 +212,12 @@ pub struct Tuning {
     /// Bound on re-listing passes when the personnel list changes while it is paged.
     #[arg(long, env = "DRATA_ETL_MAX_LIST_PASSES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub max_list_passes: u32,
+    /// Reuse the training and background-check rows of people whose list record is unchanged since the latest committed snapshot (of the same workspace and API) and younger than --refresh-after; fetch everyone else.
+    #[arg(long, env = "DRATA_ETL_INCREMENTAL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub incremental: bool,
+    /// With --incremental: re-fetch child data older than this even when the person is unchanged.
+    #[arg(long, env = "DRATA_ETL_REFRESH_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub refresh_after: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,11 @@
 //! Everything a user can get wrong is caught here with a message that says what to do
 //! (exit 64): a malformed base URL, plain http to a non-loopback host, a missing key, a bad
 //! `--run-at`. The key is read from `DRATA_API_KEY` or a file, never from argv.
+//! The `--config` file layer itself lives in `config_file`; this module only needs to know
+//! which settings came from it (for the key's precedence).
 
 use crate::cli::{RunArgs, Tuning};
+use crate::config_file::{Source, Sources};
 use crate::drata::retry::Backoff;
 use crate::drata::{ApiKey, ClientConfig};
 use crate::error::EtlError;
@@ -12,7 +15,7 @@ use crate::extract::enrich::FailureBudget;
 use crate::load::WriterOptions;
 use crate::pipeline::RunOptions;
 use chrono::{DateTime, SubsecRound, Utc};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
@@ -67,22 +70,70 @@ fn is_loopback(url: &Url) -> bool {
 /// The key from `--api-key-file` when given (the more explicit source), else from
 /// `DRATA_API_KEY`.
 pub fn read_api_key(file: Option<&Path>) -> Result<ApiKey, EtlError> {
-    if let Some(path) = file {
-        warn_if_readable_by_others(path);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| EtlError::usage(format!("cannot read --api-key-file {}: {e}", path.display())))?;
-        let key = text.trim();
-        if key.is_empty() {
-            return Err(EtlError::usage(format!("--api-key-file {} is empty", path.display())));
+    resolve_api_key(file, false).map(|(key, _)| key)
+}
+
+/// Where the API key came from: shown by `config show`, never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Read from this file; `via` says where the path came from.
+    File { path: PathBuf, via: Source },
+    /// The `DRATA_API_KEY` environment variable.
+    Env,
+}
+
+impl KeySource {
+    pub fn describe(&self) -> String {
+        match self {
+            KeySource::File { path, via } => format!("key file {} ({})", path.display(), via.describe()),
+            KeySource::Env => format!("env {API_KEY_ENV}"),
         }
-        return Ok(ApiKey::new(key));
     }
-    match std::env::var(API_KEY_ENV) {
-        Ok(k) if !k.trim().is_empty() => Ok(ApiKey::new(k.trim())),
-        _ => Err(EtlError::usage(format!(
-            "no API key: set {API_KEY_ENV} or pass --api-key-file PATH (a file holding only the key). Create a key in Drata under Settings > API Keys"
-        ))),
+}
+
+fn key_from_file(path: &Path) -> Result<ApiKey, EtlError> {
+    warn_if_readable_by_others(path);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EtlError::usage(format!("cannot read --api-key-file {}: {e}", path.display())))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(EtlError::usage(format!("--api-key-file {} is empty", path.display())));
     }
+    Ok(ApiKey::new(key))
+}
+
+/// The key, by precedence flags > environment > config file: `--api-key-file` (flag or
+/// `DRATA_API_KEY_FILE`), then `DRATA_API_KEY`, then `api_key_file` from the config file.
+pub fn resolve_api_key(file: Option<&Path>, file_from_config: bool) -> Result<(ApiKey, KeySource), EtlError> {
+    resolve_api_key_with(file, if file_from_config { None } else { Some(Source::Unset) })
+}
+
+/// As `resolve_api_key`, with where the file path came from (`None`: the config file).
+fn resolve_api_key_with(file: Option<&Path>, via: Option<Source>) -> Result<(ApiKey, KeySource), EtlError> {
+    if let (Some(path), Some(via)) = (file, via.clone()) {
+        return Ok((key_from_file(path)?, KeySource::File { path: path.to_path_buf(), via }));
+    }
+    if let Ok(k) = std::env::var(API_KEY_ENV) {
+        if !k.trim().is_empty() {
+            return Ok((ApiKey::new(k.trim()), KeySource::Env));
+        }
+    }
+    if let Some(path) = file {
+        let via = via.unwrap_or(Source::Unset);
+        return Ok((key_from_file(path)?, KeySource::File { path: path.to_path_buf(), via }));
+    }
+    Err(EtlError::usage(format!(
+        "no API key: set {API_KEY_ENV} or pass --api-key-file PATH (a file holding only the key). Create a key in Drata under Settings > API Keys"
+    )))
+}
+
+/// The key for a parsed command, honouring where `api_key_file` came from.
+pub fn api_key_for(file: Option<&Path>, sources: &Sources) -> Result<(ApiKey, KeySource), EtlError> {
+    let via = match sources.get("api_key_file") {
+        Source::File(_) => None,
+        other => Some(other.clone()),
+    };
+    resolve_api_key_with(file, via)
 }
 
 #[cfg(unix)]
@@ -108,6 +159,50 @@ pub fn parse_run_at(raw: Option<&str>) -> Result<DateTime<Utc>, EtlError> {
     }
 }
 
+/// `--out`, which has no default: a flag, `DRATA_ETL_OUT` or `out` in the config file.
+pub fn require_out(out: Option<&Path>) -> Result<&Path, EtlError> {
+    out.ok_or_else(|| {
+        EtlError::usage(
+            "no output directory: pass --out DIR, set DRATA_ETL_OUT, or put `out = \"DIR\"` in the --config file",
+        )
+    })
+}
+
+/// The HTTP client settings a run uses.
+pub fn client_config(base_url: Url, key: ApiKey, t: &Tuning) -> ClientConfig {
+    ClientConfig {
+        base_url,
+        api_key: key,
+        concurrency: t.concurrency as usize,
+        request_timeout: t.request_timeout,
+        connect_timeout: t.request_timeout.min(Duration::from_secs(10)),
+        max_attempts: t.max_retries,
+        max_rate_limited_attempts: t.max_retries.max(30),
+        backoff: Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(30) },
+        deadline: t.deadline.map(|d| tokio::time::Instant::now() + d),
+        max_rps: t.max_rps,
+        adaptive_pacing: t.max_rps.is_none(),
+    }
+}
+
+/// The HTTP client settings of `drata-etl check`: few, short retries, so it answers in
+/// seconds (the run's own retry budget is for the hour-long job, not the preflight).
+pub fn check_client_config(base_url: Url, key: ApiKey, request_timeout: Duration) -> ClientConfig {
+    ClientConfig {
+        base_url,
+        api_key: key,
+        concurrency: 4,
+        request_timeout,
+        connect_timeout: request_timeout.min(Duration::from_secs(10)),
+        max_attempts: 3,
+        max_rate_limited_attempts: 5,
+        backoff: Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(5) },
+        deadline: None,
+        max_rps: None,
+        adaptive_pacing: true,
+    }
+}
+
 /// Build the client settings and run options shared by `run` and `demo`.
 pub fn run_options(
     base_url: Url,
@@ -128,19 +223,7 @@ pub fn run_options(
             return Err(EtlError::usage("--max-rps must be a positive number of requests per second"));
         }
     }
-    let client = ClientConfig {
-        base_url,
-        api_key: key,
-        concurrency: t.concurrency as usize,
-        request_timeout: t.request_timeout,
-        connect_timeout: t.request_timeout.min(Duration::from_secs(10)),
-        max_attempts: t.max_retries,
-        max_rate_limited_attempts: t.max_retries.max(30),
-        backoff: Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(30) },
-        deadline: t.deadline.map(|d| tokio::time::Instant::now() + d),
-        max_rps: t.max_rps,
-        adaptive_pacing: t.max_rps.is_none(),
-    };
+    let client = client_config(base_url, key, t);
     Ok(RunOptions {
         client,
         out: out.to_path_buf(),
@@ -149,15 +232,23 @@ pub fn run_options(
         page_size: t.page_size,
         max_list_passes: t.max_list_passes,
         max_failed_enrichments,
+        incremental: t.incremental.then_some(t.refresh_after),
         writer: WriterOptions::default(),
+        progress: Default::default(),
     })
 }
 
 pub fn from_run_args(a: &RunArgs) -> Result<RunOptions, EtlError> {
+    from_run_args_with(a, &Sources::default())
+}
+
+/// As `from_run_args`, knowing which settings came from the `--config` file.
+pub fn from_run_args_with(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlError> {
     let base = parse_base_url(&a.base_url)?;
+    let out = require_out(a.out.as_deref())?;
     let run_at = parse_run_at(a.run_at.as_deref())?;
-    let key = read_api_key(a.api_key_file.as_deref())?;
-    run_options(base, key, &a.out, run_at, a.workspace.as_deref(), &a.tuning)
+    let (key, _) = api_key_for(a.api_key_file.as_deref(), sources)?;
+    run_options(base, key, out, run_at, a.workspace.as_deref(), &a.tuning)
 }
 
 #[cfg(test)]

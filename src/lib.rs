@@ -7,12 +7,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod demo;
 pub mod drata;
 pub mod error;
 pub mod extract;
 pub mod load;
 pub mod logging;
+pub mod ops;
 pub mod pipeline;
 pub mod record;
 pub mod signals;

@@ -8,16 +8,21 @@ use crate::drata::guide::GuideApi;
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
 use crate::extract::enrich::{enrich_person, Enriched, FailureBudget};
+use crate::extract::incremental::{decide, Origin};
 use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOptions};
 use crate::load::manifest::TableEntry;
+use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, OutputRoot, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
+use crate::record::id_key;
 use crate::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Training};
-use crate::stats::{ApiStats, EnrichmentStats, ListingStats};
+use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
@@ -29,7 +34,12 @@ pub struct RunOptions {
     pub page_size: u64,
     pub max_list_passes: u32,
     pub max_failed_enrichments: FailureBudget,
+    /// `Some(refresh_after)`: reuse unchanged people's child rows from the previous
+    /// snapshot while they are younger than this; `None`: a full run.
+    pub incremental: Option<std::time::Duration>,
     pub writer: WriterOptions,
+    /// Live counters for the progress display and the metrics file (no display by default).
+    pub progress: crate::ops::progress::RunProgress,
 }
 
 /// What a run did; printed as the last stdout line and embedded in the manifest.
@@ -52,11 +62,13 @@ pub struct RunSummary {
     pub inactive: u64,
     pub listing: ListingStats,
     pub enrichment: EnrichmentStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalStats>,
     pub api: ApiStats,
 }
 
 enum ToWriter {
-    Person(Box<Enriched>),
+    Person(Box<Enriched>, Origin),
 }
 
 struct Writers {
@@ -69,6 +81,7 @@ struct Writers {
 #[derive(Default)]
 struct WriteTally {
     enrichment: EnrichmentStats,
+    incremental: Option<IncrementalStats>,
     compliance: BTreeMap<String, u64>,
     active: u64,
     inactive: u64,
@@ -105,6 +118,13 @@ pub async fn run(
 ) -> Result<RunSummary, EtlError> {
     let started = Utc::now();
     let clock = std::time::Instant::now();
+    tokio::pin!(shutdown);
+    // Fail in seconds on a wrong host, key or scope, before taking the lock or writing.
+    let preflight = tokio::select! {
+        r = crate::ops::preflight::before_run(&opts.client, opts.page_size) => r?,
+        kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal during the preflight; nothing was written")),
+    };
+    opts.progress.preflight_done(&preflight);
     let root = OutputRoot::open(&opts.out, opts.workspace.as_deref())?;
     let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
@@ -114,8 +134,14 @@ pub async fn run(
 
     let outcome = tokio::select! {
         r = extract_and_write(&opts, &client, &staging) => r,
-        kind = shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
+        never = crate::ops::progress::observe(&opts.progress, &client) => match never {},
+        kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
+    // Derived tables (issue 5): the org hierarchy, from the staged personnel files, before commit.
+    let outcome = outcome.and_then(|(listing, tally, mut files)| {
+        files.push((Table::PersonnelOrg, crate::load::org::derive(&staging, &files, opts.writer)?));
+        Ok((listing, tally, files))
+    });
     match outcome {
         Ok((listing, tally, files)) => {
             let finished = Utc::now();
@@ -140,6 +166,7 @@ pub async fn run(
                 tables,
                 listing: listing.clone(),
                 enrichment: tally.enrichment.clone(),
+                incremental: tally.incremental.clone(),
                 api: api.clone(),
             };
             staging.commit(&manifest)?;
@@ -162,6 +189,7 @@ pub async fn run(
                 inactive: tally.inactive,
                 listing,
                 enrichment: tally.enrichment,
+                incremental: tally.incremental,
                 api,
             })
         }
@@ -197,6 +225,7 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
         passes = listed.stats.passes,
         "personnel listed"
     );
+    opts.progress.listed(listed.stats.unique);
 
     let writers = Writers {
         personnel: staging.writer(opts.writer)?,
@@ -204,7 +233,18 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
         checks: staging.writer(opts.writer)?,
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
-    let writer_task = tokio::task::spawn_blocking(move || write_all(writers, rx));
+    let (previous, ignored_reason) = match opts.incremental {
+        Some(_) => open_previous(opts, client),
+        None => (None, None),
+    };
+    let incremental = opts.incremental.map(|_| IncrementalStats {
+        previous_snapshot: previous.as_ref().map(|p| p.manifest.snapshot_id.clone()),
+        ignored_reason,
+        ..Default::default()
+    });
+    let for_writer = previous.clone();
+    let writer_task = tokio::task::spawn_blocking(move || write_all(writers, rx, for_writer, incremental));
+    let now = chrono::Utc::now();
 
     // People are read back from the spill file and enriched with a bounded window; the
     // client's semaphore bounds requests in flight, the window bounds memory.
@@ -212,15 +252,42 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
     let people = read_spill(&listed.spill)?;
     let mut enriched = futures::stream::iter(people)
         .map(|p| {
-            let api = &api;
-            async move { enrich_person(api, p?).await }
+            let (api, previous) = (&api, previous.as_deref());
+            async move {
+                let p = p?;
+                let origin = match (previous, opts.incremental) {
+                    (Some(prev), Some(refresh_after)) => {
+                        let fingerprint = p.fingerprint();
+                        let before = prev.lookup(&p.id).map(|x| (x.fingerprint, x.enriched_at));
+                        match decide(before, &fingerprint, now, refresh_after) {
+                            Origin::Reused => {
+                                let enriched_at = before.map(|(_, t)| t);
+                                let person = EnrichedPerson {
+                                    person: p,
+                                    training_fetch: FetchStatus::Ok,
+                                    background_check_fetch: FetchStatus::Ok,
+                                    list_fingerprint: fingerprint,
+                                    enriched_at,
+                                };
+                                let e = Enriched { person, trainings: Vec::new(), background_checks: Vec::new() };
+                                return Ok((e, Origin::Reused));
+                            }
+                            other => other,
+                        }
+                    }
+                    (None, Some(_)) => Origin::New,
+                    _ => Origin::Full,
+                };
+                enrich_person(api, p).await.map(|e| (e, origin))
+            }
         })
         .buffer_unordered(window);
     let mut failure = None;
     while let Some(item) = enriched.next().await {
         match item {
-            Ok(e) => {
-                if tx.send(ToWriter::Person(Box::new(e))).await.is_err() {
+            Ok((e, origin)) => {
+                opts.progress.enriched(&e);
+                if tx.send(ToWriter::Person(Box::new(e), origin)).await.is_err() {
                     break; // writer failed; its error is reported below
                 }
             }
@@ -257,12 +324,48 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
     Ok((listed.stats, tally, files))
 }
 
-fn write_all(mut w: Writers, mut rx: mpsc::Receiver<ToWriter>) -> Result<(WriteTally, TableFiles), EtlError> {
-    let mut tally = WriteTally::default();
+/// The previous snapshot for an incremental run, or why there is none to use (logged).
+fn open_previous(opts: &RunOptions, client: &DrataClient) -> (Option<Arc<PreviousSnapshot>>, Option<String>) {
+    let base = display_url(client.base_url());
+    match PreviousSnapshot::open_latest(&opts.out, opts.workspace.as_deref(), "guide", &base) {
+        Ok(Some(p)) => {
+            tracing::info!(previous = %p.manifest.snapshot_id, reusable_people = p.len(), "incremental run: reusing unchanged people");
+            (Some(Arc::new(p)), None)
+        }
+        Ok(None) => {
+            tracing::info!("incremental run: no previous snapshot yet; fetching everyone");
+            (None, None)
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "incremental run: previous snapshot ignored; fetching everyone");
+            (None, Some(reason))
+        }
+    }
+}
+
+fn write_all(
+    mut w: Writers,
+    mut rx: mpsc::Receiver<ToWriter>,
+    previous: Option<Arc<PreviousSnapshot>>,
+    incremental: Option<IncrementalStats>,
+) -> Result<(WriteTally, TableFiles), EtlError> {
+    let mut tally = WriteTally { incremental, ..Default::default() };
+    let mut reused: HashSet<u128> = HashSet::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            ToWriter::Person(e) => {
+            ToWriter::Person(e, origin) => {
                 let e = *e;
+                if let Some(inc) = tally.incremental.as_mut() {
+                    match origin {
+                        Origin::Reused => {
+                            inc.reused += 1;
+                            reused.insert(id_key(&e.person.person.id));
+                        }
+                        Origin::Changed => inc.changed += 1,
+                        Origin::Stale => inc.stale += 1,
+                        Origin::New | Origin::Full => inc.new += 1,
+                    }
+                }
                 let t = &mut tally.enrichment;
                 t.people += 1;
                 t.training_rows += e.trainings.len() as u64;
@@ -290,6 +393,16 @@ fn write_all(mut w: Writers, mut rx: mpsc::Receiver<ToWriter>) -> Result<(WriteT
                 w.personnel.push(e.person).map_err(write_error)?;
             }
         }
+    }
+    if let Some(prev) = previous {
+        let (t, c) = prev.copy_children(&reused, &mut w.training, &mut w.checks).map_err(|e| {
+            EtlError::new(
+                FailureKind::CannotWrite,
+                format!("reusing rows from the previous snapshot failed: {e}; rerun without --incremental"),
+            )
+        })?;
+        tally.enrichment.training_rows += t;
+        tally.enrichment.background_check_rows += c;
     }
     let files = vec![
         (Table::Personnel, w.personnel.finish().map_err(write_error)?),

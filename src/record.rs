@@ -4,8 +4,9 @@
 //! cannot express are `None`; values the canonical shape has no column for are kept as a
 //! JSON object in `extra`, so nothing the API sent is lost.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// One personnel record as listed by the API (before enrichment).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,12 +54,27 @@ impl FetchStatus {
     }
 }
 
+impl Person {
+    /// A stable fingerprint (128 bits of SHA-256, hex) over every list-level field, used
+    /// to tell whether a person changed since an earlier snapshot. Persisted, so it must
+    /// not depend on the Rust version or process: serde's field order is fixed here.
+    pub fn fingerprint(&self) -> String {
+        let bytes = serde_json::to_vec(self).expect("a person always serialises");
+        hex::encode(&Sha256::digest(&bytes)[..16])
+    }
+}
+
 /// A person after enrichment: the listed record plus how each child fetch ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnrichedPerson {
     pub person: Person,
     pub training_fetch: FetchStatus,
     pub background_check_fetch: FetchStatus,
+    /// `Person::fingerprint` of the listed record.
+    pub list_fingerprint: String,
+    /// When the child data was fetched (earlier than the run for reused people); `None`
+    /// when a child fetch failed.
+    pub enriched_at: Option<DateTime<Utc>>,
 }
 
 /// One training record of one person. Retakes of a course are separate rows.
@@ -71,6 +87,8 @@ pub struct Training {
     pub status: Option<String>,
     pub completed_at: Option<NaiveDate>,
     pub extra: Option<String>,
+    /// When this row was fetched from the API.
+    pub enriched_at: Option<DateTime<Utc>>,
 }
 
 /// One background check of one person.
@@ -81,6 +99,8 @@ pub struct BackgroundCheck {
     pub status: Option<String>,
     pub completed_at: Option<NaiveDate>,
     pub extra: Option<String>,
+    /// When this row was fetched from the API.
+    pub enriched_at: Option<DateTime<Utc>>,
 }
 
 /// One control; `owner_id` points at a personnel id.
@@ -91,6 +111,18 @@ pub struct Control {
     pub status: Option<String>,
     pub owner_id: Option<String>,
     pub extra: Option<String>,
+}
+
+/// A 128-bit in-memory key for an id (two SipHash passes): sets of these dedupe and
+/// compare people without holding their id strings. Not stable across processes: never
+/// persist it.
+pub fn id_key(id: &str) -> u128 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut a = DefaultHasher::new();
+    (0u8, id).hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (1u8, id).hash(&mut b);
+    ((a.finish() as u128) << 64) | b.finish() as u128
 }
 
 /// Parse a documented ISO date leniently: a plain date, or a date-time whose date part is
@@ -114,6 +146,19 @@ pub fn parse_lenient_date(raw: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprint_sees_every_field() {
+        let p = Person { id: "a".into(), ..Default::default() };
+        let mut q = p.clone();
+        assert_eq!(p.fingerprint(), q.fingerprint());
+        assert_eq!(p.fingerprint().len(), 32);
+        q.training_status = Some("{}".into());
+        assert_ne!(p.fingerprint(), q.fingerprint());
+        let mut r = p.clone();
+        r.extra = Some(r#"{"x":1}"#.into());
+        assert_ne!(p.fingerprint(), r.fingerprint());
+    }
 
     #[test]
     fn lenient_dates() {

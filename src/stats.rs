@@ -48,3 +48,20 @@ pub struct ApiStats {
     pub timeouts: u64,
     pub transport_errors: u64,
 }
+
+/// What an incremental run reused and what it fetched again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncrementalStats {
+    /// The snapshot child rows were reused from (`None`: there was none usable).
+    pub previous_snapshot: Option<String>,
+    /// Why a previous snapshot was not used, when one existed.
+    pub ignored_reason: Option<String>,
+    /// People whose list record was unchanged and child data fresh: rows copied.
+    pub reused: u64,
+    /// People whose list record changed since the previous snapshot.
+    pub changed: u64,
+    /// People unchanged but whose child data was older than `--refresh-after`.
+    pub stale: u64,
+    /// People not in the previous snapshot (or without complete child data there).
+    pub new: u64,
+}

@@ -176,6 +176,7 @@ fn training_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> Training {
         status: f.string("status"),
         completed_at: f.date("completedAt"),
         extra: f.extra(),
+        enriched_at: None,
     }
 }
 
@@ -194,6 +195,7 @@ fn background_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> Bac
         status: f.string("status"),
         completed_at: f.date("completedAt"),
         extra: f.extra(),
+        enriched_at: None,
     }
 }
 

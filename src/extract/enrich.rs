@@ -32,11 +32,22 @@ fn settle<T>(what: &str, id: &str, r: Result<Child<T>, EtlError>) -> Result<(Fet
 }
 
 pub async fn enrich_person(api: &GuideApi<'_>, person: Person) -> Result<Enriched, EtlError> {
+    let list_fingerprint = person.fingerprint();
     let (t, b) = tokio::join!(api.training(&person.id), api.background_checks(&person.id));
-    let (training_fetch, trainings) = settle("training", &person.id, t)?;
-    let (background_check_fetch, background_checks) = settle("background checks", &person.id, b)?;
+    let fetched_at = chrono::Utc::now();
+    let (training_fetch, mut trainings) = settle("training", &person.id, t)?;
+    let (background_check_fetch, mut background_checks) = settle("background checks", &person.id, b)?;
+    trainings.iter_mut().for_each(|r| r.enriched_at = Some(fetched_at));
+    background_checks.iter_mut().for_each(|r| r.enriched_at = Some(fetched_at));
+    let failed = training_fetch == FetchStatus::Failed || background_check_fetch == FetchStatus::Failed;
     Ok(Enriched {
-        person: EnrichedPerson { person, training_fetch, background_check_fetch },
+        person: EnrichedPerson {
+            person,
+            training_fetch,
+            background_check_fetch,
+            list_fingerprint,
+            enriched_at: (!failed).then_some(fetched_at),
+        },
         trainings,
         background_checks,
     })

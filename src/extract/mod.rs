@@ -3,4 +3,5 @@
 //! (`enrich`). Works on canonical records; knows nothing of Parquet.
 
 pub mod enrich;
+pub mod incremental;
 pub mod paging;

@@ -14,7 +14,6 @@ use crate::record::{Control, Person};
 use crate::stats::ListingStats;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -34,13 +33,7 @@ pub struct Listed {
     pub invalid_records: u64,
 }
 
-fn id_hash(id: &str) -> u128 {
-    let mut a = DefaultHasher::new();
-    (0u8, id).hash(&mut a);
-    let mut b = DefaultHasher::new();
-    (1u8, id).hash(&mut b);
-    ((a.finish() as u128) << 64) | b.finish() as u128
-}
+use crate::record::id_key as id_hash;
 
 /// An order-independent fingerprint of a set of ids.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

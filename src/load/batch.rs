@@ -8,13 +8,15 @@
 
 use crate::record::{BackgroundCheck, Control, EnrichedPerson, Training};
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::NaiveDate;
 use std::sync::{Arc, OnceLock};
 
 use super::layout::Table;
+use super::org::OrgRow;
 
 /// A record type that is one row of one output table.
 pub trait TableRow: Send + 'static {
@@ -39,6 +41,14 @@ fn utf8(name: &str, nullable: bool) -> Field {
 
 fn date(name: &str) -> Field {
     Field::new(name, DataType::Date32, true)
+}
+
+fn timestamp(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), nullable)
+}
+
+fn timestamps(it: impl Iterator<Item = Option<chrono::DateTime<chrono::Utc>>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter(it.map(|t| t.map(|t| t.timestamp_micros()))).with_timezone("UTC"))
 }
 
 fn snapshot_at() -> Field {
@@ -88,6 +98,8 @@ impl TableRow for EnrichedPerson {
                 utf8("training_fetch_status", false),
                 utf8("background_check_fetch_status", false),
                 utf8("extra", true),
+                utf8("list_fingerprint", false),
+                timestamp("enriched_at", true),
             ])
         })
         .clone()
@@ -114,6 +126,8 @@ impl TableRow for EnrichedPerson {
             p(|r| Some(r.training_fetch.as_str())),
             p(|r| Some(r.background_check_fetch.as_str())),
             p(|r| r.person.extra.as_deref()),
+            p(|r| Some(r.list_fingerprint.as_str())),
+            timestamps(rows.iter().map(|r| r.enriched_at)),
         ]
     }
 }
@@ -131,6 +145,7 @@ impl TableRow for Training {
                 utf8("status", true),
                 date("completed_at"),
                 utf8("extra", true),
+                timestamp("enriched_at", true),
             ])
         })
         .clone()
@@ -144,6 +159,7 @@ impl TableRow for Training {
             strings(rows.iter().map(|r| r.status.as_deref())),
             dates(rows.iter().map(|r| r.completed_at)),
             strings(rows.iter().map(|r| r.extra.as_deref())),
+            timestamps(rows.iter().map(|r| r.enriched_at)),
         ]
     }
 }
@@ -160,6 +176,7 @@ impl TableRow for BackgroundCheck {
                 utf8("status", true),
                 date("completed_at"),
                 utf8("extra", true),
+                timestamp("enriched_at", true),
             ])
         })
         .clone()
@@ -172,6 +189,7 @@ impl TableRow for BackgroundCheck {
             strings(rows.iter().map(|r| r.status.as_deref())),
             dates(rows.iter().map(|r| r.completed_at)),
             strings(rows.iter().map(|r| r.extra.as_deref())),
+            timestamps(rows.iter().map(|r| r.enriched_at)),
         ]
     }
 }
@@ -204,6 +222,46 @@ impl TableRow for Control {
     }
 }
 
+impl TableRow for OrgRow {
+    const TABLE: Table = Table::PersonnelOrg;
+
+    fn schema() -> SchemaRef {
+        static S: OnceLock<SchemaRef> = OnceLock::new();
+        S.get_or_init(|| {
+            schema_of(vec![
+                utf8("id", false),
+                utf8("manager_id", true),
+                utf8("manager_email", true),
+                Field::new("depth", DataType::Int32, true),
+                utf8("top_manager_id", true),
+                Field::new("chain", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
+                utf8("chain_status", false),
+                Field::new("manager_dangling", DataType::Boolean, false),
+                Field::new("in_cycle", DataType::Boolean, false),
+            ])
+        })
+        .clone()
+    }
+
+    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
+        let mut chain = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            chain.append_value(r.chain.iter().map(Some));
+        }
+        vec![
+            strings(rows.iter().map(|r| Some(r.id.as_str()))),
+            strings(rows.iter().map(|r| r.manager_id.as_deref())),
+            strings(rows.iter().map(|r| r.manager_email.as_deref())),
+            Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.depth))),
+            strings(rows.iter().map(|r| r.top_manager_id.as_deref())),
+            Arc::new(chain.finish()),
+            strings(rows.iter().map(|r| Some(r.chain_status.as_str()))),
+            Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.manager_dangling)))),
+            Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.in_cycle)))),
+        ]
+    }
+}
+
 /// The Arrow schema of a table by name (for verification and schema checks).
 pub fn schema_for(table: Table) -> SchemaRef {
     match table {
@@ -211,6 +269,7 @@ pub fn schema_for(table: Table) -> SchemaRef {
         Table::PersonnelTraining => Training::schema(),
         Table::PersonnelBackgroundChecks => BackgroundCheck::schema(),
         Table::Controls => Control::schema(),
+        Table::PersonnelOrg => OrgRow::schema(),
     }
 }
 
@@ -231,6 +290,8 @@ mod tests {
             },
             training_fetch: FetchStatus::Ok,
             background_check_fetch: FetchStatus::Gone,
+            list_fingerprint: "f".into(),
+            enriched_at: None,
         };
         let b = to_batch(&[p], 1_000_000);
         assert_eq!(b.num_rows(), 1);
@@ -249,5 +310,6 @@ mod tests {
         assert_eq!(to_batch::<Training>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<BackgroundCheck>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<Control>(&[], 0).num_rows(), 0);
+        assert_eq!(to_batch::<OrgRow>(&[], 0).num_rows(), 0);
     }
 }

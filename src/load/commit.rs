@@ -300,6 +300,7 @@ mod tests {
             tables: Default::default(),
             listing: Default::default(),
             enrichment: Default::default(),
+            incremental: None,
             api: Default::default(),
         }
     }

@@ -15,11 +15,18 @@ pub enum Table {
     PersonnelTraining,
     PersonnelBackgroundChecks,
     Controls,
+    /// Derived at the end of a run from `personnel` (manager hierarchy; `load::org`).
+    PersonnelOrg,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] =
-        [Table::Personnel, Table::PersonnelTraining, Table::PersonnelBackgroundChecks, Table::Controls];
+    pub const ALL: [Table; 5] = [
+        Table::Personnel,
+        Table::PersonnelTraining,
+        Table::PersonnelBackgroundChecks,
+        Table::Controls,
+        Table::PersonnelOrg,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,11 +34,18 @@ impl Table {
             Table::PersonnelTraining => "personnel_training",
             Table::PersonnelBackgroundChecks => "personnel_background_checks",
             Table::Controls => "controls",
+            Table::PersonnelOrg => "personnel_org",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Computed from other tables of the same snapshot rather than fetched; snapshots
+    /// committed before a derived table existed do not have it.
+    pub fn is_derived(self) -> bool {
+        matches!(self, Table::PersonnelOrg)
     }
 }
 

@@ -3,7 +3,7 @@
 //! It is written last; a snapshot without one was never committed. It never holds secrets:
 //! the base URL is stored without credentials or query string.
 
-use crate::stats::{ApiStats, EnrichmentStats, ListingStats};
+use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,6 +43,9 @@ pub struct Manifest {
     pub tables: BTreeMap<String, TableEntry>,
     pub listing: ListingStats,
     pub enrichment: EnrichmentStats,
+    /// Present for `--incremental` runs: what was reused and what fetched again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalStats>,
     pub api: ApiStats,
 }
 

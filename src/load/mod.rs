@@ -7,6 +7,8 @@ pub mod batch;
 pub mod commit;
 pub mod layout;
 pub mod manifest;
+pub mod org;
+pub mod previous;
 pub mod verify;
 pub mod writer;
 

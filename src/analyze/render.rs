@@ -1,0 +1,412 @@
+//! One document model for every analytics command, rendered as plain text, Markdown or a
+//! self-contained HTML page (inline CSS, inline SVG bar charts, no scripts, no external
+//! assets: a compliance lead can open it offline or attach it to an audit).
+//!
+//! Commands build a `Doc` from their typed result; JSON output serialises the typed result
+//! instead, so this module never decides what data a machine sees.
+
+use std::fmt::Write;
+
+/// A titled document: key facts, then sections.
+#[derive(Debug, Clone, Default)]
+pub struct Doc {
+    pub title: String,
+    pub facts: Vec<(String, String)>,
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Section {
+    pub title: String,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Block {
+    Para(String),
+    Table(Table),
+    /// Shown in HTML only (text and Markdown carry the same numbers in a table).
+    Chart(Chart),
+}
+
+/// A table; `more` rows were left out (the `--limit`).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub more: u64,
+}
+
+/// Horizontal bars, one per label, each split into `series` segments.
+#[derive(Debug, Clone, Default)]
+pub struct Chart {
+    pub title: String,
+    pub series: Vec<String>,
+    pub rows: Vec<(String, Vec<f64>)>,
+    /// Values are percentages (bars scale to 100) rather than counts.
+    pub percent: bool,
+}
+
+impl Section {
+    pub fn new(title: impl Into<String>) -> Self {
+        Section { title: title.into(), blocks: Vec::new() }
+    }
+    pub fn para(mut self, text: impl Into<String>) -> Self {
+        self.blocks.push(Block::Para(text.into()));
+        self
+    }
+    pub fn table(mut self, t: Table) -> Self {
+        self.blocks.push(Block::Table(t));
+        self
+    }
+    pub fn chart(mut self, c: Chart) -> Self {
+        self.blocks.push(Block::Chart(c));
+        self
+    }
+}
+
+impl Table {
+    pub fn new(columns: &[&str]) -> Self {
+        Table { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new(), more: 0 }
+    }
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+}
+
+fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.trim_end_matches('%').parse::<f64>().is_ok()
+}
+
+fn more_note(more: u64) -> String {
+    format!("… and {more} more (raise --limit, or use --limit 0 for all)")
+}
+
+// ------------------------------------------------------------------------------------------
+// Text
+// ------------------------------------------------------------------------------------------
+
+pub fn text(doc: &Doc) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", doc.title);
+    let _ = writeln!(o, "{}", "=".repeat(doc.title.chars().count()));
+    let w = doc.facts.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    for (k, v) in &doc.facts {
+        let _ = writeln!(o, "{k:<w$}  {v}");
+    }
+    for s in &doc.sections {
+        let _ = writeln!(o, "\n{}\n{}", s.title, "-".repeat(s.title.chars().count()));
+        for b in &s.blocks {
+            match b {
+                Block::Para(p) => {
+                    let _ = writeln!(o, "{p}");
+                }
+                Block::Table(t) => text_table(&mut o, t),
+                Block::Chart(_) => {}
+            }
+        }
+    }
+    o
+}
+
+fn text_table(o: &mut String, t: &Table) {
+    if t.rows.is_empty() {
+        let _ = writeln!(o, "  (none)");
+        return;
+    }
+    let n = t.columns.len();
+    let mut width: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
+    for r in &t.rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..n).map(|i| t.rows.iter().all(|r| r.get(i).is_some_and(|c| is_numeric(c)))).collect();
+    let line = |o: &mut String, cells: &[String]| {
+        let mut s = String::from(" ");
+        for (i, c) in cells.iter().enumerate().take(n) {
+            let pad = width[i] - c.chars().count();
+            s.push(' ');
+            if numeric[i] {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                if i + 1 < n {
+                    s.push_str(&" ".repeat(pad));
+                }
+            }
+            if i + 1 < n {
+                s.push(' ');
+            }
+        }
+        let _ = writeln!(o, "{}", s.trim_end());
+    };
+    line(o, &t.columns);
+    line(o, &width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    for r in &t.rows {
+        line(o, r);
+    }
+    if t.more > 0 {
+        let _ = writeln!(o, "  {}", more_note(t.more));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Markdown
+// ------------------------------------------------------------------------------------------
+
+fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(doc: &Doc) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# {}\n", md_cell(&doc.title));
+    for (k, v) in &doc.facts {
+        let _ = writeln!(o, "- **{}**: {}", md_cell(k), md_cell(v));
+    }
+    for s in &doc.sections {
+        let _ = writeln!(o, "\n## {}\n", md_cell(&s.title));
+        for b in &s.blocks {
+            match b {
+                Block::Para(p) => {
+                    let _ = writeln!(o, "{}\n", md_cell(p));
+                }
+                Block::Table(t) if t.rows.is_empty() => {
+                    let _ = writeln!(o, "_(none)_\n");
+                }
+                Block::Table(t) => {
+                    let numeric: Vec<bool> = (0..t.columns.len())
+                        .map(|i| t.rows.iter().all(|r| r.get(i).is_some_and(|c| is_numeric(c))))
+                        .collect();
+                    let _ = writeln!(o, "| {} |", t.columns.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+                    let rule: Vec<&str> = numeric.iter().map(|n| if *n { "---:" } else { "---" }).collect();
+                    let _ = writeln!(o, "| {} |", rule.join(" | "));
+                    for r in &t.rows {
+                        let _ = writeln!(o, "| {} |", r.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+                    }
+                    if t.more > 0 {
+                        let _ = writeln!(o, "\n_{}_", more_note(t.more));
+                    }
+                    o.push('\n');
+                }
+                Block::Chart(_) => {}
+            }
+        }
+    }
+    o
+}
+
+// ------------------------------------------------------------------------------------------
+// HTML
+// ------------------------------------------------------------------------------------------
+
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = "body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328;line-height:1.45}\
+h1{font-size:1.6rem;border-bottom:2px solid #d0d7de;padding-bottom:.3rem}\
+h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}\
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem;font-size:.92rem}\
+dl.facts dt{font-weight:600;color:#57606a}dl.facts dd{margin:0}\
+table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.88rem}\
+th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top}\
+th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+tr:nth-child(even) td{background:#fbfcfd}p.more,p.none{color:#57606a;font-style:italic}\
+figure{margin:.6rem 0 1rem}figcaption{font-size:.85rem;color:#57606a;margin-bottom:.3rem}\
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table{break-inside:auto}}";
+
+const COLORS: [&str; 8] = ["#2da44e", "#cf222e", "#bf8700", "#0969da", "#8250df", "#57606a", "#1b7c83", "#bc4c00"];
+
+pub fn html(doc: &Doc) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(&doc.title),
+        escape(&doc.title)
+    );
+    if !doc.facts.is_empty() {
+        o.push_str("<dl class=\"facts\">\n");
+        for (k, v) in &doc.facts {
+            let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", escape(k), escape(v));
+        }
+        o.push_str("</dl>\n");
+    }
+    for s in &doc.sections {
+        let _ = writeln!(o, "<section>\n<h2>{}</h2>", escape(&s.title));
+        for b in &s.blocks {
+            match b {
+                Block::Para(p) => {
+                    let _ = writeln!(o, "<p>{}</p>", escape(p));
+                }
+                Block::Table(t) => html_table(&mut o, t),
+                Block::Chart(c) => svg_chart(&mut o, c),
+            }
+        }
+        o.push_str("</section>\n");
+    }
+    o.push_str("</body>\n</html>\n");
+    o
+}
+
+fn html_table(o: &mut String, t: &Table) {
+    if t.rows.is_empty() {
+        o.push_str("<p class=\"none\">(none)</p>\n");
+        return;
+    }
+    let numeric: Vec<bool> =
+        (0..t.columns.len()).map(|i| t.rows.iter().all(|r| r.get(i).is_some_and(|c| is_numeric(c)))).collect();
+    o.push_str("<table>\n<thead><tr>");
+    for c in &t.columns {
+        let _ = write!(o, "<th>{}</th>", escape(c));
+    }
+    o.push_str("</tr></thead>\n<tbody>\n");
+    for r in &t.rows {
+        o.push_str("<tr>");
+        for (i, c) in r.iter().enumerate() {
+            let class = if numeric.get(i).copied().unwrap_or(false) { " class=\"n\"" } else { "" };
+            let _ = write!(o, "<td{class}>{}</td>", escape(c));
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</tbody>\n</table>\n");
+    if t.more > 0 {
+        let _ = writeln!(o, "<p class=\"more\">{}</p>", escape(&more_note(t.more)));
+    }
+}
+
+/// A horizontal stacked bar chart as inline SVG.
+fn svg_chart(o: &mut String, c: &Chart) {
+    if c.rows.is_empty() {
+        return;
+    }
+    let label_w = 190.0;
+    let bar_w = 460.0;
+    let value_w = 80.0;
+    let row_h = 22.0;
+    let legend_h = if c.series.len() > 1 { 24.0 } else { 0.0 };
+    let width = label_w + bar_w + value_w;
+    let height = legend_h + row_h * c.rows.len() as f64 + 6.0;
+    let max = if c.percent {
+        100.0
+    } else {
+        c.rows.iter().map(|(_, v)| v.iter().sum::<f64>()).fold(0.0, f64::max).max(1.0)
+    };
+    let _ = writeln!(o, "<figure>\n<figcaption>{}</figcaption>", escape(&c.title));
+    let _ = writeln!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\" font-size=\"12\">",
+        escape(&c.title)
+    );
+    if c.series.len() > 1 {
+        let mut x = label_w;
+        for (i, s) in c.series.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "<rect x=\"{x}\" y=\"4\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"14\">{}</text>",
+                COLORS[i % COLORS.len()],
+                x + 16.0,
+                escape(s)
+            );
+            x += 24.0 + 7.0 * s.chars().count() as f64;
+        }
+    }
+    for (r, (label, values)) in c.rows.iter().enumerate() {
+        let y = legend_h + r as f64 * row_h;
+        let short: String = if label.chars().count() > 28 {
+            label.chars().take(27).chain(std::iter::once('…')).collect()
+        } else {
+            label.clone()
+        };
+        let _ = writeln!(
+            o,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text>",
+            label_w - 8.0,
+            y + 15.0,
+            escape(label),
+            escape(&short)
+        );
+        let mut x = label_w;
+        for (i, v) in values.iter().enumerate() {
+            let w = (bar_w * v / max).max(0.0);
+            if w > 0.0 {
+                let name = c.series.get(i).map(String::as_str).unwrap_or("");
+                let _ = writeln!(
+                    o,
+                    "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {}</title></rect>",
+                    y + 3.0,
+                    row_h - 6.0,
+                    COLORS[i % COLORS.len()],
+                    escape(name),
+                    fmt_value(*v, c.percent)
+                );
+            }
+            x += w;
+        }
+        let total: f64 = values.iter().sum();
+        let shown = if c.percent { values.first().copied().unwrap_or(0.0) } else { total };
+        let _ = writeln!(o, "<text x=\"{:.1}\" y=\"{}\">{}</text>", x + 6.0, y + 15.0, fmt_value(shown, c.percent));
+    }
+    o.push_str("</svg>\n</figure>\n");
+}
+
+fn fmt_value(v: f64, percent: bool) -> String {
+    if percent {
+        format!("{v:.1}%")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Doc {
+        let mut t = Table::new(&["who", "n"]);
+        t.row(vec!["a|b <x>".into(), "3".into()]);
+        t.more = 2;
+        Doc {
+            title: "T".into(),
+            facts: vec![("snapshot".into(), "S".into())],
+            sections: vec![Section::new("One").para("p & q").table(t).chart(Chart {
+                title: "c".into(),
+                series: vec!["x".into(), "y".into()],
+                rows: vec![("row".into(), vec![60.0, 40.0])],
+                percent: true,
+            })],
+        }
+    }
+
+    #[test]
+    fn formats_escape_and_note_truncation() {
+        let d = doc();
+        let t = text(&d);
+        assert!(t.contains("a|b <x>  3"), "{t}");
+        assert!(t.contains("and 2 more"));
+        let m = markdown(&d);
+        assert!(m.contains("| a\\|b <x> | 3 |"), "{m}");
+        assert!(m.contains("| --- | ---: |"));
+        let h = html(&d);
+        assert!(h.contains("a|b &lt;x&gt;"));
+        assert!(h.contains("<svg"));
+        assert!(h.contains("p &amp; q"));
+        for external in ["<script", "src=", "href=", "<link", "url("] {
+            assert!(!h.contains(external), "no scripts or external assets: {external}");
+        }
+    }
+}

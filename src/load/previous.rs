@@ -1,0 +1,246 @@
+//! The previous committed snapshot, as an incremental run needs it: an index from person to
+//! (list fingerprint, when their child data was fetched), and a streaming copy of the child
+//! rows of the people whose data is reused.
+//!
+//! Trust is earned, not assumed: a previous snapshot of another workspace, dialect or API
+//! host, one that fails verification against its manifest (missing file, wrong checksum or
+//! row count, wrong schema), or one written without fingerprints is refused with a reason,
+//! and the caller falls back to a full run.
+//!
+//! Memory: the index holds ~40 bytes per person (id key, fingerprint, timestamp), about
+//! 50 MB for 1,000,000 people; child rows are streamed one batch at a time, never held.
+
+use super::commit::committed_manifests;
+use super::manifest::Manifest;
+use super::verify::verify_snapshot;
+use super::writer::TableWriter;
+use crate::record::{id_key, BackgroundCheck, Training};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
+use chrono::{DateTime, NaiveDate, Utc};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// What the previous snapshot knows about one person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousPerson {
+    pub fingerprint: u128,
+    pub enriched_at: DateTime<Utc>,
+}
+
+pub struct PreviousSnapshot {
+    pub manifest: Manifest,
+    root: PathBuf,
+    people: HashMap<u128, PreviousPerson>,
+}
+
+/// Why a previous snapshot cannot be used.
+pub type Refusal = String;
+
+/// Visit the batches of one table's files, one batch in memory at a time.
+fn for_each_batch(
+    files: &[PathBuf],
+    columns: &[&str],
+    mut f: impl FnMut(&RecordBatch) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
+    for path in files {
+        for b in open_reader(path, columns)? {
+            let b = b.map_err(|e| format!("{} is unreadable: {e}", path.display()))?;
+            f(&b)?;
+        }
+    }
+    Ok(())
+}
+
+fn open_reader(
+    path: &Path,
+    columns: &[&str],
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, Refusal> {
+    let bad = |e: &dyn std::fmt::Display| format!("{} is unreadable: {e}", path.display());
+    let f = std::fs::File::open(path).map_err(|e| bad(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| bad(&e))?;
+    for c in columns {
+        if builder.schema().field_with_name(c).is_err() {
+            return Err(format!("{} has no column {c} (written by an older version of drata-etl)", path.display()));
+        }
+    }
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| bad(&e))
+}
+
+fn strs<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow::array::StringArray {
+    b.column_by_name(name).expect("projected column").as_string::<i32>()
+}
+
+fn micros_to_time(m: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(m)
+}
+
+fn opt_time(b: &RecordBatch, name: &str, i: usize) -> Option<DateTime<Utc>> {
+    let c = b.column_by_name(name)?.as_primitive::<TimestampMicrosecondType>();
+    (!c.is_null(i)).then(|| micros_to_time(c.value(i))).flatten()
+}
+
+fn opt_date(b: &RecordBatch, name: &str, i: usize) -> Option<NaiveDate> {
+    let c = b.column_by_name(name)?.as_primitive::<Date32Type>();
+    (!c.is_null(i))
+        .then(|| NaiveDate::from_ymd_opt(1970, 1, 1).map(|e| e + chrono::Duration::days(c.value(i) as i64)))
+        .flatten()
+}
+
+fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c = strs(b, name);
+    (!c.is_null(i)).then(|| c.value(i).to_string())
+}
+
+impl PreviousSnapshot {
+    /// The latest committed snapshot of `workspace`, if it can be trusted for reuse.
+    /// `Ok(None)`: there is none yet. `Err`: there is one, and why it is refused.
+    pub fn open_latest(
+        root: &Path,
+        workspace: Option<&str>,
+        dialect: &str,
+        base_url: &str,
+    ) -> Result<Option<PreviousSnapshot>, Refusal> {
+        let manifests = committed_manifests(root).map_err(|e| format!("cannot list snapshots: {e}"))?;
+        let Some(m) = manifests.into_iter().filter(|m| m.workspace.as_deref() == workspace).next_back() else {
+            return Ok(None);
+        };
+        if m.api_dialect != dialect {
+            return Err(format!(
+                "snapshot {} was taken with the {} dialect, not {dialect}",
+                m.snapshot_id, m.api_dialect
+            ));
+        }
+        if m.base_url != base_url {
+            return Err(format!("snapshot {} was taken from {}, not {base_url}", m.snapshot_id, m.base_url));
+        }
+        let problems = verify_snapshot(root, &m);
+        if let Some(p) = problems.first() {
+            return Err(format!(
+                "snapshot {} failed verification ({} problem(s), first: {}: {})",
+                m.snapshot_id,
+                problems.len(),
+                p.path,
+                p.what
+            ));
+        }
+        let cols = ["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];
+        let mut people = HashMap::new();
+        let files: Vec<PathBuf> =
+            m.tables.get("personnel").map(|t| t.files.iter().map(|f| root.join(&f.path)).collect()).unwrap_or_default();
+        for_each_batch(&files, &cols, |b| {
+            let (ids, fps, t, c) = (
+                strs(b, "id"),
+                strs(b, "list_fingerprint"),
+                strs(b, "training_fetch_status"),
+                strs(b, "background_check_fetch_status"),
+            );
+            for i in 0..b.num_rows() {
+                // Only complete child data is worth reusing.
+                if t.value(i) != "ok" || c.value(i) != "ok" {
+                    continue;
+                }
+                let (Some(enriched_at), Ok(fingerprint)) =
+                    (opt_time(b, "enriched_at", i), u128::from_str_radix(fps.value(i), 16))
+                else {
+                    continue;
+                };
+                people.insert(id_key(ids.value(i)), PreviousPerson { fingerprint, enriched_at });
+            }
+            Ok(())
+        })?;
+        Ok(Some(PreviousSnapshot { manifest: m, root: root.to_path_buf(), people }))
+    }
+
+    pub fn lookup(&self, id: &str) -> Option<PreviousPerson> {
+        self.people.get(&id_key(id)).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.people.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.people.is_empty()
+    }
+
+    /// Copy the child rows of the `reused` people into this run's writers, one batch at a
+    /// time. Returns (training rows, background-check rows) copied.
+    pub fn copy_children(
+        &self,
+        reused: &HashSet<u128>,
+        training: &mut TableWriter<Training>,
+        checks: &mut TableWriter<BackgroundCheck>,
+    ) -> Result<(u64, u64), String> {
+        let mut counts = (0, 0);
+        if reused.is_empty() {
+            return Ok(counts);
+        }
+        let io = |e: std::io::Error| format!("writing reused rows failed: {e}");
+        let cols = ["personnel_id", "ordinal", "name", "status", "completed_at", "extra", "enriched_at"];
+        for_each_batch(&self.files("personnel_training"), &cols, |b| {
+            {
+                let (pid, ord) = (
+                    strs(b, "personnel_id"),
+                    b.column_by_name("ordinal").expect("ordinal").as_primitive::<Int32Type>(),
+                );
+                for i in 0..b.num_rows() {
+                    if !reused.contains(&id_key(pid.value(i))) {
+                        continue;
+                    }
+                    training
+                        .push(Training {
+                            personnel_id: pid.value(i).to_string(),
+                            ordinal: ord.value(i),
+                            name: opt_str(b, "name", i),
+                            status: opt_str(b, "status", i),
+                            completed_at: opt_date(b, "completed_at", i),
+                            extra: opt_str(b, "extra", i),
+                            enriched_at: opt_time(b, "enriched_at", i),
+                        })
+                        .map_err(io)?;
+                    counts.0 += 1;
+                }
+            }
+            Ok(())
+        })?;
+        let cols = ["personnel_id", "ordinal", "status", "completed_at", "extra", "enriched_at"];
+        for_each_batch(&self.files("personnel_background_checks"), &cols, |b| {
+            {
+                let (pid, ord) = (
+                    strs(b, "personnel_id"),
+                    b.column_by_name("ordinal").expect("ordinal").as_primitive::<Int32Type>(),
+                );
+                for i in 0..b.num_rows() {
+                    if !reused.contains(&id_key(pid.value(i))) {
+                        continue;
+                    }
+                    checks
+                        .push(BackgroundCheck {
+                            personnel_id: pid.value(i).to_string(),
+                            ordinal: ord.value(i),
+                            status: opt_str(b, "status", i),
+                            completed_at: opt_date(b, "completed_at", i),
+                            extra: opt_str(b, "extra", i),
+                            enriched_at: opt_time(b, "enriched_at", i),
+                        })
+                        .map_err(io)?;
+                    counts.1 += 1;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(counts)
+    }
+
+    fn files(&self, table: &str) -> Vec<PathBuf> {
+        self.manifest
+            .tables
+            .get(table)
+            .map(|t| t.files.iter().map(|f| self.root.join(&f.path)).collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,95 @@
+//! `drata-etl list`: the committed snapshots under an output root (every workspace, or one),
+//! oldest first, with their row counts, files and size, as an aligned table or one JSON
+//! array. Only manifests count: a folder without one was never committed. Reads only.
+
+use crate::cli::{ListArgs, OutputFormat};
+use crate::error::EtlError;
+use crate::load::layout::Table;
+use crate::ops::snapshots::{human_bytes, require_root, scan, workspace_arg, Snapshot};
+use std::fmt::Write;
+
+fn json(s: &Snapshot) -> serde_json::Value {
+    let m = &s.manifest;
+    serde_json::json!({
+        "workspace": m.workspace,
+        "snapshot_id": m.snapshot_id,
+        "snapshot_date": m.snapshot_date,
+        "run_at": m.run_at,
+        "finished_at": m.finished_at,
+        "run_id": m.run_id,
+        "rows": m.tables.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.rows))).collect::<serde_json::Map<_, _>>(),
+        "files": s.files(),
+        "bytes": s.bytes(),
+        "people": m.listing.unique,
+        "enrichment_failed": m.enrichment.failed,
+        "enrichment_gone": m.enrichment.gone,
+        "api_dialect": m.api_dialect,
+        "manifest": s.manifest_path.display().to_string(),
+    })
+}
+
+/// The text to print on stdout.
+pub fn list(args: &ListArgs) -> Result<String, EtlError> {
+    let root = require_root(args.root.out.as_deref())?;
+    let only = workspace_arg(args.root.workspace.as_deref())?;
+    let scan = scan(root)?;
+    let mut chosen: Vec<&Snapshot> =
+        scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
+    chosen.sort_by(|a, b| a.workspace().cmp(&b.workspace()).then(a.run_at.cmp(&b.run_at)));
+    for u in &scan.unreadable {
+        tracing::warn!(path = %u.path.display(), error = %u.error, "unreadable manifest not listed; `drata-etl verify` reports it");
+    }
+    if args.format == OutputFormat::Json {
+        let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(s)).collect();
+        return Ok(format!("{}\n", serde_json::Value::Array(v)));
+    }
+    if chosen.is_empty() {
+        let scope = only.map(|w| format!(" for workspace {w}")).unwrap_or_default();
+        return Ok(format!("no committed snapshots under {}{scope}\n", root.display()));
+    }
+    let mut rows: Vec<Vec<String>> = vec![[
+        "WORKSPACE",
+        "SNAPSHOT_ID",
+        "RUN_AT",
+        "PERSONNEL",
+        "TRAINING",
+        "BACKGROUND_CHECKS",
+        "CONTROLS",
+        "FILES",
+        "SIZE",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
+    for s in &chosen {
+        let m = &s.manifest;
+        let mut row = vec![m.workspace.clone().unwrap_or_else(|| "-".into()), m.snapshot_id.clone(), m.run_at.clone()];
+        for t in Table::ALL {
+            row.push(m.rows(t.name()).to_string());
+        }
+        row.push(s.files().to_string());
+        row.push(human_bytes(s.bytes()));
+        rows.push(row);
+    }
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i >= 3 { format!("{c:>w$}", w = widths[i]) } else { format!("{c:<w$}", w = widths[i]) })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    let workspaces: std::collections::BTreeSet<_> = chosen.iter().map(|s| s.workspace()).collect();
+    let total: u64 = chosen.iter().map(|s| s.bytes()).sum();
+    let _ = writeln!(
+        out,
+        "{} snapshot(s) in {} workspace scope(s), {}",
+        chosen.len(),
+        workspaces.len(),
+        human_bytes(total)
+    );
+    Ok(out)
+}

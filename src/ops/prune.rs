@@ -1,0 +1,165 @@
+//! `drata-etl prune`: remove old snapshots by retention (`--keep N` newest, or
+//! `--keep-days N`), per workspace scope, manifest-aware.
+//!
+//! Rules that keep readers and runs safe:
+//! - the newest snapshot of a scope is never removed, whatever the retention says;
+//! - a scope is pruned only while holding the lock a run of that scope takes
+//!   (`OutputRoot::open`); when a run holds it, the scope is skipped and prune exits 75;
+//! - a snapshot is removed manifest first (the commit point: from then on no manifest-aware
+//!   reader sees it), then its partition folders; a prune killed in between leaves
+//!   partitions without a manifest, which the next prune removes (and `verify` reports);
+//! - `--dry-run` reports the same decisions, takes no lock and removes nothing.
+
+use crate::cli::PruneArgs;
+use crate::error::{EtlError, FailureKind};
+use crate::load::OutputRoot;
+use crate::ops::snapshots::{human_bytes, require_root, scan, scope_label, workspace_arg, Partition, Snapshot};
+use chrono::Utc;
+use std::fmt::Write;
+use std::path::Path;
+
+fn remove_err(what: &str, path: &Path, e: std::io::Error) -> EtlError {
+    EtlError::cannot_write(format!(
+        "prune: cannot remove {what} {}: {e}. Check the permissions of the output directory; rerun prune to finish",
+        path.display()
+    ))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Remove partition folders and then their `snapshot_date=` parents if left empty.
+fn remove_partitions(parts: &[&Partition]) -> Result<(), EtlError> {
+    for p in parts {
+        match std::fs::remove_dir_all(&p.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(remove_err("partition folder", &p.path, e)),
+        }
+        if let Some(date_dir) = p.path.parent() {
+            let _ = std::fs::remove_dir(date_dir); // only succeeds when empty
+        }
+    }
+    Ok(())
+}
+
+/// Manifest first (and durably), then the data.
+fn remove_snapshot(s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
+    let manifest = &s.manifest_path;
+    std::fs::remove_file(manifest).map_err(|e| remove_err("manifest", manifest, e))?;
+    let dir = manifest.parent().expect("manifest in a folder");
+    if let Some(snapshots) = dir.parent() {
+        let _ = sync_dir(dir);
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = sync_dir(snapshots);
+    }
+    remove_partitions(parts)
+}
+
+/// The report to print and, when some scope was skipped for a run in progress, exit 75.
+pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
+    let root = require_root(args.root.out.as_deref())?;
+    let only = workspace_arg(args.root.workspace.as_deref())?;
+    let scopes: Vec<Option<String>> = match &only {
+        Some(w) => vec![Some(w.clone())],
+        None => scan(root)?.scopes().into_iter().collect(),
+    };
+    let now = Utc::now();
+    let cutoff = args.keep_days.map(|d| now - chrono::Duration::days(i64::from(d)));
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let mut out = String::new();
+    let (mut removed, mut kept, mut freed, mut orphans_removed) = (0usize, 0usize, 0u64, 0usize);
+    let mut locked = Vec::new();
+
+    for scope in &scopes {
+        let ws = scope.as_deref();
+        let label = scope_label(ws);
+        let _lock = if args.dry_run {
+            None
+        } else {
+            match OutputRoot::open(root, ws) {
+                Ok(l) => Some(l),
+                Err(e) if e.kind == FailureKind::Temporary => {
+                    let _ =
+                        writeln!(out, "skipped {label}: a run is writing to it (its lock is held); nothing removed");
+                    locked.push(label);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Scan again under the lock: opening it may have finished an interrupted commit.
+        let scan = scan(root)?;
+        let snaps = scan.of(ws);
+        let n = snaps.len();
+        for (i, s) in snaps.iter().enumerate() {
+            let rank = n - 1 - i; // 0 = newest
+            let id = &s.manifest.snapshot_id;
+            let why_keep = if rank == 0 {
+                Some("the latest".to_string())
+            } else if let Some(k) = args.keep {
+                (rank < k as usize).then(|| format!("one of the {k} newest"))
+            } else if let Some(c) = cutoff {
+                (s.run_at >= c).then(|| format!("younger than {} days", args.keep_days.unwrap_or(0)))
+            } else {
+                Some("no retention rule".to_string())
+            };
+            match why_keep {
+                Some(why) => {
+                    kept += 1;
+                    let _ = writeln!(out, "kept    {id}  {label}: {why}");
+                }
+                None => {
+                    let parts = scan.partitions_of(ws, id);
+                    if !args.dry_run {
+                        remove_snapshot(s, &parts)?;
+                    }
+                    removed += 1;
+                    freed += s.bytes();
+                    let _ = writeln!(
+                        out,
+                        "{verb} {id}  {label}: run at {}, {} rows in {} files, {}",
+                        s.manifest.run_at,
+                        s.rows(),
+                        s.files(),
+                        human_bytes(s.bytes())
+                    );
+                }
+            }
+        }
+        let orphans = scan.orphans(root, ws);
+        if !orphans.is_empty() {
+            if !args.dry_run {
+                remove_partitions(&orphans)?;
+            }
+            orphans_removed += orphans.len();
+            for o in orphans {
+                let _ = writeln!(
+                    out,
+                    "{verb} orphaned partition {} ({label}): no manifest",
+                    o.path.strip_prefix(root).unwrap_or(&o.path).display()
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "prune{}: {verb} {removed} snapshot(s) ({}), kept {kept}{}",
+        if args.dry_run { " (dry run)" } else { "" },
+        human_bytes(freed),
+        if orphans_removed > 0 { format!(", {orphans_removed} orphaned partition folder(s)") } else { String::new() }
+    );
+    if locked.is_empty() {
+        return Ok((out, None));
+    }
+    let err = EtlError::new(
+        FailureKind::Temporary,
+        format!(
+            "prune skipped {} under {}: a drata-etl run holds the lock. Nothing of it was removed; retry when the run has finished",
+            locked.join(", "),
+            root.display()
+        ),
+    );
+    Ok((out, Some(err)))
+}
