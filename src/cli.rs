@@ -48,6 +48,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the simulated Drata API (guide dialect) for benchmarks and manual testing.
     Simulate(SimulateArgs),
+    /// Answer the compliance questions about one committed snapshot (text, markdown, json or html).
+    #[cfg(feature = "analytics")]
+    Report(ReportArgs),
+    /// What changed between two committed snapshots (default: the two latest).
+    #[cfg(feature = "analytics")]
+    Diff(DiffArgs),
+    /// Compare a committed snapshot (default: the latest) with an HRIS export (CSV).
+    #[cfg(feature = "analytics")]
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -55,6 +64,12 @@ pub struct RunArgs {
     /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
     #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
     pub base_url: String,
+    /// API dialect: auto (detect with cheap probes), guide, v1 or v2 (Drata's real public API v1/v2).
+    #[arg(long, env = "DRATA_ETL_API", value_enum, default_value = "auto")]
+    pub api: ApiArg,
+    /// Drata region (us, eu, apac): sets the API host; an explicitly given --base-url wins.
+    #[arg(long, env = "DRATA_ETL_REGION", value_enum)]
+    pub region: Option<Region>,
     /// Output root directory (required: flag, DRATA_ETL_OUT or `out` in the --config file).
     #[arg(long, env = "DRATA_ETL_OUT")]
     pub out: Option<PathBuf>,
@@ -80,6 +95,54 @@ pub struct RunArgs {
     pub tuning: Tuning,
 }
 
+/// `--api`: which dialect of the Drata API to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    Auto,
+    Guide,
+    V1,
+    V2,
+}
+
+impl ApiArg {
+    /// The forced dialect, or `None` for auto-detection.
+    pub fn choice(self) -> crate::drata::dialect::ApiChoice {
+        use crate::drata::dialect::Dialect;
+        match self {
+            ApiArg::Auto => None,
+            ApiArg::Guide => Some(Dialect::Guide),
+            ApiArg::V1 => Some(Dialect::V1),
+            ApiArg::V2 => Some(Dialect::V2),
+        }
+    }
+}
+
+/// `--region`: Drata's hosting regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Region {
+    Us,
+    Eu,
+    Apac,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://public-api.drata.com",
+            Region::Eu => "https://public-api.eu.drata.com",
+            Region::Apac => "https://public-api.apac.drata.com",
+        }
+    }
+}
+
+/// `simulate --dialect`: which dialect the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimDialectArg {
+    Guide,
+    V1,
+    V2,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
     Auto,
@@ -93,6 +156,12 @@ pub struct CheckArgs {
     /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
     #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
     pub base_url: String,
+    /// API dialect: auto (detect with cheap probes), guide, v1 or v2 (Drata's real public API v1/v2).
+    #[arg(long, env = "DRATA_ETL_API", value_enum, default_value = "auto")]
+    pub api: ApiArg,
+    /// Drata region (us, eu, apac): sets the API host; an explicitly given --base-url wins.
+    #[arg(long, env = "DRATA_ETL_REGION", value_enum)]
+    pub region: Option<Region>,
     /// File holding the API key (takes precedence over DRATA_API_KEY).
     #[arg(long, env = "DRATA_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
@@ -296,6 +365,9 @@ pub struct SimulateArgs {
     /// Fraction of people whose child endpoints always answer 503.
     #[arg(long, default_value_t = 0.0)]
     pub broken_rate: f64,
+    /// Added to the personnel list's reported total (a server whose count is wrong).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub total_skew: i64,
     /// Answer 401 to every request.
     #[arg(long)]
     pub unauthorized: bool,
@@ -304,6 +376,98 @@ pub struct SimulateArgs {
     pub html_login: bool,
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+    /// The API dialect to serve: guide (the integration guide's), v1 or v2 (Drata's real API).
+    #[arg(long, env = "DRATA_SIM_DIALECT", value_enum, default_value = "guide")]
+    pub dialect: SimDialectArg,
+}
+
+/// Output of `report` and `reconcile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyticsFormat {
+    Text,
+    Markdown,
+    Json,
+    /// One self-contained page (inline CSS and SVG charts, no external assets).
+    Html,
+}
+
+/// Output of `diff`: as `report`, or the change table as Parquet (needs --output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+    Html,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReconcileKey {
+    /// Drata's externalId = the HRIS external_id column.
+    #[value(name = "external_id", alias = "external-id")]
+    ExternalId,
+    /// Emails, compared case-insensitively.
+    Email,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// `latest` or a snapshot id (e.g. 20260131T020000Z).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: AnalyticsFormat,
+    /// People listed per list (counts are always exact); 0 lists everyone.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The older snapshot id (default: the one before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The newer snapshot id or `latest` (default: latest).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+    /// People listed per list (counts are always exact); 0 lists everyone. Parquet always holds every change.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Write to this file (atomically) instead of stdout; required with --format parquet.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The HRIS export (CSV with a header row; columns in the README and scripts/hris_sample.csv).
+    #[arg(long)]
+    pub hris: PathBuf,
+    /// The column that joins the HRIS to Drata.
+    #[arg(long, value_enum, default_value = "external_id")]
+    pub key: ReconcileKey,
+    /// `latest` or a snapshot id.
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: AnalyticsFormat,
+    /// Rows listed per list (counts are always exact); 0 lists everything.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 /// Durations like `30s`, `500ms`, `10m`, `1h 30m`, or plain seconds.

@@ -6,7 +6,7 @@
 //! The `--config` file layer itself lives in `config_file`; this module only needs to know
 //! which settings came from it (for the key's precedence).
 
-use crate::cli::{RunArgs, Tuning};
+use crate::cli::{Region, RunArgs, Tuning};
 use crate::config_file::{Source, Sources};
 use crate::drata::retry::Backoff;
 use crate::drata::{ApiKey, ClientConfig};
@@ -20,6 +20,24 @@ use std::time::Duration;
 use url::Url;
 
 pub const API_KEY_ENV: &str = "DRATA_API_KEY";
+/// `--base-url`'s built-in default (the US host).
+pub const DEFAULT_BASE_URL: &str = "https://public-api.drata.com";
+
+/// The base URL to use: `--base-url` when it was given explicitly (flag, environment or
+/// config file), else the `--region`'s host, else `--base-url`'s default.
+pub fn effective_base_url(base_url: &str, region: Option<Region>, source: &Source) -> String {
+    let explicit = match source {
+        Source::Flag(_) | Source::Env(_) | Source::File(_) => true,
+        Source::Default => false,
+        // Built without the config layer (tests, library callers): a non-default value
+        // can only have been given on purpose.
+        Source::Unset => base_url.trim_end_matches('/') != DEFAULT_BASE_URL,
+    };
+    match region {
+        Some(r) if !explicit => r.base_url().to_string(),
+        _ => base_url.to_string(),
+    }
+}
 
 /// Validate `--base-url`: scheme and host; https unless the host is loopback. A trailing
 /// `/public` (a common copy-paste from API docs) is tolerated and removed.
@@ -235,6 +253,7 @@ pub fn run_options(
         incremental: t.incremental.then_some(t.refresh_after),
         writer: WriterOptions::default(),
         progress: Default::default(),
+        api: None,
     })
 }
 
@@ -244,11 +263,13 @@ pub fn from_run_args(a: &RunArgs) -> Result<RunOptions, EtlError> {
 
 /// As `from_run_args`, knowing which settings came from the `--config` file.
 pub fn from_run_args_with(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlError> {
-    let base = parse_base_url(&a.base_url)?;
+    let base = parse_base_url(&effective_base_url(&a.base_url, a.region, sources.get("base_url")))?;
     let out = require_out(a.out.as_deref())?;
     let run_at = parse_run_at(a.run_at.as_deref())?;
     let (key, _) = api_key_for(a.api_key_file.as_deref(), sources)?;
-    run_options(base, key, out, run_at, a.workspace.as_deref(), &a.tuning)
+    let mut opts = run_options(base, key, out, run_at, a.workspace.as_deref(), &a.tuning)?;
+    opts.api = a.api.choice();
+    Ok(opts)
 }
 
 #[cfg(test)]
@@ -269,6 +290,18 @@ mod tests {
         {
             assert_eq!(parse_base_url(bad).unwrap_err().kind, crate::error::FailureKind::Usage, "{bad}");
         }
+    }
+
+    #[test]
+    fn region_applies_unless_base_url_is_explicit() {
+        let eu = Some(Region::Eu);
+        assert_eq!(effective_base_url(DEFAULT_BASE_URL, eu, &Source::Default), "https://public-api.eu.drata.com");
+        assert_eq!(effective_base_url(DEFAULT_BASE_URL, eu, &Source::Unset), "https://public-api.eu.drata.com");
+        let mine = "http://127.0.0.1:9";
+        assert_eq!(effective_base_url(mine, eu, &Source::Flag("--base-url".into())), mine);
+        assert_eq!(effective_base_url(mine, eu, &Source::Env("DRATA_BASE_URL".into())), mine);
+        assert_eq!(effective_base_url(mine, eu, &Source::Unset), mine);
+        assert_eq!(effective_base_url(DEFAULT_BASE_URL, None, &Source::Default), DEFAULT_BASE_URL);
     }
 
     #[test]

@@ -60,6 +60,9 @@ impl Source {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub by_key: BTreeMap<String, Source>,
+    /// Every setting's effective value as text (as a flag would carry it), in the order the
+    /// command defines its arguments; `None` when unset. For `config show`.
+    pub values: Vec<(String, Option<String>)>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -89,6 +92,33 @@ impl From<EtlError> for ParseError {
     }
 }
 
+/// A command's arguments by id, in definition order.
+struct LeafArgs(Vec<(String, Arg)>);
+
+impl FromIterator<(String, Arg)> for LeafArgs {
+    fn from_iter<I: IntoIterator<Item = (String, Arg)>>(iter: I) -> Self {
+        let mut v: Vec<(String, Arg)> = Vec::new();
+        for (id, arg) in iter {
+            if !v.iter().any(|(k, _)| *k == id) {
+                v.push((id, arg));
+            }
+        }
+        LeafArgs(v)
+    }
+}
+
+impl LeafArgs {
+    fn get(&self, id: &str) -> Option<&Arg> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, a)| a)
+    }
+    fn iter(&self) -> impl Iterator<Item = &(String, Arg)> {
+        self.0.iter()
+    }
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+}
+
 /// Parse argv with the config-file layer applied.
 pub fn parse<I, T>(argv: I) -> Result<(Cli, Sources), ParseError>
 where
@@ -101,7 +131,7 @@ where
     let first = cmd.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
     let (names, leaf_matches) = leaf(&first);
     let leaf_cmd = find_command(&cmd, &names);
-    let leaf_args: BTreeMap<String, Arg> = leaf_cmd
+    let leaf_args: LeafArgs = leaf_cmd
         .get_arguments()
         .filter(|a| !NOT_SETTINGS.contains(&a.get_id().as_str()))
         .map(|a| (a.get_id().to_string(), a.clone()))
@@ -129,11 +159,22 @@ where
             ))
             .into());
         }
+        if value.is_table() {
+            return Err(EtlError::usage(format!(
+                "config file {}: `[{raw_key}]` is a table; this file has no sections: write `key = value` lines at the top level",
+                config.display()
+            ))
+            .into());
+        }
         if !allowed.contains(&key) {
             return Err(EtlError::usage(format!(
                 "config file {}: unknown key `{raw_key}`; valid keys are: {}",
                 config.display(),
-                allowed.join(", ")
+                {
+                    let mut sorted = allowed.clone();
+                    sorted.sort();
+                    sorted.join(", ")
+                }
             ))
             .into());
         }
@@ -196,14 +237,24 @@ fn find_command<'a>(root: &'a clap::Command, names: &[String]) -> &'a clap::Comm
     cur
 }
 
-/// Every key a config file may hold: the `run` command's settings (incl. global log flags).
+/// Every key a config file may hold: the `run` command's settings (incl. the global log
+/// flags), in definition order. `built` is `Cli::command()` after `build()`.
 pub fn settings(built: &clap::Command) -> Vec<String> {
     let run = built.find_subcommand("run").expect("run subcommand");
-    let mut keys: Vec<String> =
-        run.get_arguments().map(|a| a.get_id().to_string()).filter(|id| !NOT_SETTINGS.contains(&id.as_str())).collect();
-    keys.sort();
-    keys.dedup();
+    let mut keys: Vec<String> = Vec::new();
+    for id in run.get_arguments().map(|a| a.get_id().to_string()) {
+        if !NOT_SETTINGS.contains(&id.as_str()) && !keys.contains(&id) {
+            keys.push(id);
+        }
+    }
     keys
+}
+
+/// As `settings`, for callers without a built command.
+pub fn setting_keys() -> Vec<String> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    settings(&cmd)
 }
 
 fn load_table(path: &Path) -> Result<toml::Table, EtlError> {
@@ -289,14 +340,14 @@ fn first_line(e: &clap::Error) -> String {
 }
 
 fn sources_of(
-    leaf_args: &BTreeMap<String, Arg>,
+    leaf_args: &LeafArgs,
     first: &ArgMatches,
     second: &ArgMatches,
     injected: &BTreeMap<String, (OsString, OsString)>,
     config: Option<&Path>,
 ) -> Sources {
     let mut by_key = BTreeMap::new();
-    for (id, arg) in leaf_args {
+    for (id, arg) in leaf_args.iter() {
         let source = match first.value_source(id) {
             Some(ValueSource::CommandLine) => Source::Flag(format!("--{}", arg.get_long().unwrap_or(id))),
             Some(ValueSource::EnvVariable) => {
@@ -310,7 +361,14 @@ fn sources_of(
         };
         by_key.insert(id.clone(), source);
     }
-    Sources { by_key, config_file: config.map(Path::to_path_buf) }
+    let values = leaf_args
+        .keys()
+        .map(|id| {
+            let raw = second.get_raw(id).map(|vals| vals.map(|v| v.to_string_lossy()).collect::<Vec<_>>().join(","));
+            (id.clone(), raw)
+        })
+        .collect();
+    Sources { by_key, values, config_file: config.map(Path::to_path_buf) }
 }
 
 #[cfg(test)]

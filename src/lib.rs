@@ -5,6 +5,8 @@
 //! `drata` (HTTP, dialects) -> `extract` (paging, enrichment) -> `load` (Parquet, commit),
 //! wired by `pipeline`.
 
+#[cfg(feature = "analytics")]
+pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod config_file;

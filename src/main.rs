@@ -59,7 +59,7 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
             Err(e) => fail(&e),
         },
         Command::Config(ConfigCommand::Show(args)) => {
-            print!("{}", drata_etl::ops::config_show::show(cli, args, sources));
+            print!("{}", drata_etl::ops::config_show::show(args, sources));
             0
         }
         Command::Verify(args) => report(drata_etl::ops::verify::verify(args)),
@@ -76,6 +76,21 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
             Ok(()) => 0,
             Err(e) => fail(&e),
         },
+        #[cfg(feature = "analytics")]
+        Command::Report(args) => analytics(|| drata_etl::analyze::commands::report(args)),
+        #[cfg(feature = "analytics")]
+        Command::Diff(args) => analytics(|| drata_etl::analyze::commands::diff(args)),
+        #[cfg(feature = "analytics")]
+        Command::Reconcile(args) => analytics(|| drata_etl::analyze::commands::reconcile(args)),
+    }
+}
+
+/// Run an analytics command (Polars) off the async runtime; it prints its own output.
+#[cfg(feature = "analytics")]
+fn analytics(f: impl FnOnce() -> Result<(), EtlError> + Send) -> i32 {
+    match drata_etl::analyze::commands::off_runtime(f) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
     }
 }
 

@@ -4,7 +4,7 @@
 //! Extract runs on the async runtime; the Parquet writers run on one blocking thread fed by
 //! a bounded channel, so a slow disk applies back-pressure instead of growing memory.
 
-use crate::drata::guide::GuideApi;
+use crate::drata::dialect::{Api, ApiChoice, Dialect};
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
 use crate::extract::enrich::{enrich_person, Enriched, FailureBudget};
@@ -14,7 +14,7 @@ use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, OutputRoot, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
 use crate::record::id_key;
-use crate::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Training};
+use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Training};
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub writer: WriterOptions,
     /// Live counters for the progress display and the metrics file (no display by default).
     pub progress: crate::ops::progress::RunProgress,
+    /// `--api`: the dialect to speak, or `None` to detect it in the preflight.
+    pub api: ApiChoice,
 }
 
 /// What a run did; printed as the last stdout line and embedded in the manifest.
@@ -75,6 +77,7 @@ struct Writers {
     personnel: TableWriter<EnrichedPerson>,
     training: TableWriter<Training>,
     checks: TableWriter<BackgroundCheck>,
+    compliance: TableWriter<ComplianceCheck>,
 }
 
 /// Aggregates the writer thread reports back.
@@ -121,10 +124,11 @@ pub async fn run(
     tokio::pin!(shutdown);
     // Fail in seconds on a wrong host, key or scope, before taking the lock or writing.
     let preflight = tokio::select! {
-        r = crate::ops::preflight::before_run(&opts.client, opts.page_size) => r?,
+        r = crate::ops::preflight::before_run(&opts.client, opts.page_size, opts.api) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal during the preflight; nothing was written")),
     };
     opts.progress.preflight_done(&preflight);
+    let dialect = preflight.dialect.unwrap_or(Dialect::Guide);
     let root = OutputRoot::open(&opts.out, opts.workspace.as_deref())?;
     let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
@@ -133,7 +137,7 @@ pub async fn run(
     tracing::info!(snapshot_id = %key.id, base_url = %display_url(client.base_url()), out = %opts.out.display(), "run started");
 
     let outcome = tokio::select! {
-        r = extract_and_write(&opts, &client, &staging) => r,
+        r = extract_and_write(&opts, &client, &staging, dialect) => r,
         never = crate::ops::progress::observe(&opts.progress, &client) => match never {},
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
@@ -161,7 +165,7 @@ pub async fn run(
                 started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
                 finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
                 tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                api_dialect: "guide".into(),
+                api_dialect: dialect.name().into(),
                 base_url: display_url(client.base_url()),
                 tables,
                 listing: listing.clone(),
@@ -204,8 +208,13 @@ pub async fn run(
 type TableFiles = Vec<(Table, Vec<crate::load::FileEntry>)>;
 type Written = (ListingStats, WriteTally, TableFiles);
 
-async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &Staging) -> Result<Written, EtlError> {
-    let api = GuideApi { client };
+async fn extract_and_write(
+    opts: &RunOptions,
+    client: &DrataClient,
+    staging: &Staging,
+    dialect: Dialect,
+) -> Result<Written, EtlError> {
+    let api = Api::new(dialect, client);
     let list_opts =
         ListOptions { page_size: opts.page_size, max_passes: opts.max_list_passes, concurrency: client.concurrency() };
 
@@ -231,10 +240,11 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
         personnel: staging.writer(opts.writer)?,
         training: staging.writer(opts.writer)?,
         checks: staging.writer(opts.writer)?,
+        compliance: staging.writer(opts.writer)?,
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let (previous, ignored_reason) = match opts.incremental {
-        Some(_) => open_previous(opts, client),
+        Some(_) => open_previous(opts, client, dialect),
         None => (None, None),
     };
     let incremental = opts.incremental.map(|_| IncrementalStats {
@@ -283,9 +293,14 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
         })
         .buffer_unordered(window);
     let mut failure = None;
+    // Real dialects name control owners by user id; this maps them to personnel ids.
+    let mut user_to_personnel: std::collections::HashMap<String, String> = Default::default();
     while let Some(item) = enriched.next().await {
         match item {
             Ok((e, origin)) => {
+                if let Some(u) = &e.person.person.user_id {
+                    user_to_personnel.insert(u.clone(), e.person.person.id.clone());
+                }
                 opts.progress.enriched(&e);
                 if tx.send(ToWriter::Person(Box::new(e), origin)).await.is_err() {
                     break; // writer failed; its error is reported below
@@ -317,7 +332,8 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
             ),
         ));
     }
-    for c in controls {
+    for mut c in controls {
+        c.resolve_owners(&user_to_personnel);
         control_writer.push(c).map_err(write_error)?;
     }
     files.push((Table::Controls, control_writer.finish().map_err(write_error)?));
@@ -325,9 +341,13 @@ async fn extract_and_write(opts: &RunOptions, client: &DrataClient, staging: &St
 }
 
 /// The previous snapshot for an incremental run, or why there is none to use (logged).
-fn open_previous(opts: &RunOptions, client: &DrataClient) -> (Option<Arc<PreviousSnapshot>>, Option<String>) {
+fn open_previous(
+    opts: &RunOptions,
+    client: &DrataClient,
+    dialect: Dialect,
+) -> (Option<Arc<PreviousSnapshot>>, Option<String>) {
     let base = display_url(client.base_url());
-    match PreviousSnapshot::open_latest(&opts.out, opts.workspace.as_deref(), "guide", &base) {
+    match PreviousSnapshot::open_latest(&opts.out, opts.workspace.as_deref(), dialect.name(), &base) {
         Ok(Some(p)) => {
             tracing::info!(previous = %p.manifest.snapshot_id, reusable_people = p.len(), "incremental run: reusing unchanged people");
             (Some(Arc::new(p)), None)
@@ -354,7 +374,12 @@ fn write_all(
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             ToWriter::Person(e, origin) => {
-                let e = *e;
+                let mut e = *e;
+                // List-level rows (real dialects): written for every person, reused or not.
+                for c in std::mem::take(&mut e.person.person.compliance_checks) {
+                    w.compliance.push(c).map_err(write_error)?;
+                }
+                e.person.person.listed_background_checks = None;
                 if let Some(inc) = tally.incremental.as_mut() {
                     match origin {
                         Origin::Reused => {
@@ -408,6 +433,7 @@ fn write_all(
         (Table::Personnel, w.personnel.finish().map_err(write_error)?),
         (Table::PersonnelTraining, w.training.finish().map_err(write_error)?),
         (Table::PersonnelBackgroundChecks, w.checks.finish().map_err(write_error)?),
+        (Table::PersonnelComplianceChecks, w.compliance.finish().map_err(write_error)?),
     ];
     Ok((tally, files))
 }

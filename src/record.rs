@@ -30,6 +30,62 @@ pub struct Person {
     pub external_id: Option<String>,
     /// Unknown fields and values that did not fit their column, as a JSON object.
     pub extra: Option<String>,
+    // Fields only the real v1/v2 dialects fill (issue 6). Skipped when empty so the guide
+    // dialect's spill lines and fingerprints stay exactly what they were before.
+    /// Drata's `employmentStatus` (CURRENT_EMPLOYEE, FORMER_CONTRACTOR, ...), kept raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employment_status: Option<String>,
+    /// The Drata user id behind the personnel record (`user.id` / `userId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The `complianceChecks[]` the list record carried (real dialects).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compliance_checks: Vec<ComplianceCheck>,
+    /// Background checks that came with the listing (v1 `user.backgroundChecks`, v2 joined
+    /// from `/v2/users` by user id): `Some` means no per-person call is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_background_checks: Option<Vec<BackgroundCheck>>,
+}
+
+/// One entry of a real-dialect personnel record's `complianceChecks[]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComplianceCheck {
+    pub personnel_id: String,
+    /// Position in the record's list (0-based).
+    pub ordinal: i32,
+    pub check_id: Option<String>,
+    /// FULL_COMPLIANCE, SECURITY_TRAINING, BG_CHECK, ... (kept as sent).
+    pub check_type: Option<String>,
+    /// PASS, FAIL, MISCONFIGURED, EXCLUDED, ... (kept as sent).
+    pub status: Option<String>,
+    pub check_frequency: Option<String>,
+    pub completion_date: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub extra: Option<String>,
+}
+
+/// The compliance-check types that are trainings (they also fill `personnel_training`).
+pub const TRAINING_CHECK_TYPES: [&str; 3] = ["SECURITY_TRAINING", "HIPAA_TRAINING", "NIST_AI_TRAINING"];
+
+/// `is_active` for the real dialects: a current employee or contractor.
+pub fn active_from_employment_status(status: &str) -> bool {
+    matches!(status, "CURRENT_EMPLOYEE" | "CURRENT_CONTRACTOR")
+}
+
+/// Parse a date-time leniently into UTC: RFC 3339, a naive date-time (taken as UTC), or a
+/// plain date (midnight UTC). `None` for anything else.
+pub fn parse_lenient_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    let s = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.to_utc());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
 }
 
 /// What happened when a person's child records were fetched.
@@ -111,6 +167,25 @@ pub struct Control {
     pub status: Option<String>,
     pub owner_id: Option<String>,
     pub extra: Option<String>,
+    /// Real dialects: every owner's Drata *user* id, in API order (a control may have
+    /// several owners). Empty for the guide, whose single `ownerId` is a personnel id.
+    pub owner_user_ids: Vec<String>,
+    /// Every owner as a personnel id (guide: `[owner_id]`; real dialects: the owners whose
+    /// user id belongs to a listed person). Filled by `resolve_owners`.
+    pub owner_ids: Vec<String>,
+}
+
+impl Control {
+    /// Map owners' user ids to personnel ids (`user_to_personnel`), so `owner_id` and
+    /// `owner_ids` mean the same in every dialect: personnel ids.
+    pub fn resolve_owners(&mut self, user_to_personnel: &std::collections::HashMap<String, String>) {
+        if self.owner_user_ids.is_empty() {
+            self.owner_ids = self.owner_id.iter().cloned().collect();
+            return;
+        }
+        self.owner_ids = self.owner_user_ids.iter().filter_map(|u| user_to_personnel.get(u).cloned()).collect();
+        self.owner_id = self.owner_user_ids.first().and_then(|u| user_to_personnel.get(u).cloned());
+    }
 }
 
 /// A 128-bit in-memory key for an id (two SipHash passes): sets of these dedupe and

@@ -31,6 +31,7 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
             html_login: a.html_login,
             vanished_rate: a.vanished_rate,
             broken_rate: a.broken_rate,
+            total_skew: a.total_skew,
             fault_seed: a.fault_seed,
         },
     }

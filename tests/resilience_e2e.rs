@@ -377,3 +377,22 @@ async fn failed_enrichments_obey_the_budget() {
     let r = run_etl(&sim, tmp.path(), &[&fast[..], &["--max-failed-enrichments", "0.1%"]].concat()).await;
     assert_eq!(r.code, 69, "{}", r.stderr);
 }
+
+/// A `total` that lies (far too high, or too low) never makes the run page forever or
+/// drop people: paging stops at the first empty page, and the mismatch is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_total_is_survived_and_recorded() {
+    for skew in [1_000_000_000i64, 7, -30] {
+        let sim = faulty(250, |f| f.total_skew = skew).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let r = run_etl(&sim, tmp.path(), &["--concurrency", "4"]).await;
+        assert_eq!(r.code, 0, "skew {skew}: {}", r.stderr);
+        assert_exact(&sim, tmp.path());
+        let s = r.summary();
+        assert_eq!(s["listing"]["matches_total"], false, "skew {skew}");
+        assert!(
+            s["api"]["requests_by_endpoint"]["personnel_list"].as_u64().unwrap() < 40,
+            "skew {skew}: bounded paging"
+        );
+    }
+}

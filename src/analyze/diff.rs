@@ -7,10 +7,12 @@
 //! not a change); control changes by control id. `--format parquet` writes every change as
 //! one row of a flat table (written with arrow-rs, like the snapshot files themselves).
 
-use super::render::{Doc, Section, Table};
-use super::report::{active, inactive, label, people, people_table, status_rank, strs, PeopleList, PersonRef, PERSON_COLS};
-use super::snapshot::{scan, Snapshots};
 use super::polars_err;
+use super::render::{Doc, Section, Table};
+use super::report::{
+    active, inactive, label, people, people_table, status_rank, strs, PeopleList, PersonRef, PERSON_COLS,
+};
+use super::snapshot::{scan, Snapshots};
 use crate::error::EtlError;
 use crate::load::{Manifest, Table as T};
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -142,7 +144,9 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
     let mut compliance_transitions: Vec<Transition> =
         transitions.into_iter().map(|((from, to), count)| Transition { from, to, count }).collect();
     compliance_transitions.sort_by(|a, b| {
-        b.count.cmp(&a.count).then_with(|| (status_rank(&a.from), &a.from, &a.to).cmp(&(status_rank(&b.from), &b.from, &b.to)))
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (status_rank(&a.from), &a.from, &a.to).cmp(&(status_rank(&b.from), &b.from, &b.to)))
     });
 
     let in_both = both.clone().select([col("id").alias("personnel_id")]);
@@ -157,7 +161,12 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
     };
     let before = completed(fm)?.select([col("personnel_id"), col("course"), lit(true).alias("before")]);
     let df = completed(tm)?
-        .join(before, [col("personnel_id"), col("course")], [col("personnel_id"), col("course")], JoinArgs::new(JoinType::Left))
+        .join(
+            before,
+            [col("personnel_id"), col("course")],
+            [col("personnel_id"), col("course")],
+            JoinArgs::new(JoinType::Left),
+        )
         .filter(col("before").is_null())
         .join(in_both.clone(), [col("personnel_id")], [col("personnel_id")], JoinArgs::new(JoinType::Inner))
         .join(to_people.clone(), [col("personnel_id")], [col("id")], JoinArgs::new(JoinType::Inner))
@@ -178,24 +187,24 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
 
     // Background check rows that changed, by (person, ordinal).
     let checks = |m: &Manifest, side: &str| -> Result<LazyFrame, EtlError> {
-        Ok(scan(root, m, T::PersonnelBackgroundChecks, &["personnel_id", "ordinal", "status", "completed_at"])?.select([
-            col("personnel_id"),
-            col("ordinal"),
-            col("status").alias(format!("{side}_status")),
-            col("completed_at").cast(DataType::String).alias(format!("{side}_completed_at")),
-            lit(true).alias(format!("in_{side}")),
-        ]))
+        Ok(scan(root, m, T::PersonnelBackgroundChecks, &["personnel_id", "ordinal", "status", "completed_at"])?.select(
+            [
+                col("personnel_id"),
+                col("ordinal"),
+                col("status").alias(format!("{side}_status")),
+                col("completed_at").cast(DataType::String).alias(format!("{side}_completed_at")),
+                lit(true).alias(format!("in_{side}")),
+            ],
+        ))
     };
     let keys = || [col("personnel_id"), col("ordinal")];
     let left = JoinArgs::new(JoinType::Left);
-    let gone_or_changed = checks(fm, "from")?
-        .join(checks(tm, "to")?, keys(), keys(), left.clone())
-        .filter(
-            col("in_to")
-                .is_null()
-                .or(col("from_status").neq_missing(col("to_status")))
-                .or(col("from_completed_at").neq_missing(col("to_completed_at"))),
-        );
+    let gone_or_changed = checks(fm, "from")?.join(checks(tm, "to")?, keys(), keys(), left.clone()).filter(
+        col("in_to")
+            .is_null()
+            .or(col("from_status").neq_missing(col("to_status")))
+            .or(col("from_completed_at").neq_missing(col("to_completed_at"))),
+    );
     let new_rows = checks(tm, "to")?
         .join(checks(fm, "from")?, keys(), keys(), left.clone())
         .filter(col("in_from").is_null())
@@ -281,7 +290,8 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
         let fe = strs(df, "from_owner_email").map_err(&err)?;
         let to = strs(df, "to_owner_id").map_err(&err)?;
         let te = strs(df, "to_owner_email").map_err(&err)?;
-        let in_from: Vec<Option<bool>> = df.column("in_from").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
+        let in_from: Vec<Option<bool>> =
+            df.column("in_from").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
         for i in 0..df.height() {
             let change = if removed_side {
                 "removed"
@@ -314,7 +324,11 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
             run_at: fm.run_at.clone(),
             people: count(&people_from).map_err(&err)?,
         },
-        to: SnapshotRef { snapshot_id: tm.snapshot_id.clone(), run_at: tm.run_at.clone(), people: count(&people_to).map_err(&err)? },
+        to: SnapshotRef {
+            snapshot_id: tm.snapshot_id.clone(),
+            run_at: tm.run_at.clone(),
+            people: count(&people_to).map_err(&err)?,
+        },
         added: cut(people(&added).map_err(&err)?, limit),
         removed: cut(people(&removed).map_err(&err)?, limit),
         deactivated: cut(people(&deactivated).map_err(&err)?, limit),
@@ -393,7 +407,11 @@ impl Diff {
         }
         t.more = self.control_change_count - self.control_changes.len() as u64;
         sections.push(Section::new(format!("Control ownership changes: {}", self.control_change_count)).table(t));
-        Doc { title: format!("Drata snapshot diff — {} -> {}", self.from.snapshot_id, self.to.snapshot_id), facts, sections }
+        Doc {
+            title: format!("Drata snapshot diff — {} -> {}", self.from.snapshot_id, self.to.snapshot_id),
+            facts,
+            sections,
+        }
     }
 
     /// Every change as one row (compute with limit 0 first): the `--format parquet` table.
@@ -449,7 +467,8 @@ impl Diff {
         let rows = self.change_rows();
         let names = ["change", "entity", "id", "email", "name", "field", "from_value", "to_value"];
         // change, entity and id are always set; the rest may be null.
-        let mut fields: Vec<Field> = names.iter().enumerate().map(|(i, n)| Field::new(*n, ADataType::Utf8, i > 2)).collect();
+        let mut fields: Vec<Field> =
+            names.iter().enumerate().map(|(i, n)| Field::new(*n, ADataType::Utf8, i > 2)).collect();
         fields.push(Field::new("from_snapshot_id", ADataType::Utf8, false));
         fields.push(Field::new("to_snapshot_id", ADataType::Utf8, false));
         let mut cols: Vec<ArrayRef> = (0..names.len())
@@ -457,10 +476,13 @@ impl Diff {
             .collect();
         cols.push(Arc::new(StringArray::from(vec![self.from.snapshot_id.as_str(); rows.len()])));
         cols.push(Arc::new(StringArray::from(vec![self.to.snapshot_id.as_str(); rows.len()])));
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-            .map_err(|e| EtlError::new(crate::error::FailureKind::CannotWrite, format!("building the change table: {e}")))?;
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| {
+            EtlError::new(crate::error::FailureKind::CannotWrite, format!("building the change table: {e}"))
+        })?;
         let props = parquet::file::properties::WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::try_new(3).expect("valid level")))
+            .set_compression(parquet::basic::Compression::ZSTD(
+                parquet::basic::ZstdLevel::try_new(3).expect("valid level"),
+            ))
             .build();
         let mut buf = Vec::new();
         let write = |buf: &mut Vec<u8>| -> Result<(), parquet::errors::ParquetError> {

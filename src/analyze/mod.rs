@@ -11,6 +11,7 @@
 //! `snapshot_date=` values. Each command computes a typed result (serialised as-is for
 //! `--format json`) and turns it into a `render::Doc` for text, Markdown and HTML.
 
+pub mod commands;
 pub mod diff;
 pub mod reconcile;
 pub mod render;
@@ -44,16 +45,16 @@ pub(crate) fn polars_err(what: &str) -> impl Fn(polars::error::PolarsError) -> E
 pub fn emit(output: Option<&Path>, bytes: &[u8]) -> Result<(), EtlError> {
     match output {
         Some(path) => {
-            let path = if path.is_relative() { std::env::current_dir().unwrap_or_default().join(path) } else { path.into() };
-            crate::load::commit::write_atomically(&path, bytes).map_err(|e| {
-                EtlError::cannot_write(format!("cannot write {}: {e}", path.display()))
-            })
+            let path =
+                if path.is_relative() { std::env::current_dir().unwrap_or_default().join(path) } else { path.into() };
+            crate::load::commit::write_atomically(&path, bytes)
+                .map_err(|e| EtlError::cannot_write(format!("cannot write {}: {e}", path.display())))
         }
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| {
-                EtlError::new(FailureKind::CannotWrite, format!("cannot write to stdout: {e}"))
-            })
+            out.write_all(bytes)
+                .and_then(|_| out.flush())
+                .map_err(|e| EtlError::new(FailureKind::CannotWrite, format!("cannot write to stdout: {e}")))
         }
     }
 }

@@ -301,11 +301,8 @@ fn svg_chart(o: &mut String, c: &Chart) {
     let legend_h = if c.series.len() > 1 { 24.0 } else { 0.0 };
     let width = label_w + bar_w + value_w;
     let height = legend_h + row_h * c.rows.len() as f64 + 6.0;
-    let max = if c.percent {
-        100.0
-    } else {
-        c.rows.iter().map(|(_, v)| v.iter().sum::<f64>()).fold(0.0, f64::max).max(1.0)
-    };
+    let max =
+        if c.percent { 100.0 } else { c.rows.iter().map(|(_, v)| v.iter().sum::<f64>()).fold(0.0, f64::max).max(1.0) };
     let _ = writeln!(o, "<figure>\n<figcaption>{}</figcaption>", escape(&c.title));
     let _ = writeln!(
         o,

@@ -235,10 +235,12 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
     let mut by_dept: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut compliance_status: BTreeMap<String, u64> = BTreeMap::new();
     {
-        let (d, s, n) = (strs(&df, "department").map_err(&err)?, strs(&df, "status").map_err(&err)?, ints(&df, "n").map_err(&err)?);
+        let (d, s, n) =
+            (strs(&df, "department").map_err(&err)?, strs(&df, "status").map_err(&err)?, ints(&df, "n").map_err(&err)?);
         for i in 0..df.height() {
             let status = s[i].unwrap_or(NONE_LABEL).to_string();
-            *by_dept.entry(d[i].unwrap_or(NONE_LABEL).to_string()).or_default().entry(status.clone()).or_default() += n[i];
+            *by_dept.entry(d[i].unwrap_or(NONE_LABEL).to_string()).or_default().entry(status.clone()).or_default() +=
+                n[i];
             *compliance_status.entry(status).or_default() += n[i];
         }
     }
@@ -274,7 +276,8 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
 
     // Training completion per course among active people whose training list is known.
     let known = |fetch: &str| {
-        personnel(&["id", "is_active", fetch]).map(|lf| lf.filter(active()).with_column(col(fetch).eq(lit("ok")).alias("known")))
+        personnel(&["id", "is_active", fetch])
+            .map(|lf| lf.filter(active()).with_column(col(fetch).eq(lit("ok")).alias("known")))
     };
     let df = known("training_fetch_status")?
         .filter(col("known").not())
@@ -300,12 +303,23 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
     let not_done = per_person_course
         .filter(col("done").eq(lit(0)))
         .join(personnel(&PERSON_COLS)?, [col("personnel_id")], [col("id")], JoinArgs::new(JoinType::Inner))
-        .select([col("personnel_id").alias("id"), col("email"), col("first_name"), col("last_name"), col("department"), col("course")])
+        .select([
+            col("personnel_id").alias("id"),
+            col("email"),
+            col("first_name"),
+            col("last_name"),
+            col("department"),
+            col("course"),
+        ])
         .collect()
         .map_err(&err)?;
     let mut trainings = Vec::new();
     {
-        let (c, a, d) = (strs(&df, "course").map_err(&err)?, ints(&df, "assigned").map_err(&err)?, ints(&df, "completed").map_err(&err)?);
+        let (c, a, d) = (
+            strs(&df, "course").map_err(&err)?,
+            ints(&df, "assigned").map_err(&err)?,
+            ints(&df, "completed").map_err(&err)?,
+        );
         let courses_of_not_done = strs(&not_done, "course").map_err(&err)?;
         let all_not_done = people(&not_done).map_err(&err)?;
         for i in 0..df.height() {
@@ -364,7 +378,8 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         let name = strs(&df, "name").map_err(&err)?;
         let owner = strs(&df, "owner_id").map_err(&err)?;
         let email = strs(&df, "email").map_err(&err)?;
-        let known: Vec<Option<bool>> = df.column("owner_known").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
+        let known: Vec<Option<bool>> =
+            df.column("owner_known").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
         let act: Vec<Option<bool>> = df.column("is_active").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
         for i in 0..df.height() {
             let problem = if owner[i].is_none() {
@@ -436,7 +451,8 @@ fn org_anomalies(root: &Path, m: &Manifest, limit: usize) -> Result<(String, Peo
             .map_err(&err)?;
         let ids = strs(&df, "id").map_err(&err)?;
         let managers = strs(&df, "manager_id").map_err(&err)?;
-        let dangling: Vec<Option<bool>> = df.column("manager_dangling").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
+        let dangling: Vec<Option<bool>> =
+            df.column("manager_dangling").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
         let chains = df.column("chain").map_err(&err)?.list().map_err(&err)?.clone();
         let mut rows = Vec::new();
         for (i, chain) in chains.into_iter().enumerate() {
@@ -444,7 +460,12 @@ fn org_anomalies(root: &Path, m: &Manifest, limit: usize) -> Result<(String, Peo
                 Some(s) => s.str().map_err(&err)?.into_iter().map(|v| v.unwrap_or_default().to_string()).collect(),
                 None => Vec::new(),
             };
-            rows.push((ids[i].unwrap_or_default().to_string(), managers[i].map(str::to_string), dangling[i] == Some(true), chain));
+            rows.push((
+                ids[i].unwrap_or_default().to_string(),
+                managers[i].map(str::to_string),
+                dangling[i] == Some(true),
+                chain,
+            ));
         }
         ("personnel_org".to_string(), rows)
     } else {
@@ -547,7 +568,11 @@ impl Report {
                 .chart(Chart {
                     title: "People by employment type (active / inactive)".into(),
                     series: vec!["active".into(), "inactive".into()],
-                    rows: self.headcount.iter().map(|h| (h.employment_type.clone(), vec![h.active as f64, h.inactive as f64])).collect(),
+                    rows: self
+                        .headcount
+                        .iter()
+                        .map(|h| (h.employment_type.clone(), vec![h.active as f64, h.inactive as f64]))
+                        .collect(),
                     percent: false,
                 })
                 .table(t),
@@ -589,7 +614,13 @@ impl Report {
                         .compliance_by_department
                         .iter()
                         .map(|d| {
-                            (d.department.clone(), statuses.iter().map(|s| pct(d.statuses.get(s).copied().unwrap_or(0), d.active)).collect())
+                            (
+                                d.department.clone(),
+                                statuses
+                                    .iter()
+                                    .map(|s| pct(d.statuses.get(s).copied().unwrap_or(0), d.active))
+                                    .collect(),
+                            )
                         })
                         .collect(),
                     percent: true,

@@ -32,9 +32,8 @@ fn scope(w: Option<&str>) -> String {
 impl Snapshots {
     /// Read the committed manifests under `root` for `workspace` (see the module docs).
     pub fn open(root: &Path, workspace: Option<&str>) -> Result<Snapshots, EtlError> {
-        let all = committed_manifests(root).map_err(|e| {
-            EtlError::usage(format!("cannot read the snapshots under {}: {e}", root.display()))
-        })?;
+        let all = committed_manifests(root)
+            .map_err(|e| EtlError::usage(format!("cannot read the snapshots under {}: {e}", root.display())))?;
         let scopes: BTreeSet<Option<String>> = all.iter().map(|m| m.workspace.clone()).collect();
         let chosen = match workspace {
             Some(w) => Some(w.to_string()),
@@ -140,15 +139,8 @@ pub fn scan(root: &Path, m: &Manifest, table: Table, columns: &[&str]) -> Result
 
 /// A lazy scan of Parquet `files` projected to `columns`, with Hive inference off.
 pub fn scan_files(files: &[PathBuf], columns: &[&str]) -> PolarsResult<LazyFrame> {
-    let paths = files
-        .iter()
-        .map(|p| PlRefPath::try_from_path(p))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions::new_disabled(),
-        glob: false,
-        ..Default::default()
-    };
+    let paths = files.iter().map(|p| PlRefPath::try_from_path(p)).collect::<PolarsResult<Vec<_>>>()?;
+    let args = ScanArgsParquet { hive_options: HiveOptions::new_disabled(), glob: false, ..Default::default() };
     let lf = LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?;
     Ok(lf.select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>()))
 }

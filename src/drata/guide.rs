@@ -31,7 +31,7 @@ pub enum Child<T> {
     Gone,
 }
 
-fn shape_error(path: &str, what: &str) -> EtlError {
+pub(crate) fn shape_error(path: &str, what: &str) -> EtlError {
     EtlError::new(
         FailureKind::DataInvalid,
         format!(
@@ -41,7 +41,7 @@ fn shape_error(path: &str, what: &str) -> EtlError {
     )
 }
 
-fn not_found_list(path: &str) -> EtlError {
+pub(crate) fn not_found_list(path: &str) -> EtlError {
     EtlError::new(
         FailureKind::Auth,
         format!(
@@ -52,7 +52,7 @@ fn not_found_list(path: &str) -> EtlError {
 }
 
 /// A non-negative integer, also when sent as a float or a numeric string.
-fn as_u64(v: Option<&Value>) -> Option<u64> {
+pub(crate) fn as_u64(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::Number(n) => {
             n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
@@ -63,18 +63,18 @@ fn as_u64(v: Option<&Value>) -> Option<u64> {
 }
 
 /// Takes fields out of one JSON object; what is left (or does not fit) ends in `extra`.
-struct Fields {
-    map: Map<String, Value>,
-    extra: Map<String, Value>,
+pub(crate) struct Fields {
+    pub(crate) map: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 impl Fields {
-    fn new(map: Map<String, Value>) -> Self {
+    pub(crate) fn new(map: Map<String, Value>) -> Self {
         Fields { map, extra: Map::new() }
     }
 
     /// A string column; numbers and booleans are kept as their text, objects go to extra.
-    fn string(&mut self, key: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, key: &str) -> Option<String> {
         match self.map.remove(key)? {
             Value::Null => None,
             Value::String(s) => Some(s),
@@ -86,7 +86,7 @@ impl Fields {
         }
     }
 
-    fn date(&mut self, key: &str) -> Option<chrono::NaiveDate> {
+    pub(crate) fn date(&mut self, key: &str) -> Option<chrono::NaiveDate> {
         match self.map.remove(key)? {
             Value::Null => None,
             Value::String(s) => match parse_lenient_date(&s) {
@@ -103,7 +103,7 @@ impl Fields {
         }
     }
 
-    fn bool(&mut self, key: &str) -> Option<bool> {
+    pub(crate) fn bool(&mut self, key: &str) -> Option<bool> {
         match self.map.remove(key)? {
             Value::Null => None,
             Value::Bool(b) => Some(b),
@@ -117,7 +117,7 @@ impl Fields {
     }
 
     /// Any JSON value, as compact JSON text.
-    fn json(&mut self, key: &str) -> Option<String> {
+    pub(crate) fn json(&mut self, key: &str) -> Option<String> {
         match self.map.remove(key)? {
             Value::Null => None,
             v => Some(v.to_string()),
@@ -125,7 +125,7 @@ impl Fields {
     }
 
     /// Everything not taken, as one JSON object (or `None` when nothing is left).
-    fn extra(mut self) -> Option<String> {
+    pub(crate) fn extra(mut self) -> Option<String> {
         self.extra.extend(std::mem::take(&mut self.map));
         if self.extra.is_empty() {
             None
@@ -157,6 +157,7 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
         training_status: f.json("trainingStatus"),
         external_id: f.string("externalId"),
         extra: f.extra(),
+        ..Person::default()
     })
 }
 
@@ -203,12 +204,15 @@ pub fn control_from_wire(v: Value) -> Option<Control> {
     let Value::Object(map) = v else { return None };
     let mut f = Fields::new(map);
     let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let owner_id = f.string("ownerId");
     Some(Control {
         id,
         name: f.string("name"),
         status: f.string("status"),
-        owner_id: f.string("ownerId"),
+        owner_ids: owner_id.iter().cloned().collect(),
+        owner_id,
         extra: f.extra(),
+        owner_user_ids: Vec::new(),
     })
 }
 
@@ -240,7 +244,7 @@ pub fn parse_page<T>(path: &str, body: Value, map: impl Fn(Value) -> Option<T>) 
 }
 
 /// The child array of a per-person response; an object without it is a shape error.
-fn child_array(path: &str, body: Value, key: &str) -> Result<Vec<Value>, EtlError> {
+pub(crate) fn child_array(path: &str, body: Value, key: &str) -> Result<Vec<Value>, EtlError> {
     match body {
         Value::Object(mut obj) => match obj.remove(key) {
             Some(Value::Array(a)) => Ok(a),
@@ -258,7 +262,7 @@ pub struct GuideApi<'a> {
     pub client: &'a DrataClient,
 }
 
-fn path_segment(id: &str) -> String {
+pub(crate) fn path_segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
 }
 

@@ -3,8 +3,12 @@
 //! `crate::record`. Nothing here knows Arrow or Parquet.
 
 pub mod client;
+pub mod dialect;
 pub mod guide;
 pub mod pacing;
 pub mod retry;
+pub mod v1;
+pub mod v2;
 
 pub use client::{ApiKey, ClientConfig, DrataClient, Endpoint};
+pub use dialect::{Api, Dialect};

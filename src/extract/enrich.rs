@@ -1,13 +1,15 @@
 //! Enrichment: each listed person's training and background-check records, fetched
-//! concurrently. The in-flight bound is the client's (one semaphore for every request);
-//! this stage only decides how many people are being worked on at once, which bounds memory.
+//! concurrently (or, in the real dialects, taken from what the listing carried: see `Api`).
+//! The in-flight bound is the client's (one semaphore for every request); this stage only
+//! decides how many people are being worked on at once, which bounds memory.
 //!
 //! Outcomes per child call: rows (fetched), gone (404: the person vanished after listing),
 //! or failed (retries exhausted: marked on the person's row, never written as "no rows").
 //! Anything else (auth, deadline, rate limit outlasting retries, a malformed body) fails
 //! the run.
 
-use crate::drata::guide::{Child, GuideApi};
+use crate::drata::dialect::Api;
+use crate::drata::guide::Child;
 use crate::error::{EtlError, FailureKind};
 use crate::record::{BackgroundCheck, EnrichedPerson, FetchStatus, Person, Training};
 
@@ -31,9 +33,9 @@ fn settle<T>(what: &str, id: &str, r: Result<Child<T>, EtlError>) -> Result<(Fet
     }
 }
 
-pub async fn enrich_person(api: &GuideApi<'_>, person: Person) -> Result<Enriched, EtlError> {
+pub async fn enrich_person(api: &Api<'_>, person: Person) -> Result<Enriched, EtlError> {
     let list_fingerprint = person.fingerprint();
-    let (t, b) = tokio::join!(api.training(&person.id), api.background_checks(&person.id));
+    let (t, b) = tokio::join!(api.training(&person), api.background_checks(&person));
     let fetched_at = chrono::Utc::now();
     let (training_fetch, mut trainings) = settle("training", &person.id, t)?;
     let (background_check_fetch, mut background_checks) = settle("background checks", &person.id, b)?;

@@ -8,7 +8,9 @@
 //! and the last pass's file is what gets enriched: the snapshot holds the set that exists at
 //! the end, not a mix of before and after.
 
-use crate::drata::guide::{GuideApi, Page};
+use crate::drata::dialect::Api;
+use crate::drata::guide::Page;
+use crate::drata::v2::CursorGuard;
 use crate::error::{EtlError, FailureKind};
 use crate::record::{Control, Person};
 use crate::stats::ListingStats;
@@ -90,7 +92,7 @@ fn effective_limit<T>(first: &Page<T>, asked: u64) -> u64 {
     }
 }
 
-async fn one_pass(api: &GuideApi<'_>, opts: ListOptions, spill: &Path) -> Result<Pass, EtlError> {
+async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass, EtlError> {
     let file = std::fs::File::create(spill).map_err(|e| spill_err(spill, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut seen: HashSet<u128> = HashSet::new();
@@ -119,6 +121,29 @@ async fn one_pass(api: &GuideApi<'_>, opts: ListOptions, spill: &Path) -> Result
             Ok(n)
         };
 
+    if let Api::V2(_) = api {
+        // Cursor pages: sequential by nature; `totalCount` comes with the first page only.
+        let path = "/public/v2/personnel";
+        let mut guard = CursorGuard::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = api.v2_personnel_page(cursor.as_deref(), opts.page_size).await?;
+            if let Some(t) = page.total {
+                pass.totals.push(t);
+            }
+            pass.limit = pass.limit.max(page.items.len() as u64 + page.invalid);
+            let next = guard.next(path, page.cursor.clone())?;
+            let as_offset = Page { items: page.items, invalid: page.invalid, total: None, limit: None, page: None };
+            take(as_offset, &mut pass, &mut out)?;
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        out.flush().map_err(|e| spill_err(spill, e))?;
+        return Ok(pass);
+    }
+
     let first = api.personnel_page(1, opts.page_size).await?;
     let limit = effective_limit(&first, opts.page_size);
     pass.limit = limit;
@@ -133,6 +158,11 @@ async fn one_pass(api: &GuideApi<'_>, opts: ListOptions, spill: &Path) -> Result
         while let Some(page) = stream.try_next().await? {
             last_len = take(page, &mut pass, &mut out)?;
             fetched_pages += 1;
+            if last_len == 0 {
+                // The list ended before `total` said it would (people deleted, or a
+                // `total` that is simply wrong): stop instead of paging into nothing.
+                break;
+            }
         }
     }
     // Keep reading while the list says there is more than we paged (total grew, or the
@@ -159,7 +189,7 @@ async fn one_pass(api: &GuideApi<'_>, opts: ListOptions, spill: &Path) -> Result
 }
 
 /// List every person, re-listing while the list drifts.
-pub async fn list_personnel(api: &GuideApi<'_>, opts: ListOptions, dir: &Path) -> Result<Listed, EtlError> {
+pub async fn list_personnel(api: &Api<'_>, opts: ListOptions, dir: &Path) -> Result<Listed, EtlError> {
     let mut stats = ListingStats { passes: 0, drift: "none".into(), ..Default::default() };
     let mut previous: Option<(Pass, PathBuf)> = None;
     let max_passes = opts.max_passes.max(1);
@@ -202,8 +232,18 @@ fn finish(mut stats: ListingStats, pass: Pass, spill: PathBuf) -> Listed {
     Listed { spill, stats, invalid_records: pass.invalid }
 }
 
-/// List every control (a small list: held in memory), deduplicated by id.
-pub async fn list_controls(api: &GuideApi<'_>, opts: ListOptions) -> Result<(Vec<Control>, u64), EtlError> {
+/// List every control (a small list: held in memory), deduplicated by id, with every
+/// owner the dialect can tell (v1 asks per control; v2 walks workspaces by cursor).
+pub async fn list_controls(api: &Api<'_>, opts: ListOptions) -> Result<(Vec<Control>, u64), EtlError> {
+    if let Api::V2(v2) = api {
+        return v2.controls(opts.page_size).await;
+    }
+    let (mut controls, invalid) = list_offset_controls(api, opts).await?;
+    api.complete_owners(&mut controls).await?;
+    Ok((controls, invalid))
+}
+
+async fn list_offset_controls(api: &Api<'_>, opts: ListOptions) -> Result<(Vec<Control>, u64), EtlError> {
     let first = api.controls_page(1, opts.page_size).await?;
     let limit = effective_limit(&first, opts.page_size);
     let mut pages = vec![];

@@ -6,7 +6,7 @@
 //! values the API adds later survive, and JSON-shaped values (`training_status`, `extra`)
 //! are kept as JSON text.
 
-use crate::record::{BackgroundCheck, Control, EnrichedPerson, Training};
+use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, Training};
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondArray,
@@ -49,6 +49,11 @@ fn timestamp(name: &str, nullable: bool) -> Field {
 
 fn timestamps(it: impl Iterator<Item = Option<chrono::DateTime<chrono::Utc>>>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from_iter(it.map(|t| t.map(|t| t.timestamp_micros()))).with_timezone("UTC"))
+}
+
+/// A list of strings (items nullable, as the org table's `chain`).
+fn string_list(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), nullable)
 }
 
 fn snapshot_at() -> Field {
@@ -100,6 +105,8 @@ impl TableRow for EnrichedPerson {
                 utf8("extra", true),
                 utf8("list_fingerprint", false),
                 timestamp("enriched_at", true),
+                utf8("employment_status", true),
+                utf8("user_id", true),
             ])
         })
         .clone()
@@ -128,6 +135,8 @@ impl TableRow for EnrichedPerson {
             p(|r| r.person.extra.as_deref()),
             p(|r| Some(r.list_fingerprint.as_str())),
             timestamps(rows.iter().map(|r| r.enriched_at)),
+            p(|r| r.person.employment_status.as_deref()),
+            p(|r| r.person.user_id.as_deref()),
         ]
     }
 }
@@ -206,18 +215,32 @@ impl TableRow for Control {
                 utf8("status", true),
                 utf8("owner_id", true),
                 utf8("extra", true),
+                string_list("owner_ids", false),
+                string_list("owner_user_ids", true),
             ])
         })
         .clone()
     }
 
     fn columns(rows: &[Self]) -> Vec<ArrayRef> {
+        let mut owner_ids = ListBuilder::new(StringBuilder::new());
+        let mut owner_user_ids = ListBuilder::new(StringBuilder::new());
+        for r in rows {
+            owner_ids.append_value(r.owner_ids.iter().map(Some));
+            if r.owner_user_ids.is_empty() {
+                owner_user_ids.append_null();
+            } else {
+                owner_user_ids.append_value(r.owner_user_ids.iter().map(Some));
+            }
+        }
         vec![
             strings(rows.iter().map(|r| Some(r.id.as_str()))),
             strings(rows.iter().map(|r| r.name.as_deref())),
             strings(rows.iter().map(|r| r.status.as_deref())),
             strings(rows.iter().map(|r| r.owner_id.as_deref())),
             strings(rows.iter().map(|r| r.extra.as_deref())),
+            Arc::new(owner_ids.finish()),
+            Arc::new(owner_user_ids.finish()),
         ]
     }
 }
@@ -262,6 +285,44 @@ impl TableRow for OrgRow {
     }
 }
 
+impl TableRow for ComplianceCheck {
+    const TABLE: Table = Table::PersonnelComplianceChecks;
+
+    fn schema() -> SchemaRef {
+        static S: OnceLock<SchemaRef> = OnceLock::new();
+        S.get_or_init(|| {
+            schema_of(vec![
+                utf8("personnel_id", false),
+                Field::new("ordinal", DataType::Int32, false),
+                utf8("check_id", true),
+                utf8("type", true),
+                utf8("status", true),
+                utf8("check_frequency", true),
+                timestamp("completion_date", true),
+                timestamp("expires_at", true),
+                timestamp("last_checked_at", true),
+                utf8("extra", true),
+            ])
+        })
+        .clone()
+    }
+
+    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
+        vec![
+            strings(rows.iter().map(|r| Some(r.personnel_id.as_str()))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
+            strings(rows.iter().map(|r| r.check_id.as_deref())),
+            strings(rows.iter().map(|r| r.check_type.as_deref())),
+            strings(rows.iter().map(|r| r.status.as_deref())),
+            strings(rows.iter().map(|r| r.check_frequency.as_deref())),
+            timestamps(rows.iter().map(|r| r.completion_date)),
+            timestamps(rows.iter().map(|r| r.expires_at)),
+            timestamps(rows.iter().map(|r| r.last_checked_at)),
+            strings(rows.iter().map(|r| r.extra.as_deref())),
+        ]
+    }
+}
+
 /// The Arrow schema of a table by name (for verification and schema checks).
 pub fn schema_for(table: Table) -> SchemaRef {
     match table {
@@ -270,6 +331,7 @@ pub fn schema_for(table: Table) -> SchemaRef {
         Table::PersonnelBackgroundChecks => BackgroundCheck::schema(),
         Table::Controls => Control::schema(),
         Table::PersonnelOrg => OrgRow::schema(),
+        Table::PersonnelComplianceChecks => ComplianceCheck::schema(),
     }
 }
 
@@ -311,5 +373,6 @@ mod tests {
         assert_eq!(to_batch::<BackgroundCheck>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<Control>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<OrgRow>(&[], 0).num_rows(), 0);
+        assert_eq!(to_batch::<ComplianceCheck>(&[], 0).num_rows(), 0);
     }
 }

@@ -17,15 +17,18 @@ pub enum Table {
     Controls,
     /// Derived at the end of a run from `personnel` (manager hierarchy; `load::org`).
     PersonnelOrg,
+    /// The real dialects' `complianceChecks[]`, one row per check (empty in guide runs).
+    PersonnelComplianceChecks,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Personnel,
         Table::PersonnelTraining,
         Table::PersonnelBackgroundChecks,
         Table::Controls,
         Table::PersonnelOrg,
+        Table::PersonnelComplianceChecks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Table {
             Table::PersonnelBackgroundChecks => "personnel_background_checks",
             Table::Controls => "controls",
             Table::PersonnelOrg => "personnel_org",
+            Table::PersonnelComplianceChecks => "personnel_compliance_checks",
         }
     }
 
@@ -46,6 +50,12 @@ impl Table {
     /// committed before a derived table existed do not have it.
     pub fn is_derived(self) -> bool {
         matches!(self, Table::PersonnelOrg)
+    }
+
+    /// Added after snapshots were already being committed: older snapshots lack it, and
+    /// that is not damage (derived tables are in the same position).
+    pub fn may_be_absent(self) -> bool {
+        self.is_derived() || matches!(self, Table::PersonnelComplianceChecks)
     }
 }
 

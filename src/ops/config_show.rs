@@ -2,72 +2,40 @@
 //! `--config` file and defaults, with where each value came from, as TOML (pasteable as a
 //! config file; the source of each value in a comment) or JSON.
 //!
+//! Generic over the `run` flags: it shows what clap resolved for every setting the config
+//! file accepts (`config_file::settings`), so a new flag appears here without code.
 //! The API key is never printed: it shows as `***` plus where it came from (or why none was
 //! found). The key file is read only to prove it is readable.
 
-use crate::cli::{Cli, ConfigShowArgs, ShowFormat};
+use crate::cli::{ConfigShowArgs, ShowFormat};
 use crate::config::api_key_for;
-use crate::config_file::{Source, Sources};
-use clap::ValueEnum;
+use crate::config_file::{setting_keys, Sources};
 use std::fmt::Write;
 
-/// One effective setting.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Setting {
-    pub key: &'static str,
-    /// `None` when unset.
-    pub value: Option<toml::Value>,
-    pub source: Source,
-}
-
-fn s(v: impl Into<String>) -> Option<toml::Value> {
-    Some(toml::Value::String(v.into()))
-}
-
-fn int(v: u64) -> Option<toml::Value> {
-    Some(toml::Value::Integer(v as i64))
-}
-
-fn duration(d: std::time::Duration) -> Option<toml::Value> {
-    s(humantime::format_duration(d).to_string())
-}
-
-fn enum_name<E: ValueEnum>(e: &E) -> Option<toml::Value> {
-    e.to_possible_value().map(|p| toml::Value::String(p.get_name().to_string()))
-}
-
-fn path(p: &std::path::Path) -> Option<toml::Value> {
-    s(p.display().to_string())
-}
-
-/// Every setting `run` would use, in a stable order (the order of `run --help`, roughly).
-pub fn settings(cli_log: (&crate::cli::LogFormat, &str), a: &crate::cli::RunArgs, src: &Sources) -> Vec<Setting> {
-    let t = &a.tuning;
-    let entries: Vec<(&'static str, Option<toml::Value>)> = vec![
-        ("base_url", s(&a.base_url)),
-        ("out", a.out.as_deref().and_then(path)),
-        ("workspace", a.workspace.clone().and_then(s)),
-        ("run_at", a.run_at.clone().and_then(s)),
-        ("api_key_file", a.api_key_file.as_deref().and_then(path)),
-        ("concurrency", int(t.concurrency.into())),
-        ("page_size", int(t.page_size)),
-        ("request_timeout", duration(t.request_timeout)),
-        ("deadline", t.deadline.and_then(duration)),
-        ("max_retries", int(t.max_retries.into())),
-        ("max_rps", t.max_rps.map(toml::Value::Float)),
-        ("max_failed_enrichments", s(&t.max_failed_enrichments)),
-        ("max_list_passes", int(t.max_list_passes.into())),
-        ("progress", enum_name(&a.progress)),
-        ("metrics_file", a.metrics_file.as_deref().and_then(path)),
-        ("log_format", enum_name(cli_log.0)),
-        ("log_level", s(cli_log.1)),
-    ];
-    entries.into_iter().map(|(key, value)| Setting { key, value, source: src.get(key).clone() }).collect()
+/// A setting's text as the TOML value a config file would hold.
+fn toml_value(text: &str) -> toml::Value {
+    if let Ok(i) = text.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if text.contains('.') {
+        if let Ok(f) = text.parse::<f64>() {
+            if f.is_finite() {
+                return toml::Value::Float(f);
+            }
+        }
+    }
+    match text {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(text.to_string()),
+    }
 }
 
 /// The text `config show` prints on stdout.
-pub fn show(cli: &Cli, args: &ConfigShowArgs, src: &Sources) -> String {
-    let list = settings((&cli.log_format, &cli.log_level), &args.run, src);
+pub fn show(args: &ConfigShowArgs, src: &Sources) -> String {
+    let keys = setting_keys();
+    let values: Vec<(&String, Option<&String>)> =
+        keys.iter().map(|k| (k, src.values.iter().find(|(id, _)| id == k).and_then(|(_, v)| v.as_ref()))).collect();
     let key = api_key_for(args.run.api_key_file.as_deref(), src);
     let (key_value, key_source) = match &key {
         Ok((_, from)) => ("***", from.describe()),
@@ -76,12 +44,11 @@ pub fn show(cli: &Cli, args: &ConfigShowArgs, src: &Sources) -> String {
     match args.format {
         ShowFormat::Json => {
             let mut settings = serde_json::Map::new();
-            for st in &list {
-                let value = st
-                    .value
-                    .as_ref()
-                    .map_or(serde_json::Value::Null, |v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
-                settings.insert(st.key.into(), serde_json::json!({"value": value, "source": st.source.describe()}));
+            for (k, v) in &values {
+                let value = v.map_or(serde_json::Value::Null, |t| {
+                    serde_json::to_value(toml_value(t)).unwrap_or(serde_json::Value::Null)
+                });
+                settings.insert((*k).clone(), serde_json::json!({"value": value, "source": src.get(k).describe()}));
             }
             settings.insert("api_key".into(), serde_json::json!({"value": key_value, "source": key_source}));
             let v = serde_json::json!({
@@ -96,21 +63,18 @@ pub fn show(cli: &Cli, args: &ConfigShowArgs, src: &Sources) -> String {
                 o,
                 "# drata-etl: effective configuration of `run` (precedence: flags > environment > config file > defaults)"
             );
-            match &src.config_file {
-                Some(p) => {
-                    let _ = writeln!(o, "# config file: {}", p.display());
-                }
-                None => {
-                    let _ = writeln!(o, "# config file: none (--config / DRATA_ETL_CONFIG)");
-                }
-            }
-            for st in &list {
-                match &st.value {
-                    Some(v) => {
-                        let _ = writeln!(o, "{} = {v}  # {}", st.key, st.source.describe());
+            let file = src
+                .config_file
+                .as_ref()
+                .map_or("none (--config / DRATA_ETL_CONFIG)".into(), |p| p.display().to_string());
+            let _ = writeln!(o, "# config file: {file}");
+            for (k, v) in &values {
+                match v {
+                    Some(t) => {
+                        let _ = writeln!(o, "{k} = {}  # {}", toml_value(t), src.get(k).describe());
                     }
                     None => {
-                        let _ = writeln!(o, "# {} is not set", st.key);
+                        let _ = writeln!(o, "# {k} is not set");
                     }
                 }
             }
@@ -123,17 +87,34 @@ pub fn show(cli: &Cli, args: &ConfigShowArgs, src: &Sources) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
-    fn every_file_setting_is_shown() {
-        let mut cmd = Cli::command();
-        cmd.build();
-        let (cli, src) = crate::config_file::parse(["drata-etl", "run", "--out", "x"]).unwrap();
-        let crate::cli::Command::Run(a) = &cli.command else { panic!() };
-        let shown: Vec<&str> = settings((&cli.log_format, &cli.log_level), a, &src).iter().map(|s| s.key).collect();
-        let mut shown_sorted = shown.clone();
-        shown_sorted.sort();
-        assert_eq!(shown_sorted, crate::config_file::settings(&cmd), "config show and the config file keys agree");
+    fn shows_every_setting_and_masks_the_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("key");
+        std::fs::write(&key, "sekrit-123").unwrap();
+        let (cli, src) = crate::config_file::parse([
+            "drata-etl",
+            "config",
+            "show",
+            "--out",
+            "x",
+            "--page-size",
+            "7",
+            "--api-key-file",
+            key.to_str().unwrap(),
+        ])
+        .unwrap();
+        let crate::cli::Command::Config(crate::cli::ConfigCommand::Show(a)) = &cli.command else { panic!() };
+        let text = show(a, &src);
+        for k in setting_keys() {
+            assert!(text.contains(&format!("{k} = ")) || text.contains(&format!("# {k} is not set")), "{k}: {text}");
+        }
+        assert!(text.contains("page_size = 7  # flag --page-size"), "{text}");
+        assert!(text.contains("concurrency = 16  # default"), "{text}");
+        assert!(text.contains("# api_key = \"***\"  # key file"), "{text}");
+        assert!(!text.contains("sekrit"));
+        let parsed: toml::Table = toml::from_str(&text).expect("the TOML output parses");
+        assert_eq!(parsed["page_size"].as_integer(), Some(7));
     }
 }

@@ -48,6 +48,8 @@ pub struct Faults {
     /// Fraction of people whose child endpoints always answer 503 (a persistent failure no
     /// retry cures; chosen per person, stable).
     pub broken_rate: f64,
+    /// Added to the personnel list's reported `total` (a server whose count is wrong).
+    pub total_skew: i64,
     /// Fault decisions are deterministic from `(fault_seed, request number)`.
     pub fault_seed: u64,
 }
@@ -67,6 +69,7 @@ impl Default for Faults {
             html_login: false,
             vanished_rate: 0.0,
             broken_rate: 0.0,
+            total_skew: 0,
             fault_seed: 0,
         }
     }

@@ -513,7 +513,8 @@ async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery
         }
         sim.write_person(&mut buf, *index, ov.as_ref());
     }
-    page_tail(&mut buf, total, page, limit);
+    let reported = total.saturating_add_signed(sim.cfg.faults.total_skew);
+    page_tail(&mut buf, reported, page, limit);
     json_bytes(StatusCode::OK, buf)
 }
 

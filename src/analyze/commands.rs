@@ -1,0 +1,88 @@
+//! The `report`, `diff` and `reconcile` subcommands: arguments in, one rendered document out
+//! (stdout or `--output FILE`). `main` calls these on a plain thread, outside the async
+//! runtime, because Polars runs its own thread pools and may block on its own runtime.
+
+use super::reconcile::{read_hris, Key};
+use super::render;
+use super::snapshot::Snapshots;
+use super::{emit, Format};
+use crate::cli::{AnalyticsFormat, DiffArgs, DiffFormat, ReconcileArgs, ReconcileKey, ReportArgs, RootArgs};
+use crate::error::EtlError;
+use serde::Serialize;
+use std::path::PathBuf;
+
+fn open(root: &RootArgs) -> Result<Snapshots, EtlError> {
+    let out = crate::ops::snapshots::require_root(root.out.as_deref())?;
+    let workspace = crate::ops::snapshots::workspace_arg(root.workspace.as_deref())?;
+    Snapshots::open(out, workspace.as_deref())
+}
+
+fn format_of(f: AnalyticsFormat) -> Format {
+    match f {
+        AnalyticsFormat::Text => Format::Text,
+        AnalyticsFormat::Markdown => Format::Markdown,
+        AnalyticsFormat::Json => Format::Json,
+        AnalyticsFormat::Html => Format::Html,
+    }
+}
+
+fn render_as<T: Serialize>(format: Format, value: &T, doc: impl FnOnce() -> render::Doc) -> Vec<u8> {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(value).expect("results serialise");
+            s.push('\n');
+            s.into_bytes()
+        }
+        Format::Text => render::text(&doc()).into_bytes(),
+        Format::Markdown => render::markdown(&doc()).into_bytes(),
+        Format::Html => render::html(&doc()).into_bytes(),
+    }
+}
+
+/// Run `f` on a plain OS thread (no async runtime context) and wait for it.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+}
+
+pub fn report(a: &ReportArgs) -> Result<(), EtlError> {
+    let snaps = open(&a.root)?;
+    let r = super::report::report(&snaps, &a.snapshot, &super::report::ReportOptions { limit: a.limit })?;
+    emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
+}
+
+pub fn diff(a: &DiffArgs) -> Result<(), EtlError> {
+    let snaps = open(&a.root)?;
+    let format = match a.format {
+        DiffFormat::Parquet => None,
+        DiffFormat::Text => Some(Format::Text),
+        DiffFormat::Markdown => Some(Format::Markdown),
+        DiffFormat::Json => Some(Format::Json),
+        DiffFormat::Html => Some(Format::Html),
+    };
+    match format {
+        None => {
+            let output: PathBuf = a.output.clone().ok_or_else(|| {
+                EtlError::usage("--format parquet writes a file: pass --output FILE.parquet (stdout stays text)")
+            })?;
+            // The warehouse table holds every change: no limit.
+            let d = super::diff::diff(&snaps, a.from.as_deref(), a.to.as_deref(), 0)?;
+            emit(Some(&output), &d.to_parquet()?)
+        }
+        Some(f) => {
+            let d = super::diff::diff(&snaps, a.from.as_deref(), a.to.as_deref(), a.limit)?;
+            emit(a.output.as_deref(), &render_as(f, &d, || d.to_doc()))
+        }
+    }
+}
+
+pub fn reconcile(a: &ReconcileArgs) -> Result<(), EtlError> {
+    let key = match a.key {
+        ReconcileKey::ExternalId => Key::ExternalId,
+        ReconcileKey::Email => Key::Email,
+    };
+    // The HRIS file first: a bad export is reported even before there is a snapshot.
+    let hris = read_hris(&a.hris, key)?;
+    let snaps = open(&a.root)?;
+    let r = super::reconcile::reconcile(&snaps, &a.snapshot, &a.hris, &hris, key, a.limit)?;
+    emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
+}

@@ -1,0 +1,398 @@
+//! Drata's real public API v1 (`/public/...`, `reference/drata-real-api.md`): wire JSON
+//! mapped into canonical records.
+//!
+//! Differences from the guide this module absorbs: integer ids (kept as their decimal
+//! text), name and email in a nested `user`, `limit` capped at 50, compliance in
+//! `complianceChecks[]` (which also become the person's training rows), background checks
+//! embedded in `user.backgroundChecks`, training evidence in the *user's* documents, and
+//! control owners behind `/controls/{id}/owners`. Liberal per record, strict per envelope
+//! (the guide's rules); nothing here knows Parquet.
+
+use super::client::{DrataClient, Endpoint, Fetched};
+use super::guide::{as_u64, child_array, not_found_list, parse_page, path_segment, shape_error, Child, Fields, Page};
+use crate::error::EtlError;
+use crate::record::{
+    active_from_employment_status, parse_lenient_timestamp, BackgroundCheck, ComplianceCheck, Control, Person,
+    Training, TRAINING_CHECK_TYPES,
+};
+use serde_json::{Map, Value};
+
+/// Real v1 answers at most 50 per page.
+pub const MAX_LIMIT: u64 = 50;
+
+fn fields_of(v: Value) -> Fields {
+    match v {
+        Value::Object(map) => Fields::new(map),
+        other => {
+            let mut f = Fields::new(Map::new());
+            f.extra.insert("value".into(), other);
+            f
+        }
+    }
+}
+
+impl Fields {
+    /// A date-time column in UTC; unparsable text goes to extra.
+    pub(crate) fn timestamp(&mut self, key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self.map.remove(key)? {
+            Value::Null => None,
+            Value::String(s) => match parse_lenient_timestamp(&s) {
+                Some(t) => Some(t),
+                None => {
+                    self.extra.insert(key.to_string(), Value::String(s));
+                    None
+                }
+            },
+            other => {
+                self.extra.insert(key.to_string(), other);
+                None
+            }
+        }
+    }
+
+    /// A nested object taken out whole (`None` when absent or null; non-objects go to extra).
+    pub(crate) fn object(&mut self, key: &str) -> Option<Map<String, Value>> {
+        match self.map.remove(key)? {
+            Value::Null => None,
+            Value::Object(m) => Some(m),
+            other => {
+                self.extra.insert(key.to_string(), other);
+                None
+            }
+        }
+    }
+
+    /// A nested array taken out whole (`None` when absent or null; non-arrays go to extra).
+    pub(crate) fn array(&mut self, key: &str) -> Option<Vec<Value>> {
+        match self.map.remove(key)? {
+            Value::Null => None,
+            Value::Array(a) => Some(a),
+            other => {
+                self.extra.insert(key.to_string(), other);
+                None
+            }
+        }
+    }
+
+    /// Keep a leftover value under `key` in extra.
+    pub(crate) fn keep(&mut self, key: &str, v: Value) {
+        self.extra.insert(key.to_string(), v);
+    }
+}
+
+/// One `complianceChecks[]` entry (v1 and v2 share the shape; v2's `exclusion` lands in extra).
+pub fn compliance_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> ComplianceCheck {
+    let mut f = fields_of(v);
+    ComplianceCheck {
+        personnel_id: personnel_id.to_string(),
+        ordinal,
+        check_id: f.string("id"),
+        check_type: f.string("type"),
+        status: f.string("status"),
+        check_frequency: f.string("checkFrequency"),
+        completion_date: f.timestamp("completionDate"),
+        expires_at: f.timestamp("expiresAt"),
+        last_checked_at: f.timestamp("lastCheckedAt"),
+        extra: f.extra(),
+    }
+}
+
+/// One background check (`user.backgroundChecks[]` in v1, `/v2/users` in v2).
+/// `completed_at` is `manualCheckDate`; everything else is kept in extra.
+pub fn background_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> BackgroundCheck {
+    let mut f = fields_of(v);
+    BackgroundCheck {
+        personnel_id: personnel_id.to_string(),
+        ordinal,
+        status: f.string("status"),
+        completed_at: f.date("manualCheckDate"),
+        extra: f.extra(),
+        enriched_at: None,
+    }
+}
+
+/// Fill the fields the real dialects derive from the compliance checks: the overall status
+/// (the FULL_COMPLIANCE check) and a training summary `{TYPE: status}`.
+pub(crate) fn derive_from_checks(p: &mut Person) {
+    let status_of =
+        |t: &str| p.compliance_checks.iter().find(|c| c.check_type.as_deref() == Some(t)).map(|c| c.status.clone());
+    p.compliance_status = status_of("FULL_COMPLIANCE").flatten();
+    let mut summary = Map::new();
+    for t in TRAINING_CHECK_TYPES {
+        if let Some(s) = status_of(t) {
+            summary.insert(t.to_string(), s.map(Value::String).unwrap_or(Value::Null));
+        }
+    }
+    p.training_status = (!summary.is_empty()).then(|| Value::Object(summary).to_string());
+    p.is_active = p.employment_status.as_deref().map(active_from_employment_status);
+}
+
+/// Map one v1 personnel record. `None` when it has no usable id.
+pub fn person_from_wire(v: Value) -> Option<Person> {
+    let Value::Object(map) = v else { return None };
+    let mut f = Fields::new(map);
+    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let mut p = Person { id, ..Person::default() };
+    p.employment_status = f.string("employmentStatus");
+    p.start_date = f.date("startDate");
+    p.end_date = f.date("separationDate");
+    if let Some(user) = f.object("user") {
+        let mut u = Fields::new(user);
+        p.user_id = u.string("id");
+        p.email = u.string("email");
+        p.first_name = u.string("firstName");
+        p.last_name = u.string("lastName");
+        p.title = u.string("jobTitle");
+        let checks = u.array("backgroundChecks").unwrap_or_default();
+        p.listed_background_checks =
+            Some(checks.into_iter().enumerate().map(|(i, v)| background_check_from_wire(&p.id, i as i32, v)).collect());
+        if let Some(rest) = u.extra() {
+            f.keep("user", serde_json::from_str(&rest).unwrap_or(Value::String(rest)));
+        }
+    } else {
+        p.listed_background_checks = Some(Vec::new());
+    }
+    let checks = f.array("complianceChecks").unwrap_or_default();
+    p.compliance_checks =
+        checks.into_iter().enumerate().map(|(i, v)| compliance_check_from_wire(&p.id, i as i32, v)).collect();
+    derive_from_checks(&mut p);
+    p.extra = f.extra();
+    Some(p)
+}
+
+/// A v1 control list item; owners are fetched separately.
+pub fn control_from_wire(v: Value) -> Option<Control> {
+    let Value::Object(map) = v else { return None };
+    let mut f = Fields::new(map);
+    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    Some(Control { id, name: f.string("name"), extra: f.extra(), ..Control::default() })
+}
+
+/// The id of an owner (a UserCard), as text.
+fn owner_id_of(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The training rows of a real-dialect person: one per training compliance check (name =
+/// the check type, status = the check's status, completed_at = its completion date; the
+/// check id, frequency, expiry and last-checked time in extra), with the user's SEC_TRAINING
+/// documents attached to the SECURITY_TRAINING row (`documents` in extra; a row of its own
+/// when there is no such check but there are documents).
+pub fn trainings_from_checks(person: &Person, documents: Vec<Value>) -> Vec<Training> {
+    let mut out: Vec<Training> = Vec::new();
+    let mut documents = Some(documents).filter(|d| !d.is_empty());
+    for c in &person.compliance_checks {
+        let Some(t) = c.check_type.as_deref().filter(|t| TRAINING_CHECK_TYPES.contains(t)) else { continue };
+        let mut extra = Map::new();
+        let put = |m: &mut Map<String, Value>, k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::String(v));
+            }
+        };
+        put(&mut extra, "checkId", c.check_id.clone());
+        put(&mut extra, "checkFrequency", c.check_frequency.clone());
+        put(&mut extra, "expiresAt", c.expires_at.map(|t| t.to_rfc3339()));
+        put(&mut extra, "lastCheckedAt", c.last_checked_at.map(|t| t.to_rfc3339()));
+        if t == "SECURITY_TRAINING" {
+            if let Some(d) = documents.take() {
+                extra.insert("documents".into(), Value::Array(d));
+            }
+        }
+        out.push(Training {
+            personnel_id: person.id.clone(),
+            ordinal: out.len() as i32,
+            name: Some(t.to_string()),
+            status: c.status.clone(),
+            completed_at: c.completion_date.map(|d| d.date_naive()),
+            extra: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+            enriched_at: None,
+        });
+    }
+    if let Some(d) = documents {
+        let extra = serde_json::json!({ "documents": d }).to_string();
+        out.push(Training {
+            personnel_id: person.id.clone(),
+            ordinal: out.len() as i32,
+            name: Some("SECURITY_TRAINING".into()),
+            extra: Some(extra),
+            ..Training::default()
+        });
+    }
+    out
+}
+
+/// The v1 operations.
+pub struct V1Api<'a> {
+    pub client: &'a DrataClient,
+}
+
+impl<'a> V1Api<'a> {
+    pub async fn personnel_page(&self, page: u64, limit: u64) -> Result<Page<Person>, EtlError> {
+        let path = "/public/personnel";
+        let q = [("page", page.to_string()), ("limit", limit.clamp(1, MAX_LIMIT).to_string())];
+        match self.client.get_json(Endpoint::PersonnelList, path, &q).await? {
+            Fetched::Json(v) => parse_page(path, v, person_from_wire),
+            Fetched::NotFound => Err(not_found_list(path)),
+        }
+    }
+
+    pub async fn controls_page(&self, page: u64, limit: u64) -> Result<Page<Control>, EtlError> {
+        let path = "/public/controls";
+        let q = [("page", page.to_string()), ("limit", limit.clamp(1, MAX_LIMIT).to_string())];
+        match self.client.get_json(Endpoint::ControlsList, path, &q).await? {
+            Fetched::Json(v) => parse_page(path, v, control_from_wire),
+            Fetched::NotFound => Err(not_found_list(path)),
+        }
+    }
+
+    /// Every owner's user id of one control, paging by `total`.
+    pub async fn control_owner_ids(&self, control_id: &str) -> Result<Vec<String>, EtlError> {
+        let path = format!("/public/controls/{}/owners", path_segment(control_id));
+        let mut ids = Vec::new();
+        for page in 1..=10_000u64 {
+            let q = [("page", page.to_string()), ("limit", MAX_LIMIT.to_string())];
+            let body = match self.client.get_json(Endpoint::ControlsList, &path, &q).await? {
+                Fetched::Json(v) => v,
+                Fetched::NotFound => return Ok(ids), // the control vanished meanwhile
+            };
+            let page = parse_page(&path, body, |v| Some(owner_id_of(&v)))?;
+            let n = page.items.len() as u64 + page.invalid;
+            ids.extend(page.items.into_iter().flatten());
+            let covered = ids.len() as u64 >= page.total.unwrap_or(0);
+            if n == 0 || covered || n < page.limit.unwrap_or(MAX_LIMIT) {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The user's SEC_TRAINING documents (`{documents: [...]}`, no total: page until short).
+    pub async fn training_documents(&self, user_id: &str) -> Result<Child<Value>, EtlError> {
+        let path = format!("/public/users/{}/documents", path_segment(user_id));
+        let mut out = Vec::new();
+        for page in 1..=1000u64 {
+            let q =
+                [("type", "SEC_TRAINING".to_string()), ("page", page.to_string()), ("limit", MAX_LIMIT.to_string())];
+            match self.client.get_json(Endpoint::Training, &path, &q).await? {
+                Fetched::NotFound => return Ok(Child::Gone),
+                Fetched::Json(v) => {
+                    let rows = child_array(&path, v, "documents")?;
+                    let n = rows.len() as u64;
+                    out.extend(rows);
+                    if n < MAX_LIMIT {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Child::Rows(out))
+    }
+
+    /// A person's training rows: their training checks plus their documents.
+    pub async fn training(&self, person: &Person) -> Result<Child<Training>, EtlError> {
+        let docs = match person.user_id.as_deref() {
+            Some(u) => match self.training_documents(u).await? {
+                Child::Rows(d) => d,
+                Child::Gone => return Ok(Child::Gone),
+            },
+            None => Vec::new(),
+        };
+        Ok(Child::Rows(trainings_from_checks(person, docs)))
+    }
+}
+
+/// Does a `/public/personnel?page=1&limit=1` body look like v1 (rather than the guide)?
+/// Numeric ids, a nested `user` or `complianceChecks` on the first record, or the v1-only
+/// `dataAll` key on an empty page.
+pub fn looks_like_v1(path: &str, body: &Value) -> Result<bool, EtlError> {
+    let Some(obj) = body.as_object() else { return Err(shape_error(path, "expected an object with a data array")) };
+    let Some(data) = obj.get("data").and_then(Value::as_array) else {
+        return Err(shape_error(path, "no data array"));
+    };
+    Ok(match data.first() {
+        Some(first) => {
+            first.get("id").is_some_and(Value::is_number)
+                || first.get("user").is_some_and(Value::is_object)
+                || first.get("complianceChecks").is_some()
+        }
+        None => obj.contains_key("dataAll") && as_u64(obj.get("total")).is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v1_person_maps_nested_user_and_checks() {
+        let p = person_from_wire(json!({
+            "id": 42, "employmentStatus": "CURRENT_CONTRACTOR", "startDate": "2023-02-01", "separationDate": null,
+            "user": {"id": 7, "email": "ana@example.com", "firstName": "Ana", "lastName": null, "jobTitle": "Eng",
+                     "roles": ["EMPLOYEE"], "backgroundChecks": [{"id": 1, "status": "OK", "manualCheckDate": "2024-01-02", "type": "CHECKR"}]},
+            "complianceChecks": [
+                {"id": 900, "type": "FULL_COMPLIANCE", "status": "FAIL", "checkFrequency": "DAILY", "completionDate": null},
+                {"id": 901, "type": "SECURITY_TRAINING", "status": "PASS", "completionDate": "2024-03-01T00:00:00.000Z",
+                 "expiresAt": "2025-03-01T00:00:00.000Z", "lastCheckedAt": "garbage", "newField": 1}
+            ],
+            "devicesCount": 0
+        }))
+        .unwrap();
+        assert_eq!(p.id, "42");
+        assert_eq!(p.user_id.as_deref(), Some("7"));
+        assert_eq!(p.email.as_deref(), Some("ana@example.com"));
+        assert_eq!(p.last_name, None);
+        assert_eq!(p.title.as_deref(), Some("Eng"));
+        assert_eq!(p.employment_status.as_deref(), Some("CURRENT_CONTRACTOR"));
+        assert_eq!(p.is_active, Some(true));
+        assert_eq!(p.compliance_status.as_deref(), Some("FAIL"));
+        assert_eq!(p.training_status.as_deref(), Some(r#"{"SECURITY_TRAINING":"PASS"}"#));
+        assert_eq!(p.start_date.unwrap().to_string(), "2023-02-01");
+        let c = &p.compliance_checks[1];
+        assert_eq!(c.check_id.as_deref(), Some("901"));
+        assert_eq!(c.completion_date.unwrap().to_rfc3339(), "2024-03-01T00:00:00+00:00");
+        assert_eq!(c.last_checked_at, None);
+        let extra: Value = serde_json::from_str(c.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(extra, json!({"lastCheckedAt": "garbage", "newField": 1}));
+        let bg = p.listed_background_checks.as_ref().unwrap();
+        assert_eq!(bg[0].status.as_deref(), Some("OK"));
+        assert_eq!(bg[0].personnel_id, "42");
+        assert_eq!(bg[0].completed_at.unwrap().to_string(), "2024-01-02");
+        let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(extra, json!({"user": {"roles": ["EMPLOYEE"]}, "devicesCount": 0}));
+        let t = trainings_from_checks(&p, vec![json!({"id": 3, "name": "cert.pdf"})]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name.as_deref(), Some("SECURITY_TRAINING"));
+        assert_eq!(t[0].completed_at.unwrap().to_string(), "2024-03-01");
+        assert!(t[0].extra.as_deref().unwrap().contains("cert.pdf"));
+    }
+
+    #[test]
+    fn v1_is_liberal_per_record_strict_per_envelope() {
+        let p = person_from_wire(
+            json!({"id": 5, "user": null, "complianceChecks": null, "employmentStatus": "NEW_STATUS"}),
+        )
+        .unwrap();
+        assert_eq!(p.is_active, Some(false));
+        assert_eq!(p.employment_status.as_deref(), Some("NEW_STATUS"));
+        assert_eq!(p.listed_background_checks, Some(vec![]));
+        assert!(person_from_wire(json!({"user": {"id": 1}})).is_none());
+        let page = parse_page(
+            "/p",
+            json!({"data": [{"id": 1}, {"x": 1}], "page": 1, "limit": 50, "total": 2, "dataAll": {}}),
+            person_from_wire,
+        )
+        .unwrap();
+        assert_eq!((page.items.len(), page.invalid, page.limit), (1, 1, Some(50)));
+        assert!(parse_page("/p", json!({"items": []}), person_from_wire).is_err());
+        assert!(looks_like_v1("/p", &json!({"data": [{"id": 1}]})).unwrap());
+        assert!(!looks_like_v1("/p", &json!({"data": [{"id": "a-b"}]})).unwrap());
+        assert!(looks_like_v1("/p", &json!({"data": [], "total": 0, "dataAll": {}})).unwrap());
+        assert!(!looks_like_v1("/p", &json!({"data": [], "total": 0})).unwrap());
+        assert!(looks_like_v1("/p", &json!([])).is_err());
+    }
+}

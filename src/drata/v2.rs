@@ -1,0 +1,448 @@
+//! Drata's real public API v2 (`/public/v2/...`, `reference/drata-openapi-v2.json`): wire
+//! JSON mapped into canonical records.
+//!
+//! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`; stop at a null cursor,
+//! fail on a repeated one), needs `expand[]` for the user and compliance checks, keeps
+//! background checks on *users* (one `/v2/users?expand[]=backgroundChecks` listing, joined
+//! by `userId`: no per-person calls), and scopes controls to workspaces (owners expanded,
+//! at most 10 inline; the full list from `/controls/{id}/owners` when there are more).
+//! Liberal per record, strict per envelope; nothing here knows Parquet.
+
+use super::client::{DrataClient, Endpoint, Fetched};
+use super::guide::{as_u64, not_found_list, path_segment, shape_error, Child, Fields};
+use super::v1::{background_check_from_wire, compliance_check_from_wire, derive_from_checks, trainings_from_checks};
+use crate::error::{EtlError, FailureKind};
+use crate::record::{Control, Person, Training};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::OnceCell;
+
+/// The spec's bounds on `size`.
+pub const MAX_SIZE: u64 = 500;
+/// Owners a control carries inline with `expand[]=owners`.
+pub const INLINE_OWNERS: usize = 10;
+/// A bound on pages of one listing, as a guard against a server that never ends.
+const MAX_PAGES: usize = 1_000_000;
+
+/// One cursor page.
+#[derive(Debug)]
+pub struct CursorPage<T> {
+    pub items: Vec<T>,
+    pub invalid: u64,
+    /// The next page's cursor; `None` at the end.
+    pub cursor: Option<String>,
+    pub total: Option<u64>,
+}
+
+/// Split `{data, pagination: {cursor, totalCount}}` into mapped items.
+pub fn parse_cursor_page<T>(
+    path: &str,
+    body: Value,
+    mut map: impl FnMut(Value) -> Option<T>,
+) -> Result<CursorPage<T>, EtlError> {
+    let Value::Object(mut obj) = body else {
+        return Err(shape_error(path, "expected an object with data and pagination"));
+    };
+    let data = match obj.remove("data") {
+        Some(Value::Array(a)) => a,
+        _ => return Err(shape_error(path, "no data array")),
+    };
+    let Some(Value::Object(pagination)) = obj.remove("pagination") else {
+        return Err(shape_error(path, "no pagination object"));
+    };
+    let cursor = match pagination.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(shape_error(path, "pagination.cursor is not a string")),
+    };
+    let mut items = Vec::with_capacity(data.len());
+    let mut invalid = 0;
+    for v in data {
+        match map(v) {
+            Some(t) => items.push(t),
+            None => invalid += 1,
+        }
+    }
+    Ok(CursorPage { items, invalid, cursor, total: as_u64(pagination.get("totalCount")) })
+}
+
+/// Tracks the cursors of one listing: a cursor the server already sent would loop forever.
+#[derive(Debug, Default)]
+pub struct CursorGuard {
+    seen: HashSet<String>,
+}
+
+impl CursorGuard {
+    /// `Ok(Some(cursor))` to go on, `Ok(None)` at the end, `Err` on a repeated cursor.
+    pub fn next(&mut self, path: &str, cursor: Option<String>) -> Result<Option<String>, EtlError> {
+        let Some(c) = cursor else { return Ok(None) };
+        if !self.seen.insert(c.clone()) || self.seen.len() > MAX_PAGES {
+            return Err(EtlError::new(
+                FailureKind::DataInvalid,
+                format!(
+                    "GET {path} returned a cursor it had already returned; paging would never end. The API is misbehaving; nothing was committed"
+                ),
+            ));
+        }
+        Ok(Some(c))
+    }
+}
+
+/// What the `/v2/users` listing contributes to a person: job title and background checks.
+#[derive(Debug, Clone, Default)]
+pub struct UserInfo {
+    pub job_title: Option<String>,
+    pub background_checks: Vec<Value>,
+}
+
+/// Map one v2 personnel record; `users` joins the user's title and background checks.
+pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<Person> {
+    let Value::Object(map) = v else { return None };
+    let mut f = Fields::new(map);
+    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let mut p = Person { id, ..Person::default() };
+    p.user_id = f.string("userId");
+    p.employment_status = f.string("employmentStatus");
+    p.start_date = f.date("startedAt");
+    p.end_date = f.date("separatedAt");
+    if let Some(user) = f.object("user") {
+        let mut u = Fields::new(user);
+        let uid = u.string("id");
+        if p.user_id.is_none() {
+            p.user_id = uid;
+        }
+        p.email = u.string("email");
+        p.first_name = u.string("firstName");
+        p.last_name = u.string("lastName");
+        if let Some(rest) = u.extra() {
+            f.keep("user", serde_json::from_str(&rest).unwrap_or(Value::String(rest)));
+        }
+    }
+    let checks = f.array("complianceChecks").unwrap_or_default();
+    p.compliance_checks =
+        checks.into_iter().enumerate().map(|(i, v)| compliance_check_from_wire(&p.id, i as i32, v)).collect();
+    derive_from_checks(&mut p);
+    let info = p.user_id.as_ref().and_then(|u| users.get(u));
+    p.title = info.and_then(|i| i.job_title.clone());
+    p.listed_background_checks = Some(
+        info.map(|i| i.background_checks.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| background_check_from_wire(&p.id, i as i32, v))
+            .collect(),
+    );
+    p.extra = f.extra();
+    Some(p)
+}
+
+/// One `/v2/users?expand[]=backgroundChecks` item: `(user id, info)`.
+fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
+    let Value::Object(map) = v else { return None };
+    let mut f = Fields::new(map);
+    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    Some((
+        id,
+        UserInfo {
+            job_title: f.string("jobTitle"),
+            background_checks: f.array("backgroundChecks").unwrap_or_default(),
+        },
+    ))
+}
+
+fn id_text(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A v2 control; `owners` is `{data: [...], totalCount}`. Returns the control and whether
+/// its owner list is longer than what came inline.
+pub fn control_from_wire(v: Value, workspace_id: &str) -> Option<(Control, bool)> {
+    let Value::Object(map) = v else { return None };
+    let mut f = Fields::new(map);
+    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let name = f.string("name");
+    let mut more = false;
+    let mut owner_user_ids = Vec::new();
+    if let Some(mut owners) = f.object("owners") {
+        let data = match owners.remove("data") {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        owner_user_ids = data.iter().filter_map(id_text).collect();
+        let total = as_u64(owners.get("totalCount")).unwrap_or(0);
+        more = total > data.len() as u64;
+    }
+    f.keep("workspaceId", Value::String(workspace_id.to_string()));
+    Some((Control { id, name, owner_user_ids, extra: f.extra(), ..Control::default() }, more))
+}
+
+/// The v2 operations.
+pub struct V2Api<'a> {
+    pub client: &'a DrataClient,
+    /// The `/v2/users` join, loaded once on first use.
+    users: OnceCell<HashMap<String, UserInfo>>,
+}
+
+fn size_of(page_size: u64) -> String {
+    page_size.clamp(1, MAX_SIZE).to_string()
+}
+
+impl<'a> V2Api<'a> {
+    pub fn new(client: &'a DrataClient) -> Self {
+        V2Api { client, users: OnceCell::new() }
+    }
+
+    async fn get(&self, ep: Endpoint, path: &str, q: &[(&str, String)]) -> Result<Value, EtlError> {
+        match self.client.get_json(ep, path, q).await? {
+            Fetched::Json(v) => Ok(v),
+            Fetched::NotFound => Err(not_found_list(path)),
+        }
+    }
+
+    /// One personnel page, with user and compliance checks expanded and the users joined.
+    /// `with_join: false` skips the `/v2/users` listing (for cheap probes).
+    pub async fn personnel_page(
+        &self,
+        cursor: Option<&str>,
+        page_size: u64,
+        with_join: bool,
+    ) -> Result<CursorPage<Person>, EtlError> {
+        let empty = HashMap::new();
+        let users = if with_join { self.users.get_or_try_init(|| self.load_users(page_size)).await? } else { &empty };
+        let path = "/public/v2/personnel";
+        let mut q = vec![
+            ("size", size_of(page_size)),
+            ("expand[]", "user".to_string()),
+            ("expand[]", "complianceChecks".to_string()),
+        ];
+        match cursor {
+            Some(c) => q.push(("cursor", c.to_string())),
+            None => q.push(("includeTotalCount", "true".to_string())),
+        }
+        let body = self.get(Endpoint::PersonnelList, path, &q).await?;
+        parse_cursor_page(path, body, |v| person_from_wire(v, users))
+    }
+
+    /// Every user's job title and background checks, by user id.
+    async fn load_users(&self, page_size: u64) -> Result<HashMap<String, UserInfo>, EtlError> {
+        let path = "/public/v2/users";
+        let mut out = HashMap::new();
+        let mut guard = CursorGuard::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("size", size_of(page_size)), ("expand[]", "backgroundChecks".to_string())];
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page = parse_cursor_page(path, self.get(Endpoint::BackgroundChecks, path, &q).await?, user_from_wire)?;
+            out.extend(page.items);
+            match guard.next(path, page.cursor)? {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every item of a cursor listing, mapped; `None` when the path answers 404.
+    async fn all_or_gone<T>(
+        &self,
+        ep: Endpoint,
+        path: &str,
+        base: &[(&str, String)],
+        mut map: impl FnMut(Value) -> Option<T>,
+    ) -> Result<Option<Vec<T>>, EtlError> {
+        let mut out = Vec::new();
+        let mut guard = CursorGuard::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = base.to_vec();
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let body = match self.client.get_json(ep, path, &q).await? {
+                Fetched::Json(v) => v,
+                Fetched::NotFound => return Ok(None),
+            };
+            let page = parse_cursor_page(path, body, &mut map)?;
+            out.extend(page.items);
+            match guard.next(path, page.cursor)? {
+                Some(c) => cursor = Some(c),
+                None => return Ok(Some(out)),
+            }
+        }
+    }
+
+    /// Every item of a cursor listing, mapped; a 404 means the host is not the API.
+    async fn all<T>(
+        &self,
+        ep: Endpoint,
+        path: &str,
+        base: &[(&str, String)],
+        map: impl FnMut(Value) -> Option<T>,
+    ) -> Result<Vec<T>, EtlError> {
+        self.all_or_gone(ep, path, base, map).await?.ok_or_else(|| not_found_list(path))
+    }
+
+    /// Every control of every workspace, with every owner's user id. Returns the controls
+    /// and how many items had no id.
+    pub async fn controls(&self, page_size: u64) -> Result<(Vec<Control>, u64), EtlError> {
+        let size = ("size", size_of(page_size));
+        let workspaces =
+            self.all(Endpoint::ControlsList, "/public/v2/workspaces", &[size.clone()], |v| id_text(&v)).await?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut invalid = 0u64;
+        for ws in workspaces {
+            let path = format!("/public/v2/workspaces/{}/controls", path_segment(&ws));
+            let q = [size.clone(), ("expand[]", "owners".to_string())];
+            let items = self.all(Endpoint::ControlsList, &path, &q, |v| Some(control_from_wire(v, &ws))).await?;
+            let wanting: Vec<_> = items
+                .into_iter()
+                .filter_map(|x| {
+                    if x.is_none() {
+                        invalid += 1;
+                    }
+                    x
+                })
+                .filter(|(c, _)| seen.insert(c.id.clone()))
+                .collect();
+            let fetched = futures::future::try_join_all(wanting.into_iter().map(|(mut c, more)| {
+                let ws = ws.clone();
+                async move {
+                    if more {
+                        let path = format!(
+                            "/public/v2/workspaces/{}/controls/{}/owners",
+                            path_segment(&ws),
+                            path_segment(&c.id)
+                        );
+                        // A control deleted meanwhile keeps its inline owners.
+                        let q = [("size", "50".to_string())];
+                        if let Some(all) = self.all_or_gone(Endpoint::ControlsList, &path, &q, |v| id_text(&v)).await? {
+                            c.owner_user_ids = all;
+                        }
+                    }
+                    Ok::<_, EtlError>(c)
+                }
+            }))
+            .await?;
+            out.extend(fetched);
+        }
+        Ok((out, invalid))
+    }
+
+    /// The user's SEC_TRAINING documents (cursor pages).
+    pub async fn training_documents(&self, user_id: &str) -> Result<Child<Value>, EtlError> {
+        let path = format!("/public/v2/users/{}/documents", path_segment(user_id));
+        let q = [("type", "SEC_TRAINING".to_string()), ("size", "50".to_string())];
+        Ok(match self.all_or_gone(Endpoint::Training, &path, &q, Some).await? {
+            Some(d) => Child::Rows(d),
+            None => Child::Gone,
+        })
+    }
+
+    /// A person's training rows: their training checks plus their documents.
+    pub async fn training(&self, person: &Person) -> Result<Child<Training>, EtlError> {
+        let docs = match person.user_id.as_deref() {
+            Some(u) => match self.training_documents(u).await? {
+                Child::Rows(d) => d,
+                Child::Gone => return Ok(Child::Gone),
+            },
+            None => Vec::new(),
+        };
+        Ok(Child::Rows(trainings_from_checks(person, docs)))
+    }
+}
+
+/// Is a `/public/v2/personnel` body the v2 envelope?
+pub fn looks_like_v2(body: &Value) -> bool {
+    body.get("data").is_some_and(Value::is_array) && body.get("pagination").is_some_and(Value::is_object)
+}
+
+/// Kept for callers that want the v2 personnel mapping without a join.
+pub fn person_without_join(v: Value) -> Option<Person> {
+    person_from_wire(v, &HashMap::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v2_person_maps_and_joins_users() {
+        let mut users = HashMap::new();
+        users.insert(
+            "7".to_string(),
+            UserInfo {
+                job_title: Some("Eng".into()),
+                background_checks: vec![json!({"id": 3, "status": "OK", "type": "CHECKR", "userId": 7})],
+            },
+        );
+        let p = person_from_wire(
+            json!({"id": 42, "userId": 7, "employmentStatus": "FORMER_EMPLOYEE", "startedAt": "2023-02-01T00:00:00.000Z",
+                   "separatedAt": null, "statusUpdatedAt": null,
+                   "user": {"id": 7, "email": "ana@example.com", "firstName": "Ana", "lastName": "Lee", "createdAt": "x"},
+                   "complianceChecks": [{"id": 900, "type": "FULL_COMPLIANCE", "status": "EXCLUDED",
+                                         "exclusion": {"id": 1, "reason": "r"}}]}),
+            &users,
+        )
+        .unwrap();
+        assert_eq!((p.id.as_str(), p.user_id.as_deref()), ("42", Some("7")));
+        assert_eq!(p.is_active, Some(false));
+        assert_eq!(p.compliance_status.as_deref(), Some("EXCLUDED"));
+        assert_eq!(p.title.as_deref(), Some("Eng"));
+        assert_eq!(p.start_date.unwrap().to_string(), "2023-02-01");
+        assert_eq!(p.listed_background_checks.as_ref().unwrap()[0].status.as_deref(), Some("OK"));
+        assert!(p.compliance_checks[0].extra.as_deref().unwrap().contains("exclusion"));
+        let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(extra, json!({"user": {"createdAt": "x"}}));
+    }
+
+    #[test]
+    fn v2_envelope_is_strict_and_cursor_guarded() {
+        let page = parse_cursor_page(
+            "/p",
+            json!({"data": [{"id": 1}, {}], "pagination": {"cursor": "abc", "totalCount": 2}}),
+            person_without_join,
+        )
+        .unwrap();
+        assert_eq!((page.items.len(), page.invalid, page.cursor.as_deref(), page.total), (1, 1, Some("abc"), Some(2)));
+        let page =
+            parse_cursor_page("/p", json!({"data": [], "pagination": {"cursor": null}}), person_without_join).unwrap();
+        assert_eq!(page.cursor, None);
+        for bad in [
+            json!({"data": []}),
+            json!({"data": {}, "pagination": {}}),
+            json!({"data": [], "pagination": {"cursor": 5}}),
+            json!([]),
+        ] {
+            assert_eq!(parse_cursor_page("/p", bad, person_without_join).unwrap_err().kind, FailureKind::DataInvalid);
+        }
+        let mut g = CursorGuard::default();
+        assert_eq!(g.next("/p", Some("a".into())).unwrap().as_deref(), Some("a"));
+        assert_eq!(g.next("/p", Some("b".into())).unwrap().as_deref(), Some("b"));
+        assert!(g.next("/p", Some("a".into())).is_err());
+        assert_eq!(g.next("/p", None).unwrap(), None);
+        assert!(looks_like_v2(&json!({"data": [], "pagination": {"cursor": null}})));
+        assert!(!looks_like_v2(&json!({"data": [], "total": 0})));
+    }
+
+    #[test]
+    fn v2_controls_flag_long_owner_lists() {
+        let (c, more) = control_from_wire(
+            json!({"id": 5, "name": "Access", "code": "DCF-5", "owners": {"data": [{"id": 1}, {"id": 2}], "totalCount": 12}}),
+            "1",
+        )
+        .unwrap();
+        assert!(more);
+        assert_eq!(c.owner_user_ids, vec!["1", "2"]);
+        assert!(c.extra.as_deref().unwrap().contains("DCF-5"));
+        let (_, more) = control_from_wire(json!({"id": 6, "owners": {"data": [], "totalCount": 0}}), "1").unwrap();
+        assert!(!more);
+    }
+}
