@@ -5,16 +5,18 @@
 #
 #   scripts/bench.sh            # all benchmarks, RUNS=3 runs each
 #   RUNS=5 scripts/bench.sh latency rate throughput memory
+#   scripts/bench.sh incremental                 # slow: 10,000 people at 500 requests/minute
+#   BENCH_NO_BUILD=1 BIN=path/to/drata-etl scripts/bench.sh   # measure a given binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
-BIN=target/release/drata-etl
+BIN=${BIN:-target/release/drata-etl}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export DRATA_API_KEY=bench-key
 
-cargo build --release --quiet
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 

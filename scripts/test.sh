@@ -2,31 +2,26 @@
 # The project's one test command: `scripts/test.sh [cargo test args...]`.
 #
 # Makes sure .venv (repo root) has the Python packages the interoperability test needs
-# (scripts/python-requirements.txt: duckdb, pyarrow), points that test at it through
-# DRATA_ETL_PYTHON, then runs `cargo test --all-targets` with any extra arguments.
+# (scripts/python-requirements.txt: duckdb, pyarrow) and .venv-airflow has the pinned Apache
+# Airflow the DAG check needs (scripts/airflow/requirements.txt), points the tests at them
+# through DRATA_ETL_PYTHON and DRATA_ETL_AIRFLOW_PYTHON, then runs `cargo test --all-targets`
+# with any extra arguments.
 # Passing a target selection (e.g. `--test interop`) replaces --all-targets.
 # Needs only Rust, python3 (with the venv module) and access to PyPI on the first run;
-# reruns skip pip when the pinned versions are already installed.
+# reruns skip pip when the pinned versions are already installed (the first Airflow install
+# takes a minute or two).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-venv="$repo/.venv"
-req="$repo/scripts/python-requirements.txt"
-py="$venv/bin/python"
 
 command -v cargo >/dev/null || { echo "test.sh: cargo not found on PATH" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "test.sh: python3 not found on PATH" >&2; exit 1; }
 
-# (Re)create the venv when it is missing or broken (e.g. its base interpreter went away).
-if ! "$py" -c 'import sys' >/dev/null 2>&1; then
-    echo "test.sh: creating $venv" >&2
-    python3 -m venv --clear "$venv"
-fi
-
-# Are the exact pins installed? (importlib.metadata: no pip start-up, no network.)
+# Are the exact pins of requirements file $2 installed in interpreter $1?
+# (importlib.metadata: no pip start-up, no network.)
 pins_satisfied() {
-    "$py" - "$req" <<'PY'
+    "$1" - "$2" <<'PY'
 import sys
 from importlib.metadata import version, PackageNotFoundError
 ok = True
@@ -45,11 +40,31 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-if ! pins_satisfied; then
-    echo "test.sh: installing $(grep -v '^\s*#' "$req" | xargs) into $venv" >&2
-    "$py" -m pip install --quiet --disable-pip-version-check --only-binary=:all: -r "$req"
-    pins_satisfied || { echo "test.sh: $req still not satisfied after pip install" >&2; exit 1; }
-fi
+# ensure_venv VENV REQUIREMENTS [pip args...]: (re)create VENV when missing or broken (e.g.
+# its base interpreter went away) and install REQUIREMENTS unless already satisfied.
+ensure_venv() {
+    local venv="$1" req="$2"
+    shift 2
+    local py="$venv/bin/python"
+    if ! "$py" -c 'import sys' >/dev/null 2>&1; then
+        echo "test.sh: creating $venv" >&2
+        python3 -m venv --clear "$venv"
+    fi
+    if ! pins_satisfied "$py" "$req"; then
+        echo "test.sh: installing $req into $venv" >&2
+        "$py" -m pip install --quiet --disable-pip-version-check "$@" -r "$req"
+        pins_satisfied "$py" "$req" || { echo "test.sh: $req still not satisfied after pip install" >&2; exit 1; }
+    fi
+}
+
+py="$repo/.venv/bin/python"
+ensure_venv "$repo/.venv" "$repo/scripts/python-requirements.txt" --only-binary=:all:
+
+# Apache Airflow for the DAG check (tests/airflow_dag.rs): a venv of its own, pinned by
+# scripts/airflow/requirements.txt (one sdist, python-nvd3, so no --only-binary).
+airflow_py="$repo/.venv-airflow/bin/python"
+ensure_venv "$repo/.venv-airflow" "$repo/scripts/airflow/requirements.txt"
+export DRATA_ETL_AIRFLOW_PYTHON="$airflow_py"
 
 export DRATA_ETL_PYTHON="$py"
 

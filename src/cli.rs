@@ -46,7 +46,7 @@ pub enum Command {
     Prune(PruneArgs),
     /// Run the whole pipeline against the embedded simulator (no key, no network needed).
     Demo(DemoArgs),
-    /// Serve the simulated Drata API (guide dialect) for benchmarks and manual testing.
+    /// Serve the simulated Drata API (guide, v1 or v2 dialect) for benchmarks and manual testing.
     Simulate(SimulateArgs),
     /// Answer the compliance questions about one committed snapshot (text, markdown, json or html).
     #[cfg(feature = "analytics")]
@@ -300,8 +300,8 @@ pub struct DemoArgs {
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Simulated latency per request, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    /// Simulated latency per request, in milliseconds (a realistic API round trip, so the concurrency shows).
+    #[arg(long, default_value_t = 20)]
     pub latency_ms: u64,
     #[command(flatten)]
     pub tuning: Tuning,

@@ -148,7 +148,8 @@ where
     let table = load_table(&config)?;
     let allowed = settings(&cmd);
     let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut injected: BTreeMap<String, (OsString, OsString)> = BTreeMap::new();
+    let run_cmd = cmd.find_subcommand("run").expect("run subcommand");
+    let mut from_file: BTreeMap<String, (OsString, OsString)> = BTreeMap::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (raw_key, value) in &table {
         let key = raw_key.replace('-', "_");
@@ -185,26 +186,36 @@ where
             ))
             .into());
         }
-        // A valid setting this command does not use (e.g. `concurrency` for `check`).
-        let Some(arg) = leaf_args.get(&key) else { continue };
-        if matches!(leaf_matches.value_source(&key), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
-            continue;
-        }
-        if let Some(text) = value_text(&config, raw_key, &key, value, &dir)? {
-            let long = arg.get_long().unwrap_or(key.as_str()).to_string();
-            let takes_value = arg.get_action().takes_values();
-            let flag = if takes_value {
-                let mut f = OsString::from(format!("--{long}="));
-                f.push(&text);
-                f
-            } else if text == "true" {
-                OsString::from(format!("--{long}"))
-            } else {
-                continue; // a switch set to false is its default
-            };
-            injected.insert(key, (text, flag));
-        }
+        let Some(text) = value_text(&config, raw_key, &key, value, &dir)? else { continue };
+        let arg = run_cmd.get_arguments().find(|a| a.get_id() == key.as_str()).expect("settings are run's arguments");
+        let long = arg.get_long().unwrap_or(key.as_str()).to_string();
+        let flag = if arg.get_action().takes_values() {
+            let mut f = OsString::from(format!("--{long}="));
+            f.push(&text);
+            f
+        } else if text == "true" {
+            OsString::from(format!("--{long}"))
+        } else {
+            continue; // a switch set to false is its default
+        };
+        from_file.insert(key, (text, flag));
     }
+    // Every value is checked as `run` would parse it, also those this command does not use
+    // (`check` does not use `concurrency`, but a bad one would break the next run).
+    let run_argv: Vec<OsString> = vec![argv.first().cloned().unwrap_or_else(|| "drata-etl".into()), "run".into()];
+    let mut all = run_argv.clone();
+    all.extend(from_file.values().map(|(_, f)| f.clone()));
+    if let Err(e) = cmd.clone().try_get_matches_from(&all) {
+        return Err(blame(&cmd, &run_argv, &config, &from_file, e).into());
+    }
+    // What this command uses and neither a flag nor the environment set.
+    let injected: BTreeMap<String, (OsString, OsString)> = from_file
+        .into_iter()
+        .filter(|(key, _)| leaf_args.get(key).is_some())
+        .filter(|(key, _)| {
+            !matches!(leaf_matches.value_source(key), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+        })
+        .collect();
 
     let mut full = argv.clone();
     full.extend(injected.values().map(|(_, f)| f.clone()));
@@ -439,7 +450,7 @@ mod tests {
         assert!(m.contains("line 2") && !m.contains("sekrit"), "{m}");
         let cfg = write(tmp.path(), "[run]\nout = \"x\"\n");
         let m = usage_message(run_args(&["drata-etl", "run", "--config", cfg.to_str().unwrap()]));
-        assert!(m.contains("`run`") && m.contains("table"), "{m}");
+        assert!(m.contains("`[run]`") && m.contains("table"), "{m}");
         let m = usage_message(run_args(&["drata-etl", "run", "--config", "/nonexistent/etl.toml"]));
         assert!(m.contains("cannot read the config file"), "{m}");
     }

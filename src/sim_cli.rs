@@ -1,9 +1,9 @@
 //! `drata-etl simulate`: the simulator as a standalone server, configured from flags, until
 //! SIGINT/SIGTERM. Prints one JSON line with the address it serves (useful with port 0).
 
-use crate::cli::SimulateArgs;
+use crate::cli::{SimDialectArg, SimulateArgs};
 use crate::error::{EtlError, FailureKind};
-use crate::sim::{ApiKeySpec, Drift, Faults, RateLimit, SimConfig, Simulator};
+use crate::sim::{ApiKeySpec, Drift, Faults, RateLimit, SimConfig, SimDialect, Simulator};
 use std::time::Duration;
 
 pub fn sim_config(a: &SimulateArgs) -> SimConfig {
@@ -34,6 +34,12 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
             total_skew: a.total_skew,
             fault_seed: a.fault_seed,
         },
+        dialect: match a.dialect {
+            SimDialectArg::Guide => SimDialect::Guide,
+            SimDialectArg::V1 => SimDialect::V1,
+            SimDialectArg::V2 => SimDialect::V2,
+        },
+        ..SimConfig::default()
     }
 }
 
@@ -45,7 +51,7 @@ pub async fn serve(a: &SimulateArgs) -> Result<(), EtlError> {
         "{}",
         serde_json::json!({"listening": sim.addr.to_string(), "base_url": sim.base_url(), "personnel": a.personnel})
     );
-    tracing::info!(addr = %sim.addr, personnel = a.personnel, "simulator serving the guide dialect; stop with Ctrl-C");
+    tracing::info!(addr = %sim.addr, personnel = a.personnel, dialect = ?a.dialect, "simulator serving; stop with Ctrl-C");
     crate::signals::shutdown_signal().await;
     let stats = sim.sim.stats();
     tracing::info!(requests = stats.requests_total, peak_in_flight = stats.peak_in_flight, "simulator stopped");

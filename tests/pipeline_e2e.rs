@@ -211,7 +211,14 @@ async fn rerun_with_same_run_at_replaces_the_snapshot() {
     assert!(sim.sim.delete_person(&first));
     let r = run_etl(&sim, tmp.path(), &at).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for table in ["personnel", "personnel_training", "personnel_background_checks", "controls", "personnel_org"] {
+    for table in [
+        "personnel",
+        "personnel_training",
+        "personnel_background_checks",
+        "controls",
+        "personnel_org",
+        "personnel_compliance_checks",
+    ] {
         let dirs: Vec<_> =
             std::fs::read_dir(tmp.path().join(table).join("snapshot_date=2026-02-01")).unwrap().collect();
         assert_eq!(dirs.len(), 1, "{table}: one snapshot partition");
@@ -234,7 +241,14 @@ async fn parquet_schema_matches_schemas_dir() {
     let sim = start(sim_config(20)).await;
     let tmp = tempfile::tempdir().unwrap();
     assert_eq!(run_etl(&sim, tmp.path(), &[]).await.code, 0);
-    for table in ["personnel", "personnel_training", "personnel_background_checks", "controls", "personnel_org"] {
+    for table in [
+        "personnel",
+        "personnel_training",
+        "personnel_background_checks",
+        "controls",
+        "personnel_org",
+        "personnel_compliance_checks",
+    ] {
         let doc: serde_json::Value = serde_json::from_slice(
             &std::fs::read(format!("{}/schemas/{table}.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
         )

@@ -240,7 +240,7 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
     {
         let ord = super::report::ints(&df, "ordinal").map_err(&err)?;
         let side = |prefix: &str| -> PolarsResult<Vec<String>> {
-            let present: Vec<Option<bool>> = df.column(&format!("in_{prefix}"))?.bool()?.into_iter().collect();
+            let present: Vec<Option<bool>> = df.column(&format!("in_{prefix}"))?.bool()?.iter().collect();
             let st = strs(&df, &format!("{prefix}_status"))?;
             let at = strs(&df, &format!("{prefix}_completed_at"))?;
             Ok((0..df.height())
@@ -290,8 +290,7 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
         let fe = strs(df, "from_owner_email").map_err(&err)?;
         let to = strs(df, "to_owner_id").map_err(&err)?;
         let te = strs(df, "to_owner_email").map_err(&err)?;
-        let in_from: Vec<Option<bool>> =
-            df.column("in_from").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
+        let in_from: Vec<Option<bool>> = df.column("in_from").map_err(&err)?.bool().map_err(&err)?.iter().collect();
         for i in 0..df.height() {
             let change = if removed_side {
                 "removed"
@@ -417,7 +416,7 @@ impl Diff {
     /// Every change as one row (compute with limit 0 first): the `--format parquet` table.
     pub fn change_rows(&self) -> Vec<[Option<String>; 8]> {
         let mut rows = Vec::new();
-        let mut people = |change: &str, list: &PeopleList, field: Option<&str>, split: bool| {
+        let mut push = |change: &str, list: &PeopleList, field: Option<&str>, split: bool| {
             for p in &list.people {
                 let (from, to) = match (&p.detail, split) {
                     (Some(d), true) => match d.split_once(" -> ") {
@@ -438,13 +437,20 @@ impl Diff {
                 ]);
             }
         };
-        people("added", &self.added, None, false);
-        people("removed", &self.removed, None, false);
-        people("deactivated", &self.deactivated, Some("is_active"), false);
-        people("reactivated", &self.reactivated, Some("is_active"), false);
-        people("compliance_changed", &self.compliance_changed, Some("compliance_status"), true);
-        people("training_completed", &self.trainings_completed, Some("training"), false);
-        people("background_check_changed", &self.background_checks_changed, Some("background_check"), true);
+        push("added", &self.added, None, false);
+        push("removed", &self.removed, None, false);
+        push("deactivated", &self.deactivated, Some("is_active"), false);
+        push("reactivated", &self.reactivated, Some("is_active"), false);
+        push("compliance_changed", &self.compliance_changed, Some("compliance_status"), true);
+        push("training_completed", &self.trainings_completed, Some("training"), false);
+        push("background_check_changed", &self.background_checks_changed, Some("background_check"), true);
+        for r in rows.iter_mut() {
+            match r[0].as_deref() {
+                Some("deactivated") => (r[6], r[7]) = (Some("true".into()), Some("false".into())),
+                Some("reactivated") => (r[6], r[7]) = (Some("false".into()), Some("true".into())),
+                _ => {}
+            }
+        }
         for c in &self.control_changes {
             rows.push([
                 Some(format!("control_{}", c.change)),

@@ -11,7 +11,7 @@ use super::render::{Chart, Doc, Section, Table};
 use super::snapshot::{scan, table_files, Snapshots};
 use super::{pct, polars_err};
 use crate::error::EtlError;
-use crate::load::org::{ChainStatus, OrgGraph};
+use crate::load::org::OrgGraph;
 use crate::load::{Manifest, Table as T};
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -129,20 +129,16 @@ pub(crate) fn label(c: &str) -> Expr {
 }
 
 pub(crate) fn strs<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<Vec<Option<&'a str>>> {
-    Ok(df.column(name)?.str()?.into_iter().collect())
+    Ok(df.column(name)?.str()?.iter().collect())
 }
 
 pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
     let c = df.column(name)?.cast(&DataType::Int64)?;
-    Ok(c.i64()?.into_iter().map(|v| v.unwrap_or(0).max(0) as u64).collect())
+    Ok(c.i64()?.iter().map(|v| v.unwrap_or(0).max(0) as u64).collect())
 }
 
 pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
-}
-
-pub(crate) fn date_string(days: Option<i32>) -> Option<String> {
-    days.map(|d| (NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(d as i64)).to_string())
 }
 
 /// Columns of a person shown in lists.
@@ -167,7 +163,7 @@ pub(crate) fn people(df: &DataFrame) -> PolarsResult<Vec<PersonRef>> {
     let last = strs(df, "last_name")?;
     let dept = strs(df, "department")?;
     let detail = match df.column("detail") {
-        Ok(c) => c.cast(&DataType::String)?.str()?.into_iter().map(|s| s.map(str::to_string)).collect(),
+        Ok(c) => c.cast(&DataType::String)?.str()?.iter().map(|s| s.map(str::to_string)).collect(),
         Err(_) => vec![None; df.height()],
     };
     Ok((0..df.height())
@@ -222,7 +218,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
             .collect()
     };
     headcount.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.employment_type.cmp(&b.employment_type)));
-    let people: u64 = headcount.iter().map(|h| h.total).sum();
+    let people_n: u64 = headcount.iter().map(|h| h.total).sum();
     let inactive_n: u64 = headcount.iter().map(|h| h.inactive).sum();
 
     // Compliance status by department (active people).
@@ -378,9 +374,8 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         let name = strs(&df, "name").map_err(&err)?;
         let owner = strs(&df, "owner_id").map_err(&err)?;
         let email = strs(&df, "email").map_err(&err)?;
-        let known: Vec<Option<bool>> =
-            df.column("owner_known").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
-        let act: Vec<Option<bool>> = df.column("is_active").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
+        let known: Vec<Option<bool>> = df.column("owner_known").map_err(&err)?.bool().map_err(&err)?.iter().collect();
+        let act: Vec<Option<bool>> = df.column("is_active").map_err(&err)?.bool().map_err(&err)?.iter().collect();
         for i in 0..df.height() {
             let problem = if owner[i].is_none() {
                 "no_owner"
@@ -417,8 +412,8 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         snapshot_date: m.snapshot_date.clone(),
         workspace: m.workspace.clone(),
         run_at: m.run_at.clone(),
-        people,
-        active: people - inactive_n,
+        people: people_n,
+        active: people_n - inactive_n,
         inactive: inactive_n,
         headcount,
         compliance_status,
@@ -452,12 +447,12 @@ fn org_anomalies(root: &Path, m: &Manifest, limit: usize) -> Result<(String, Peo
         let ids = strs(&df, "id").map_err(&err)?;
         let managers = strs(&df, "manager_id").map_err(&err)?;
         let dangling: Vec<Option<bool>> =
-            df.column("manager_dangling").map_err(&err)?.bool().map_err(&err)?.into_iter().collect();
+            df.column("manager_dangling").map_err(&err)?.bool().map_err(&err)?.iter().collect();
         let chains = df.column("chain").map_err(&err)?.list().map_err(&err)?.clone();
         let mut rows = Vec::new();
-        for (i, chain) in chains.into_iter().enumerate() {
-            let chain: Vec<String> = match chain {
-                Some(s) => s.str().map_err(&err)?.into_iter().map(|v| v.unwrap_or_default().to_string()).collect(),
+        for i in 0..df.height() {
+            let chain: Vec<String> = match chains.get_as_series(i) {
+                Some(s) => s.str().map_err(&err)?.iter().map(|v| v.unwrap_or_default().to_string()).collect(),
                 None => Vec::new(),
             };
             rows.push((
@@ -476,7 +471,6 @@ fn org_anomalies(root: &Path, m: &Manifest, limit: usize) -> Result<(String, Peo
             .filter(|r| r.manager_dangling || r.in_cycle)
             .map(|r| (r.id, r.manager_id, r.manager_dangling, r.chain))
             .collect();
-        debug_assert!(ChainStatus::Cycle.as_str() == "cycle");
         ("derived".to_string(), rows)
     };
     // Names and emails from personnel.

@@ -6,8 +6,10 @@
 //!   the first 429 the only bound is the concurrency budget. A 429 is a congestion event
 //!   (at most one per 250 ms, so the 429s of requests already in flight count once): the
 //!   rate it happened at is remembered as the ceiling and the pace drops to 90% of it.
-//!   Without 429s the pace climbs back quickly to just under that ceiling, then probes
-//!   slowly above it (~1.5%/s), so a run spends its time just under the server's limit.
+//!   429s soon after a decrease are the server's empty bucket refilling: they cut the pace
+//!   further but only a run of them lowers the ceiling. Without 429s the pace climbs back
+//!   quickly to just under the ceiling, then probes above it, slowly at first and faster
+//!   the longer no 429 comes (so a ceiling that was set too low is left within seconds).
 //!   The first ceiling is the rate the server admitted before its first 429.
 //! - Long stops are global: a `Retry-After` over two seconds, or `X-RateLimit-Remaining: 0`
 //!   with a reset over two seconds away, holds back *every* request, not only the refused one,
@@ -23,14 +25,18 @@ use tokio::time::Instant;
 const MIN_RATE: f64 = 0.2;
 const WINDOW: Duration = Duration::from_secs(2);
 const DECREASE: f64 = 0.9;
-/// A 429 within `REPEAT_WINDOW` of the last decrease cuts deeper and lowers the ceiling.
-const REPEAT_DECREASE: f64 = 0.8;
+/// A 429 within `REPEAT_WINDOW` of the last decrease cuts the pace again; a run of
+/// `REPEATS_LOWER_CEILING` of them lowers the ceiling too.
+const REPEAT_DECREASE: f64 = 0.9;
 const REPEAT_WINDOW: Duration = Duration::from_millis(1500);
+const REPEATS_LOWER_CEILING: u32 = 3;
 /// Fast recovery aims at this fraction of the last ceiling.
 const RECOVER_TO: f64 = 0.98;
 const STEP: Duration = Duration::from_millis(200);
-/// Probing growth per `STEP` once recovered (~1.5%/s).
+/// Probing growth per `STEP` once recovered: starts at ~1.5%/s and grows with every step
+/// without a 429, up to `PROBE_MAX` per step.
 const PROBE: f64 = 0.003;
+const PROBE_MAX: f64 = 0.03;
 /// A wait longer than this is applied to every request.
 const GLOBAL_PAUSE_OVER: Duration = Duration::from_secs(2);
 
@@ -42,6 +48,10 @@ struct State {
     rate: Option<f64>,
     /// The rate at the last congestion event.
     ceiling: f64,
+    /// 429 events in a row, each within `REPEAT_WINDOW` of the previous decrease.
+    repeats: u32,
+    /// Steps spent probing above the ceiling since the last 429.
+    probe_steps: u32,
     /// When requests the server admitted (anything but 429) completed, last `WINDOW` only.
     admitted: VecDeque<Instant>,
     first_request: Option<Instant>,
@@ -73,6 +83,8 @@ impl Pacer {
                 paused_until: now,
                 rate: None,
                 ceiling: 0.0,
+                repeats: 0,
+                probe_steps: 0,
                 admitted: VecDeque::new(),
                 first_request: None,
                 last_increase: now,
@@ -155,13 +167,19 @@ impl Pacer {
             return;
         }
         let repeated = st.last_decrease.is_some_and(|t| now.duration_since(t) < REPEAT_WINDOW);
+        st.probe_steps = 0;
         match st.rate {
-            // Still refused soon after slowing down: the ceiling was too optimistic.
+            // Still refused soon after slowing down: the bucket is refilling; only a run of
+            // these says the ceiling itself was too optimistic.
             Some(r) if repeated => {
-                st.ceiling = st.ceiling.min(r);
+                st.repeats += 1;
+                if st.repeats >= REPEATS_LOWER_CEILING {
+                    st.ceiling = st.ceiling.min(r);
+                }
                 st.rate = Some((r * REPEAT_DECREASE).max(MIN_RATE));
             }
             Some(r) => {
+                st.repeats = 0;
                 st.ceiling = r;
                 st.rate = Some((r * DECREASE).max(MIN_RATE));
             }

@@ -13,7 +13,8 @@
 
 use crate::cli::CheckArgs;
 use crate::config_file::Sources;
-use crate::drata::guide::{Child, GuideApi};
+use crate::drata::dialect::{Api, ApiChoice};
+use crate::drata::guide::Child;
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
 use serde::Serialize;
@@ -49,27 +50,14 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The API dialect a host speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// `reference/drata-guide-api.md` (and the simulator's).
-    Guide,
-}
+/// The API dialect a host speaks (defined with the dialects, in `drata::dialect`).
+pub use crate::drata::dialect::Dialect;
 
-impl Dialect {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Guide => "guide",
-        }
-    }
-}
-
-/// The one place that decides which dialect a host speaks. Today every host is treated as
-/// the guide dialect; detecting Drata's real v1/v2 belongs here (and only here), so `check`,
-/// the run's preflight and the manifest all report the same answer.
-pub async fn detect_dialect(_client: &DrataClient) -> Result<Dialect, EtlError> {
-    Ok(Dialect::Guide)
+/// The one place that decides which dialect a host speaks (`--api auto` probes it; a forced
+/// `--api` is taken as given), so `check`, the run's preflight and the manifest all report
+/// the same answer.
+pub async fn detect_dialect(client: &DrataClient, choice: ApiChoice) -> Result<Dialect, EtlError> {
+    crate::drata::dialect::resolve(client, choice).await
 }
 
 /// What the preflight found.
@@ -174,10 +162,13 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Run every check against `client` (which should be fresh: its stats are the preflight's).
-pub async fn run_checks(client: &DrataClient, page_size: u64) -> PreflightReport {
+pub async fn run_checks(client: &DrataClient, page_size: u64, choice: ApiChoice) -> PreflightReport {
     let started = Instant::now();
-    let api = GuideApi { client };
-    let (people, controls) = tokio::join!(api.personnel_page(1, page_size), api.controls_page(1, 1));
+    // The dialect first: every probe below speaks it. If detection fails, the probes run in
+    // the guide dialect so the host/key rows report the failure as they always have.
+    let detected = detect_dialect(client, choice).await;
+    let api = Api::new(detected.as_ref().map_or(Dialect::Guide, |d| *d), client);
+    let (people, controls) = tokio::join!(api.probe_personnel(page_size), api.probe_controls());
     let mut rows = Rows::default();
 
     let errors: Vec<&EtlError> = [people.as_ref().err(), controls.as_ref().err()].into_iter().flatten().collect();
@@ -206,10 +197,7 @@ pub async fn run_checks(client: &DrataClient, page_size: u64) -> PreflightReport
             "scope personnel:read",
             people.as_ref().map(|p| format!("personnel list readable ({} people)", count(p.total))),
         ),
-        (
-            "scope controls:read",
-            controls.as_ref().map(|p| format!("controls list readable ({} controls)", count(p.total))),
-        ),
+        ("scope controls:read", controls.as_ref().map(|t| format!("controls list readable ({} controls)", count(*t)))),
     ] {
         match (key_ok, r) {
             (false, _) => rows.skip(name, "host or key check failed"),
@@ -219,15 +207,15 @@ pub async fn run_checks(client: &DrataClient, page_size: u64) -> PreflightReport
     }
 
     // 5, 6. One person's child endpoints (personnel:read covers them too).
-    let first_id = people.as_ref().ok().filter(|_| key_ok).and_then(|p| p.items.first().map(|x| x.id.clone()));
-    match first_id {
+    let first = people.as_ref().ok().filter(|_| key_ok).and_then(|p| p.items.first().cloned());
+    match first {
         None => {
             let why = if people.is_ok() && key_ok { "no people to probe" } else { "personnel list failed" };
             rows.skip("training endpoint", why);
             rows.skip("background-checks endpoint", why);
         }
-        Some(id) => {
-            let (t, b) = tokio::join!(api.training(&id), api.background_checks(&id));
+        Some(person) => {
+            let (t, b) = tokio::join!(api.training(&person), api.background_checks(&person));
             let outcomes = [
                 ("training endpoint", t.map(|c| child_rows(c, "training record", "training records"))),
                 ("background-checks endpoint", b.map(|c| child_rows(c, "background check", "background checks"))),
@@ -252,6 +240,10 @@ pub async fn run_checks(client: &DrataClient, page_size: u64) -> PreflightReport
     // 7. The page size the server actually uses.
     let page_limit = people.as_ref().ok().and_then(|p| p.limit);
     match people.as_ref() {
+        Ok(_) if api.dialect() == Dialect::V2 => rows.ok(
+            "page size",
+            format!("v2 pages by cursor ({} per page)", page_size.clamp(1, crate::drata::v2::MAX_SIZE)),
+        ),
         Ok(p) => match p.limit {
             Some(l) if l < page_size => {
                 rows.ok("page size", format!("the server caps pages at {l} (asked {page_size}); paging uses {l}"))
@@ -266,9 +258,10 @@ pub async fn run_checks(client: &DrataClient, page_size: u64) -> PreflightReport
 
     // 8. The dialect.
     let dialect = if host_ok {
-        match detect_dialect(client).await {
+        match detected {
             Ok(d) => {
-                rows.ok("dialect", d.name().into());
+                let how = if choice.is_some() { "as set by --api" } else { "detected" };
+                rows.ok("dialect", format!("{} ({how})", d.name()));
                 Some(d)
             }
             Err(e) => {
@@ -328,17 +321,21 @@ fn child_rows<T>(c: Child<T>, one: &str, many: &str) -> String {
 /// `drata-etl check`: the report, whatever it found; `Err` only for usage problems (a bad
 /// `--base-url`, no key) found before any request.
 pub async fn check(args: &CheckArgs, sources: &Sources) -> Result<PreflightReport, EtlError> {
-    let base = crate::config::parse_base_url(&args.base_url)?;
+    let base = crate::config::parse_base_url(&crate::config::effective_base_url(
+        &args.base_url,
+        args.region,
+        sources.get("base_url"),
+    ))?;
     let (key, _) = crate::config::api_key_for(args.api_key_file.as_deref(), sources)?;
     let client = DrataClient::new(crate::config::check_client_config(base, key, args.request_timeout))?;
-    Ok(run_checks(&client, args.page_size).await)
+    Ok(run_checks(&client, args.page_size, args.api.choice()).await)
 }
 
 /// The preflight at the start of `run`: the report when every check passed (warnings are
 /// logged), else the first failure, with its exit code, prefixed `preflight:`.
-pub async fn before_run(cfg: &ClientConfig, page_size: u64) -> Result<PreflightReport, EtlError> {
+pub async fn before_run(cfg: &ClientConfig, page_size: u64, choice: ApiChoice) -> Result<PreflightReport, EtlError> {
     let client = DrataClient::new(cfg.clone())?;
-    let mut report = run_checks(&client, page_size).await;
+    let mut report = run_checks(&client, page_size, choice).await;
     if let Some(e) = report.error.take() {
         return Err(EtlError::new(e.kind, format!("preflight: {}", e.message)));
     }

@@ -1,5 +1,6 @@
 //! The embedded Drata API simulator: serves the "guide" dialect
-//! (`reference/drata-guide-api.md`) over HTTP with axum, for `drata-etl demo`,
+//! (`reference/drata-guide-api.md`), or Drata's real v1/v2 (`SimConfig::dialect`; `real`,
+//! `v1`, `v2`, from the same generated people) over HTTP with axum, for `drata-etl demo`,
 //! `drata-etl simulate` (benchmarks) and every end-to-end test (bound on `127.0.0.1:0`).
 //!
 //! - `data`: records generated on the fly from `(seed, index)`; nothing stored per person.
@@ -25,8 +26,11 @@
 
 mod data;
 mod faults;
+mod real;
 mod roster;
 mod server;
+mod v1;
+mod v2;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -63,6 +67,33 @@ pub struct SimConfig {
     /// Accepted keys (default: one key `sim-key` with all read scopes).
     pub keys: Vec<ApiKeySpec>,
     pub faults: Faults,
+    /// The API dialect served (default: the guide's).
+    pub dialect: SimDialect,
+    /// v2 only: every page after the first hands back the cursor it was given.
+    pub v2_repeat_cursor: bool,
+    /// An account-level refusal on every API path (402 plan / 412 terms), any dialect.
+    pub account_fault: Option<AccountFault>,
+}
+
+/// Which API dialect the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimDialect {
+    /// `reference/drata-guide-api.md`.
+    #[default]
+    Guide,
+    /// Drata's real v1 (`/public/...`; `sim::v1`).
+    V1,
+    /// Drata's real v2 (`/public/v2/...`; `sim::v2`).
+    V2,
+}
+
+/// Refusals Drata answers for the whole account, whatever the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountFault {
+    /// 402: the plan does not include API access.
+    PlanUpgradeRequired,
+    /// 412: the Drata terms have not been accepted.
+    TermsNotAccepted,
 }
 
 impl Default for SimConfig {
@@ -74,6 +105,9 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             keys: vec![ApiKeySpec::all_read(DEFAULT_API_KEY)],
             faults: Faults::default(),
+            dialect: SimDialect::Guide,
+            v2_repeat_cursor: false,
+            account_fault: None,
         }
     }
 }

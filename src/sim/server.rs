@@ -91,6 +91,16 @@ impl Endpoint {
             ["personnel", id, "training"] if !id.is_empty() => Endpoint::Training,
             ["personnel", id, "background-checks"] if !id.is_empty() => Endpoint::BackgroundChecks,
             ["controls"] => Endpoint::ControlsList,
+            // The real v1/v2 dialects' paths (`sim::v1`, `sim::v2`).
+            ["users", id, "documents"] | ["v2", "users", id, "documents"] if !id.is_empty() => Endpoint::Training,
+            ["v2", "personnel"] => Endpoint::PersonnelList,
+            ["v2", "users"] => Endpoint::BackgroundChecks,
+            ["controls", id, "owners"] if !id.is_empty() => Endpoint::ControlsList,
+            ["v2", "workspaces"] => Endpoint::ControlsList,
+            ["v2", "workspaces", ws, "controls"] if !ws.is_empty() => Endpoint::ControlsList,
+            ["v2", "workspaces", ws, "controls", id, "owners"] if !ws.is_empty() && !id.is_empty() => {
+                Endpoint::ControlsList
+            }
             _ => Endpoint::Other,
         }
     }
@@ -193,14 +203,19 @@ impl Simulator {
         c.faults_injected.store(0, Relaxed);
     }
 
-    /// The axum router serving the guide dialect under `/public`.
+    /// The axum router serving the configured dialect (guide by default) under `/public`.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/public/personnel", get(list_personnel))
-            .route("/public/personnel/{id}", get(get_person))
-            .route("/public/personnel/{id}/training", get(get_training))
-            .route("/public/personnel/{id}/background-checks", get(get_background_checks))
-            .route("/public/controls", get(list_controls))
+        let routes = match self.cfg.dialect {
+            super::SimDialect::Guide => Router::new()
+                .route("/public/personnel", get(list_personnel))
+                .route("/public/personnel/{id}", get(get_person))
+                .route("/public/personnel/{id}/training", get(get_training))
+                .route("/public/personnel/{id}/background-checks", get(get_background_checks))
+                .route("/public/controls", get(list_controls)),
+            super::SimDialect::V1 => super::v1::routes(),
+            super::SimDialect::V2 => super::v2::routes(),
+        };
+        routes
             .fallback(no_route)
             .method_not_allowed_fallback(no_route)
             .layer(axum::middleware::from_fn_with_state(self.clone(), gate))
@@ -229,7 +244,7 @@ impl Simulator {
         Ok(RunningSim { addr, sim, shutdown: Some(tx), join: Some(join) })
     }
 
-    fn max_limit(&self) -> u64 {
+    pub(crate) fn max_limit(&self) -> u64 {
         match self.cfg.faults.max_page_limit {
             Some(cap) => u64::from(cap.clamp(1, 100)),
             None => 100,
@@ -259,7 +274,7 @@ impl Simulator {
 
     /// On a personnel page request with page >= 2: insert people at the front and delete
     /// some already-listed ones behind the reader, until `max_events` have happened.
-    fn maybe_drift(&self, offset: u64) {
+    pub(crate) fn maybe_drift(&self, offset: u64) {
         let Some(d) = self.cfg.faults.drift else {
             return;
         };
@@ -381,6 +396,8 @@ async fn respond(
         r
     } else if f.unauthorized {
         unauthorized("Invalid API key")
+    } else if let Some(r) = sim.cfg.account_fault.filter(|_| endpoint != Endpoint::Other).map(account_rejection) {
+        r
     } else if let Some(r) = sim.auth_rejection(endpoint, req.headers()) {
         r
     } else if let Some(code) = dice.html_error(f) {
@@ -450,11 +467,32 @@ fn unauthorized(message: &str) -> Response {
     r
 }
 
-fn not_found(message: &str) -> Response {
+/// A Drata-style JSON body.
+pub(crate) fn json_value(v: Value) -> Response {
+    json_bytes(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
+}
+
+/// The account-level refusals Drata sends on every operation (402 plan, 412 terms).
+fn account_rejection(f: super::AccountFault) -> Response {
+    match f {
+        super::AccountFault::PlanUpgradeRequired => error(
+            StatusCode::PAYMENT_REQUIRED,
+            "PaymentRequiredException",
+            "You must upgrade your plan to use this feature",
+        ),
+        super::AccountFault::TermsNotAccepted => error(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailedException",
+            "You must accept the Drata terms and conditions to use the API",
+        ),
+    }
+}
+
+pub(crate) fn not_found(message: &str) -> Response {
     error(StatusCode::NOT_FOUND, "NotFoundException", message)
 }
 
-fn bad_request(message: &str) -> Response {
+pub(crate) fn bad_request(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "BadRequestException", message)
 }
 
@@ -463,7 +501,7 @@ fn bad_request(message: &str) -> Response {
 // ---------------------------------------------------------------------------------------
 
 /// Parse `page` (default 1) and `limit` (default 25, clamped to `max_limit`).
-fn parse_paging(query: Option<&str>, max_limit: u64) -> Result<(u64, u64), String> {
+pub(crate) fn parse_paging(query: Option<&str>, max_limit: u64) -> Result<(u64, u64), String> {
     // Digits only; a value too large for u64 saturates (a huge page is past the end, a
     // huge limit is clamped) rather than being an error.
     fn positive(name: &str, v: &str) -> Result<u64, String> {

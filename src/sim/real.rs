@@ -1,0 +1,244 @@
+//! The simulated workspace as Drata's *real* API sees it (v1 and v2 share it): the same
+//! generated people as the guide dialect, re-expressed with the real API's ids and shapes
+//! (`reference/drata-real-api.md`). Deterministic from `(seed, index)`, like `data`.
+//!
+//! Ids: personnel id = index + 1, user id = index + `USER_ID_BASE`, control id = position
+//! + 1, workspace id 1. `employmentStatus` follows `isActive` and `employmentType`; the
+//! FULL_COMPLIANCE check follows `complianceStatus`; SECURITY_TRAINING follows the guide
+//! trainings (completed ones are also the user's SEC_TRAINING documents); BG_CHECK and the
+//! user's background checks follow the guide background checks. Some controls get more
+//! than ten owners, so v2's inline owner list is truncated for them.
+//!
+//! Values are built as `serde_json::Value` with the real API's field names; nothing here is
+//! shared with the client's models. Test overlays (`set_person_field`) apply to the guide
+//! dialect only.
+
+use serde_json::{json, Value};
+
+use super::data::{Generator, Opt};
+use super::Simulator;
+
+/// User ids start here, so they never equal personnel ids.
+pub(crate) const USER_ID_BASE: u64 = 100_001;
+/// The one simulated workspace.
+pub(crate) const WORKSPACE_ID: u64 = 1;
+const STAMP: &str = "2025-01-01T00:00:00.000Z";
+
+fn opt_str(o: &Opt<impl AsRef<str>>) -> Value {
+    match o {
+        Opt::Val(v) => Value::String(v.as_ref().to_string()),
+        _ => Value::Null,
+    }
+}
+
+/// `YYYY-MM-DD...` as a midnight UTC date-time.
+fn midnight(date: &str) -> String {
+    format!("{}T00:00:00.000Z", date.get(..10).unwrap_or(date))
+}
+
+/// Add a year to a `YYYY-MM-DD` prefix (Feb 29 becomes Mar 1's neighbour, Feb 28).
+fn plus_year(date: &str) -> String {
+    let y: i32 = date.get(..4).and_then(|y| y.parse().ok()).unwrap_or(2025);
+    let rest = date.get(4..10).unwrap_or("-01-01");
+    let rest = if rest == "-02-29" { "-02-28" } else { rest };
+    format!("{:04}{rest}T00:00:00.000Z", y + 1)
+}
+
+pub(crate) struct RealPerson {
+    pub personnel_id: u64,
+    pub user_id: u64,
+    pub employment_status: &'static str,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub email: String,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    pub job_title: Value,
+    pub role: &'static str,
+    pub checks: Vec<Value>,
+    pub background_checks: Vec<Value>,
+    pub documents: Vec<Value>,
+}
+
+impl Generator {
+    /// The real API's view of person `index`.
+    pub(crate) fn real_person(&self, index: u64) -> RealPerson {
+        let p = self.person(index);
+        let personnel_id = index + 1;
+        let user_id = index + USER_ID_BASE;
+        let contractor = matches!(p.employment_type, Opt::Val("CONTRACTOR"));
+        let employment_status = match (p.is_active, contractor) {
+            (true, false) => "CURRENT_EMPLOYEE",
+            (true, true) => "CURRENT_CONTRACTOR",
+            (false, false) => "FORMER_EMPLOYEE",
+            (false, true) => "FORMER_CONTRACTOR",
+        };
+        let trainings = self.trainings(index);
+        let bgs = self.background_checks(index);
+        let check = |k: u64, t: &str, status: &str, freq: &str, done: Option<String>, expires: Option<String>| {
+            json!({
+                "id": personnel_id * 10 + k, "type": t, "status": status, "checkFrequency": freq,
+                "completionDate": done, "expiresAt": expires, "lastCheckedAt": STAMP,
+                "createdAt": STAMP, "updatedAt": STAMP,
+            })
+        };
+        let full = match p.compliance_status {
+            "COMPLIANT" => "PASS",
+            "NON_COMPLIANT" => "FAIL",
+            _ => "MISCONFIGURED",
+        };
+        let last_done =
+            trainings.iter().filter(|t| t.status == "COMPLETED").filter_map(|t| t.completed_at.clone()).max();
+        let mut checks = vec![check(0, "FULL_COMPLIANCE", full, "DAILY", None, None)];
+        checks.push(match &last_done {
+            Some(d) => check(1, "SECURITY_TRAINING", "PASS", "YEARLY", Some(midnight(d)), Some(plus_year(d))),
+            None => check(1, "SECURITY_TRAINING", "FAIL", "YEARLY", None, None),
+        });
+        if index % 5 == 0 {
+            checks.push(check(
+                2,
+                "HIPAA_TRAINING",
+                if last_done.is_some() { "PASS" } else { "FAIL" },
+                "YEARLY",
+                last_done.as_deref().map(midnight),
+                None,
+            ));
+        }
+        let bg_pass = bgs.iter().any(|b| b.status == "PASSED");
+        checks.push(check(3, "BG_CHECK", if bg_pass { "PASS" } else { "FAIL" }, "ONCE", None, None));
+        let background_checks = bgs
+            .iter()
+            .enumerate()
+            .map(|(k, b)| {
+                let status = match b.status {
+                    "PASSED" => "OK",
+                    "FAILED" => "ISSUE",
+                    _ => "PENDING",
+                };
+                json!({
+                    "id": user_id * 10 + k as u64, "userId": user_id, "status": status, "caseId": null,
+                    "caseInvitationId": format!("inv-{user_id}-{k}"), "url": format!("https://checkr.example/{user_id}/{k}"),
+                    "manualCheckDate": b.completed_at, "manuallyCheckUrl": null, "type": "CHECKR", "source": "CHECKR",
+                    "reportData": "{}", "outOfScopeReason": null, "outOfScopeAt": null, "invitationEmail": null,
+                    "linkedAt": null, "createdAt": STAMP, "updatedAt": STAMP,
+                })
+            })
+            .collect();
+        let documents = trainings
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.status == "COMPLETED")
+            .map(|(k, t)| {
+                json!({
+                    "id": user_id * 10 + k as u64, "name": format!("{} certificate.pdf", t.name), "type": "SEC_TRAINING",
+                    "fileUrl": null, "renewalDate": t.completed_at.as_deref().map(plus_year).map(|d| d[..10].to_string()),
+                    "createdAt": STAMP, "updatedAt": STAMP,
+                })
+            })
+            .collect();
+        RealPerson {
+            personnel_id,
+            user_id,
+            employment_status,
+            start_date: p.start_date.as_val_owned(),
+            end_date: p.end_date.as_val_owned(),
+            email: p.email,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            job_title: opt_str(&p.title),
+            role: if p.role == "MEMBER" { "EMPLOYEE" } else { p.role },
+            checks,
+            background_checks,
+            documents,
+        }
+    }
+}
+
+impl<T: Clone> Opt<T> {
+    pub(crate) fn as_val_owned(&self) -> Option<T> {
+        match self {
+            Opt::Val(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// One control in the real API's terms: its position, code, name and owners (user ids).
+pub(crate) struct RealControl {
+    pub id: u64,
+    pub code: String,
+    pub name: String,
+    pub owner_indices: Vec<u64>,
+}
+
+impl Simulator {
+    /// The controls, with owners as person indices. Every seventh control (from the 4th)
+    /// has 13 owners, more than v2's inline ten.
+    pub(crate) fn real_controls(&self) -> Vec<RealControl> {
+        let personnel = self.cfg.personnel as u64;
+        self.controls
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let mut owners: Vec<u64> =
+                    c.owner_id.as_deref().and_then(|o| self.gen.index_of(o)).into_iter().collect();
+                if k % 7 == 3 && personnel > 0 {
+                    for j in 0..12u64 {
+                        let i = (k as u64 * 31 + j * 17) % personnel;
+                        if !owners.contains(&i) {
+                            owners.push(i);
+                        }
+                    }
+                }
+                RealControl { id: k as u64 + 1, code: c.id.clone(), name: c.name.clone(), owner_indices: owners }
+            })
+            .collect()
+    }
+
+    /// A user as the compact card owners and `user` expansions use.
+    pub(crate) fn user_compact(&self, index: u64) -> Value {
+        let p = self.gen.real_person(index);
+        json!({"id": p.user_id, "email": p.email, "firstName": p.first_name, "lastName": p.last_name,
+               "createdAt": STAMP, "updatedAt": STAMP})
+    }
+
+    /// The person index behind a user id, if that person exists.
+    pub(crate) fn index_of_user(&self, user_id: &str) -> Option<u64> {
+        let n: u64 = user_id.parse().ok()?;
+        let index = n.checked_sub(USER_ID_BASE)?;
+        self.roster().exists(index).then_some(index)
+    }
+
+    /// Current people in list order as v1 serves them (what a perfect v1 client extracts).
+    pub fn v1_personnel_json(&self) -> Vec<Value> {
+        let all = {
+            let r = self.roster();
+            r.page(0, r.total())
+        };
+        all.into_iter().map(|i| super::v1::person_json(self, i)).collect()
+    }
+
+    /// Current people in list order as v2 serves them with user and compliance checks expanded.
+    pub fn v2_personnel_json(&self) -> Vec<Value> {
+        let all = {
+            let r = self.roster();
+            r.page(0, r.total())
+        };
+        all.into_iter().map(|i| super::v2::person_json(self, i, true, true)).collect()
+    }
+
+    /// A user's SEC_TRAINING documents (both dialects), by user id.
+    pub fn real_documents_json(&self, user_id: &str) -> Option<Vec<Value>> {
+        Some(self.gen.real_person(self.index_of_user(user_id)?).documents)
+    }
+
+    /// Every control as `(id, code, owners' user ids)`, in list order.
+    pub fn real_controls_owners(&self) -> Vec<(u64, String, Vec<u64>)> {
+        self.real_controls()
+            .into_iter()
+            .map(|c| (c.id, c.code, c.owner_indices.iter().map(|i| i + USER_ID_BASE).collect()))
+            .collect()
+    }
+}
+
+pub(crate) const TIMESTAMP: &str = STAMP;

@@ -1,0 +1,168 @@
+//! The simulator's real-v1 face (`/public/...` as in `reference/drata-real-api.md`): the
+//! personnel list (limit capped at 50, `{data, page, limit, total, dataAll}`, numeric ids,
+//! nested `user` with `backgroundChecks`, `complianceChecks`), the user's documents
+//! (`{documents}`, no total), controls without owners and `/controls/{id}/owners`.
+//! Its own serialisation (JSON values built here); faults, auth and counters come from the
+//! shared gate in `server`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::faults::{self, PersonFault};
+use super::real::{TIMESTAMP, WORKSPACE_ID};
+use super::server::{bad_request, json_value, not_found, parse_paging};
+use super::Simulator;
+
+/// v1 answers at most 50 per page.
+pub(crate) const MAX_LIMIT: u64 = 50;
+
+pub(crate) fn routes() -> Router<Arc<Simulator>> {
+    Router::new()
+        .route("/public/personnel", get(list_personnel))
+        .route("/public/users/{id}/documents", get(documents))
+        .route("/public/controls", get(list_controls))
+        .route("/public/controls/{id}/owners", get(control_owners))
+}
+
+/// One v1 personnel record.
+pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
+    let p = sim.gen.real_person(index);
+    json!({
+        "id": p.personnel_id,
+        "employmentStatus": p.employment_status,
+        "startDate": p.start_date.as_deref().map(|d| d.get(..10).unwrap_or(d).to_string()),
+        "separationDate": p.end_date.as_deref().map(|d| d.get(..10).unwrap_or(d).to_string()),
+        "statusUpdatedAt": null,
+        "notHumanReason": null,
+        "osVersion": null,
+        "serialNumber": null,
+        "user": {
+            "id": p.user_id, "email": p.email, "firstName": p.first_name, "lastName": p.last_name,
+            "jobTitle": p.job_title, "avatarUrl": null, "drataTermsAgreedAt": TIMESTAMP,
+            "roles": [p.role], "identities": [], "backgroundChecks": p.background_checks,
+            "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP,
+        },
+        "complianceChecks": p.checks,
+        "devices": [],
+        "devicesCount": 0,
+        "devicesFailingComplianceCount": 0,
+        "agentEnabled": false,
+        "manualUploadEnabled": true,
+        "createdAt": TIMESTAMP,
+        "updatedAt": TIMESTAMP,
+    })
+}
+
+fn paging(sim: &Simulator, q: Option<&str>) -> Result<(u64, u64), Response> {
+    let cap = sim.max_limit().min(MAX_LIMIT);
+    // v1's default page size is 20.
+    let q = q.unwrap_or("");
+    let with_default =
+        if q.split('&').any(|kv| kv.starts_with("limit=")) { q.to_string() } else { format!("{q}&limit=20") };
+    parse_paging(Some(&with_default), cap).map_err(|m| bad_request(&m))
+}
+
+async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
+    let (page, limit) = match paging(&sim, q.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let offset = (page - 1).saturating_mul(limit);
+    if page >= 2 {
+        sim.maybe_drift(offset);
+    }
+    let (total, rows) = {
+        let r = sim.roster();
+        (r.total(), r.page(offset, limit))
+    };
+    let data: Vec<Value> = rows.iter().map(|i| person_json(&sim, *i)).collect();
+    let total = total.saturating_add_signed(sim.cfg.faults.total_skew);
+    json_value(json!({"data": data, "page": page, "limit": limit, "total": total, "dataAll": {}}))
+}
+
+async fn documents(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some(index) = sim.index_of_user(&id) else { return not_found("User not found") };
+    match faults::person_fault(&sim.cfg.faults, index) {
+        Some(PersonFault::Vanished) => return not_found("User not found"),
+        Some(PersonFault::Broken) => {
+            sim.counters.drift_event();
+            return faults::html_error(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        None => {}
+    }
+    let (page, limit) = match paging(&sim, q.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let wanted = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.into_owned());
+    let docs: Vec<Value> = sim
+        .gen
+        .real_person(index)
+        .documents
+        .into_iter()
+        .filter(|d| wanted.as_deref().is_none_or(|w| d["type"] == w))
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .collect();
+    json_value(json!({ "documents": docs }))
+}
+
+fn user_card(sim: &Simulator, index: u64) -> Value {
+    let mut v = sim.user_compact(index);
+    let p = sim.gen.real_person(index);
+    v["jobTitle"] = p.job_title;
+    v["avatarUrl"] = Value::Null;
+    v["drataTermsAgreedAt"] = Value::String(TIMESTAMP.into());
+    v
+}
+
+async fn list_controls(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
+    let (page, limit) = match paging(&sim, q.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let all = sim.real_controls();
+    let total = all.len() as u64;
+    let data: Vec<Value> = all
+        .iter()
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .map(|c| {
+            json!({
+                "id": c.id, "name": c.name, "code": c.code, "description": format!("{} control", c.name),
+                "slug": c.code.to_ascii_lowercase(), "workspaceId": WORKSPACE_ID, "archivedAt": null,
+                "frameworkTags": ["SOC_2"], "hasEvidence": true, "hasOwner": !c.owner_indices.is_empty(),
+                "isMonitored": c.id % 2 == 0, "isReady": c.id % 3 != 0, "hasTicket": false,
+                "frameworkRequirements": [], "topics": [],
+            })
+        })
+        .collect();
+    json_value(json!({"data": data, "page": page, "limit": limit, "total": total}))
+}
+
+async fn control_owners(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let (page, limit) = match paging(&sim, q.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(c) = sim.real_controls().into_iter().find(|c| c.id.to_string() == id) else {
+        return not_found("Control not found");
+    };
+    let total = c.owner_indices.len() as u64;
+    let data: Vec<Value> = c
+        .owner_indices
+        .iter()
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .map(|i| user_card(&sim, *i))
+        .collect();
+    json_value(json!({"data": data, "page": page, "limit": limit, "total": total}))
+}
