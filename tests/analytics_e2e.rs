@@ -613,6 +613,15 @@ async fn report_diff_and_org_on_known_snapshots() {
     // The report on the older snapshot is still available by id.
     let r = json_of(&["report", "--out", &out, "--snapshot", S1, "--format", "json"]).await;
     assert_eq!(r["people"], 10);
+    // A snapshot committed before personnel_org existed: the report derives it on the fly.
+    let manifest = tmp.path().join("_snapshots").join(S1).join("_manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["tables"].as_object_mut().unwrap().remove("personnel_org");
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let old = json_of(&["report", "--out", &out, "--snapshot", S1, "--format", "json"]).await;
+    assert_eq!(old["org_source"], "derived");
+    assert_eq!(old["dangling_manager"], r["dangling_manager"]);
+    assert_eq!(old["manager_cycles"], r["manager_cycles"]);
 
     // reconcile against the latest snapshot.
     let hris = tmp.path().join("hris.csv");

@@ -45,7 +45,7 @@ def main(argv):
     ap.add_argument("--from-snapshot")
     ap.add_argument("--workspace")
     ap.add_argument("--json", action="store_true")
-    a = ap.parse_args(argv[1:])
+    a = ap.parse_intermixed_args(argv[1:])
     if not os.path.isdir(a.out):
         print(f"run.py: {a.out} is not a directory", file=sys.stderr)
         return 2

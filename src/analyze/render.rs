@@ -96,12 +96,18 @@ pub fn text(doc: &Doc) -> String {
     }
     for s in &doc.sections {
         let _ = writeln!(o, "\n{}\n{}", s.title, "-".repeat(s.title.chars().count()));
+        let mut after_table = false;
         for b in &s.blocks {
             match b {
                 Block::Para(p) => {
-                    let _ = writeln!(o, "{p}");
+                    let gap = if after_table { "\n" } else { "" };
+                    let _ = writeln!(o, "{gap}{p}");
+                    after_table = false;
                 }
-                Block::Table(t) => text_table(&mut o, t),
+                Block::Table(t) => {
+                    text_table(&mut o, t);
+                    after_table = true;
+                }
                 Block::Chart(_) => {}
             }
         }
@@ -319,7 +325,7 @@ fn svg_chart(o: &mut String, c: &Chart) {
                 x + 16.0,
                 escape(s)
             );
-            x += 24.0 + 7.0 * s.chars().count() as f64;
+            x += 28.0 + 8.0 * s.chars().count() as f64;
         }
     }
     for (r, (label, values)) in c.rows.iter().enumerate() {

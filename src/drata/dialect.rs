@@ -145,6 +145,14 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// The personnel list's current total (v2 only; `None` elsewhere or when not sent).
+    pub async fn v2_personnel_total(&self) -> Result<Option<u64>, EtlError> {
+        match self {
+            Api::V2(a) => a.personnel_total().await,
+            _ => Ok(None),
+        }
+    }
+
     /// An offset page of controls (guide and v1).
     pub async fn controls_page(&self, page: u64, limit: u64) -> Result<Page<Control>, EtlError> {
         match self {

@@ -228,6 +228,16 @@ impl<'a> V2Api<'a> {
         parse_cursor_page(path, body, |v| person_from_wire(v, users))
     }
 
+    /// The personnel list's current `totalCount` (one request of size 1), to tell whether
+    /// the list changed while it was paged: cursors hide that, and `totalCount` comes only
+    /// with a first page.
+    pub async fn personnel_total(&self) -> Result<Option<u64>, EtlError> {
+        let path = "/public/v2/personnel";
+        let q = [("size", "1".to_string()), ("includeTotalCount", "true".to_string())];
+        let body = self.get(Endpoint::PersonnelList, path, &q).await?;
+        Ok(parse_cursor_page(path, body, |_| Some(()))?.total)
+    }
+
     /// Every user's job title and background checks, by user id.
     async fn load_users(&self, page_size: u64) -> Result<HashMap<String, UserInfo>, EtlError> {
         let path = "/public/v2/users";

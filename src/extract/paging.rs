@@ -140,6 +140,12 @@ async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass
                 None => break,
             }
         }
+        // A cursor hides inserts and deletes behind it; a changed total at the end does not.
+        if let Some(t) = api.v2_personnel_total().await? {
+            if !pass.totals.contains(&t) {
+                pass.totals.push(t);
+            }
+        }
         out.flush().map_err(|e| spill_err(spill, e))?;
         return Ok(pass);
     }

@@ -47,20 +47,11 @@ pub fn list(args: &ListArgs) -> Result<String, EtlError> {
         let scope = only.map(|w| format!(" for workspace {w}")).unwrap_or_default();
         return Ok(format!("no committed snapshots under {}{scope}\n", root.display()));
     }
-    let mut rows: Vec<Vec<String>> = vec![[
-        "WORKSPACE",
-        "SNAPSHOT_ID",
-        "RUN_AT",
-        "PERSONNEL",
-        "TRAINING",
-        "BACKGROUND_CHECKS",
-        "CONTROLS",
-        "FILES",
-        "SIZE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()];
+    // One column per table, named after it, so new tables show without code here.
+    let mut header: Vec<String> = ["WORKSPACE", "SNAPSHOT_ID", "RUN_AT"].iter().map(|s| s.to_string()).collect();
+    header.extend(Table::ALL.iter().map(|t| t.name().to_uppercase()));
+    header.extend(["FILES".to_string(), "SIZE".to_string()]);
+    let mut rows: Vec<Vec<String>> = vec![header];
     for s in &chosen {
         let m = &s.manifest;
         let mut row = vec![m.workspace.clone().unwrap_or_else(|| "-".into()), m.snapshot_id.clone(), m.run_at.clone()];
