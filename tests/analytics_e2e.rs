@@ -292,7 +292,7 @@ fn snap2() -> Snap {
         Some("p1"),
         Some("HR-11"),
     ));
-    s.trainings.retain(|t| !(t.personnel_id == "p9"));
+    s.trainings.retain(|t| t.personnel_id != "p9");
     for t in &mut s.trainings {
         match (t.personnel_id.as_str(), t.ordinal) {
             ("p2", 0) => {

@@ -112,10 +112,12 @@ impl Pacer {
                 if let Some(rate) = st.rate {
                     if now.duration_since(st.last_increase) >= STEP {
                         let target = st.ceiling * RECOVER_TO;
-                        st.rate = Some(if rate < target {
+                        st.rate = Some(if rate < target * 0.995 {
                             rate + (target - rate) * 0.25
                         } else {
-                            rate * (1.0 + PROBE) + 0.01
+                            st.probe_steps += 1;
+                            let growth = (PROBE * (1.0 + st.probe_steps as f64 / 5.0)).min(PROBE_MAX);
+                            rate * (1.0 + growth) + 0.01
                         });
                         st.last_increase = now;
                     }

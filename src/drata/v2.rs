@@ -302,8 +302,9 @@ impl<'a> V2Api<'a> {
     /// and how many items had no id.
     pub async fn controls(&self, page_size: u64) -> Result<(Vec<Control>, u64), EtlError> {
         let size = ("size", size_of(page_size));
-        let workspaces =
-            self.all(Endpoint::ControlsList, "/public/v2/workspaces", &[size.clone()], |v| id_text(&v)).await?;
+        let workspaces = self
+            .all(Endpoint::ControlsList, "/public/v2/workspaces", std::slice::from_ref(&size), |v| id_text(&v))
+            .await?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut invalid = 0u64;
@@ -410,7 +411,7 @@ mod tests {
         assert_eq!(p.listed_background_checks.as_ref().unwrap()[0].status.as_deref(), Some("OK"));
         assert!(p.compliance_checks[0].extra.as_deref().unwrap().contains("exclusion"));
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
-        assert_eq!(extra, json!({"user": {"createdAt": "x"}}));
+        assert_eq!(extra, json!({"user": {"createdAt": "x"}, "statusUpdatedAt": null}));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! files and knows nothing of HTTP or dialects.
 //!
 //! Memory: ids and emails are kept once, in two Arrow string buffers; every id is interned
-//! to a `u32` index (one hash map from the id's text to its index), and the hierarchy is a
-//! few flat `Vec`s indexed by person (~40 bytes a person besides the strings), so a
-//! million-person snapshot needs on the order of 150 MB. Output rows are built and written
+//! to a `u32` index (found by binary search in the indexes sorted by id), and the hierarchy
+//! is a few flat `Vec`s indexed by person (~20 bytes a person besides the strings), so a
+//! million-person snapshot needs on the order of 100 MB (measured: BENCHMARKS.md). Output rows are built and written
 //! one batch at a time. Chains are resolved once per person (memoised walk): a walk that
 //! meets a person already on its own path has found a cycle and stops there, so malformed
 //! data can never make it loop.
@@ -74,6 +74,19 @@ pub struct OrgRow {
 
 const NONE: u32 = u32::MAX;
 const DANGLING: u32 = u32::MAX - 1;
+
+/// Ids sorted for lookup (see `OrgGraph::index`).
+struct IdIndex<'a> {
+    ids: &'a LargeStringArray,
+    order: Vec<u32>,
+}
+
+impl IdIndex<'_> {
+    fn get(&self, id: &str) -> Option<&u32> {
+        let first = self.order.partition_point(|&i| self.ids.value(i as usize) < id);
+        self.order.get(first).filter(|&&i| self.ids.value(i as usize) == id)
+    }
+}
 
 /// The interned hierarchy: people by index, each with its manager's index.
 pub struct OrgGraph {
@@ -196,16 +209,13 @@ impl OrgGraph {
         Self::new(ids, emails, manager, dangling)
     }
 
-    /// Id text -> index. A repeated id keeps its first index (paging dedupes by id, so this
-    /// only guards against a bug upstream).
-    fn index(ids: &LargeStringArray) -> HashMap<&str, u32> {
-        let mut index = HashMap::with_capacity(ids.len());
-        for i in 0..ids.len() {
-            if ids.is_valid(i) {
-                index.entry(ids.value(i)).or_insert(i as u32);
-            }
-        }
-        index
+    /// Id text -> index, as the people's indexes sorted by id (4 bytes a person, where a hash
+    /// map of borrowed ids would take ~48); looked up by binary search. A repeated id resolves
+    /// to its first index (paging dedupes by id, so this only guards against a bug upstream).
+    fn index(ids: &LargeStringArray) -> IdIndex<'_> {
+        let mut order: Vec<u32> = (0..ids.len() as u32).filter(|&i| ids.is_valid(i as usize)).collect();
+        order.sort_unstable_by(|&a, &b| ids.value(a as usize).cmp(ids.value(b as usize)).then(a.cmp(&b)));
+        IdIndex { ids, order }
     }
 
     fn new(ids: LargeStringArray, emails: LargeStringArray, manager: Vec<u32>, dangling: HashMap<u32, String>) -> Self {
@@ -478,6 +488,16 @@ mod tests {
         assert_eq!(r["b"].top_manager_id, None);
         assert_eq!(chain(&r["b"]), "b>a>ghost");
         assert_eq!(g.anomalies(), (1, 0));
+    }
+
+    #[test]
+    fn unsorted_and_repeated_ids_resolve() {
+        // Lookup is by binary search over ids sorted apart from the input order.
+        let g = graph(&[("zz", Some("aa")), ("mm", Some("zz")), ("aa", None), ("mm", Some("aa"))]);
+        let r: Vec<OrgRow> = (0..g.len()).map(|i| g.row(i)).collect();
+        assert_eq!(r[1].chain, vec!["mm", "zz", "aa"]);
+        assert_eq!(r[3].depth, Some(1));
+        assert_eq!(g.anomalies(), (0, 0));
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl PreviousSnapshot {
         base_url: &str,
     ) -> Result<Option<PreviousSnapshot>, Refusal> {
         let manifests = committed_manifests(root).map_err(|e| format!("cannot list snapshots: {e}"))?;
-        let Some(m) = manifests.into_iter().filter(|m| m.workspace.as_deref() == workspace).next_back() else {
+        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
             return Ok(None);
         };
         if m.api_dialect != dialect {

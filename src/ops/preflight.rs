@@ -168,7 +168,13 @@ pub async fn run_checks(client: &DrataClient, page_size: u64, choice: ApiChoice)
     // the guide dialect so the host/key rows report the failure as they always have.
     let detected = detect_dialect(client, choice).await;
     let api = Api::new(detected.as_ref().map_or(Dialect::Guide, |d| *d), client);
-    let (people, controls) = tokio::join!(api.probe_personnel(page_size), api.probe_controls());
+    // A detection that failed on the key, the host or availability would fail the probes the
+    // same way: report it without more requests (a rejected key costs one request, not three).
+    // Only a 403 goes on to the probes, which tell which scope is missing.
+    let (people, controls) = match &detected {
+        Err(e) if blame(e) != Blame::Scope => (Err(copy(e)), Err(copy(e))),
+        _ => tokio::join!(api.probe_personnel(page_size), api.probe_controls()),
+    };
     let mut rows = Rows::default();
 
     let errors: Vec<&EtlError> = [people.as_ref().err(), controls.as_ref().err()].into_iter().flatten().collect();

@@ -2,8 +2,8 @@
 //! generated people as the guide dialect, re-expressed with the real API's ids and shapes
 //! (`reference/drata-real-api.md`). Deterministic from `(seed, index)`, like `data`.
 //!
-//! Ids: personnel id = index + 1, user id = index + `USER_ID_BASE`, control id = position
-//! + 1, workspace id 1. `employmentStatus` follows `isActive` and `employmentType`; the
+//! Ids: personnel id = index + 1, user id = index + `USER_ID_BASE`, control id =
+//! position + 1, workspace id 1. `employmentStatus` follows `isActive` and `employmentType`; the
 //! FULL_COMPLIANCE check follows `complianceStatus`; SECURITY_TRAINING follows the guide
 //! trainings (completed ones are also the user's SEC_TRAINING documents); BG_CHECK and the
 //! user's background checks follow the guide background checks. Some controls get more

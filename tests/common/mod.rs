@@ -114,7 +114,8 @@ pub fn col(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
                     (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64))
                         .to_string()
                 }
-                other => panic!("unhandled type {other:?}"),
+                // Timestamps, lists and anything else: Arrow's own rendering.
+                _ => arrow::util::display::array_value_to_string(c, i).expect("displayable value"),
             };
             out.push(Some(v));
         }
