@@ -87,15 +87,21 @@ impl Fields {
     }
 
     pub(crate) fn date(&mut self, key: &str) -> Option<chrono::NaiveDate> {
+        self.parsed(key, parse_lenient_date)
+    }
+
+    /// A text value parsed by `parse`; text that does not parse, and non-text values, go
+    /// to extra so nothing the API sent is lost.
+    pub(crate) fn parsed<T>(&mut self, key: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
         match self.map.remove(key)? {
             Value::Null => None,
-            Value::String(s) => match parse_lenient_date(&s) {
-                Some(d) => Some(d),
-                None => {
+            Value::String(s) => {
+                let v = parse(&s);
+                if v.is_none() {
                     self.extra.insert(key.to_string(), Value::String(s));
-                    None
                 }
-            },
+                v
+            }
             other => {
                 self.extra.insert(key.to_string(), other);
                 None

@@ -34,20 +34,7 @@ fn fields_of(v: Value) -> Fields {
 impl Fields {
     /// A date-time column in UTC; unparsable text goes to extra.
     pub(crate) fn timestamp(&mut self, key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-        match self.map.remove(key)? {
-            Value::Null => None,
-            Value::String(s) => match parse_lenient_timestamp(&s) {
-                Some(t) => Some(t),
-                None => {
-                    self.extra.insert(key.to_string(), Value::String(s));
-                    None
-                }
-            },
-            other => {
-                self.extra.insert(key.to_string(), other);
-                None
-            }
-        }
+        self.parsed(key, parse_lenient_timestamp)
     }
 
     /// A nested object taken out whole (`None` when absent or null; non-objects go to extra).
