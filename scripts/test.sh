@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: `scripts/test.sh [cargo test args...]`.
 #
-# Makes sure .venv (repo root) has the Python packages the interoperability test needs
-# (scripts/python-requirements.txt: duckdb, pyarrow) and .venv-airflow has the pinned Apache
+# Makes sure .venv (repo root) has the Python packages the interoperability tests need
+# (scripts/python-requirements.txt: duckdb, pyarrow, and moto's S3 server) and .venv-airflow has the pinned Apache
 # Airflow the DAG check needs (scripts/airflow/requirements.txt), points the tests at them
 # through DRATA_ETL_PYTHON and DRATA_ETL_AIRFLOW_PYTHON, then runs `cargo test --all-targets`
 # with any extra arguments.
@@ -30,6 +30,7 @@ for line in open(sys.argv[1], encoding="utf-8"):
     if not line:
         continue
     name, _, want = line.partition("==")
+    name = name.split("[", 1)[0]  # moto[s3,server] is the package moto
     try:
         have = version(name.strip())
     except PackageNotFoundError:

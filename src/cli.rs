@@ -70,7 +70,7 @@ pub struct RunArgs {
     /// Drata region (us, eu, apac): sets the API host; an explicitly given --base-url wins.
     #[arg(long, env = "DRATA_ETL_REGION", value_enum)]
     pub region: Option<Region>,
-    /// Output root directory (required: flag, DRATA_ETL_OUT or `out` in the --config file).
+    /// Output root: a directory, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix (required: flag, DRATA_ETL_OUT or `out` in the --config file).
     #[arg(long, env = "DRATA_ETL_OUT")]
     pub out: Option<PathBuf>,
     /// Logical run time (RFC 3339) naming the snapshot; a rerun with the same value replaces it. Default: now (UTC, whole seconds).
@@ -93,6 +93,36 @@ pub struct RunArgs {
     pub metrics_file: Option<PathBuf>,
     #[command(flatten)]
     pub tuning: Tuning,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// How to reach an object store when --out is s3://, gs:// or az:// (credentials never come
+/// from flags: each cloud's environment variables and config chain supply them).
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// An S3-compatible endpoint for s3:// outputs (MinIO, Ceph, R2, a local test server), e.g. http://127.0.0.1:9000.
+    #[arg(long, env = "DRATA_ETL_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Object stores: how long the run's lock object stays valid without renewal (renewed every third of it); a killed run blocks its workspace at most this long.
+    #[arg(long, env = "DRATA_ETL_LOCK_LEASE", default_value = "2m", value_parser = parse_duration)]
+    pub lock_lease: std::time::Duration,
+    /// Object stores: files larger than this many bytes are uploaded in parts of this size (at least 5 MiB on S3).
+    #[arg(long, env = "DRATA_ETL_UPLOAD_PART_SIZE", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1024..=(5u64 << 30)))]
+    pub upload_part_size: u64,
+}
+
+impl StoreArgs {
+    /// The store settings, with the run's retry budget and request timeout.
+    pub fn options(&self, max_retries: u32, request_timeout: std::time::Duration) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            s3_endpoint: self.s3_endpoint.clone(),
+            max_retries,
+            request_timeout: request_timeout.max(std::time::Duration::from_secs(30)),
+            lock_lease: self.lock_lease.max(std::time::Duration::from_secs(1)),
+            part_size: self.upload_part_size as usize,
+        }
+    }
 }
 
 /// `--api`: which dialect of the Drata API to speak.
@@ -209,15 +239,24 @@ pub enum ShowFormat {
 /// Where the committed snapshots are; shared by verify, list and prune.
 #[derive(Debug, Args, Clone)]
 pub struct RootArgs {
-    /// Output root directory (as given to `run`).
+    /// Output root directory or object-store URL (as given to `run`).
     #[arg(long, env = "DRATA_ETL_OUT")]
     pub out: Option<PathBuf>,
     /// Only this workspace's snapshots (default: every workspace under the root).
     #[arg(long, env = "DRATA_ETL_WORKSPACE")]
     pub workspace: Option<String>,
-    /// A TOML config file (as for `run`); only `out` and `workspace` are used here.
+    /// A TOML config file (as for `run`); only `out`, `workspace` and the object-store settings are used here.
     #[arg(long, env = "DRATA_ETL_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl RootArgs {
+    /// Store settings for reading commands: the default retry budget.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        self.store.options(8, std::time::Duration::from_secs(60))
+    }
 }
 
 #[derive(Debug, Args, Clone)]

@@ -245,6 +245,7 @@ pub fn run_options(
     Ok(RunOptions {
         client,
         out: out.to_path_buf(),
+        store: crate::store::StoreOptions { max_retries: t.max_retries, ..Default::default() },
         run_at,
         workspace,
         page_size: t.page_size,
@@ -269,6 +270,7 @@ pub fn from_run_args_with(a: &RunArgs, sources: &Sources) -> Result<RunOptions, 
     let (key, _) = api_key_for(a.api_key_file.as_deref(), sources)?;
     let mut opts = run_options(base, key, out, run_at, a.workspace.as_deref(), &a.tuning)?;
     opts.api = a.api.choice();
+    opts.store = a.store.options(a.tuning.max_retries, a.tuning.request_timeout);
     Ok(opts)
 }
 

@@ -314,7 +314,8 @@ fn value_text(
         toml::Value::Array(_) => return Err(bad("an array")),
         toml::Value::Table(_) => return Err(bad("a table")),
     };
-    if PATH_KEYS.contains(&key) {
+    // An object-store URL (`out = "s3://…"`) is not a path.
+    if PATH_KEYS.contains(&key) && !text.contains("://") {
         let p = PathBuf::from(&text);
         let p = if p.is_relative() { dir.join(p) } else { p };
         return Ok(Some(p.into_os_string()));

@@ -23,3 +23,4 @@ pub mod signals;
 pub mod sim;
 pub mod sim_cli;
 pub mod stats;
+pub mod store;

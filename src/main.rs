@@ -62,9 +62,9 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
             print!("{}", drata_etl::ops::config_show::show(args, sources));
             0
         }
-        Command::Verify(args) => report(drata_etl::ops::verify::verify(args)),
-        Command::List(args) => report(drata_etl::ops::list::list(args).map(|text| (text, None))),
-        Command::Prune(args) => report(drata_etl::ops::prune::prune(args)),
+        Command::Verify(args) => report(drata_etl::ops::verify::verify(args).await),
+        Command::List(args) => report(drata_etl::ops::list::list(args).await.map(|text| (text, None))),
+        Command::Prune(args) => report(drata_etl::ops::prune::prune(args).await),
         Command::Demo(args) => match drata_etl::demo::demo(args).await {
             Ok(text) => {
                 print!("{text}");
@@ -77,18 +77,18 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
             Err(e) => fail(&e),
         },
         #[cfg(feature = "analytics")]
-        Command::Report(args) => analytics(|| drata_etl::analyze::commands::report(args)),
+        Command::Report(args) => done(drata_etl::analyze::commands::report(args).await),
         #[cfg(feature = "analytics")]
-        Command::Diff(args) => analytics(|| drata_etl::analyze::commands::diff(args)),
+        Command::Diff(args) => done(drata_etl::analyze::commands::diff(args).await),
         #[cfg(feature = "analytics")]
-        Command::Reconcile(args) => analytics(|| drata_etl::analyze::commands::reconcile(args)),
+        Command::Reconcile(args) => done(drata_etl::analyze::commands::reconcile(args).await),
     }
 }
 
-/// Run an analytics command (Polars) off the async runtime; it prints its own output.
+/// The exit code of an analytics command, which prints its own output.
 #[cfg(feature = "analytics")]
-fn analytics(f: impl FnOnce() -> Result<(), EtlError> + Send) -> i32 {
-    match drata_etl::analyze::commands::off_runtime(f) {
+fn done(r: Result<(), EtlError>) -> i32 {
+    match r {
         Ok(()) => 0,
         Err(e) => fail(&e),
     }

@@ -12,10 +12,11 @@ use crate::extract::incremental::{decide, Origin};
 use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOptions};
 use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
-use crate::load::{Manifest, OutputRoot, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
+use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
 use crate::record::id_key;
 use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Training};
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
+use crate::store::RunTarget;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::Serialize;
@@ -29,6 +30,8 @@ use tokio::sync::mpsc;
 pub struct RunOptions {
     pub client: ClientConfig,
     pub out: PathBuf,
+    /// How to reach an object store when `out` is a URL.
+    pub store: crate::store::StoreOptions,
     pub run_at: DateTime<Utc>,
     pub workspace: Option<String>,
     pub page_size: u64,
@@ -122,6 +125,7 @@ pub async fn run(
     let started = Utc::now();
     let clock = std::time::Instant::now();
     tokio::pin!(shutdown);
+    let output = crate::store::Output::parse(&opts.out, &opts.store)?;
     // Fail in seconds on a wrong host, key or scope, before taking the lock or writing.
     let preflight = tokio::select! {
         r = crate::ops::preflight::before_run(&opts.client, opts.page_size, opts.api) => r?,
@@ -129,15 +133,37 @@ pub async fn run(
     };
     opts.progress.preflight_done(&preflight);
     let dialect = preflight.dialect.unwrap_or(Dialect::Guide);
-    let root = OutputRoot::open(&opts.out, opts.workspace.as_deref())?;
     let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
     let client = DrataClient::new(opts.client.clone())?;
-    let staging = root.begin(&key, &run_id)?;
+    let target = tokio::select! {
+        r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some()) => r?,
+        kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
+    };
+    let result = run_locked(&opts, &target, &client, dialect, &key, &run_id, started, clock, shutdown).await;
+    target.close().await;
+    result
+}
+
+/// The run once its output is locked: extract, write, commit (and publish to a store).
+#[allow(clippy::too_many_arguments)]
+async fn run_locked(
+    opts: &RunOptions,
+    target: &RunTarget,
+    client: &DrataClient,
+    dialect: Dialect,
+    key: &SnapshotKey,
+    run_id: &str,
+    started: DateTime<Utc>,
+    clock: std::time::Instant,
+    shutdown: impl std::future::Future<Output = FailureKind>,
+) -> Result<RunSummary, EtlError> {
+    tokio::pin!(shutdown);
+    let staging = target.root.begin(key, run_id)?;
     tracing::info!(snapshot_id = %key.id, base_url = %display_url(client.base_url()), out = %opts.out.display(), "run started");
 
     let outcome = tokio::select! {
-        r = extract_and_write(&opts, &client, &staging, dialect) => r,
+        r = extract_and_write(opts, client, &staging, dialect, target.local_root()) => r,
         never = crate::ops::progress::observe(&opts.progress, &client) => match never {},
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
@@ -157,7 +183,7 @@ pub async fn run(
             }
             let manifest = Manifest {
                 format_version: crate::load::manifest::MANIFEST_FORMAT_VERSION,
-                run_id: run_id.clone(),
+                run_id: run_id.to_string(),
                 snapshot_id: key.id.clone(),
                 snapshot_date: key.date.to_string(),
                 workspace: key.workspace.clone(),
@@ -174,18 +200,22 @@ pub async fn run(
                 api: api.clone(),
             };
             staging.commit(&manifest)?;
-            let manifest_path = crate::load::commit::manifest_path(root.path(), key.workspace.as_deref(), &key.id);
+            tokio::select! {
+                r = target.upload(&manifest) => r?,
+                kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while uploading: nothing was committed to the store (the next run cleans up)")),
+            }
+            let manifest_path = target.apply(&manifest).await?;
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
             Ok(RunSummary {
                 status: "ok",
                 exit_code: 0,
-                run_id,
+                run_id: run_id.to_string(),
                 snapshot_id: key.id.clone(),
                 snapshot_date: key.date.to_string(),
                 workspace: key.workspace.clone(),
                 run_at: key.run_at_rfc3339(),
                 out: opts.out.display().to_string(),
-                manifest: manifest_path.display().to_string(),
+                manifest: manifest_path,
                 duration_secs: clock.elapsed().as_secs_f64(),
                 rows: manifest.tables.iter().map(|(k, v)| (k.clone(), v.rows)).collect(),
                 compliance_status: tally.compliance,
@@ -213,6 +243,7 @@ async fn extract_and_write(
     client: &DrataClient,
     staging: &Staging,
     dialect: Dialect,
+    local_root: &std::path::Path,
 ) -> Result<Written, EtlError> {
     let api = Api::new(dialect, client);
     let list_opts =
@@ -244,7 +275,7 @@ async fn extract_and_write(
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let (previous, ignored_reason) = match opts.incremental {
-        Some(_) => open_previous(opts, client, dialect),
+        Some(_) => open_previous(opts, client, dialect, local_root),
         None => (None, None),
     };
     let incremental = opts.incremental.map(|_| IncrementalStats {
@@ -345,9 +376,10 @@ fn open_previous(
     opts: &RunOptions,
     client: &DrataClient,
     dialect: Dialect,
+    local_root: &std::path::Path,
 ) -> (Option<Arc<PreviousSnapshot>>, Option<String>) {
     let base = display_url(client.base_url());
-    match PreviousSnapshot::open_latest(&opts.out, opts.workspace.as_deref(), dialect.name(), &base) {
+    match PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), dialect.name(), &base) {
         Ok(Some(p)) => {
             tracing::info!(previous = %p.manifest.snapshot_id, reusable_people = p.len(), "incremental run: reusing unchanged people");
             (Some(Arc::new(p)), None)

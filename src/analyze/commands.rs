@@ -1,6 +1,7 @@
 //! The `report`, `diff` and `reconcile` subcommands: arguments in, one rendered document out
-//! (stdout or `--output FILE`). `main` calls these on a plain thread, outside the async
-//! runtime, because Polars runs its own thread pools and may block on its own runtime.
+//! (stdout or `--output FILE`). Finding and fetching the snapshots (maybe from an object
+//! store) runs on the async runtime; the Polars work runs on a plain thread outside it,
+//! because Polars runs its own thread pools and may block on its own runtime.
 
 use super::reconcile::{read_hris, Key};
 use super::render;
@@ -8,13 +9,17 @@ use super::snapshot::Snapshots;
 use super::{emit, Format};
 use crate::cli::{AnalyticsFormat, DiffArgs, DiffFormat, ReconcileArgs, ReconcileKey, ReportArgs, RootArgs};
 use crate::error::EtlError;
+use crate::store::mirror::RootView;
 use serde::Serialize;
 use std::path::PathBuf;
 
-fn open(root: &RootArgs) -> Result<Snapshots, EtlError> {
-    let out = crate::ops::snapshots::require_root(root.out.as_deref())?;
+/// The snapshots under `--out`; for an object store, a local mirror of its manifests (the
+/// view must outlive the snapshots read through it; `fetch` brings the data files).
+async fn open(root: &RootArgs) -> Result<(RootView, Snapshots), EtlError> {
     let workspace = crate::ops::snapshots::workspace_arg(root.workspace.as_deref())?;
-    Snapshots::open(out, workspace.as_deref())
+    let view = RootView::open(root.out.as_deref(), &root.store_options()).await?;
+    let snaps = Snapshots::open(view.path(), workspace.as_deref(), view.label())?;
+    Ok((view, snaps))
 }
 
 fn format_of(f: AnalyticsFormat) -> Format {
@@ -44,14 +49,23 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
 }
 
-pub fn report(a: &ReportArgs) -> Result<(), EtlError> {
-    let snaps = open(&a.root)?;
-    let r = super::report::report(&snaps, &a.snapshot, &super::report::ReportOptions { limit: a.limit })?;
-    emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
+pub async fn report(a: &ReportArgs) -> Result<(), EtlError> {
+    let (view, snaps) = open(&a.root).await?;
+    view.fetch(&[snaps.get(&a.snapshot)?]).await?;
+    off_runtime(|| {
+        let r = super::report::report(&snaps, &a.snapshot, &super::report::ReportOptions { limit: a.limit })?;
+        emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
+    })
 }
 
-pub fn diff(a: &DiffArgs) -> Result<(), EtlError> {
-    let snaps = open(&a.root)?;
+pub async fn diff(a: &DiffArgs) -> Result<(), EtlError> {
+    let (view, snaps) = open(&a.root).await?;
+    let (from, to) = snaps.pair(a.from.as_deref(), a.to.as_deref())?;
+    view.fetch(&[from, to]).await?;
+    off_runtime(|| diff_fetched(a, &snaps))
+}
+
+fn diff_fetched(a: &DiffArgs, snaps: &Snapshots) -> Result<(), EtlError> {
     let format = match a.format {
         DiffFormat::Parquet => None,
         DiffFormat::Text => Some(Format::Text),
@@ -65,24 +79,27 @@ pub fn diff(a: &DiffArgs) -> Result<(), EtlError> {
                 EtlError::usage("--format parquet writes a file: pass --output FILE.parquet (stdout stays text)")
             })?;
             // The warehouse table holds every change: no limit.
-            let d = super::diff::diff(&snaps, a.from.as_deref(), a.to.as_deref(), 0)?;
+            let d = super::diff::diff(snaps, a.from.as_deref(), a.to.as_deref(), 0)?;
             emit(Some(&output), &d.to_parquet()?)
         }
         Some(f) => {
-            let d = super::diff::diff(&snaps, a.from.as_deref(), a.to.as_deref(), a.limit)?;
+            let d = super::diff::diff(snaps, a.from.as_deref(), a.to.as_deref(), a.limit)?;
             emit(a.output.as_deref(), &render_as(f, &d, || d.to_doc()))
         }
     }
 }
 
-pub fn reconcile(a: &ReconcileArgs) -> Result<(), EtlError> {
+pub async fn reconcile(a: &ReconcileArgs) -> Result<(), EtlError> {
     let key = match a.key {
         ReconcileKey::ExternalId => Key::ExternalId,
         ReconcileKey::Email => Key::Email,
     };
     // The HRIS file first: a bad export is reported even before there is a snapshot.
     let hris = read_hris(&a.hris, key)?;
-    let snaps = open(&a.root)?;
-    let r = super::reconcile::reconcile(&snaps, &a.snapshot, &a.hris, &hris, key, a.limit)?;
-    emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
+    let (view, snaps) = open(&a.root).await?;
+    view.fetch(&[snaps.get(&a.snapshot)?]).await?;
+    off_runtime(|| {
+        let r = super::reconcile::reconcile(&snaps, &a.snapshot, &a.hris, &hris, key, a.limit)?;
+        emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
+    })
 }

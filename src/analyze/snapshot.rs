@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     pub root: PathBuf,
+    /// The root as the user named it (a folder or an object-store URL), for messages.
+    pub label: String,
     pub workspace: Option<String>,
     pub manifests: Vec<Manifest>,
 }
@@ -31,17 +33,16 @@ fn scope(w: Option<&str>) -> String {
 
 impl Snapshots {
     /// Read the committed manifests under `root` for `workspace` (see the module docs).
-    pub fn open(root: &Path, workspace: Option<&str>) -> Result<Snapshots, EtlError> {
+    pub fn open(root: &Path, workspace: Option<&str>, label: &str) -> Result<Snapshots, EtlError> {
         let all = committed_manifests(root)
-            .map_err(|e| EtlError::usage(format!("cannot read the snapshots under {}: {e}", root.display())))?;
+            .map_err(|e| EtlError::usage(format!("cannot read the snapshots under {label}: {e}")))?;
         let scopes: BTreeSet<Option<String>> = all.iter().map(|m| m.workspace.clone()).collect();
         let chosen = match workspace {
             Some(w) => Some(w.to_string()),
             None if scopes.len() > 1 => {
                 let names: Vec<String> = scopes.iter().map(|s| scope(s.as_deref())).collect();
                 return Err(EtlError::usage(format!(
-                    "several workspaces share {}: {}; pass --workspace to pick one",
-                    root.display(),
+                    "several workspaces share {label}: {}; pass --workspace to pick one",
                     names.join(", ")
                 )));
             }
@@ -51,13 +52,11 @@ impl Snapshots {
         if manifests.is_empty() {
             let whose = chosen.as_deref().map(|w| format!(" for workspace {w}")).unwrap_or_default();
             return Err(EtlError::usage(format!(
-                "no committed snapshot under {}{whose} yet: run `drata-etl run --out {}` first (a snapshot counts once its _manifest.json is written)",
-                root.display(),
-                root.display()
+                "no committed snapshot under {label}{whose} yet: run `drata-etl run --out {label}` first (a snapshot counts once its _manifest.json is written)"
             )));
         }
         manifests.sort_by(|a, b| run_time(a).cmp(&run_time(b)).then_with(|| a.snapshot_id.cmp(&b.snapshot_id)));
-        Ok(Snapshots { root: root.to_path_buf(), workspace: chosen, manifests })
+        Ok(Snapshots { root: root.to_path_buf(), label: label.to_string(), workspace: chosen, manifests })
     }
 
     pub fn latest(&self) -> &Manifest {
@@ -79,7 +78,7 @@ impl Snapshots {
             let more = if more > 0 { format!(" and {more} older") } else { String::new() };
             EtlError::usage(format!(
                 "unknown snapshot id '{id}' under {} ({}); committed snapshots, newest first: {}{more}. `drata-etl list` shows them all",
-                self.root.display(),
+                self.label,
                 scope(self.workspace.as_deref()),
                 known.join(", ")
             ))
@@ -98,7 +97,7 @@ impl Snapshots {
             None if to_i == 0 => {
                 return Err(EtlError::usage(format!(
                     "diff needs two committed snapshots; {} has only {} up to {} ({}). Run `drata-etl run` again later, or pass --from",
-                    self.root.display(),
+                    self.label,
                     to_i + 1,
                     self.manifests[to_i].snapshot_id,
                     scope(self.workspace.as_deref())

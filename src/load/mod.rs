@@ -13,7 +13,7 @@ pub mod verify;
 pub mod writer;
 
 pub use batch::TableRow;
-pub use commit::{OutputRoot, Staging};
+pub use commit::{OutputRoot, Recovery, Staging};
 pub use layout::{SnapshotKey, Table};
 pub use manifest::{FileEntry, Manifest};
 pub use writer::{TableWriter, WriterOptions};

@@ -5,10 +5,11 @@
 use crate::cli::{ListArgs, OutputFormat};
 use crate::error::EtlError;
 use crate::load::layout::Table;
-use crate::ops::snapshots::{human_bytes, require_root, scan, workspace_arg, Snapshot};
+use crate::ops::snapshots::{human_bytes, scan, workspace_arg, Snapshot};
+use crate::store::mirror::RootView;
 use std::fmt::Write;
 
-fn json(s: &Snapshot) -> serde_json::Value {
+fn json(view: &RootView, s: &Snapshot) -> serde_json::Value {
     let m = &s.manifest;
     serde_json::json!({
         "workspace": m.workspace,
@@ -24,28 +25,29 @@ fn json(s: &Snapshot) -> serde_json::Value {
         "enrichment_failed": m.enrichment.failed,
         "enrichment_gone": m.enrichment.gone,
         "api_dialect": m.api_dialect,
-        "manifest": s.manifest_path.display().to_string(),
+        "manifest": view.display(&s.manifest_path),
     })
 }
 
 /// The text to print on stdout.
-pub fn list(args: &ListArgs) -> Result<String, EtlError> {
-    let root = require_root(args.root.out.as_deref())?;
+pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
+    let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
+    let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;
     let scan = scan(root)?;
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
     chosen.sort_by(|a, b| a.workspace().cmp(&b.workspace()).then(a.run_at.cmp(&b.run_at)));
     for u in &scan.unreadable {
-        tracing::warn!(path = %u.path.display(), error = %u.error, "unreadable manifest not listed; `drata-etl verify` reports it");
+        tracing::warn!(path = %view.display(&u.path), error = %u.error, "unreadable manifest not listed; `drata-etl verify` reports it");
     }
     if args.format == OutputFormat::Json {
-        let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(s)).collect();
+        let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(&view, s)).collect();
         return Ok(format!("{}\n", serde_json::Value::Array(v)));
     }
     if chosen.is_empty() {
         let scope = only.map(|w| format!(" for workspace {w}")).unwrap_or_default();
-        return Ok(format!("no committed snapshots under {}{scope}\n", root.display()));
+        return Ok(format!("no committed snapshots under {}{scope}\n", view.label()));
     }
     // One column per table, named after it, so new tables show without code here.
     let mut header: Vec<String> = ["WORKSPACE", "SNAPSHOT_ID", "RUN_AT"].iter().map(|s| s.to_string()).collect();

@@ -9,11 +9,16 @@
 //!   reader sees it), then its partition folders; a prune killed in between leaves
 //!   partitions without a manifest, which the next prune removes (and `verify` reports);
 //! - `--dry-run` reports the same decisions, takes no lock and removes nothing.
+//!
+//! On an object store the same rules hold through the store's lease lock and a fresh mirror
+//! of its manifests (`crate::store`); deletions go to the store.
 
 use crate::cli::PruneArgs;
 use crate::error::{EtlError, FailureKind};
 use crate::load::OutputRoot;
-use crate::ops::snapshots::{human_bytes, require_root, scan, scope_label, workspace_arg, Partition, Snapshot};
+use crate::ops::snapshots::{human_bytes, scan, scope_label, workspace_arg, Partition, Snapshot};
+use crate::store::lock::LeaseLock;
+use crate::store::mirror::RootView;
 use chrono::Utc;
 use std::fmt::Write;
 use std::path::Path;
@@ -44,7 +49,35 @@ fn remove_partitions(parts: &[&Partition]) -> Result<(), EtlError> {
     Ok(())
 }
 
+/// Remove partitions from wherever the view's root is.
+async fn remove_partitions_in(view: &RootView, parts: &[&Partition]) -> Result<(), EtlError> {
+    let Some(remote) = view.remote() else { return remove_partitions(parts) };
+    for p in parts {
+        remote.delete_prefix(&view.rel(&p.path)).await?;
+    }
+    Ok(())
+}
+
 /// Manifest first (and durably), then the data.
+async fn remove_snapshot_in(view: &RootView, s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
+    let Some(remote) = view.remote() else { return remove_snapshot(s, parts) };
+    remote.delete(&view.rel(&s.manifest_path)).await?;
+    remove_partitions_in(view, parts).await
+}
+
+/// The lock a run of the scope takes, held while pruning it.
+enum Held {
+    Local { _lock: OutputRoot },
+    Remote(LeaseLock),
+}
+
+async fn lock_scope(view: &RootView, ws: Option<&str>) -> Result<Held, EtlError> {
+    match view.remote() {
+        None => OutputRoot::open(view.path(), ws).map(|l| Held::Local { _lock: l }),
+        Some(r) => crate::store::lock_for_maintenance(r, ws).await.map(|(l, _)| Held::Remote(l)),
+    }
+}
+
 fn remove_snapshot(s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
     let manifest = &s.manifest_path;
     std::fs::remove_file(manifest).map_err(|e| remove_err("manifest", manifest, e))?;
@@ -58,12 +91,12 @@ fn remove_snapshot(s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
 }
 
 /// The report to print and, when some scope was skipped for a run in progress, exit 75.
-pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
-    let root = require_root(args.root.out.as_deref())?;
+pub async fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
     let only = workspace_arg(args.root.workspace.as_deref())?;
+    let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
     let scopes: Vec<Option<String>> = match &only {
         Some(w) => vec![Some(w.clone())],
-        None => scan(root)?.scopes().into_iter().collect(),
+        None => scan(view.path())?.scopes().into_iter().collect(),
     };
     let now = Utc::now();
     let cutoff = args.keep_days.map(|d| now - chrono::Duration::days(i64::from(d)));
@@ -75,10 +108,10 @@ pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
     for scope in &scopes {
         let ws = scope.as_deref();
         let label = scope_label(ws);
-        let _lock = if args.dry_run {
+        let held = if args.dry_run {
             None
         } else {
-            match OutputRoot::open(root, ws) {
+            match lock_scope(&view, ws).await {
                 Ok(l) => Some(l),
                 Err(e) if e.kind == FailureKind::Temporary => {
                     let _ =
@@ -90,6 +123,12 @@ pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
             }
         };
         // Scan again under the lock: opening it may have finished an interrupted commit.
+        let fresh = match (view.remote(), &held) {
+            (Some(r), Some(_)) => Some(RootView::mirror(r.clone()).await?),
+            _ => None,
+        };
+        let cur = fresh.as_ref().unwrap_or(&view);
+        let root = cur.path();
         let scan = scan(root)?;
         let snaps = scan.of(ws);
         let n = snaps.len();
@@ -113,7 +152,7 @@ pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
                 None => {
                     let parts = scan.partitions_of(ws, id);
                     if !args.dry_run {
-                        remove_snapshot(s, &parts)?;
+                        remove_snapshot_in(cur, s, &parts).await?;
                     }
                     removed += 1;
                     freed += s.bytes();
@@ -131,7 +170,7 @@ pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
         let orphans = scan.orphans(root, ws);
         if !orphans.is_empty() {
             if !args.dry_run {
-                remove_partitions(&orphans)?;
+                remove_partitions_in(cur, &orphans).await?;
             }
             orphans_removed += orphans.len();
             for o in orphans {
@@ -141,6 +180,9 @@ pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
                     o.path.strip_prefix(root).unwrap_or(&o.path).display()
                 );
             }
+        }
+        if let Some(Held::Remote(lock)) = held {
+            lock.release().await;
         }
     }
     let _ = writeln!(
@@ -158,7 +200,7 @@ pub fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
         format!(
             "prune skipped {} under {}: a drata-etl run holds the lock. Nothing of it was removed; retry when the run has finished",
             locked.join(", "),
-            root.display()
+            view.label()
         ),
     );
     Ok((out, Some(err)))

@@ -192,20 +192,6 @@ pub fn run_in_flight(root: &Path, workspace: Option<&str>) -> bool {
     std::fs::read_dir(staging).map(|mut rd| rd.next().is_some()).unwrap_or(false)
 }
 
-/// `--out` of verify/list/prune: given, and an existing folder.
-pub fn require_root(out: Option<&Path>) -> Result<&Path, EtlError> {
-    let root = out.ok_or_else(|| {
-        EtlError::usage("no output directory: pass --out DIR (the --out of `run`), set DRATA_ETL_OUT, or put `out` in the --config file")
-    })?;
-    if !root.is_dir() {
-        return Err(EtlError::usage(format!(
-            "--out {} is not a folder; pass the output root that `drata-etl run --out` wrote to",
-            root.display()
-        )));
-    }
-    Ok(root)
-}
-
 pub fn workspace_arg(w: Option<&str>) -> Result<Option<String>, EtlError> {
     w.map(validate_workspace).transpose().map_err(|e| EtlError::usage(format!("--workspace: {e}")))
 }

@@ -3,18 +3,21 @@
 //! `crate::load::verify`, plus what only shows across snapshots: manifests that no longer
 //! parse and partition folders without a manifest (glob readers would count them twice).
 //!
-//! Reads only, takes no lock. Exit 0 when everything checked is intact, 65 listing the
+//! On an object store the manifests are mirrored and the chosen snapshots' files downloaded
+//! into a temporary folder first (`crate::store::mirror`). Reads only, takes no lock. Exit 0 when everything checked is intact, 65 listing the
 //! problems otherwise, 64 when there is nothing to check (wrong --out, unknown --snapshot).
 
 use crate::cli::VerifyArgs;
 use crate::error::{EtlError, FailureKind};
 use crate::load::verify::verify_snapshot;
-use crate::ops::snapshots::{require_root, run_in_flight, scan, scope_label, workspace_arg, Snapshot};
+use crate::ops::snapshots::{run_in_flight, scan, scope_label, workspace_arg, Snapshot};
+use crate::store::mirror::RootView;
 use std::fmt::Write;
 
 /// The report to print (stdout) and, when something is wrong, the error to exit with.
-pub fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError> {
-    let root = require_root(args.root.out.as_deref())?;
+pub async fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError> {
+    let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
+    let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;
     let scan = scan(root)?;
     let scopes: Vec<Option<String>> = match &only {
@@ -49,11 +52,12 @@ pub fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError>
             format!(
                 "snapshots there include {}; `drata-etl list --out {}` shows them all",
                 known.join(", "),
-                root.display()
+                view.label()
             )
         };
-        return Err(EtlError::usage(format!("{what} under {}{scope}: {hint}", root.display())));
+        return Err(EtlError::usage(format!("{what} under {}{scope}: {hint}", view.label())));
     }
+    view.fetch(&chosen.iter().map(|s| &s.manifest).collect::<Vec<_>>()).await?;
 
     let mut out = String::new();
     let mut problems = 0usize;
@@ -88,7 +92,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError>
             "FAILED  {}  {}: manifest {} is unreadable ({}); readers cannot trust this snapshot",
             u.snapshot_id,
             scope_label(u.workspace.as_deref()),
-            u.path.display(),
+            view.display(&u.path),
             u.error
         );
     }
@@ -109,14 +113,14 @@ pub fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError>
         }
     }
     if problems == 0 {
-        let _ = writeln!(out, "verify: {} snapshot(s) under {} intact", chosen.len(), root.display());
+        let _ = writeln!(out, "verify: {} snapshot(s) under {} intact", chosen.len(), view.label());
         return Ok((out, None));
     }
     let err = EtlError::new(
         FailureKind::DataInvalid,
         format!(
             "verify: {problems} problem(s) under {} ({bad_snapshots} snapshot(s) damaged); the files no longer match their manifests. Rerun `drata-etl run` with the snapshot's --run-at to rewrite it, or restore the files from backup",
-            root.display()
+            view.label()
         ),
     );
     Ok((out, Some(err)))

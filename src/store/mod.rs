@@ -1,0 +1,172 @@
+//! Where snapshots go: a local folder (`--out DIR` or `file://…`) or an object store
+//! (`s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`).
+//!
+//! The layout is the same on both. So is the rule readers follow: a snapshot is the set of
+//! files its `_snapshots/[workspace=W/]<id>/_manifest.json` lists, and nothing else. On a
+//! local folder the commit renames staged folders into place (`crate::load::commit`). A store
+//! has no rename, so a run there stages and commits locally in a temporary work folder
+//! (TMPDIR) as usual, then publishes (`publish`): upload under `_staging/` keys no reader
+//! globs, write the commit intent, copy into the final keys server-side, and write the
+//! manifest last with a conditional put. The lock is a lease object (`lock`). Reading
+//! commands see a remote root through a local mirror of its manifests (`mirror`).
+
+pub mod lock;
+pub mod mirror;
+pub mod publish;
+pub mod remote;
+
+pub use remote::{Remote, StoreOptions};
+
+use crate::error::EtlError;
+use crate::load::layout::scope_name;
+use crate::load::{Manifest, OutputRoot, Recovery};
+use std::path::{Path, PathBuf};
+
+/// A parsed `--out`.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Local(PathBuf),
+    Remote(Remote),
+}
+
+impl Output {
+    /// A plain path, `file://`, or an object-store URL.
+    pub fn parse(out: &Path, opts: &StoreOptions) -> Result<Output, EtlError> {
+        let Some(text) = out.to_str().filter(|t| t.contains("://")) else {
+            return Ok(Output::Local(out.to_path_buf()));
+        };
+        let url = url::Url::parse(text).map_err(|e| {
+            EtlError::usage(format!("--out {text} is neither a folder nor a valid URL ({e}); use DIR, file:///DIR, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"))
+        })?;
+        if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+            return Err(EtlError::usage(
+                "--out must not carry credentials or query parameters; object-store credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*) or the machine's role",
+            ));
+        }
+        if url.scheme() == "file" {
+            return url
+                .to_file_path()
+                .map(Output::Local)
+                .map_err(|_| EtlError::usage(format!("--out {text}: not a local file URL")));
+        }
+        Remote::from_url(&url, opts).map(Output::Remote)
+    }
+}
+
+/// The output a run writes to: the local root it stages and commits in, and for an object
+/// store, the lease lock and the work folder it publishes from.
+pub struct RunTarget {
+    pub root: OutputRoot,
+    remote: Option<RemoteRun>,
+}
+
+struct RemoteRun {
+    remote: Remote,
+    scope: String,
+    lock: lock::LeaseLock,
+    _work: tempfile::TempDir,
+}
+
+impl RunTarget {
+    /// Lock the scope, clean up after a killed run, and (remote, incremental) bring the
+    /// latest committed snapshot of the scope into the work folder for reuse.
+    pub async fn open(
+        out: &Output,
+        workspace: Option<&str>,
+        run_id: &str,
+        want_previous: bool,
+    ) -> Result<RunTarget, EtlError> {
+        let remote = match out {
+            Output::Local(dir) => return Ok(RunTarget { root: OutputRoot::open(dir, workspace)?, remote: None }),
+            Output::Remote(r) => r,
+        };
+        let scope = scope_name(workspace);
+        let lock = lock::LeaseLock::acquire(remote, &scope, run_id).await?;
+        let recovered = publish::recover(remote, &scope).await;
+        let work = match recovered.and_then(|_| mirror::work_dir()) {
+            Ok(w) => w,
+            Err(e) => {
+                lock.release().await;
+                return Err(e);
+            }
+        };
+        let prepared = async {
+            if want_previous {
+                bring_latest(remote, workspace, work.path()).await?;
+            }
+            OutputRoot::open(work.path(), workspace)
+        }
+        .await;
+        match prepared {
+            Ok(root) => {
+                Ok(RunTarget { root, remote: Some(RemoteRun { remote: remote.clone(), scope, lock, _work: work }) })
+            }
+            Err(e) => {
+                lock.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The local folder the run stages in (the output itself, or the work folder).
+    pub fn local_root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Remote only: upload the locally committed snapshot into staging and write the intent.
+    /// Cancelling this leaves nothing a reader takes for data.
+    pub async fn upload(&self, m: &Manifest) -> Result<(), EtlError> {
+        let Some(r) = &self.remote else { return Ok(()) };
+        r.lock.confirm().await?;
+        publish::upload(&r.remote, self.root.path(), &r.scope, m).await
+    }
+
+    /// Remote only: make the uploaded snapshot the committed one. Returns where the
+    /// manifest is (a path or URL).
+    pub async fn apply(&self, m: &Manifest) -> Result<String, EtlError> {
+        let rel = crate::load::layout::manifest_rel(m.workspace.as_deref(), &m.snapshot_id);
+        let Some(r) = &self.remote else { return Ok(self.root.path().join(rel).display().to_string()) };
+        publish::apply(&r.remote, &publish::staging_rel(&r.scope, m), m).await?;
+        Ok(r.remote.url_of(&rel.to_string_lossy()))
+    }
+
+    /// Release the lock (remote; a local lock goes with the process or this value).
+    pub async fn close(self) {
+        if let Some(r) = self.remote {
+            r.lock.release().await;
+        }
+    }
+}
+
+/// Copy the latest committed snapshot of the scope (manifest and files) into `work`, so the
+/// incremental logic finds it as on a local root.
+async fn bring_latest(remote: &Remote, workspace: Option<&str>, work: &Path) -> Result<(), EtlError> {
+    let view = mirror::RootView::mirror(remote.clone()).await?;
+    let manifests = crate::load::commit::committed_manifests(view.path())
+        .map_err(|e| EtlError::cannot_write(format!("cannot read the mirrored manifests: {e}")))?;
+    let Some(latest) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else { return Ok(()) };
+    mirror::fetch_files(remote, work, &[&latest]).await?;
+    let rel = crate::load::layout::manifest_rel(workspace, &latest.snapshot_id);
+    let local = work.join(&rel);
+    std::fs::create_dir_all(local.parent().expect("manifest in a folder"))
+        .and_then(|_| std::fs::write(&local, serde_json::to_vec_pretty(&latest).expect("serialisable")))
+        .map_err(|e| EtlError::cannot_write(format!("cannot write {}: {e}", local.display())))
+}
+
+/// Prune on a remote root: lock the scope as a run would, finish or discard what a killed
+/// run left. Exit 75 (FailureKind::Temporary) when a run holds the lock.
+pub async fn lock_for_maintenance(
+    remote: &Remote,
+    workspace: Option<&str>,
+) -> Result<(lock::LeaseLock, Recovery), EtlError> {
+    let scope = scope_name(workspace);
+    let id = format!("prune-{}", std::process::id());
+    let lock = lock::LeaseLock::acquire(remote, &scope, &id).await?;
+    match publish::recover(remote, &scope).await {
+        Ok(rec) => Ok((lock, rec)),
+        Err(e) => {
+            lock.release().await;
+            Err(e)
+        }
+    }
+}
