@@ -151,8 +151,9 @@ async fn runs_commit_verify_list_prune_and_read_back_on_s3() {
     assert_eq!(read["snapshots"]["20260301T020000Z"]["personnel"], PEOPLE);
     assert_eq!(read["unlisted"], serde_json::json!([]));
 
-    // 2. A rerun with the same --run-at replaces the snapshot (new run id, same rows).
-    let again = run("2026-03-01T02:00:00Z", &[]).await;
+    // 2. A rerun with the same --run-at replaces the snapshot (new run id, same rows); its
+    //    files above 4 KiB go up as multipart uploads.
+    let again = run("2026-03-01T02:00:00Z", &["--upload-part-size", "4096"]).await;
     ok(&again, "rerun");
     assert_ne!(again.summary()["run_id"], s["run_id"]);
     let listed = moto.run(&["list", "--out", &url, "--format", "json"]).await;

@@ -170,3 +170,46 @@ pub async fn lock_for_maintenance(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FailureKind;
+
+    fn parse(s: &str) -> Result<Output, EtlError> {
+        Output::parse(Path::new(s), &StoreOptions::default())
+    }
+
+    #[test]
+    fn out_is_a_folder_a_file_url_or_a_store_url() {
+        assert!(matches!(parse("data/out"), Ok(Output::Local(p)) if p == Path::new("data/out")));
+        assert!(matches!(parse("file:///srv/drata"), Ok(Output::Local(p)) if p == Path::new("/srv/drata")));
+        match parse("s3://bucket/some/prefix/") {
+            Ok(Output::Remote(r)) => {
+                assert_eq!(r.url(), "s3://bucket/some/prefix");
+                assert_eq!(
+                    r.url_of("_snapshots/x/_manifest.json"),
+                    "s3://bucket/some/prefix/_snapshots/x/_manifest.json"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in ["ftp://host/x", "s3://key:secret@bucket/x", "s3://bucket/x?token=abc", "s3:///nobucket"] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.kind, FailureKind::Usage, "{bad}");
+            assert!(!e.message.contains("secret") && !e.message.contains("abc"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn store_errors_map_to_exit_codes() {
+        use object_store::Error as E;
+        let src = || -> Box<dyn std::error::Error + Send + Sync> { "detail".into() };
+        let kind = |e: E| remote::store_error("write", "s3://b/p", e).kind;
+        assert_eq!(kind(E::NotFound { path: "p".into(), source: src() }), FailureKind::CannotWrite);
+        assert_eq!(kind(E::PermissionDenied { path: "p".into(), source: src() }), FailureKind::CannotWrite);
+        assert_eq!(kind(E::Unauthenticated { path: "p".into(), source: src() }), FailureKind::CannotWrite);
+        assert_eq!(kind(E::Precondition { path: "p".into(), source: src() }), FailureKind::Temporary);
+        assert_eq!(kind(E::Generic { store: "S3", source: src() }), FailureKind::Unavailable);
+    }
+}
