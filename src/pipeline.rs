@@ -164,7 +164,7 @@ async fn run_locked(
 
     let outcome = tokio::select! {
         r = extract_and_write(opts, client, &staging, dialect, target.local_root()) => r,
-        never = crate::ops::progress::observe(&opts.progress, &client) => match never {},
+        never = crate::ops::progress::observe(&opts.progress, client) => match never {},
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
     // Derived tables (issue 5): the org hierarchy, from the staged personnel files, before commit.

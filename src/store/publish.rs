@@ -81,7 +81,7 @@ pub async fn apply(remote: &Remote, staging: &str, m: &Manifest) -> Result<(), E
     let body = serde_json::to_vec_pretty(m).expect("serialisable");
     if remote.create(&manifest, body).await? == Created::AlreadyExists {
         let theirs = remote.get(&manifest).await?.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
-        if !theirs.is_some_and(|t| t.run_id == m.run_id) {
+        if theirs.is_none_or(|t| t.run_id != m.run_id) {
             return Err(EtlError::new(
                 FailureKind::Temporary,
                 format!(
