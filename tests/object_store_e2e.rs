@@ -70,7 +70,11 @@ impl Moto {
     }
 
     async fn run(&self, args: &[&str]) -> Run {
-        self.cmd().args(args).output().await.expect("binary runs").into()
+        let r: Run = self.cmd().args(args).output().await.expect("binary runs").into();
+        for text in [&r.stdout, &r.stderr] {
+            assert!(!text.contains("testing-secret"), "the store secret leaked: {text}");
+        }
+        r
     }
 
     /// Every key under the bucket (relative to it), sorted.
@@ -218,6 +222,15 @@ async fn runs_commit_verify_list_prune_and_read_back_on_s3() {
     let inc = run("2026-03-03T02:00:00Z", &["--incremental"]).await;
     ok(&inc, "incremental run");
     assert_eq!(inc.summary()["incremental"]["reused"], PEOPLE, "{}", inc.stdout);
+
+    // diff and reconcile read the same URL.
+    let diff = moto.run(&["diff", "--out", &url, "--format", "json"]).await;
+    ok(&diff, "diff");
+    let d: serde_json::Value = serde_json::from_str(&diff.stdout).unwrap();
+    assert_eq!(d["to"]["snapshot_id"], "20260303T020000Z", "{d}");
+    let hris = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/hris_sample.csv");
+    let rec = moto.run(&["reconcile", "--out", &url, "--hris", hris.to_str().unwrap(), "--key", "email"]).await;
+    ok(&rec, "reconcile");
 
     // 7. prune --keep 1 removes the older snapshots, manifest first, and leaves no orphans.
     let pruned = moto.run(&["prune", "--out", &url, "--keep", "1"]).await;
