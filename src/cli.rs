@@ -207,6 +207,11 @@ pub struct CheckArgs {
     /// text: a table on stdout; json: one JSON object on stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+    /// Also check the output root (a folder or object-store URL): it can be listed and written, and the store honours conditional puts.
+    #[arg(long, env = "DRATA_ETL_OUT")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

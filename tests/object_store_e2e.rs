@@ -263,6 +263,15 @@ async fn missing_bucket_bad_url_and_held_lock_fail_clearly() {
     assert!(missing.stderr.contains("bucket"), "{}", missing.stderr);
     assert!(!missing.stderr.contains("testing-secret"), "secret in the error");
 
+    // `check --out` probes the store before any run: listing, writing, conditional puts.
+    let checked = moto.run(&["check", "--base-url", &base, "--out", "s3://no-such-bucket/x"]).await;
+    assert_eq!(checked.code, 73, "{}", checked.stdout);
+    assert!(checked.stdout.contains("FAIL") && checked.stdout.contains("no-such-bucket"), "{}", checked.stdout);
+    let checked = moto.run(&["check", "--base-url", &base, "--out", &format!("s3://{BUCKET}/fresh")]).await;
+    assert_eq!(checked.code, 0, "{}\n{}", checked.stdout, checked.stderr);
+    assert!(checked.stdout.contains("conditional puts work"), "{}", checked.stdout);
+    assert!(moto.keys("fresh/").await.is_empty(), "the probe object was left behind");
+
     let bad = moto.run(&["run", "--base-url", &base, "--out", "ftp://host/x"]).await;
     assert_eq!(bad.code, 64, "{}", bad.stderr);
     let creds = moto.run(&["list", "--out", "s3://user:pw@bucket/x"]).await;

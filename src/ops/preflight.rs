@@ -334,7 +334,24 @@ pub async fn check(args: &CheckArgs, sources: &Sources) -> Result<PreflightRepor
     ))?;
     let (key, _) = crate::config::api_key_for(args.api_key_file.as_deref(), sources)?;
     let client = DrataClient::new(crate::config::check_client_config(base, key, args.request_timeout))?;
-    Ok(run_checks(&client, args.page_size, args.api.choice()).await)
+    let mut report = run_checks(&client, args.page_size, args.api.choice()).await;
+    if let Some(out) = &args.out {
+        let started = Instant::now();
+        let opts = args.store.options(3, args.request_timeout);
+        let probed = match crate::store::Output::parse(out, &opts) {
+            Ok(output) => crate::store::probe(&output).await,
+            Err(e) => Err(e),
+        };
+        match probed {
+            Ok(detail) => report.checks.push(Check { name: "output", status: Status::Ok, detail }),
+            Err(e) => {
+                report.checks.push(Check { name: "output", status: Status::Fail, detail: e.message.clone() });
+                report.error.get_or_insert(e);
+            }
+        }
+        report.elapsed += started.elapsed();
+    }
+    Ok(report)
 }
 
 /// The preflight at the start of `run`: the report when every check passed (warnings are

@@ -138,6 +138,49 @@ impl RunTarget {
     }
 }
 
+/// `check --out`: the output root can be listed and written, and (for a store) conditional
+/// puts work, using a probe object under `_locks/` that is deleted again. Returns a detail
+/// line for the report.
+pub async fn probe(out: &Output) -> Result<String, EtlError> {
+    match out {
+        Output::Local(dir) => {
+            let err = |what: &str, e: std::io::Error| {
+                EtlError::cannot_write(format!(
+                    "cannot {what} under {}: {e}. Create the folder, or give this user write access",
+                    dir.display()
+                ))
+            };
+            std::fs::create_dir_all(dir).map_err(|e| err("create the output folder", e))?;
+            let probe = dir.join(format!(".drata-etl-check-{}", std::process::id()));
+            std::fs::write(&probe, b"probe").map_err(|e| err("write", e))?;
+            std::fs::remove_file(&probe).map_err(|e| err("delete a probe file", e))?;
+            Ok(format!("{} is a writable folder", dir.display()))
+        }
+        Output::Remote(r) => {
+            let snapshots = r.list(crate::load::commit::SNAPSHOTS_DIR).await?;
+            let probe = format!("{}/.check-{}", crate::load::commit::LOCKS_DIR, std::process::id());
+            let first = r.create(&probe, b"probe".to_vec()).await;
+            let second = match &first {
+                Ok(_) => r.create(&probe, b"probe".to_vec()).await,
+                Err(_) => Ok(remote::Created::Yes),
+            };
+            r.delete(&probe).await?;
+            first?;
+            if second? != remote::Created::AlreadyExists {
+                return Err(EtlError::cannot_write(format!(
+                    "{} accepted a second conditional create of the same key: this store ignores If-None-Match, so the lock and the manifest's commit would not be safe. Use a store that supports conditional puts",
+                    r.url()
+                )));
+            }
+            let manifests = snapshots.iter().filter(|(k, _)| k.ends_with(crate::load::commit::MANIFEST_FILE)).count();
+            Ok(format!(
+                "{} can be listed and written, conditional puts work; {manifests} committed snapshot(s)",
+                r.url()
+            ))
+        }
+    }
+}
+
 /// Copy the latest committed snapshot of the scope (manifest and files) into `work`, so the
 /// incremental logic finds it as on a local root.
 async fn bring_latest(remote: &Remote, workspace: Option<&str>, work: &Path) -> Result<(), EtlError> {
@@ -211,5 +254,14 @@ mod tests {
         assert_eq!(kind(E::Unauthenticated { path: "p".into(), source: src() }), FailureKind::CannotWrite);
         assert_eq!(kind(E::Precondition { path: "p".into(), source: src() }), FailureKind::Temporary);
         assert_eq!(kind(E::Generic { store: "S3", source: src() }), FailureKind::Unavailable);
+        // List and multipart failures arrive as Generic with the HTTP status in the text.
+        let said = |t: &str| -> Box<dyn std::error::Error + Send + Sync> { t.to_string().into() };
+        let listed = |t: &str| kind(E::Generic { store: "S3", source: said(t) });
+        assert_eq!(
+            listed("Server returned non-2xx status code: 404 Not Found: <Code>NoSuchBucket</Code>"),
+            FailureKind::CannotWrite
+        );
+        assert_eq!(listed("Server returned non-2xx status code: 403 Forbidden: <?xml"), FailureKind::CannotWrite);
+        assert_eq!(listed("Server returned non-2xx status code: 503 Service Unavailable"), FailureKind::Unavailable);
     }
 }

@@ -302,11 +302,48 @@ fn short(e: &object_store::Error) -> String {
     }
 }
 
+/// What a store error says about the request, when `object_store` only passed it on as
+/// text (list requests and multipart steps report HTTP failures as `Generic`).
+#[derive(Debug, PartialEq, Eq)]
+enum Said {
+    NotFound,
+    Denied,
+    Other,
+}
+
+fn said(text: &str) -> Said {
+    let status = text.split("status code: ").nth(1).and_then(|r| r.get(..3)).and_then(|c| c.parse::<u16>().ok());
+    let code = |names: &[&str]| names.iter().any(|n| text.contains(&format!("<Code>{n}</Code>")) || text.contains(n));
+    if status == Some(404) || code(&["NoSuchBucket", "ContainerNotFound", "BucketNotFound"]) {
+        Said::NotFound
+    } else if matches!(status, Some(401 | 403))
+        || code(&["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthorizationFailure"])
+    {
+        Said::Denied
+    } else {
+        Said::Other
+    }
+}
+
 /// One store error as an exit code and a message that says what to do.
 pub fn store_error(what: &str, url: &str, e: object_store::Error) -> EtlError {
     use object_store::Error as E;
     let detail = short(&e);
+    let generic_said = match &e {
+        E::Generic { .. } => said(&e.to_string()),
+        _ => Said::Other,
+    };
     match e {
+        _ if generic_said == Said::NotFound => EtlError::new(
+            FailureKind::CannotWrite,
+            format!("cannot {what} {url}: not found ({detail}). Check that the bucket or container exists and the URL is right"),
+        ),
+        _ if generic_said == Said::Denied => EtlError::new(
+            FailureKind::CannotWrite,
+            format!(
+                "cannot {what} {url}: access denied ({detail}). Check the store credentials in the environment (AWS_*, GOOGLE_*, AZURE_* or the instance's role) and that they may read, write, list and delete under this prefix"
+            ),
+        ),
         E::NotFound { .. } => EtlError::new(
             FailureKind::CannotWrite,
             format!("cannot {what} {url}: not found ({detail}). Check that the bucket or container exists and the URL is right"),
