@@ -1,14 +1,15 @@
 //! End to end per API dialect (issue 6): the real binary against the simulator serving the
-//! guide, real v1 or real v2 dialect. Exact data (people, compliance checks, trainings,
-//! background checks, controls with every owner), paging edge cases, v1's limit cap, v2's
-//! repeated-cursor guard, auto-detection recorded in the manifest and said by `check`, and
-//! the account-level 402/412 refusals.
+//! guide, real v1 or real v2 dialect. Exact data (people with their external id from the
+//! user's identities, compliance checks, trainings, background checks, controls with every
+//! owner), paging edge cases, v1's limit cap, v2's repeated-cursor guard, 429 rate limiting
+//! (the same snapshot as an unthrottled run), auto-detection recorded in the manifest and
+//! said by `check`, and the account-level 402/412 refusals.
 
 mod common;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use common::*;
-use drata_etl::sim::{AccountFault, Faults, RunningSim, SimConfig, SimDialect};
+use drata_etl::sim::{AccountFault, Faults, RateLimit, RunningSim, SimConfig, SimDialect};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +43,16 @@ fn id_text(v: &Value) -> String {
     }
 }
 
+/// The documented external-id rule (README, API dialects), written independently of the
+/// client: the first identity still linked (no `disconnectedAt`, connection not deleted),
+/// else the first identity at all, its `identityId`.
+fn expected_external_id(user: &Value) -> Option<String> {
+    let ids = user["identities"].as_array()?;
+    let linked = |i: &&Value| i["disconnectedAt"].is_null() && i["connection"]["deletedAt"].is_null();
+    let id = |i: &Value| i["identityId"].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    ids.iter().filter(linked).find_map(id).or_else(|| ids.iter().find_map(id))
+}
+
 /// What the committed snapshot must hold for a real-dialect simulator: checked field by field.
 fn assert_real_snapshot(sim: &RunningSim, out: &std::path::Path, expected_people: &[Value]) {
     // personnel
@@ -49,13 +60,31 @@ fn assert_real_snapshot(sim: &RunningSim, out: &std::path::Path, expected_people
     assert_eq!(rows(&p), expected_people.len());
     let ids = col(&p, "id");
     let by_id: BTreeMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.clone().unwrap(), i)).collect();
-    let (emails, users, statuses, active, compliance) = (
+    let (emails, users, statuses, active, compliance, external) = (
         col(&p, "email"),
         col(&p, "user_id"),
         col(&p, "employment_status"),
         col(&p, "is_active"),
         col(&p, "compliance_status"),
+        col(&p, "external_id"),
     );
+    // The simulator's identities cover every branch of the rule, and agree with the guide
+    // view of the same people (the same list order: no drift in these runs).
+    let guide = sim.sim.personnel_json();
+    assert_eq!(guide.len(), expected_people.len());
+    let mut decoy_first = 0;
+    let mut unlinked_only = 0;
+    for (w, g) in expected_people.iter().zip(&guide) {
+        let want = expected_external_id(&w["user"]);
+        assert_eq!(want.as_deref(), g["externalId"].as_str(), "identities of {} vs the guide view", w["id"]);
+        let ids = w["user"]["identities"].as_array().expect("identities present");
+        decoy_first += usize::from(ids.len() > 1 && ids[0]["identityId"].as_str() != want.as_deref());
+        unlinked_only += usize::from(!ids.is_empty() && ids.iter().all(|i| !i["disconnectedAt"].is_null()));
+    }
+    if expected_people.len() > 50 {
+        assert!(decoy_first > 0 && unlinked_only > 0, "fixture: {decoy_first} decoys, {unlinked_only} leavers");
+        assert!(external.iter().any(Option::is_none) && external.iter().any(Option::is_some));
+    }
     let mut checks_expected = 0;
     let mut trainings_expected = 0;
     let mut bgs_expected = 0;
@@ -72,6 +101,7 @@ fn assert_real_snapshot(sim: &RunningSim, out: &std::path::Path, expected_people
         let checks = w["complianceChecks"].as_array().unwrap();
         let full = checks.iter().find(|c| c["type"] == "FULL_COMPLIANCE").unwrap();
         assert_eq!(compliance[i].as_deref(), full["status"].as_str());
+        assert_eq!(external[i], expected_external_id(user), "external_id of {id}");
         checks_expected += checks.len();
         trainings_expected += checks
             .iter()
@@ -175,6 +205,7 @@ async fn v2_end_to_end_exact_data() {
     let v1 = sim.sim.v1_personnel_json();
     for (p, w) in people.iter_mut().zip(&v1) {
         p["user"]["backgroundChecks"] = w["user"]["backgroundChecks"].clone();
+        p["user"]["identities"] = w["user"]["identities"].clone();
     }
     assert_real_snapshot(&sim, tmp.path(), &people);
     // No per-person background-check calls: one users listing (4 pages of 40).
@@ -273,5 +304,84 @@ async fn forced_dialect_and_account_refusals() {
             assert!(msg.contains(words), "{msg}");
             sim.shutdown().await;
         }
+    }
+}
+
+/// Any column as strings (null as None): timestamps as their raw integer (Arrow cannot
+/// render a named time zone without chrono-tz), everything else as `col` renders it.
+fn any_col(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
+    use arrow::datatypes::{DataType, Int64Type};
+    let is_ts = batches
+        .first()
+        .is_some_and(|b| matches!(b.column_by_name(name).map(|c| c.data_type()), Some(DataType::Timestamp(_, _))));
+    if !is_ts {
+        return col(batches, name);
+    }
+    let mut out = Vec::new();
+    for b in batches {
+        let c = arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Int64).unwrap();
+        let c = c.as_primitive::<Int64Type>();
+        out.extend((0..c.len()).map(|i| (!c.is_null(i)).then(|| c.value(i).to_string())));
+    }
+    out
+}
+
+/// Every table of a snapshot as sorted rows of rendered values, without `enriched_at` (when
+/// the child data was fetched, which differs between runs by design).
+fn snapshot_rows(out: &std::path::Path) -> BTreeMap<&'static str, Vec<Vec<Option<String>>>> {
+    let mut tables = BTreeMap::new();
+    for t in drata_etl::load::Table::ALL {
+        let batches = read_table(out, t.name());
+        let mut names: Vec<String> =
+            batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
+        names.retain(|n| n != "enriched_at");
+        let cols: Vec<Vec<Option<String>>> = names.iter().map(|n| any_col(&batches, n)).collect();
+        let mut rows: Vec<Vec<Option<String>>> =
+            (0..rows(&batches)).map(|i| cols.iter().map(|c| c[i].clone()).collect()).collect();
+        rows.sort();
+        tables.insert(t.name(), rows);
+    }
+    tables
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_dialects_under_429_rate_limits_write_the_unthrottled_snapshot() {
+    let run_at = ["--run-at", "2026-01-31T02:00:00Z", "--page-size", "50"];
+    for dialect in [SimDialect::V1, SimDialect::V2] {
+        // The reference: the same workspace without a rate limit.
+        let calm = start(config(dialect, 140)).await;
+        let calm_out = tempfile::tempdir().unwrap();
+        let r = run_etl(&calm, calm_out.path(), &run_at).await;
+        assert_eq!(r.code, 0, "{dialect:?} unthrottled: {}", r.stderr);
+        assert_eq!(calm.sim.stats().rate_limited, 0);
+        calm.shutdown().await;
+
+        let mut cfg = config(dialect, 140);
+        cfg.faults = Faults { rate_limit: Some(RateLimit { per_second: 100.0, burst: 10 }), ..Faults::default() };
+        let sim = start(cfg).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let r = run_etl(&sim, tmp.path(), &run_at).await;
+        assert_eq!(r.code, 0, "{dialect:?} throttled: {}", r.stderr);
+        let stats = sim.sim.stats();
+        assert!(stats.rate_limited > 0, "{dialect:?}: no 429 was served: {stats:?}");
+        assert_eq!(stats.responses_by_status.get(&429).copied(), Some(stats.rate_limited), "{stats:?}");
+        let s = r.summary();
+        assert!(s["api"]["rate_limited"].as_u64().unwrap() > 0, "{dialect:?}: the client saw the 429s: {s}");
+        assert_eq!(manifests(tmp.path())[0]["api_dialect"], dialect_name(dialect));
+
+        let (want, got) = (snapshot_rows(calm_out.path()), snapshot_rows(tmp.path()));
+        assert!(want["personnel"].len() == 140 && !want["personnel_compliance_checks"].is_empty());
+        for (table, rows) in &want {
+            assert_eq!(&got[table], rows, "{dialect:?}: table {table} differs from the unthrottled run");
+        }
+        sim.shutdown().await;
+    }
+}
+
+fn dialect_name(d: SimDialect) -> &'static str {
+    match d {
+        SimDialect::Guide => "guide",
+        SimDialect::V1 => "v1",
+        SimDialect::V2 => "v2",
     }
 }

@@ -4,7 +4,8 @@
 //! Differences from the guide this module absorbs: integer ids (kept as their decimal
 //! text), name and email in a nested `user`, `limit` capped at 50, compliance in
 //! `complianceChecks[]` (which also become the person's training rows), background checks
-//! embedded in `user.backgroundChecks`, training evidence in the *user's* documents, and
+//! embedded in `user.backgroundChecks`, training evidence in the *user's* documents, the
+//! IdP id in `user.identities[]` (`external_id_from_identities`, shared with v2), and
 //! control owners behind `/controls/{id}/owners`. Liberal per record, strict per envelope
 //! (the guide's rules); nothing here knows Parquet.
 
@@ -114,6 +115,25 @@ pub(crate) fn derive_from_checks(p: &mut Person) {
     p.is_active = p.employment_status.as_deref().map(active_from_employment_status);
 }
 
+/// `external_id` for the real dialects, from a user's `identities[]` (IdP/HRIS accounts
+/// linked to the Drata user): the `identityId` of the first identity still linked
+/// (`disconnectedAt` null or absent, and its `connection.deletedAt` null or absent), else of
+/// the first identity with an `identityId` at all (a leaver's identity is typically
+/// unlinked but is still their id upstream), else `None`. Array order decides among equals;
+/// a blank `identityId` does not count.
+pub fn external_id_from_identities(identities: Option<&Value>) -> Option<String> {
+    let list = identities?.as_array()?;
+    let id_of = |i: &Value| match i.get("identityId")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let unset = |v: Option<&Value>| v.is_none_or(Value::is_null);
+    let linked =
+        |i: &&Value| unset(i.get("disconnectedAt")) && unset(i.get("connection").and_then(|c| c.get("deletedAt")));
+    list.iter().filter(linked).find_map(id_of).or_else(|| list.iter().find_map(id_of))
+}
+
 /// Map one v1 personnel record. `None` when it has no usable id.
 pub fn person_from_wire(v: Value) -> Option<Person> {
     let Value::Object(map) = v else { return None };
@@ -130,6 +150,8 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
         p.first_name = u.string("firstName");
         p.last_name = u.string("lastName");
         p.title = u.string("jobTitle");
+        // The identities stay in extra (manager ids, MFA, connection): only the id is mapped.
+        p.external_id = external_id_from_identities(u.map.get("identities"));
         let checks = u.array("backgroundChecks").unwrap_or_default();
         p.listed_background_checks =
             Some(checks.into_iter().enumerate().map(|(i, v)| background_check_from_wire(&p.id, i as i32, v)).collect());
@@ -320,7 +342,9 @@ mod tests {
         let p = person_from_wire(json!({
             "id": 42, "employmentStatus": "CURRENT_CONTRACTOR", "startDate": "2023-02-01", "separationDate": null,
             "user": {"id": 7, "email": "ana@example.com", "firstName": "Ana", "lastName": null, "jobTitle": "Eng",
-                     "roles": ["EMPLOYEE"], "backgroundChecks": [{"id": 1, "status": "OK", "manualCheckDate": "2024-01-02", "type": "CHECKR"}]},
+                     "roles": ["EMPLOYEE"], "backgroundChecks": [{"id": 1, "status": "OK", "manualCheckDate": "2024-01-02", "type": "CHECKR"}],
+                     "identities": [{"identityId": "g-7", "disconnectedAt": "2024-01-01T00:00:00.000Z"},
+                                    {"identityId": "00u7okta", "disconnectedAt": null, "connection": {"deletedAt": null}}]},
             "complianceChecks": [
                 {"id": 900, "type": "FULL_COMPLIANCE", "status": "FAIL", "checkFrequency": "DAILY", "completionDate": null},
                 {"id": 901, "type": "SECURITY_TRAINING", "status": "PASS", "completionDate": "2024-03-01T00:00:00.000Z",
@@ -349,13 +373,38 @@ mod tests {
         assert_eq!(bg[0].status.as_deref(), Some("OK"));
         assert_eq!(bg[0].personnel_id, "42");
         assert_eq!(bg[0].completed_at.unwrap().to_string(), "2024-01-02");
+        assert_eq!(p.external_id.as_deref(), Some("00u7okta"), "the first linked identity");
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
-        assert_eq!(extra, json!({"user": {"roles": ["EMPLOYEE"]}, "devicesCount": 0}));
+        assert_eq!(extra["user"]["roles"], json!(["EMPLOYEE"]));
+        assert_eq!(extra["user"]["identities"][1]["identityId"], "00u7okta", "identities are kept in extra");
+        assert_eq!(extra["devicesCount"], 0);
         let t = trainings_from_checks(&p, vec![json!({"id": 3, "name": "cert.pdf"})]);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].name.as_deref(), Some("SECURITY_TRAINING"));
         assert_eq!(t[0].completed_at.unwrap().to_string(), "2024-03-01");
         assert!(t[0].extra.as_deref().unwrap().contains("cert.pdf"));
+    }
+
+    #[test]
+    fn external_id_is_the_first_linked_identity() {
+        let ext = |v: Value| external_id_from_identities(Some(&v));
+        let linked = |id: &str| json!({"identityId": id, "disconnectedAt": null, "connection": {"deletedAt": null}});
+        let unlinked = |id: &str| json!({"identityId": id, "disconnectedAt": "2024-05-01T00:00:00.000Z"});
+        let deleted = |id: &str| json!({"identityId": id, "connection": {"deletedAt": "2024-05-01T00:00:00.000Z"}});
+        assert_eq!(ext(json!([linked("a"), linked("b")])).as_deref(), Some("a"));
+        assert_eq!(ext(json!([unlinked("old"), linked("b")])).as_deref(), Some("b"));
+        assert_eq!(ext(json!([deleted("old"), linked("b")])).as_deref(), Some("b"));
+        // Nobody linked (a leaver): the first identity that has an id.
+        assert_eq!(ext(json!([{"identityId": ""}, unlinked("x"), deleted("y")])).as_deref(), Some("x"));
+        // Absent key counts as linked; numbers are kept as text; blanks and junk do not count.
+        assert_eq!(ext(json!([{"identityId": "  "}, {"identityId": 42}])).as_deref(), Some("42"));
+        assert_eq!(ext(json!([])), None);
+        assert_eq!(ext(json!([{"identityId": null}, {"username": "u"}, "junk"])), None);
+        assert_eq!(ext(json!({"identityId": "not-an-array"})), None);
+        assert_eq!(external_id_from_identities(None), None);
+        // v1 without identities: null, as before.
+        let p = person_from_wire(json!({"id": 1, "user": {"id": 2, "identities": []}})).unwrap();
+        assert_eq!(p.external_id, None);
     }
 
     #[test]

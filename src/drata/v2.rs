@@ -3,14 +3,18 @@
 //!
 //! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`; stop at a null cursor,
 //! fail on a repeated one), needs `expand[]` for the user and compliance checks, keeps
-//! background checks on *users* (one `/v2/users?expand[]=backgroundChecks` listing, joined
-//! by `userId`: no per-person calls), and scopes controls to workspaces (owners expanded,
+//! background checks and identities on *users* (one
+//! `/v2/users?expand[]=backgroundChecks&expand[]=identities` listing, joined by `userId`:
+//! no per-person calls), and scopes controls to workspaces (owners expanded,
 //! at most 10 inline; the full list from `/controls/{id}/owners` when there are more).
 //! Liberal per record, strict per envelope; nothing here knows Parquet.
 
 use super::client::{DrataClient, Endpoint, Fetched};
 use super::guide::{as_u64, not_found_list, path_segment, shape_error, Child, Fields};
-use super::v1::{background_check_from_wire, compliance_check_from_wire, derive_from_checks, trainings_from_checks};
+use super::v1::{
+    background_check_from_wire, compliance_check_from_wire, derive_from_checks, external_id_from_identities,
+    trainings_from_checks,
+};
 use crate::error::{EtlError, FailureKind};
 use crate::record::{Control, Person, Training};
 use serde_json::Value;
@@ -89,14 +93,17 @@ impl CursorGuard {
     }
 }
 
-/// What the `/v2/users` listing contributes to a person: job title and background checks.
+/// What the `/v2/users` listing contributes to a person: job title, background checks and
+/// the external id (from `identities[]`, by `external_id_from_identities`).
 #[derive(Debug, Clone, Default)]
 pub struct UserInfo {
     pub job_title: Option<String>,
     pub background_checks: Vec<Value>,
+    pub external_id: Option<String>,
 }
 
-/// Map one v2 personnel record; `users` joins the user's title and background checks.
+/// Map one v2 personnel record; `users` joins the user's title, background checks and
+/// external id.
 pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<Person> {
     let Value::Object(map) = v else { return None };
     let mut f = Fields::new(map);
@@ -125,6 +132,7 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
     derive_from_checks(&mut p);
     let info = p.user_id.as_ref().and_then(|u| users.get(u));
     p.title = info.and_then(|i| i.job_title.clone());
+    p.external_id = info.and_then(|i| i.external_id.clone());
     p.listed_background_checks = Some(
         info.map(|i| i.background_checks.clone())
             .unwrap_or_default()
@@ -137,7 +145,7 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
     Some(p)
 }
 
-/// One `/v2/users?expand[]=backgroundChecks` item: `(user id, info)`.
+/// One `/v2/users?expand[]=backgroundChecks&expand[]=identities` item: `(user id, info)`.
 fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
     let Value::Object(map) = v else { return None };
     let mut f = Fields::new(map);
@@ -147,6 +155,7 @@ fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
         UserInfo {
             job_title: f.string("jobTitle"),
             background_checks: f.array("backgroundChecks").unwrap_or_default(),
+            external_id: external_id_from_identities(f.map.get("identities")),
         },
     ))
 }
@@ -238,14 +247,18 @@ impl<'a> V2Api<'a> {
         Ok(parse_cursor_page(path, body, |_| Some(()))?.total)
     }
 
-    /// Every user's job title and background checks, by user id.
+    /// Every user's job title, background checks and external id, by user id.
     async fn load_users(&self, page_size: u64) -> Result<HashMap<String, UserInfo>, EtlError> {
         let path = "/public/v2/users";
         let mut out = HashMap::new();
         let mut guard = CursorGuard::default();
         let mut cursor: Option<String> = None;
         loop {
-            let mut q = vec![("size", size_of(page_size)), ("expand[]", "backgroundChecks".to_string())];
+            let mut q = vec![
+                ("size", size_of(page_size)),
+                ("expand[]", "backgroundChecks".to_string()),
+                ("expand[]", "identities".to_string()),
+            ];
             if let Some(c) = &cursor {
                 q.push(("cursor", c.clone()));
             }
@@ -392,6 +405,7 @@ mod tests {
             UserInfo {
                 job_title: Some("Eng".into()),
                 background_checks: vec![json!({"id": 3, "status": "OK", "type": "CHECKR", "userId": 7})],
+                external_id: Some("00u7okta".into()),
             },
         );
         let p = person_from_wire(
@@ -407,11 +421,33 @@ mod tests {
         assert_eq!(p.is_active, Some(false));
         assert_eq!(p.compliance_status.as_deref(), Some("EXCLUDED"));
         assert_eq!(p.title.as_deref(), Some("Eng"));
+        assert_eq!(p.external_id.as_deref(), Some("00u7okta"));
         assert_eq!(p.start_date.unwrap().to_string(), "2023-02-01");
         assert_eq!(p.listed_background_checks.as_ref().unwrap()[0].status.as_deref(), Some("OK"));
         assert!(p.compliance_checks[0].extra.as_deref().unwrap().contains("exclusion"));
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
         assert_eq!(extra, json!({"user": {"createdAt": "x"}, "statusUpdatedAt": null}));
+    }
+
+    #[test]
+    fn v2_users_carry_the_external_id() {
+        let (id, info) = user_from_wire(json!({
+            "id": 7, "email": "ana@example.com", "jobTitle": "Eng", "backgroundChecks": [{"id": 3}],
+            "identities": [
+                {"identityId": "google-7", "disconnectedAt": "2024-01-01T00:00:00.000Z",
+                 "connection": {"clientType": "GOOGLE", "deletedAt": "2024-01-01T00:00:00.000Z"}},
+                {"identityId": "00u7okta", "disconnectedAt": null,
+                 "connection": {"clientType": "OKTA_IDENTITY", "deletedAt": null}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!((id.as_str(), info.external_id.as_deref()), ("7", Some("00u7okta")));
+        assert_eq!(info.background_checks.len(), 1);
+        let (_, info) = user_from_wire(json!({"id": 8, "email": "b@example.com"})).unwrap();
+        assert_eq!(info.external_id, None);
+        // A person whose user is not in the listing has no external id.
+        let p = person_from_wire(json!({"id": 1, "userId": 9}), &HashMap::new()).unwrap();
+        assert_eq!(p.external_id, None);
     }
 
     #[test]

@@ -6,8 +6,16 @@
 //! position + 1, workspace id 1. `employmentStatus` follows `isActive` and `employmentType`; the
 //! FULL_COMPLIANCE check follows `complianceStatus`; SECURITY_TRAINING follows the guide
 //! trainings (completed ones are also the user's SEC_TRAINING documents); BG_CHECK and the
-//! user's background checks follow the guide background checks. Some controls get more
-//! than ten owners, so v2's inline owner list is truncated for them.
+//! user's background checks follow the guide background checks (people without any, if
+//! contractors or every third index, are EXCLUDED, with an `exclusion` only v2 shows). Some
+//! controls get more than ten owners, so v2's inline owner list is truncated for them.
+//!
+//! Identities (`user.identities` in v1, `/v2/users?expand[]=identities` in v2, one shape:
+//! `UserIdentityResponsePublicV2Dto`): a person with a guide `externalId` has an identity
+//! from the IdP connection whose `identityId` is that id (unlinked, `disconnectedAt` set,
+//! for leavers); every fourth current person also has, *first*, an older identity from a
+//! deleted Google connection, so "the first identity" and "the first linked identity"
+//! differ. People without an `externalId` have no identities.
 //!
 //! Values are built as `serde_json::Value` with the real API's field names; nothing here is
 //! shared with the client's models. Test overlays (`set_person_field`) apply to the guide
@@ -58,6 +66,16 @@ pub(crate) struct RealPerson {
     pub checks: Vec<Value>,
     pub background_checks: Vec<Value>,
     pub documents: Vec<Value>,
+    pub identities: Vec<Value>,
+}
+
+/// A connection as identities carry it (`ConnectionCompactResponsePublicV2Dto`).
+fn connection(id: u64, client_type: &str, client_id: &str, deleted: bool) -> Value {
+    json!({
+        "id": id, "clientType": client_type, "clientId": client_id, "clientAlias": null, "state": "ACTIVE",
+        "createdAt": STAMP, "updatedAt": STAMP, "connectedAt": STAMP, "failedAt": null,
+        "deletedAt": if deleted { Value::String(STAMP.into()) } else { Value::Null },
+    })
 }
 
 impl Generator {
@@ -105,7 +123,17 @@ impl Generator {
             ));
         }
         let bg_pass = bgs.iter().any(|b| b.status == "PASSED");
-        checks.push(check(3, "BG_CHECK", if bg_pass { "PASS" } else { "FAIL" }, "ONCE", None, None));
+        let mut bg_check = check(3, "BG_CHECK", if bg_pass { "PASS" } else { "FAIL" }, "ONCE", None, None);
+        if bgs.is_empty() && (contractor || index % 3 == 0) {
+            // Excluded by an admin; v2 says by whom and why (`exclusion`), v1 only the status.
+            let reason = if contractor { "Screened by their agency" } else { "Hired before checks were required" };
+            bg_check["status"] = json!("EXCLUDED");
+            bg_check["exclusion"] = json!({
+                "id": personnel_id, "reason": reason, "createdById": USER_ID_BASE,
+                "createdByEmail": self.person(0).email, "createdAt": STAMP, "startDate": STAMP, "endDate": null,
+            });
+        }
+        checks.push(bg_check);
         let background_checks = bgs
             .iter()
             .enumerate()
@@ -136,6 +164,7 @@ impl Generator {
                 })
             })
             .collect();
+        let identities = self.identities(index, user_id, &p, contractor);
         RealPerson {
             personnel_id,
             user_id,
@@ -150,7 +179,45 @@ impl Generator {
             checks,
             background_checks,
             documents,
+            identities,
         }
+    }
+
+    /// The user's identities (see the module docs for who has which).
+    fn identities(&self, index: u64, user_id: u64, p: &super::data::Person, contractor: bool) -> Vec<Value> {
+        let Opt::Val(external_id) = &p.external_id else { return Vec::new() };
+        let manager = match &p.manager_id {
+            Opt::Val(m) => self.index_of(m).map(|i| self.person(i)),
+            _ => None,
+        };
+        let separated = p.end_date.as_val_owned().map(|d| midnight(&d));
+        let unlinked_at = (!p.is_active).then(|| separated.clone().unwrap_or_else(|| STAMP.to_string()));
+        let identity = |k: u64, identity_id: &str, conn: Value, disconnected: Option<String>| {
+            json!({
+                "id": user_id * 10 + k, "identityId": identity_id,
+                "username": p.email.split('@').next().unwrap_or_default(),
+                "connectedAt": STAMP, "disconnectedAt": disconnected, "hasMfa": index % 3 != 0,
+                "userId": user_id, "connectionId": conn["id"].clone(), "connection": conn,
+                "email": p.email, "secondaryEmail": null, "firstName": p.first_name, "lastName": p.last_name,
+                "startedAt": p.start_date.as_val_owned().map(|d| midnight(&d)), "separatedAt": separated,
+                "isContractor": contractor, "jobTitle": opt_str(&p.title),
+                "managerId": manager.as_ref().map_or(Value::Null, |m| opt_str(&m.external_id)),
+                "managerName": manager.as_ref().map(|m| format!("{} {}", m.first_name, m.last_name)),
+                "createdAt": STAMP, "updatedAt": STAMP,
+            })
+        };
+        let mut out = Vec::with_capacity(2);
+        if p.is_active && index % 4 == 2 {
+            let old = connection(2, "GOOGLE", "acme-corp.example", true);
+            out.push(identity(1, &format!("google-{user_id}"), old, Some(STAMP.to_string())));
+        }
+        out.push(identity(
+            0,
+            external_id,
+            connection(1, "OKTA_IDENTITY", "acme-corp.okta.example", false),
+            unlinked_at,
+        ));
+        out
     }
 }
 

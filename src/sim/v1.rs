@@ -1,7 +1,7 @@
 //! The simulator's real-v1 face (`/public/...` as in `reference/drata-real-api.md`): the
 //! personnel list (limit capped at 50, `{data, page, limit, total, dataAll}`, numeric ids,
-//! nested `user` with `backgroundChecks`, `complianceChecks`), the user's documents
-//! (`{documents}`, no total), controls without owners and `/controls/{id}/owners`.
+//! nested `user` with `identities` and `backgroundChecks`, `complianceChecks`), the user's
+//! documents (`{documents}`, no total), controls without owners and `/controls/{id}/owners`.
 //! Its own serialisation (JSON values built here); faults, auth and counters come from the
 //! shared gate in `server`.
 
@@ -35,7 +35,11 @@ pub(crate) fn routes() -> Router<Arc<Simulator>> {
 
 /// One v1 personnel record.
 pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
-    let p = sim.gen.real_person(index);
+    let mut p = sim.gen.real_person(index);
+    // v1's compliance checks carry no `exclusion` (a v2 addition).
+    for c in p.checks.iter_mut().filter_map(Value::as_object_mut) {
+        c.remove("exclusion");
+    }
     json!({
         "id": p.personnel_id,
         "employmentStatus": p.employment_status,
@@ -48,7 +52,7 @@ pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
         "user": {
             "id": p.user_id, "email": p.email, "firstName": p.first_name, "lastName": p.last_name,
             "jobTitle": p.job_title, "avatarUrl": null, "drataTermsAgreedAt": TIMESTAMP,
-            "roles": [p.role], "identities": [], "backgroundChecks": p.background_checks,
+            "roles": [p.role], "identities": p.identities, "backgroundChecks": p.background_checks,
             "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP,
         },
         "complianceChecks": p.checks,

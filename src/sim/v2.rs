@@ -1,11 +1,13 @@
 //! The simulator's real-v2 face (`/public/v2/...`, shapes from
 //! `reference/drata-openapi-v2.json`): cursor pages `{data, pagination: {cursor,
 //! totalCount}}` (size 1..500, default 50, `totalCount` only when asked on the first page),
-//! personnel with `expand[]=user|complianceChecks`, users with `expand[]=backgroundChecks`,
-//! the user's documents, workspaces, controls with `expand[]=owners` (at most ten inline)
-//! and a control's full owner list. Its own serialisation; faults, auth and counters come
-//! from the shared gate in `server`. `SimConfig::v2_repeat_cursor` makes every page hand
-//! back the cursor it was given (a server bug clients must not loop on).
+//! personnel with `expand[]=user|complianceChecks|reasonProvider`, users with
+//! `expand[]=backgroundChecks|identities`, the user's documents, workspaces, controls with
+//! `expand[]=owners` (at most ten inline) and a control's full owner list. Its own
+//! serialisation; faults, auth and counters come from the shared gate in `server`.
+//! `SimConfig::v2_repeat_cursor` makes every page hand back the cursor it was given (a
+//! server bug clients must not loop on). `tests/openapi_contract.rs` validates what this
+//! serves against the spec itself.
 
 // Handlers return a ready `Response` as their error; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
@@ -86,7 +88,8 @@ fn page(sim: &Simulator, q: &Query, data: Vec<Value>, total: u64) -> Response {
     json_value(json!({"data": data, "pagination": {"cursor": cursor, "totalCount": total_count}}))
 }
 
-/// One v2 personnel record.
+/// One v2 personnel record. `reasonProvider` is added by `list_personnel` only with
+/// `expand[]=reasonProvider`, as the spec says (null: nobody is marked out of scope here).
 pub(crate) fn person_json(sim: &Simulator, index: u64, user: bool, checks: bool) -> Value {
     let p = sim.gen.real_person(index);
     let mut v = json!({
@@ -94,7 +97,6 @@ pub(crate) fn person_json(sim: &Simulator, index: u64, user: bool, checks: bool)
         "userId": p.user_id,
         "employmentStatus": p.employment_status,
         "notHumanReason": null,
-        "reasonProvider": null,
         "startedAt": p.start_date.as_deref().map(|d| format!("{}T00:00:00.000Z", d.get(..10).unwrap_or(d))),
         "separatedAt": p.end_date.as_deref().map(|d| format!("{}T00:00:00.000Z", d.get(..10).unwrap_or(d))),
         "statusUpdatedAt": null,
@@ -106,8 +108,8 @@ pub(crate) fn person_json(sim: &Simulator, index: u64, user: bool, checks: bool)
     }
     if checks {
         let mut cs = p.checks;
-        for c in &mut cs {
-            c["exclusion"] = Value::Null;
+        for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+            c.entry("exclusion").or_insert(Value::Null);
         }
         v["complianceChecks"] = Value::Array(cs);
     }
@@ -127,7 +129,17 @@ async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery
         (r.total(), r.page(q.offset, q.size))
     };
     let (user, checks) = (q.expands("user"), q.expands("complianceChecks"));
-    let data = rows.iter().map(|i| person_json(&sim, *i, user, checks)).collect();
+    let reason = q.expands("reasonProvider");
+    let data = rows
+        .iter()
+        .map(|i| {
+            let mut v = person_json(&sim, *i, user, checks);
+            if reason {
+                v["reasonProvider"] = Value::Null;
+            }
+            v
+        })
+        .collect();
     page(&sim, &q, data, total)
 }
 
@@ -150,6 +162,9 @@ async fn list_users(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) ->
             v["drataTermsAgreedAt"] = Value::String(TIMESTAMP.into());
             if q.expands("backgroundChecks") {
                 v["backgroundChecks"] = Value::Array(p.background_checks);
+            }
+            if q.expands("identities") {
+                v["identities"] = Value::Array(p.identities);
             }
             v
         })
