@@ -69,7 +69,7 @@ fn person(i: u64, v: u64) -> EnrichedPerson {
         "NON_COMPLIANT",
         "NON_COMPLIANT",
         "PENDING",
-    ][((r(4) + if changed { r(52) } else { 0 }) % 10) as usize];
+    ][(r(4).wrapping_add(if changed { r(52) } else { 0 }) % 10) as usize];
     let manager = if i == 0 || r(5) % 50 == 0 {
         None
     } else {
