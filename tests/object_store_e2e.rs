@@ -294,3 +294,32 @@ async fn missing_bucket_bad_url_and_held_lock_fail_clearly() {
     after.retain(|k| !k.ends_with(".lock"));
     assert_eq!(after, before, "a refused run or prune changed the bucket");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_a_shared_profile_and_the_sdk_endpoint_variable() {
+    let moto = start_moto().await;
+    let sim = start(sim_config(12)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(&creds, "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n[etl]\naws_access_key_id = testing\naws_secret_access_key = testing-secret\n").unwrap();
+    std::fs::write(&config, "[profile etl]\nregion = us-east-1\n").unwrap();
+    let url = format!("s3://{BUCKET}/profile");
+    // No AWS_ACCESS_KEY_ID and no --s3-endpoint: the profile and AWS_ENDPOINT_URL (http).
+    // Without the files there would be no credentials at all (the run exits 73); which
+    // profile is picked is covered by the unit tests of src/store/aws_profile.rs.
+    let out = bin()
+        .env("AWS_PROFILE", "etl")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .args(["run", "--base-url", &sim.base_url(), "--out", &url])
+        .output()
+        .await
+        .unwrap();
+    let r: Run = out.into();
+    ok(&r, "run with a shared profile");
+    assert_eq!(r.summary()["rows"]["personnel"], 12);
+    assert!(!r.stderr.contains("testing-secret") && !r.stdout.contains("testing-secret"));
+    assert!(moto.keys("profile/_snapshots/").await.iter().any(|k| k.ends_with("_manifest.json")));
+}

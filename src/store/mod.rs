@@ -10,6 +10,7 @@
 //! manifest last with a conditional put. The lock is a lease object (`lock`). Reading
 //! commands see a remote root through a local mirror of its manifests (`mirror`).
 
+pub mod aws_profile;
 pub mod lock;
 pub mod mirror;
 pub mod publish;

@@ -5,8 +5,8 @@
 //!
 //! Credentials come only from each cloud's standard chain as `object_store` reads it
 //! (AWS_* variables, web identity, ECS/EC2 metadata; GOOGLE_* / application default
-//! credentials, GCE metadata; AZURE_* variables, managed identity, Azure CLI), never from
-//! flags. Transient store errors (5xx, timeouts, cut connections) are retried inside
+//! credentials, GCE metadata; AZURE_* variables, managed identity, Azure CLI), plus the AWS
+//! shared credentials/config files (`aws_profile`), never from flags. Transient store errors (5xx, timeouts, cut connections) are retried inside
 //! `object_store` with exponential backoff, bounded by `--max-retries` and a time budget.
 
 use crate::error::{EtlError, FailureKind};
@@ -88,8 +88,30 @@ impl Remote {
                     .with_bucket_name(bucket)
                     .with_retry(retry)
                     .with_client_options(client.clone());
+                if let Some(p) = super::aws_profile::from_env() {
+                    tracing::debug!(profile = %p.name, "S3 credentials from the shared AWS files");
+                    if let (Some(id), Some(secret)) = (p.access_key_id, p.secret_access_key) {
+                        b = b.with_access_key_id(id).with_secret_access_key(secret);
+                        if let Some(t) = p.session_token {
+                            b = b.with_token(t);
+                        }
+                    }
+                    let region_in_env =
+                        ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().any(|v| std::env::var_os(v).is_some());
+                    if let (Some(r), false) = (p.region, region_in_env) {
+                        b = b.with_region(r);
+                    }
+                }
+                // --s3-endpoint, else the AWS SDKs' own endpoint variables; a plain-http
+                // endpoint is allowed because the user named it.
+                let env_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
                 if let Some(ep) = &opts.s3_endpoint {
-                    b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+                    b = b.with_endpoint(ep);
+                }
+                if let Some(ep) = opts.s3_endpoint.as_ref().or(env_endpoint.as_ref()) {
+                    b = b.with_allow_http(ep.starts_with("http://"));
                 }
                 Arc::new(b.build().map_err(bad)?)
             }
