@@ -4,12 +4,15 @@
 //! A store has no process to tie a lock to, so the lock object records who holds it and
 //! until when (`expires_at`). The holder renews it every third of `--lock-lease`; a run
 //! killed without releasing it blocks the scope for at most one lease, after which the next
-//! run (or prune) takes it over. A holder that cannot renew stops trusting its lock, and the
-//! commit refuses to start (exit 75) rather than race a successor.
+//! run (or prune) takes it over. Takeover and renewal are compare-and-swap puts on the
+//! version last seen (`If-Match`), so two runs taking over at once cannot both win and a
+//! stalled holder cannot overwrite its successor's lock. A holder that cannot renew stops
+//! trusting its lock, and the commit refuses to start (exit 75) rather than race a successor.
 
 use super::remote::{Created, Remote};
 use crate::error::{EtlError, FailureKind};
 use chrono::{DateTime, SecondsFormat, Utc};
+use object_store::UpdateVersion;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,10 +62,10 @@ impl LeaseLock {
         let lease = remote.opts.lock_lease;
         let acquired = Utc::now();
         for _ in 0..3 {
-            if remote.create(&rel, body(run_id, acquired, lease)).await? == Created::Yes {
-                return Ok(Self::held(remote, rel, run_id, acquired));
+            if let (Created::Yes, version) = remote.create_versioned(&rel, body(run_id, acquired, lease)).await? {
+                return Ok(Self::held(remote, rel, run_id, acquired, version));
             }
-            let Some(bytes) = remote.get(&rel).await? else { continue }; // released meanwhile
+            let Some((bytes, seen)) = remote.get_versioned(&rel).await? else { continue }; // released meanwhile
             let holder: Option<LockBody> = serde_json::from_slice(&bytes).ok();
             let expires = holder
                 .as_ref()
@@ -85,8 +88,11 @@ impl LeaseLock {
                     ),
                 ));
             }
-            tracing::warn!(lock = %remote.url_of(&rel), "taking over an expired lock (a run was killed or lost its store connection)");
-            remote.delete(&rel).await?;
+            // Replace exactly the expired version: of two runs taking over at once, one wins.
+            if let Some(version) = remote.replace(&rel, body(run_id, acquired, lease), &seen).await? {
+                tracing::warn!(lock = %remote.url_of(&rel), "took over an expired lock (a run was killed or lost its store connection)");
+                return Ok(Self::held(remote, rel, run_id, acquired, Some(version)));
+            }
         }
         Err(EtlError::new(
             FailureKind::Temporary,
@@ -94,22 +100,38 @@ impl LeaseLock {
         ))
     }
 
-    fn held(remote: &Remote, rel: String, run_id: &str, acquired: DateTime<Utc>) -> LeaseLock {
+    fn held(
+        remote: &Remote,
+        rel: String,
+        run_id: &str,
+        acquired: DateTime<Utc>,
+        version: Option<UpdateVersion>,
+    ) -> LeaseLock {
         let lost = Arc::new(AtomicBool::new(false));
         let (r, key, id, flag) = (remote.clone(), rel.clone(), run_id.to_string(), lost.clone());
         let renew = tokio::spawn(async move {
             let lease = r.opts.lock_lease;
             let every = lease / 3;
+            let mut version = version;
             loop {
                 tokio::time::sleep(every).await;
-                match r.put(&key, body(&id, acquired, lease)).await {
-                    Ok(()) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e.message, "cannot renew the output lock; this run will not commit");
-                        flag.store(true, Ordering::SeqCst);
-                        return;
+                // Renew only the version this run wrote: a successor's lock is never overwritten.
+                let renewed = match &version {
+                    Some(v) => r.replace(&key, body(&id, acquired, lease), v).await,
+                    None => r.put(&key, body(&id, acquired, lease)).await.map(|()| None),
+                };
+                let why = match renewed {
+                    Ok(Some(v)) => {
+                        version = Some(v);
+                        continue;
                     }
-                }
+                    Ok(None) if version.is_none() => continue,
+                    Ok(None) => "another run replaced it".to_string(),
+                    Err(e) => e.message,
+                };
+                tracing::error!(reason = %why, "cannot renew the output lock; this run will not commit");
+                flag.store(true, Ordering::SeqCst);
+                return;
             }
         });
         LeaseLock { remote: remote.clone(), rel, run_id: run_id.to_string(), lost, renew }

@@ -303,4 +303,17 @@ mod tests {
         a.release().await;
         assert!(r.get("_locks/_default.lock").await.unwrap().is_some(), "release never deletes another run's lock");
     }
+
+    #[tokio::test]
+    async fn a_stalled_holder_never_overwrites_its_successors_lock() {
+        let store: Arc<InMemory> = Arc::new(InMemory::new());
+        let opts = StoreOptions { lock_lease: Duration::from_millis(30), ..Default::default() };
+        let r = Remote::with_store(store, "root", "mem://bucket/root", opts);
+        let a = LeaseLock::acquire(&r, "_default", "a").await.unwrap();
+        let successor = br#"{"run_id":"z","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z"}"#;
+        r.put("_locks/_default.lock", successor.to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await; // several renewal attempts by `a`
+        assert_eq!(r.get("_locks/_default.lock").await.unwrap().unwrap().as_ref(), successor);
+        assert!(a.confirm().await.is_err());
+    }
 }

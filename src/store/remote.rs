@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{
     ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
-    WriteMultipart,
+    UpdateVersion, WriteMultipart,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -191,6 +191,39 @@ impl Remote {
         }
     }
 
+    /// An object's bytes and version (for a later `replace`), or `None` when it does not exist.
+    pub async fn get_versioned(&self, rel: &str) -> Result<Option<(Bytes, UpdateVersion)>, EtlError> {
+        match self.store.get_opts(&self.key(rel), GetOptions::default()).await {
+            Ok(r) => {
+                let version = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
+                let bytes = r.bytes().await.map_err(|e| self.err("read", rel, e))?;
+                Ok(Some((bytes, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("read", rel, e)),
+        }
+    }
+
+    /// Replace an object only if it is still the version read (compare-and-swap). Returns
+    /// the new version, or `None` when someone else changed or deleted it meanwhile.
+    pub async fn replace(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+        expected: &UpdateVersion,
+    ) -> Result<Option<UpdateVersion>, EtlError> {
+        let opts = PutOptions { mode: PutMode::Update(expected.clone()), ..Default::default() };
+        match self.store.put_opts(&self.key(rel), PutPayload::from(bytes), opts).await {
+            Ok(r) => Ok(Some(UpdateVersion { e_tag: r.e_tag, version: r.version })),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::NotFound { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Ok(None),
+            Err(e) => Err(self.err("replace", rel, e)),
+        }
+    }
+
     /// Write a small object, replacing any.
     pub async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), EtlError> {
         self.store.put(&self.key(rel), PutPayload::from(bytes)).await.map(|_| ()).map_err(|e| self.err("write", rel, e))
@@ -199,11 +232,20 @@ impl Remote {
     /// Write a small object only if none exists under that key (a conditional put: two
     /// writers cannot both succeed).
     pub async fn create(&self, rel: &str, bytes: Vec<u8>) -> Result<Created, EtlError> {
+        self.create_versioned(rel, bytes).await.map(|(c, _)| c)
+    }
+
+    /// As `create`, also returning the created version (for a later `replace`).
+    pub async fn create_versioned(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(Created, Option<UpdateVersion>), EtlError> {
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&self.key(rel), PutPayload::from(bytes), opts).await {
-            Ok(_) => Ok(Created::Yes),
+            Ok(r) => Ok((Created::Yes, Some(UpdateVersion { e_tag: r.e_tag, version: r.version }))),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(Created::AlreadyExists)
+                Ok((Created::AlreadyExists, None))
             }
             Err(e) => Err(self.err("create", rel, e)),
         }
