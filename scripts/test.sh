@@ -7,7 +7,9 @@
 # through DRATA_ETL_PYTHON and DRATA_ETL_AIRFLOW_PYTHON, then runs `cargo test --all-targets`
 # with any extra arguments.
 # Passing a target selection (e.g. `--test interop`) replaces --all-targets.
-# Needs only Rust, python3 (with the venv module) and access to PyPI on the first run;
+# Also installs Azurite (the Azure Storage emulator) from npm into .azurite for the az:// test.
+# Needs only Rust, python3 (with the venv module), npm, and access to PyPI and npm on the
+# first run;
 # reruns skip pip when the pinned versions are already installed (the first Airflow install
 # takes a minute or two).
 set -euo pipefail
@@ -68,6 +70,17 @@ ensure_venv "$repo/.venv-airflow" "$repo/scripts/airflow/requirements.txt"
 export DRATA_ETL_AIRFLOW_PYTHON="$airflow_py"
 
 export DRATA_ETL_PYTHON="$py"
+
+# Azurite, Microsoft's Azure Storage emulator, for the az:// test (tests/object_store_e2e.rs),
+# from the npm registry into .azurite (pinned; reinstalled only when the pin changes).
+azurite_version=3.35.0
+azurite="$repo/.azurite/node_modules/.bin/azurite-blob"
+if ! grep -qs "\"version\": \"$azurite_version\"" "$repo/.azurite/node_modules/azurite/package.json"; then
+    command -v npm >/dev/null || { echo "test.sh: npm not found on PATH (needed to install Azurite for the az:// test)" >&2; exit 1; }
+    echo "test.sh: installing azurite@$azurite_version into .azurite" >&2
+    npm install --silent --no-audit --no-fund --prefix "$repo/.azurite" "azurite@$azurite_version" >&2
+fi
+export DRATA_ETL_AZURITE="$azurite"
 
 # --all-targets unless the caller picked targets (cargo would run the union otherwise).
 targets=(--all-targets)

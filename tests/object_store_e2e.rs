@@ -2,11 +2,12 @@
 //! loopback (moto's server, installed into .venv by scripts/test.sh) and reads back through
 //! the same URLs: a full run, a rerun replacing the snapshot, a run killed mid-upload and the
 //! clean run after it, a held lock, verify, list, prune, report and incremental reuse on the
-//! bucket, a missing bucket, and an independent reader (pyarrow's S3 filesystem) loading the
-//! committed snapshots by their manifests.
+//! bucket, a missing bucket, credentials from a shared AWS profile, and an independent reader
+//! (pyarrow's S3 filesystem) loading the committed snapshots by their manifests. The same
+//! runs, rerun, verify, list and prune against Azurite (Azure Storage's emulator) for az://.
 //!
-//! Python: `$DRATA_ETL_PYTHON`, else `<repo>/.venv/bin/python`. Without moto and pyarrow this
-//! test fails with a hint (it does not skip).
+//! Python: `$DRATA_ETL_PYTHON`, else `<repo>/.venv/bin/python`; Azurite: `$DRATA_ETL_AZURITE`,
+//! else `<repo>/.azurite`. Without them these tests fail with a hint (they do not skip).
 
 mod common;
 
@@ -322,4 +323,83 @@ async fn credentials_from_a_shared_profile_and_the_sdk_endpoint_variable() {
     assert_eq!(r.summary()["rows"]["personnel"], 12);
     assert!(!r.stderr.contains("testing-secret") && !r.stdout.contains("testing-secret"));
     assert!(moto.keys("profile/_snapshots/").await.iter().any(|k| k.ends_with("_manifest.json")));
+}
+
+/// Azurite (Azure Storage's emulator, from npm via scripts/test.sh) on a free loopback port,
+/// with one container created through the Azure SDK; killed on drop.
+struct Azurite {
+    _child: tokio::process::Child,
+    endpoint: String,
+}
+
+const AZ_CONTAINER: &str = "snapshots";
+
+async fn start_azurite() -> Azurite {
+    let bin = std::env::var_os("DRATA_ETL_AZURITE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".azurite/node_modules/.bin/azurite-blob"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new(&bin)
+        .args(["--inMemoryPersistence", "--silent", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"])
+        .args(["--blobPort", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start Azurite ({}): {e}; run `scripts/test.sh`, which installs it from npm", bin.display())
+        });
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let code = format!(
+        "from azure.storage.blob import BlobServiceClient as B; B.from_connection_string('DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint={endpoint}/devstoreaccount1;').create_container('{AZ_CONTAINER}')"
+    );
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            let out = std::process::Command::new(python()).args(["-c", &code]).output().expect("python runs");
+            assert!(
+                out.status.success(),
+                "creating the container failed: {}\n{HINT}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return Azurite { _child: child, endpoint };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Azurite did not come up on {endpoint} within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_blob_storage_through_the_emulator() {
+    let az = start_azurite().await;
+    let sim = start(sim_config(40)).await;
+    let url = format!("az://{AZ_CONTAINER}/drata");
+    let base = sim.base_url();
+    let run = |args: &[&str]| {
+        let mut c = bin();
+        // The emulator's well-known account and key; object_store reads these variables.
+        c.env("AZURE_STORAGE_USE_EMULATOR", "true").env("AZURITE_BLOB_STORAGE_URL", &az.endpoint).args(args);
+        async move { Run::from(c.output().await.expect("binary runs")) }
+    };
+    let checked = run(&["check", "--base-url", &base, "--out", &url]).await;
+    assert_eq!(checked.code, 0, "{}\n{}", checked.stdout, checked.stderr);
+    assert!(checked.stdout.contains("conditional puts work"), "{}", checked.stdout);
+    for at in ["2026-04-01T00:00:00Z", "2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z"] {
+        let r = run(&["run", "--base-url", &base, "--out", &url, "--run-at", at]).await;
+        ok(&r, "run on Azure");
+        assert_eq!(r.summary()["rows"]["personnel"], 40);
+    }
+    let listed = run(&["list", "--out", &url, "--format", "json"]).await;
+    ok(&listed, "list");
+    let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["snapshot_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["20260401T000000Z", "20260402T000000Z"], "the rerun replaced its snapshot");
+    let verified = run(&["verify", "--out", &url, "--snapshot", "all"]).await;
+    ok(&verified, "verify");
+    assert!(verified.stdout.contains("2 snapshot(s) under az://snapshots/drata intact"), "{}", verified.stdout);
+    let pruned = run(&["prune", "--out", &url, "--keep", "1"]).await;
+    ok(&pruned, "prune");
+    let listed = run(&["list", "--out", &url, "--format", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    ok(&run(&["verify", "--out", &url]).await, "verify after prune");
 }

@@ -39,7 +39,10 @@ impl Output {
         let url = url::Url::parse(text).map_err(|e| {
             EtlError::usage(format!("--out {text} is neither a folder nor a valid URL ({e}); use DIR, file:///DIR, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"))
         })?;
-        if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        // abfs[s]://container@account.dfs.core.windows.net/path names the container where a
+        // user would be; anything else there (or a password, or a query) would be a secret.
+        let container_as_user = matches!(url.scheme(), "abfs" | "abfss") && url.password().is_none();
+        if (!url.username().is_empty() && !container_as_user) || url.password().is_some() || url.query().is_some() {
             return Err(EtlError::usage(
                 "--out must not carry credentials or query parameters; object-store credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*) or the machine's role",
             ));
