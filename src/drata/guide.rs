@@ -4,7 +4,8 @@
 //! Liberal per record (explicit nulls, missing optional fields, a date-time where a date is
 //! documented, numbers where strings are documented, unknown fields and enum values are all
 //! kept), strict per response: a body that is not the documented envelope fails the run
-//! with exit 65, because it means the API changed or the host is not the API.
+//! with exit 65, because it means the API changed or the host is not the API; so does a
+//! per-person answer whose `personnelId` names someone else.
 
 use super::client::{DrataClient, Endpoint, Fetched};
 use crate::error::{EtlError, FailureKind};
@@ -263,6 +264,28 @@ pub(crate) fn child_array(path: &str, body: Value, key: &str) -> Result<Vec<Valu
     }
 }
 
+/// A per-person body whose `personnelId` names someone else (a cache or gateway in front of
+/// the API mixing up responses) must never be written under the person asked about: 65.
+/// A missing or null `personnelId` is accepted (the field is informative, not required).
+pub(crate) fn check_child_owner(path: &str, body: &Value, id: &str) -> Result<(), EtlError> {
+    let named = match body.get("personnelId") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    if named.trim() == id.trim() {
+        return Ok(());
+    }
+    Err(EtlError::new(
+        FailureKind::DataInvalid,
+        format!(
+            "GET {path} answered with the records of personnelId {named}, not {id}: the API (or a cache \
+             or gateway in front of it) mixed up responses. Nothing was committed; retry later, and \
+             report it to Drata if it persists"
+        ),
+    ))
+}
+
 /// The guide dialect's operations.
 pub struct GuideApi<'a> {
     pub client: &'a DrataClient,
@@ -296,6 +319,7 @@ impl<'a> GuideApi<'a> {
         match self.client.get_json(Endpoint::Training, &path, &[]).await? {
             Fetched::NotFound => Ok(Child::Gone),
             Fetched::Json(v) => {
+                check_child_owner(&path, &v, id)?;
                 let rows = child_array(&path, v, "trainings")?;
                 Ok(Child::Rows(
                     rows.into_iter().enumerate().map(|(i, v)| training_from_wire(id, i as i32, v)).collect(),
@@ -309,6 +333,7 @@ impl<'a> GuideApi<'a> {
         match self.client.get_json(Endpoint::BackgroundChecks, &path, &[]).await? {
             Fetched::NotFound => Ok(Child::Gone),
             Fetched::Json(v) => {
+                check_child_owner(&path, &v, id)?;
                 let rows = child_array(&path, v, "backgroundChecks")?;
                 Ok(Child::Rows(
                     rows.into_iter().enumerate().map(|(i, v)| background_check_from_wire(id, i as i32, v)).collect(),
@@ -376,6 +401,17 @@ mod tests {
         assert_eq!(t[1].extra.as_deref(), Some(r#"{"score":9}"#));
         assert_eq!(child_array("/t", json!({"trainings": null}), "trainings").unwrap().len(), 0);
         assert!(child_array("/t", json!({"other": []}), "trainings").is_err());
+    }
+
+    #[test]
+    fn child_answers_for_someone_else_are_rejected() {
+        assert!(check_child_owner("/t", &json!({"personnelId": "a", "trainings": []}), "a").is_ok());
+        assert!(check_child_owner("/t", &json!({"personnelId": 42, "trainings": []}), "42").is_ok());
+        assert!(check_child_owner("/t", &json!({"personnelId": null}), "a").is_ok());
+        assert!(check_child_owner("/t", &json!([]), "a").is_ok());
+        let e = check_child_owner("/t", &json!({"personnelId": "b", "trainings": []}), "a").unwrap_err();
+        assert_eq!(e.kind, FailureKind::DataInvalid);
+        assert!(e.message.contains("personnelId b, not a"), "{}", e.message);
     }
 
     #[test]

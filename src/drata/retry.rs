@@ -5,7 +5,8 @@
 //! 408/500/502/503/504 and other 5xx, connect errors, resets, timeouts, and a 200 whose body
 //! is truncated or invalid JSON. Never retry 400/401/402/403/412. A 404 is reported to the
 //! caller, which knows whether it means "this person vanished" or "wrong base URL".
-//! HTML where JSON was expected on a 2xx means the wrong host (the web app, not the API).
+//! HTML where JSON was expected on a 2xx, or on a 404, means the wrong host (the web app or
+//! a proxy, not the API); an HTML 5xx is a load balancer's error page and is retried.
 
 use crate::error::FailureKind;
 use rand::Rng;
@@ -84,6 +85,15 @@ pub fn classify(attempt: &Attempt) -> Decision {
                 kind: FailureKind::Auth,
                 why: "the API requires the workspace to accept Drata's terms and conditions \
                       before it can be used (412)",
+            },
+            // The API answers its 404s in JSON; an HTML 404 comes from a web server or proxy
+            // that does not route the path to the API, so it cannot mean "this person
+            // vanished" (which would quietly mark everyone `gone`).
+            404 if html => Decision::GiveUp {
+                kind: FailureKind::Auth,
+                why: "the server answered 404 with an HTML page, not the API's JSON: --base-url \
+                      points at a web host or proxy that does not serve the Drata public API \
+                      (use https://public-api.drata.com or your region's API host)",
             },
             404 => Decision::NotFound,
             408 => Decision::Retry { reason: RetryReason::Timeout, after: retry_after },
@@ -165,6 +175,8 @@ mod tests {
             assert!(matches!(classify(&resp(s)), Decision::GiveUp { kind, .. } if kind == k), "{s}");
         }
         assert_eq!(classify(&resp(404)), Decision::NotFound);
+        let html_404 = Attempt::Response { status: 404, json_ok: false, html: true, retry_after: None };
+        assert!(matches!(classify(&html_404), Decision::GiveUp { kind: FailureKind::Auth, .. }));
         assert!(matches!(
             classify(&Attempt::Transport { timeout: true }),
             Decision::Retry { reason: RetryReason::Timeout, .. }

@@ -323,10 +323,12 @@ pub fn looks_like_v1(path: &str, body: &Value) -> Result<bool, EtlError> {
         return Err(shape_error(path, "no data array"));
     };
     Ok(match data.first() {
+        // A numeric id alone is not enough: guide servers may number people too. v1 keeps
+        // email and names in a nested `user`, so a flat `email` means the guide dialect.
         Some(first) => {
-            first.get("id").is_some_and(Value::is_number)
-                || first.get("user").is_some_and(Value::is_object)
+            first.get("user").is_some_and(Value::is_object)
                 || first.get("complianceChecks").is_some()
+                || (first.get("id").is_some_and(Value::is_number) && first.get("email").is_none())
         }
         None => obj.contains_key("dataAll") && as_u64(obj.get("total")).is_some(),
     })
