@@ -167,6 +167,22 @@ async fn run_locked(
         never = crate::ops::progress::observe(&opts.progress, client) => match never {},
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
+    // Everyone "vanished" is not a workspace emptying itself between two requests: it is a
+    // host that does not serve the per-person endpoints (e.g. the wrong --api or --base-url).
+    let outcome = outcome.and_then(|written| {
+        let e = &written.1.enrichment;
+        if e.people >= EVERYONE_GONE_MIN && e.gone == e.people {
+            return Err(EtlError::new(
+                FailureKind::Auth,
+                format!(
+                    "every one of the {} people answered 404 on their training/background-check endpoints: this host does not serve the per-person endpoints of the {} dialect. Check --base-url and --api; nothing was committed",
+                    e.people,
+                    dialect.name()
+                ),
+            ));
+        }
+        Ok(written)
+    });
     // Derived tables (issue 5): the org hierarchy, from the staged personnel files, before commit.
     let outcome = outcome.and_then(|(listing, tally, mut files)| {
         files.push((Table::PersonnelOrg, crate::load::org::derive(&staging, &files, opts.writer)?));
@@ -233,6 +249,9 @@ async fn run_locked(
         }
     }
 }
+
+/// From this many people on, all of them `gone` fails the run (77) instead of committing.
+const EVERYONE_GONE_MIN: u64 = 5;
 
 /// The files written per table.
 type TableFiles = Vec<(Table, Vec<crate::load::FileEntry>)>;

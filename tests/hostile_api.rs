@@ -637,7 +637,6 @@ async fn a_body_that_stalls_after_the_headers_times_out_and_is_retried() {
 /// A stalled body with a long `--request-timeout` but a short `--deadline`: the deadline
 /// wins, exit 75 within seconds, not after the request timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the client to bound each attempt by the run deadline (src/drata/client.rs; see the hostile-API report)"]
 async fn a_stalled_body_cannot_outlast_the_deadline() {
     let ws = Workspace::new(250);
     let srv = Hostile::start(move |r| if r.is_list() && r.page() == 2 { stalled() } else { ws.answer(r) }).await;
@@ -703,7 +702,6 @@ async fn a_child_answer_for_another_person_is_65() {
 /// A UTF-8 byte-order mark before the JSON (some Windows-hosted gateways add one) is still
 /// the API's JSON, not a body to retry until the run gives up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the client to strip a BOM before parsing (src/drata/client.rs send_once; see the hostile-API report)"]
 async fn a_utf8_bom_before_the_json_is_accepted() {
     let ws = Workspace::new(120);
     let served = ws.clone();
@@ -859,7 +857,6 @@ async fn an_html_404_on_the_child_endpoints_is_the_wrong_host() {
 /// Drata with `--api guide` forced) are not "every person vanished": the run must not
 /// commit a snapshot in which everyone is `gone`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a run-level check that not everyone is gone (src/pipeline.rs; see the hostile-API report)"]
 async fn json_404s_for_every_person_are_not_everyone_vanished() {
     let ws = Workspace::new(20);
     let srv = Hostile::start(move |r| {

@@ -181,7 +181,15 @@ impl DrataClient {
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);
-                self.send_once(url.clone()).await
+                // The request timeout bounds one attempt; the run deadline bounds it too, so
+                // a body that stalls cannot carry the run past --deadline.
+                match self.cfg.deadline {
+                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone())).await {
+                        Ok(a) => a,
+                        Err(_) => return Err(self.deadline_error(path)),
+                    },
+                    None => self.send_once(url.clone()).await,
+                }
             };
             let (attempt, body, message) = attempt;
             let decision = classify(&attempt);
@@ -302,13 +310,15 @@ impl DrataClient {
         } else {
             self.pacer.on_admitted();
         }
+        // A UTF-8 byte-order mark before the JSON (some Windows-hosted proxies add one) is not data.
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
         let html = html_type || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
         if (200..300).contains(&status) {
-            let value = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let value = serde_json::from_slice::<serde_json::Value>(body).ok();
             let json_ok = value.is_some();
             (Attempt::Response { status, json_ok, html, retry_after }, value, None)
         } else {
-            let message = server_message(&body, self.cfg.api_key.expose());
+            let message = server_message(body, self.cfg.api_key.expose());
             (Attempt::Response { status, json_ok: false, html, retry_after }, None, message)
         }
     }
