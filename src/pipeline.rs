@@ -343,12 +343,14 @@ async fn extract_and_write(
         })
         .buffer_unordered(window);
     let mut failure = None;
-    // Real dialects name control owners by user id; this maps them to personnel ids.
+    // Real dialects name control owners by user id; this maps them to personnel ids. Only
+    // the owners' user ids are kept (everyone's would grow with the workspace).
+    let owners: HashSet<&str> = controls.iter().flat_map(|c| c.owner_user_ids.iter().map(String::as_str)).collect();
     let mut user_to_personnel: std::collections::HashMap<String, String> = Default::default();
     while let Some(item) = enriched.next().await {
         match item {
             Ok((e, origin)) => {
-                if let Some(u) = &e.person.person.user_id {
+                if let Some(u) = e.person.person.user_id.as_ref().filter(|u| owners.contains(u.as_str())) {
                     user_to_personnel.insert(u.clone(), e.person.person.id.clone());
                 }
                 opts.progress.enriched(&e);

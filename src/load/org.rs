@@ -5,20 +5,22 @@
 //! produce it too. It reads back only `id`, `manager_id` and `email` of the staged personnel
 //! files and knows nothing of HTTP or dialects.
 //!
-//! Memory: ids and emails are kept once, in two Arrow string buffers; every id is interned
-//! to a `u32` index (found by binary search in the indexes sorted by id), and the hierarchy
-//! is a few flat `Vec`s indexed by person (~20 bytes a person besides the strings), so a
-//! million-person snapshot needs on the order of 100 MB (measured: BENCHMARKS.md). Output rows are built and written
-//! one batch at a time. Chains are resolved once per person (memoised walk): a walk that
-//! meets a person already on its own path has found a cycle and stops there, so malformed
-//! data can never make it loop.
+//! Memory: the staged files are read column by column, so only one kind of text is held at
+//! a time. Ids are first interned to a `u32` index through 16-byte hash keys (sorted, found
+//! by binary search; dropped once every `manager_id` is resolved); the hierarchy is a few
+//! flat `Vec`s indexed by person (~14 bytes a person); and the only text kept is the id and
+//! email of the people some `manager_id` names. Everyone's own id is read back from the
+//! files while the output rows are built and written, one batch at a time. Chains are
+//! resolved once per person (memoised walk): a walk that meets a person already on its own
+//! path has found a cycle and stops there, so malformed data can never make it loop.
 
 use super::layout::Table;
 use super::manifest::FileEntry;
 use super::writer::{TableWriter, WriterOptions};
 use super::Staging;
 use crate::error::EtlError;
-use arrow::array::{Array, AsArray, LargeStringArray, LargeStringBuilder, RecordBatch};
+use crate::record::id_key;
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
@@ -75,23 +77,121 @@ pub struct OrgRow {
 const NONE: u32 = u32::MAX;
 const DANGLING: u32 = u32::MAX - 1;
 
-/// Ids sorted for lookup (see `OrgGraph::index`).
-struct IdIndex<'a> {
-    ids: &'a LargeStringArray,
-    order: Vec<u32>,
+/// Id -> person index, in 16 bytes a person: each entry is the upper 96 bits of the id's
+/// 128-bit hash (`record::id_key`, the key the listing already dedupes people by) with the
+/// person's index in the low 32 bits, sorted, and searched by binary search. Equal ids sort
+/// by index, so a repeated id resolves to its first index (paging dedupes by id, so this
+/// only guards against a bug upstream). Two different ids sharing 96 hash bits (odds about
+/// 1 in 10^16 for a million-person workspace) would resolve to the same person.
+#[derive(Default)]
+struct IdIndex {
+    keys: Vec<u128>,
 }
 
-impl IdIndex<'_> {
-    fn get(&self, id: &str) -> Option<&u32> {
-        let first = self.order.partition_point(|&i| self.ids.value(i as usize) < id);
-        self.order.get(first).filter(|&&i| self.ids.value(i as usize) == id)
+impl IdIndex {
+    fn hash(id: &str) -> u128 {
+        id_key(id) >> 32
+    }
+
+    fn push(&mut self, id: &str, person: u32) {
+        self.keys.push((Self::hash(id) << 32) | u128::from(person));
+    }
+
+    fn sort(&mut self) {
+        self.keys.sort_unstable();
+    }
+
+    fn get(&self, id: &str) -> Option<u32> {
+        let h = Self::hash(id);
+        let first = self.keys.partition_point(|&k| (k >> 32) < h);
+        self.keys.get(first).filter(|&&k| k >> 32 == h).map(|&k| k as u32)
+    }
+}
+
+/// Strings appended once and read by position: one byte buffer and one end offset each
+/// (the top bit marks a null), shrunk to size once complete.
+#[derive(Default)]
+struct Texts {
+    bytes: String,
+    ends: Vec<u64>,
+}
+
+const NULL_TEXT: u64 = 1 << 63;
+
+impl Texts {
+    fn push(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.bytes.push_str(s);
+                self.ends.push(self.bytes.len() as u64);
+            }
+            None => self.ends.push(self.bytes.len() as u64 | NULL_TEXT),
+        }
+    }
+
+    fn get(&self, k: usize) -> Option<&str> {
+        let end = *self.ends.get(k)?;
+        if end & NULL_TEXT != 0 {
+            return None;
+        }
+        let start = if k == 0 { 0 } else { self.ends[k - 1] & !NULL_TEXT };
+        Some(&self.bytes[start as usize..end as usize])
+    }
+
+    fn shrink(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * 8
+    }
+}
+
+/// Whose id and email text the graph holds: everyone, or only the people some `manager_id`
+/// names (the only ids a chain, a top or a manager column can show besides the person's
+/// own, which `derive` reads back while writing). A bit a person, with a running count per
+/// 64 people so a person's position among those held is found in O(1).
+struct Held {
+    all: bool,
+    bits: Vec<u64>,
+    before: Vec<u32>,
+}
+
+impl Held {
+    fn everyone() -> Self {
+        Held { all: true, bits: Vec::new(), before: Vec::new() }
+    }
+
+    fn some(bits: Vec<u64>) -> Self {
+        let mut before = Vec::with_capacity(bits.len());
+        let mut n = 0u32;
+        for w in &bits {
+            before.push(n);
+            n += w.count_ones();
+        }
+        Held { all: false, bits, before }
+    }
+
+    fn contains(&self, i: u32) -> bool {
+        self.all || self.bits.get(i as usize / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// The position of person `i` among those held.
+    fn slot(&self, i: u32) -> Option<usize> {
+        if self.all {
+            return Some(i as usize);
+        }
+        if !self.contains(i) {
+            return None;
+        }
+        let (w, b) = (i as usize / 64, i % 64);
+        Some(self.before[w] as usize + (self.bits[w] & ((1u64 << b) - 1)).count_ones() as usize)
     }
 }
 
 /// The interned hierarchy: people by index, each with its manager's index.
 pub struct OrgGraph {
-    ids: LargeStringArray,
-    emails: LargeStringArray,
     /// Manager index, or `NONE` (no manager) or `DANGLING` (an id nobody has).
     manager: Vec<u32>,
     /// The unknown `manager_id` text of people whose manager dangles.
@@ -100,6 +200,10 @@ pub struct OrgGraph {
     top: Vec<u32>,
     status: Vec<ChainStatus>,
     in_cycle: Vec<bool>,
+    held: Held,
+    /// Ids and emails of the people `held` names, in person order.
+    ids: Texts,
+    emails: Texts,
 }
 
 fn read_err(path: &Path, e: impl std::fmt::Display) -> EtlError {
@@ -107,7 +211,11 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> EtlError {
 }
 
 /// Stream the named columns of `files` (in order), calling `f` with each batch.
-fn scan(files: &[PathBuf], columns: &[&str], mut f: impl FnMut(&RecordBatch)) -> Result<(), EtlError> {
+fn scan(
+    files: &[PathBuf],
+    columns: &[&str],
+    mut f: impl FnMut(&RecordBatch) -> Result<(), EtlError>,
+) -> Result<(), EtlError> {
     for path in files {
         let file = std::fs::File::open(path).map_err(|e| read_err(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
@@ -124,7 +232,7 @@ fn scan(files: &[PathBuf], columns: &[&str], mut f: impl FnMut(&RecordBatch)) ->
         let mask = ProjectionMask::leaves(schema, leaves);
         let reader = builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| read_err(path, e))?;
         for batch in reader {
-            f(&batch.map_err(|e| read_err(path, e))?);
+            f(&batch.map_err(|e| read_err(path, e))?)?;
         }
     }
     Ok(())
@@ -136,99 +244,134 @@ fn utf8_column<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow::array::StringAr
     c.as_string::<i32>()
 }
 
+fn text(col: &arrow::array::StringArray, i: usize) -> Option<&str> {
+    col.is_valid(i).then(|| col.value(i))
+}
+
+fn changed_underneath() -> EtlError {
+    EtlError::cannot_write("personnel files changed while personnel_org was derived from them")
+}
+
 impl OrgGraph {
-    /// Read `id`, `email` (first pass) and `manager_id` (second pass) of personnel files.
-    /// Two passes so the manager ids' text is never held for everyone at once.
+    /// Read the hierarchy of personnel files, holding every person's id and email (so
+    /// `row` works for anyone).
     pub fn from_personnel_files(files: &[PathBuf]) -> Result<OrgGraph, EtlError> {
-        let mut ids = LargeStringBuilder::new();
-        let mut emails = LargeStringBuilder::new();
+        Self::read(files, true)
+    }
+
+    /// Read `files` column by column so no more than one kind of text is held at a time:
+    /// ids as hashes (for resolving `manager_id`), then `manager_id`, then the id and email
+    /// text of the people to hold (everyone, or only those someone names as manager).
+    fn read(files: &[PathBuf], hold_everyone: bool) -> Result<OrgGraph, EtlError> {
+        let mut index = IdIndex::default();
+        let mut n: u32 = 0;
+        scan(files, &["id"], |b| {
+            let id = utf8_column(b, "id");
+            for i in 0..b.num_rows() {
+                if let Some(id) = text(id, i) {
+                    index.push(id, n);
+                }
+                n = n.checked_add(1).filter(|&n| n < DANGLING).ok_or_else(too_many)?;
+            }
+            Ok(())
+        })?;
+        index.sort();
+        let mut manager = Vec::with_capacity(n as usize);
+        let mut dangling = HashMap::new();
+        let mut named = vec![0u64; (n as usize).div_ceil(64)];
+        scan(files, &["manager_id"], |b| {
+            let m = utf8_column(b, "manager_id");
+            for i in 0..b.num_rows() {
+                let person = manager.len() as u32;
+                match text(m, i) {
+                    None => manager.push(NONE),
+                    Some(m) => match index.get(m) {
+                        Some(k) => {
+                            if let Some(w) = named.get_mut(k as usize / 64) {
+                                *w |= 1 << (k % 64);
+                            }
+                            manager.push(k);
+                        }
+                        None => {
+                            dangling.insert(person, m.to_string());
+                            manager.push(DANGLING);
+                        }
+                    },
+                }
+            }
+            Ok(())
+        })?;
+        drop(index);
+        if manager.len() != n as usize {
+            return Err(changed_underneath());
+        }
+        let held = if hold_everyone { Held::everyone() } else { Held::some(named) };
+        let (mut ids, mut emails) = (Texts::default(), Texts::default());
+        let mut person: u32 = 0;
         scan(files, &["id", "email"], |b| {
             let id = utf8_column(b, "id");
             let email = utf8_column(b, "email");
             for i in 0..b.num_rows() {
-                ids.append_option(id.is_valid(i).then(|| id.value(i)));
-                emails.append_option(email.is_valid(i).then(|| email.value(i)));
-            }
-        })?;
-        let ids = ids.finish();
-        let emails = emails.finish();
-        let mut manager = Vec::with_capacity(ids.len());
-        let mut dangling = HashMap::new();
-        {
-            let index = Self::index(&ids);
-            scan(files, &["manager_id"], |b| {
-                let m = utf8_column(b, "manager_id");
-                for i in 0..b.num_rows() {
-                    let person = manager.len() as u32;
-                    if m.is_null(i) {
-                        manager.push(NONE);
-                    } else if let Some(&k) = index.get(m.value(i)) {
-                        manager.push(k);
-                    } else {
-                        dangling.insert(person, m.value(i).to_string());
-                        manager.push(DANGLING);
-                    }
+                if person >= n {
+                    return Err(changed_underneath());
                 }
-            })?;
+                if held.contains(person) {
+                    ids.push(text(id, i));
+                    emails.push(text(email, i));
+                }
+                person += 1;
+            }
+            Ok(())
+        })?;
+        if person != n {
+            return Err(changed_underneath());
         }
-        if manager.len() != ids.len() {
-            return Err(EtlError::cannot_write("personnel files changed while personnel_org was derived from them"));
-        }
-        Ok(Self::new(ids, emails, manager, dangling))
+        ids.shrink();
+        emails.shrink();
+        Ok(Self::new(manager, dangling, held, ids, emails))
     }
 
     /// Build from in-memory records: `(id, email, manager_id)` (for tests and small inputs).
     pub fn from_records<'a>(
         people: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)> + Clone,
     ) -> OrgGraph {
-        let mut ids = LargeStringBuilder::new();
-        let mut emails = LargeStringBuilder::new();
-        for (id, email, _) in people.clone() {
-            ids.append_value(id);
-            emails.append_option(email);
+        let mut index = IdIndex::default();
+        let (mut ids, mut emails) = (Texts::default(), Texts::default());
+        for (person, (id, email, _)) in people.clone().into_iter().enumerate() {
+            index.push(id, person as u32);
+            ids.push(Some(id));
+            emails.push(email);
         }
-        let ids = ids.finish();
-        let emails = emails.finish();
+        index.sort();
         let mut manager = Vec::new();
         let mut dangling = HashMap::new();
-        {
-            let index = Self::index(&ids);
-            for (person, (_, _, m)) in people.into_iter().enumerate() {
-                match m {
-                    None => manager.push(NONE),
-                    Some(m) => match index.get(m) {
-                        Some(&k) => manager.push(k),
-                        None => {
-                            dangling.insert(person as u32, m.to_string());
-                            manager.push(DANGLING);
-                        }
-                    },
-                }
+        for (person, (_, _, m)) in people.into_iter().enumerate() {
+            match m {
+                None => manager.push(NONE),
+                Some(m) => match index.get(m) {
+                    Some(k) => manager.push(k),
+                    None => {
+                        dangling.insert(person as u32, m.to_string());
+                        manager.push(DANGLING);
+                    }
+                },
             }
         }
-        Self::new(ids, emails, manager, dangling)
+        Self::new(manager, dangling, Held::everyone(), ids, emails)
     }
 
-    /// Id text -> index, as the people's indexes sorted by id (4 bytes a person, where a hash
-    /// map of borrowed ids would take ~48); looked up by binary search. A repeated id resolves
-    /// to its first index (paging dedupes by id, so this only guards against a bug upstream).
-    fn index(ids: &LargeStringArray) -> IdIndex<'_> {
-        let mut order: Vec<u32> = (0..ids.len() as u32).filter(|&i| ids.is_valid(i as usize)).collect();
-        order.sort_unstable_by(|&a, &b| ids.value(a as usize).cmp(ids.value(b as usize)).then(a.cmp(&b)));
-        IdIndex { ids, order }
-    }
-
-    fn new(ids: LargeStringArray, emails: LargeStringArray, manager: Vec<u32>, dangling: HashMap<u32, String>) -> Self {
-        let n = ids.len();
+    fn new(manager: Vec<u32>, dangling: HashMap<u32, String>, held: Held, ids: Texts, emails: Texts) -> Self {
+        let n = manager.len();
         let mut g = OrgGraph {
-            ids,
-            emails,
             manager,
             dangling,
             depth: vec![0; n],
             top: vec![NONE; n],
             status: vec![ChainStatus::Ok; n],
             in_cycle: vec![false; n],
+            held,
+            ids,
+            emails,
         };
         g.resolve();
         g
@@ -309,14 +452,16 @@ impl OrgGraph {
         self.manager.is_empty()
     }
 
+    /// The id of a held person ("" for a null id, or one not held: never asked for).
     fn id(&self, i: u32) -> &str {
-        self.ids.value(i as usize)
+        self.held.slot(i).and_then(|k| self.ids.get(k)).unwrap_or("")
     }
 
     /// Heap bytes held (strings, index-free vectors), for the log line and benchmarks.
     pub fn heap_bytes(&self) -> usize {
-        self.ids.get_buffer_memory_size()
-            + self.emails.get_buffer_memory_size()
+        self.ids.heap_bytes()
+            + self.emails.heap_bytes()
+            + (self.held.bits.capacity() * 8 + self.held.before.capacity() * 4)
             + self.manager.capacity() * 4
             + self.depth.capacity() * 4
             + self.top.capacity() * 4
@@ -325,8 +470,15 @@ impl OrgGraph {
             + self.dangling.values().map(|s| s.capacity() + 32).sum::<usize>()
     }
 
-    /// The `personnel_org` row of person `i`.
+    /// The `personnel_org` row of person `i` (a graph that holds everyone's id, as
+    /// `from_personnel_files` and `from_records` build).
     pub fn row(&self, i: usize) -> OrgRow {
+        debug_assert!(self.held.all, "row() needs every id held; derive uses row_of");
+        self.row_of(i, self.id(i as u32))
+    }
+
+    /// The `personnel_org` row of person `i`, whose own id is `own`.
+    fn row_of(&self, i: usize, own: &str) -> OrgRow {
         let m = self.manager[i];
         let manager_id = match m {
             NONE => None,
@@ -335,26 +487,32 @@ impl OrgGraph {
         };
         let manager_email = match m {
             NONE | DANGLING => None,
-            k => self.emails.is_valid(k as usize).then(|| self.emails.value(k as usize).to_string()),
+            k => self.held.slot(k).and_then(|s| self.emails.get(s)).map(str::to_string),
         };
         let status = self.status[i];
+        let top = self.top[i];
         OrgRow {
-            id: self.id(i as u32).to_string(),
+            id: own.to_string(),
             manager_id,
             manager_email,
             depth: (status != ChainStatus::Cycle).then(|| self.depth[i].min(i32::MAX as u32) as i32),
-            top_manager_id: (self.top[i] != NONE).then(|| self.id(self.top[i]).to_string()),
-            chain: self.chain(i as u32),
+            top_manager_id: match top {
+                NONE => None,
+                t if t as usize == i => Some(own.to_string()),
+                t => Some(self.id(t).to_string()),
+            },
+            chain: self.chain(i as u32, own),
             chain_status: status,
             manager_dangling: m == DANGLING,
             in_cycle: self.in_cycle[i],
         }
     }
 
-    /// The ids from `start` upwards. A cycle is walked once round: the chain stops at the
-    /// first id that repeats (the person where the walk entered the cycle).
-    fn chain(&self, start: u32) -> Vec<String> {
-        let mut out = vec![self.id(start).to_string()];
+    /// The ids from `start` (whose id is `own`) upwards. A cycle is walked once round: the
+    /// chain stops at the first id that repeats (the person where the walk entered the
+    /// cycle). Every id after the first is someone's manager, so it is held.
+    fn chain(&self, start: u32, own: &str) -> Vec<String> {
+        let mut out = vec![own.to_string()];
         let mut v = start;
         let mut entered: Option<u32> = self.in_cycle[start as usize].then_some(start);
         while out.len() < MAX_CHAIN {
@@ -387,14 +545,46 @@ impl OrgGraph {
     }
 }
 
+/// Rows of `personnel_org` converted to Arrow at a time (see `derive`).
+const ORG_BATCH_ROWS: usize = 1024;
+
+/// Hand memory that is free but still resident back to the OS before the graph is built.
+/// The extract phase freed its buffers (the writers' row groups, HTTP bodies) on other
+/// threads; glibc keeps such pages in those threads' arenas, where this thread's
+/// allocations cannot reuse them, so without this the derivation's memory would stack on
+/// top of the extract phase's high-water mark (measured: BENCHMARKS.md). A no-op elsewhere.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            /// glibc: return free memory at the top of each arena and whole free pages
+            /// inside them to the OS; returns 1 if any was released.
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: `malloc_trim` only releases memory the allocator holds as free; it is
+        // thread-safe and touches no live allocation.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+fn too_many() -> EtlError {
+    EtlError::cannot_write("too many people to derive personnel_org (over 4 billion)")
+}
+
 /// Derive `personnel_org` from the staged personnel files of a run and write it into the
 /// staging area; returns its files for the manifest. Called once, just before commit.
+///
+/// The graph holds only managers' ids and emails; everyone's own id is read back once more
+/// while the rows are written, in the same order.
 pub fn derive(
     staging: &Staging,
     files: &[(Table, Vec<FileEntry>)],
     opts: WriterOptions,
 ) -> Result<Vec<FileEntry>, EtlError> {
     let started = std::time::Instant::now();
+    release_freed_memory();
     let staged_dir = staging.dir().join(Table::Personnel.name());
     let personnel: Vec<PathBuf> = files
         .iter()
@@ -402,11 +592,25 @@ pub fn derive(
         .flat_map(|(_, f)| f.iter())
         .map(|f| staged_dir.join(f.path.rsplit('/').next().unwrap_or(&f.path)))
         .collect();
-    let graph = OrgGraph::from_personnel_files(&personnel)?;
-    let mut writer: TableWriter<OrgRow> = staging.writer(opts)?;
+    let graph = OrgGraph::read(&personnel, false)?;
+    // Org rows own a dozen strings each: buffer fewer of them than the default batch.
+    let mut writer: TableWriter<OrgRow> =
+        staging.writer(WriterOptions { batch_rows: opts.batch_rows.min(ORG_BATCH_ROWS), ..opts })?;
     let write_err = |e: std::io::Error| EtlError::cannot_write(format!("writing personnel_org failed: {e}"));
-    for i in 0..graph.len() {
-        writer.push(graph.row(i)).map_err(write_err)?;
+    let mut person = 0usize;
+    scan(&personnel, &["id"], |b| {
+        let id = utf8_column(b, "id");
+        for i in 0..b.num_rows() {
+            if person >= graph.len() {
+                return Err(changed_underneath());
+            }
+            writer.push(graph.row_of(person, text(id, i).unwrap_or(""))).map_err(write_err)?;
+            person += 1;
+        }
+        Ok(())
+    })?;
+    if person != graph.len() {
+        return Err(changed_underneath());
     }
     let out = writer.finish().map_err(write_err)?;
     let (dangling, in_cycle) = graph.anomalies();
@@ -512,5 +716,164 @@ mod tests {
         assert_eq!(last.depth, Some(2999));
         assert_eq!(last.chain.len(), MAX_CHAIN);
         assert_eq!(last.top_manager_id.as_deref(), Some("p0"));
+    }
+
+    /// A random org: ids from a small pool (so some repeat), managers that are other
+    /// people, nobody (top), themselves, or an id nobody has; emails sometimes null.
+    fn random_people(seed: u64) -> Vec<(String, Option<String>, Option<String>)> {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand::rngs::SmallRng::seed_from_u64(seed);
+        let n = r.gen_range(1..60);
+        let pool = n + r.gen_range(0..3);
+        (0..n)
+            .map(|_| {
+                let id = format!("p{}", r.gen_range(0..pool));
+                let email = r.gen_bool(0.9).then(|| format!("{id}@x.example"));
+                let manager = match r.gen_range(0..10) {
+                    0..=1 => None,
+                    2 => Some(format!("ghost{}", r.gen_range(0..3))),
+                    _ => Some(format!("p{}", r.gen_range(0..pool))),
+                };
+                (id, email, manager)
+            })
+            .collect()
+    }
+
+    /// The rows by walking each chain on its own (quadratic; the definition, not the method).
+    fn naive_rows(people: &[(String, Option<String>, Option<String>)]) -> Vec<OrgRow> {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (i, (id, _, _)) in people.iter().enumerate() {
+            first.entry(id.as_str()).or_insert(i);
+        }
+        (0..people.len())
+            .map(|i| {
+                let (id, _, m) = &people[i];
+                let mut chain = vec![id.clone()];
+                let mut seen = vec![i];
+                let mut cur = i;
+                let (status, top) = loop {
+                    match &people[cur].2 {
+                        None => break (ChainStatus::Ok, Some(people[cur].0.clone())),
+                        Some(m) => match first.get(m.as_str()) {
+                            None => {
+                                chain.push(m.clone());
+                                break (ChainStatus::Dangling, None);
+                            }
+                            Some(&k) => {
+                                chain.push(people[k].0.clone());
+                                if seen.contains(&k) {
+                                    break (ChainStatus::Cycle, None);
+                                }
+                                seen.push(k);
+                                cur = k;
+                            }
+                        },
+                    }
+                };
+                let in_cycle = status == ChainStatus::Cycle && {
+                    // On the cycle: following managers comes back to this person.
+                    let mut v = i;
+                    (0..people.len()).any(|_| {
+                        v = first[people[v].2.as_deref().expect("cycle")];
+                        v == i
+                    })
+                };
+                let manager = m.as_ref().map(|m| first.get(m.as_str()));
+                OrgRow {
+                    id: id.clone(),
+                    manager_id: m.clone(),
+                    manager_email: manager.flatten().and_then(|&k| people[k].1.clone()),
+                    depth: (status != ChainStatus::Cycle).then_some(chain.len() as i32 - 1),
+                    top_manager_id: top,
+                    chain,
+                    chain_status: status,
+                    manager_dangling: matches!(manager, Some(None)),
+                    in_cycle,
+                }
+            })
+            .collect()
+    }
+
+    fn records(people: &[(String, Option<String>, Option<String>)]) -> Vec<(&str, Option<&str>, Option<&str>)> {
+        people.iter().map(|(i, e, m)| (i.as_str(), e.as_deref(), m.as_deref())).collect()
+    }
+
+    #[test]
+    fn random_orgs_match_the_definition() {
+        for seed in 0..300 {
+            let people = random_people(seed);
+            let g = OrgGraph::from_records(records(&people));
+            let got: Vec<OrgRow> = (0..g.len()).map(|i| g.row(i)).collect();
+            assert_eq!(got, naive_rows(&people), "seed {seed}: {people:?}");
+        }
+    }
+
+    /// Personnel-like files (`id`, `email`, `manager_id`), split over two files and small
+    /// batches so reading back keeps the order across both.
+    fn write_files(dir: &Path, people: &[(String, Option<String>, Option<String>)]) -> Vec<PathBuf> {
+        use arrow::array::StringArray;
+        use arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("email", DataType::Utf8, true),
+            Field::new("manager_id", DataType::Utf8, true),
+        ]));
+        let half = people.len() / 2;
+        [&people[..half], &people[half..]]
+            .iter()
+            .enumerate()
+            .map(|(n, part)| {
+                let path = dir.join(format!("part-{n}.parquet"));
+                let file = std::fs::File::create(&path).unwrap();
+                let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None).unwrap();
+                for chunk in part.chunks(7) {
+                    let col = |f: &dyn Fn(&(String, Option<String>, Option<String>)) -> Option<String>| {
+                        Arc::new(StringArray::from(chunk.iter().map(f).collect::<Vec<_>>())) as arrow::array::ArrayRef
+                    };
+                    let batch = RecordBatch::try_new(
+                        schema.clone(),
+                        vec![col(&|p| Some(p.0.clone())), col(&|p| p.1.clone()), col(&|p| p.2.clone())],
+                    )
+                    .unwrap();
+                    w.write(&batch).unwrap();
+                }
+                w.close().unwrap();
+                path
+            })
+            .collect()
+    }
+
+    #[test]
+    fn holding_only_managers_gives_the_same_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        for seed in 0..40 {
+            let people = random_people(seed);
+            let files = write_files(tmp.path(), &people);
+            let everyone = OrgGraph::from_personnel_files(&files).unwrap();
+            let managers = OrgGraph::read(&files, false).unwrap();
+            assert!(managers.ids.ends.len() <= people.len());
+            let got: Vec<OrgRow> = (0..managers.len()).map(|i| managers.row_of(i, &people[i].0)).collect();
+            let want: Vec<OrgRow> = (0..everyone.len()).map(|i| everyone.row(i)).collect();
+            assert_eq!(got, want, "seed {seed}");
+            assert_eq!(want, naive_rows(&people), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn held_slots_count_the_people_before() {
+        let mut bits = vec![0u64; 3];
+        for i in [0u32, 5, 63, 64, 130, 191] {
+            bits[i as usize / 64] |= 1 << (i % 64);
+        }
+        let held = Held::some(bits);
+        let slots: Vec<Option<usize>> = [0u32, 1, 5, 63, 64, 65, 130, 191, 500].iter().map(|&i| held.slot(i)).collect();
+        assert_eq!(slots, vec![Some(0), None, Some(1), Some(2), Some(3), None, Some(4), Some(5), None]);
+        let mut t = Texts::default();
+        t.push(Some("a"));
+        t.push(None);
+        t.push(Some(""));
+        t.push(Some("bc"));
+        assert_eq!((0..5).map(|k| t.get(k)).collect::<Vec<_>>(), vec![Some("a"), None, Some(""), Some("bc"), None]);
     }
 }
