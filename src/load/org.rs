@@ -629,6 +629,9 @@ pub fn derive(
 mod tests {
     use super::*;
 
+    /// One person: (id, email, manager_id).
+    type Rec = (String, Option<String>, Option<String>);
+
     fn graph(people: &[(&'static str, Option<&'static str>)]) -> OrgGraph {
         OrgGraph::from_records(people.iter().map(|(id, m)| (*id, Some(*id), *m)).collect::<Vec<_>>())
     }
@@ -720,7 +723,7 @@ mod tests {
 
     /// A random org: ids from a small pool (so some repeat), managers that are other
     /// people, nobody (top), themselves, or an id nobody has; emails sometimes null.
-    fn random_people(seed: u64) -> Vec<(String, Option<String>, Option<String>)> {
+    fn random_people(seed: u64) -> Vec<Rec> {
         use rand::{Rng, SeedableRng};
         let mut r = rand::rngs::SmallRng::seed_from_u64(seed);
         let n = r.gen_range(1..60);
@@ -740,7 +743,7 @@ mod tests {
     }
 
     /// The rows by walking each chain on its own (quadratic; the definition, not the method).
-    fn naive_rows(people: &[(String, Option<String>, Option<String>)]) -> Vec<OrgRow> {
+    fn naive_rows(people: &[Rec]) -> Vec<OrgRow> {
         let mut first: HashMap<&str, usize> = HashMap::new();
         for (i, (id, _, _)) in people.iter().enumerate() {
             first.entry(id.as_str()).or_insert(i);
@@ -794,7 +797,7 @@ mod tests {
             .collect()
     }
 
-    fn records(people: &[(String, Option<String>, Option<String>)]) -> Vec<(&str, Option<&str>, Option<&str>)> {
+    fn records(people: &[Rec]) -> Vec<(&str, Option<&str>, Option<&str>)> {
         people.iter().map(|(i, e, m)| (i.as_str(), e.as_deref(), m.as_deref())).collect()
     }
 
@@ -810,7 +813,7 @@ mod tests {
 
     /// Personnel-like files (`id`, `email`, `manager_id`), split over two files and small
     /// batches so reading back keeps the order across both.
-    fn write_files(dir: &Path, people: &[(String, Option<String>, Option<String>)]) -> Vec<PathBuf> {
+    fn write_files(dir: &Path, people: &[Rec]) -> Vec<PathBuf> {
         use arrow::array::StringArray;
         use arrow::datatypes::{Field, Schema};
         use std::sync::Arc;
@@ -828,7 +831,7 @@ mod tests {
                 let file = std::fs::File::create(&path).unwrap();
                 let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None).unwrap();
                 for chunk in part.chunks(7) {
-                    let col = |f: &dyn Fn(&(String, Option<String>, Option<String>)) -> Option<String>| {
+                    let col = |f: &dyn Fn(&Rec) -> Option<String>| {
                         Arc::new(StringArray::from(chunk.iter().map(f).collect::<Vec<_>>())) as arrow::array::ArrayRef
                     };
                     let batch = RecordBatch::try_new(
