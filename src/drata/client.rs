@@ -169,15 +169,18 @@ impl DrataClient {
             if self.cfg.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(self.deadline_error(path));
             }
-            if let Err(past) = self.pacer.wait(self.cfg.deadline).await {
-                return Err(EtlError::new(
-                    FailureKind::Temporary,
-                    format!(
-                        "GET {path}: the API's rate limit asks to wait {:.1}s more, past the run deadline (--deadline); nothing was committed. Retry later",
-                        past.wait.as_secs_f64()
-                    ),
-                ));
-            }
+            let sent = match self.pacer.wait(self.cfg.deadline).await {
+                Ok(sent) => sent,
+                Err(past) => {
+                    return Err(EtlError::new(
+                        FailureKind::Temporary,
+                        format!(
+                            "GET {path}: the API's rate limit asks to wait {:.1}s more, past the run deadline (--deadline); nothing was committed. Retry later",
+                            past.wait.as_secs_f64()
+                        ),
+                    ));
+                }
+            };
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);
@@ -230,7 +233,7 @@ impl DrataClient {
                             None => jitter,
                         };
                         if reason == RetryReason::RateLimited {
-                            self.pacer.on_rate_limited(after.unwrap_or(wait));
+                            self.pacer.on_rate_limited(after.unwrap_or(wait), sent);
                         }
                         if let Some(d) = self.cfg.deadline {
                             if Instant::now() + wait >= d {

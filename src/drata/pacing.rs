@@ -2,15 +2,24 @@
 //! change at run time, which fixed-quota limiters such as `governor` do not allow).
 //!
 //! - An optional fixed ceiling (`--max-rps`) for users who know their limit.
-//! - Adaptive pacing (AIMD with fast recovery), the default, which needs no number: until
-//!   the first 429 the only bound is the concurrency budget. A 429 is a congestion event
-//!   (at most one per 250 ms, so the 429s of requests already in flight count once): the
-//!   rate it happened at is remembered as the ceiling and the pace drops to 90% of it.
-//!   429s soon after a decrease are the server's empty bucket refilling: they cut the pace
-//!   further but only a run of them lowers the ceiling. Without 429s the pace climbs back
-//!   quickly to just under the ceiling, then probes above it, slowly at first and faster
-//!   the longer no 429 comes (so a ceiling that was set too low is left within seconds).
-//!   The first ceiling is the rate the server admitted before its first 429.
+//! - Adaptive pacing, the default, which needs no number: until the first 429 the only
+//!   bound is the concurrency budget. A 429 is a congestion event only for a request sent
+//!   after the last decrease (the 429s of requests sent at the old pace say nothing new).
+//!   At an event the pace is set from what the server *admitted* over the last two seconds
+//!   (counted from its first 429, once its burst was spent): while the client sends faster
+//!   than the limit that is the limit itself. Sending faster than it admitted, the pace
+//!   drops to 90% of it (at most two such steps at once: after a stretch of little demand
+//!   the admitted rate undercounts the server, and a pace still too high draws the next 429
+//!   within a request or two); not faster, the 429 is a bunch and the pace only drops to
+//!   90% of the admitted rate if above it, so a run of them cannot ratchet it down. The
+//!   next request after an event keeps one interval's distance (the bucket is empty).
+//! - Between events the pace grows with every request sent: 1% a request after the first
+//!   429 (a rough estimate: slow start), 0.1% after the second (~5%/s at 50 requests/s), so
+//!   it keeps probing just above the limit and the server's bucket stays drained, at about
+//!   one 429 per hundred requests. It also grows by at least ~1%/s (doubling each second in
+//!   slow start) of time spent held back, so a very low pace does not creep back one request
+//!   at a time; and after 4 s without a 429 that rate doubles every 2 s (a limit that rose
+//!   is found within seconds). Growth is capped at four times what the server admits.
 //! - Long stops are global: a `Retry-After` over two seconds, or `X-RateLimit-Remaining: 0`
 //!   with a reset over two seconds away, holds back *every* request, not only the refused one,
 //!   so a fleet of workers does not keep hitting a server that said "wait". Short
@@ -23,20 +32,27 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 const MIN_RATE: f64 = 0.2;
+/// Admitted responses are counted over this window to measure what the server lets through.
 const WINDOW: Duration = Duration::from_secs(2);
+/// The shortest span an admitted rate is measured over (the first 429 may come at once).
+const MIN_SPAN: Duration = Duration::from_millis(100);
+/// A congestion event paces at this fraction of the measured admitted rate.
 const DECREASE: f64 = 0.9;
-/// A 429 within `REPEAT_WINDOW` of the last decrease cuts the pace again; a run of
-/// `REPEATS_LOWER_CEILING` of them lowers the ceiling too.
-const REPEAT_DECREASE: f64 = 0.9;
-const REPEAT_WINDOW: Duration = Duration::from_millis(1500);
-const REPEATS_LOWER_CEILING: u32 = 3;
-/// Fast recovery aims at this fraction of the last ceiling.
-const RECOVER_TO: f64 = 0.98;
-const STEP: Duration = Duration::from_millis(200);
-/// Probing growth per `STEP` once recovered: starts at ~1.5%/s and grows with every step
-/// without a 429, up to `PROBE_MAX` per step.
-const PROBE: f64 = 0.003;
-const PROBE_MAX: f64 = 0.03;
+/// Growth of the pace per request sent: until the second congestion event, then after.
+const SLOW_START_GROWTH: f64 = 0.01;
+const PROBE_GROWTH: f64 = 0.001;
+/// ... and at least this much per second (ln 2: doubling; ~1%), so a pace that fell very
+/// low (a first 429 before anything was admitted) does not creep back one request at a time.
+const SLOW_START_GROWTH_PER_SEC: f64 = std::f64::consts::LN_2;
+const PROBE_GROWTH_PER_SEC: f64 = 0.01;
+/// Without a 429 for longer than `QUIET` the limit has likely risen (or was set too low):
+/// the per-second growth doubles every `DOUBLING` after that, up to slow start's.
+const QUIET: Duration = Duration::from_secs(4);
+const DOUBLING: Duration = Duration::from_secs(2);
+/// The pace grows to at most this multiple of the larger of the admitted rate, the pace
+/// at the last congestion event and 1 request/s (a server that stops limiting must not
+/// make it unbounded).
+const MAX_OVER: f64 = 4.0;
 /// A wait longer than this is applied to every request.
 const GLOBAL_PAUSE_OVER: Duration = Duration::from_secs(2);
 
@@ -46,17 +62,32 @@ struct State {
     paused_until: Instant,
     /// Adaptive rate in requests/s; `None` until the first 429.
     rate: Option<f64>,
-    /// The rate at the last congestion event.
-    ceiling: f64,
-    /// 429 events in a row, each within `REPEAT_WINDOW` of the previous decrease.
-    repeats: u32,
-    /// Steps spent probing above the ceiling since the last 429.
-    probe_steps: u32,
+    /// Between the first and the second congestion event (fast growth).
+    slow_start: bool,
+    /// The pace just before the last congestion event.
+    rate_at_decrease: f64,
     /// When requests the server admitted (anything but 429) completed, last `WINDOW` only.
     admitted: VecDeque<Instant>,
     first_request: Option<Instant>,
-    last_increase: Instant,
+    /// When the first congestion event happened (the server's burst was spent).
+    first_limited: Option<Instant>,
     last_decrease: Option<Instant>,
+    last_grant: Option<Instant>,
+}
+
+impl State {
+    /// Requests/s the server admitted over the last `WINDOW`, counted from the first 429 at
+    /// the earliest (before it the server was spending its burst, which says nothing
+    /// about its rate), or from the first request until then.
+    fn admitted_rate(&mut self, now: Instant) -> f64 {
+        while self.admitted.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+            self.admitted.pop_front();
+        }
+        let from = self.first_limited.or(self.first_request).unwrap_or(now);
+        let counted = self.admitted.len() - self.admitted.partition_point(|t| *t < from);
+        let span = now.duration_since(from).clamp(MIN_SPAN, WINDOW);
+        counted as f64 / span.as_secs_f64()
+    }
 }
 
 /// The next slot (or the end of a server-imposed pause) is past the run deadline.
@@ -82,13 +113,13 @@ impl Pacer {
                 next_slot: now,
                 paused_until: now,
                 rate: None,
-                ceiling: 0.0,
-                repeats: 0,
-                probe_steps: 0,
+                slow_start: false,
+                rate_at_decrease: 0.0,
                 admitted: VecDeque::new(),
                 first_request: None,
-                last_increase: now,
+                first_limited: None,
                 last_decrease: None,
+                last_grant: None,
             }),
         }
     }
@@ -100,28 +131,16 @@ impl Pacer {
         }
     }
 
-    /// Wait for this request's slot. A slot is claimed only when it is due (never reserved
+    /// Wait for this request's slot and return when it was granted (the request's send
+    /// time, for `on_rate_limited`). A slot is claimed only when it is due (never reserved
     /// ahead), so a rate change applies at once to every waiting request. Fails at once,
     /// without sleeping, when the slot lies beyond `deadline`.
-    pub async fn wait(&self, deadline: Option<Instant>) -> Result<(), PastDeadline> {
+    pub async fn wait(&self, deadline: Option<Instant>) -> Result<Instant, PastDeadline> {
         loop {
             let due = {
                 let mut st = self.state.lock().expect("pacer lock");
                 let now = Instant::now();
                 st.first_request.get_or_insert(now);
-                if let Some(rate) = st.rate {
-                    if now.duration_since(st.last_increase) >= STEP {
-                        let target = st.ceiling * RECOVER_TO;
-                        st.rate = Some(if rate < target * 0.995 {
-                            rate + (target - rate) * 0.25
-                        } else {
-                            st.probe_steps += 1;
-                            let growth = (PROBE * (1.0 + st.probe_steps as f64 / 5.0)).min(PROBE_MAX);
-                            rate * (1.0 + growth) + 0.01
-                        });
-                        st.last_increase = now;
-                    }
-                }
                 let due = st.next_slot.max(st.paused_until);
                 if due <= now {
                     if let Some(rate) = self.effective_rate(&st) {
@@ -129,7 +148,22 @@ impl Pacer {
                         // Keep the average when timers fire late, but never bank a burst.
                         st.next_slot = st.next_slot.max(now.checked_sub(interval).unwrap_or(now)) + interval;
                     }
-                    return Ok(());
+                    if let Some(rate) = st.rate {
+                        let (per_request, per_sec) = if st.slow_start {
+                            (SLOW_START_GROWTH, SLOW_START_GROWTH_PER_SEC)
+                        } else {
+                            let quiet = st.last_decrease.map_or(Duration::ZERO, |t| now.duration_since(t));
+                            let doublings = quiet.saturating_sub(QUIET).as_secs_f64() / DOUBLING.as_secs_f64();
+                            (PROBE_GROWTH, (PROBE_GROWTH_PER_SEC * doublings.exp2()).min(SLOW_START_GROWTH_PER_SEC))
+                        };
+                        // Time only counts while the pace holds requests back (not idle time).
+                        let dt = st.last_grant.map_or(0.0, |t| now.duration_since(t).as_secs_f64()).min(1.0 / rate);
+                        let growth = (1.0 + per_request).max((per_sec * dt).exp());
+                        let cap = MAX_OVER * st.admitted_rate(now).max(st.rate_at_decrease).max(1.0);
+                        st.rate = Some((rate * growth).min(cap).max(rate));
+                    }
+                    st.last_grant = Some(now);
+                    return Ok(now);
                 }
                 if deadline.is_some_and(|d| due >= d) {
                     return Err(PastDeadline { wait: due - now });
@@ -148,13 +182,12 @@ impl Pacer {
         let mut st = self.state.lock().expect("pacer lock");
         let now = Instant::now();
         st.admitted.push_back(now);
-        while st.admitted.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
-            st.admitted.pop_front();
-        }
+        st.admitted_rate(now);
     }
 
-    /// A 429 arrived with the server's requested wait.
-    pub fn on_rate_limited(&self, after: Duration) {
+    /// A 429 arrived with the server's requested wait, for a request sent at `sent` (what
+    /// `wait` returned).
+    pub fn on_rate_limited(&self, after: Duration, sent: Instant) {
         let mut st = self.state.lock().expect("pacer lock");
         let now = Instant::now();
         if after > GLOBAL_PAUSE_OVER {
@@ -163,42 +196,36 @@ impl Pacer {
         if !self.adaptive {
             return;
         }
-        // One decrease per congestion event: the 429s of requests already in flight when
-        // the limit was reached say nothing new.
-        if st.last_decrease.is_some_and(|t| now.duration_since(t) < Duration::from_millis(250)) {
+        // Sent before the last decrease: at the old pace, already answered for.
+        if st.last_decrease.is_some_and(|t| sent < t) {
             return;
         }
-        let repeated = st.last_decrease.is_some_and(|t| now.duration_since(t) < REPEAT_WINDOW);
-        st.probe_steps = 0;
-        match st.rate {
-            // Still refused soon after slowing down: the bucket is refilling; only a run of
-            // these says the ceiling itself was too optimistic.
-            Some(r) if repeated => {
-                st.repeats += 1;
-                if st.repeats >= REPEATS_LOWER_CEILING {
-                    st.ceiling = st.ceiling.min(r);
-                }
-                st.rate = Some((r * REPEAT_DECREASE).max(MIN_RATE));
-            }
-            Some(r) => {
-                st.repeats = 0;
-                st.ceiling = r;
-                st.rate = Some((r * DECREASE).max(MIN_RATE));
-            }
+        let admitted = st.admitted_rate(now);
+        let rate = match st.rate {
+            // The first: whatever was admitted, but at least what the server's own wait
+            // implies (one request per `after`, at most one a second).
             None => {
-                let span = now
-                    .duration_since(st.first_request.unwrap_or(now))
-                    .clamp(Duration::from_millis(100), WINDOW)
-                    .as_secs_f64();
-                let admitted = (st.admitted.len() as f64 / span).max(MIN_RATE);
-                st.ceiling = admitted;
-                st.rate = Some((admitted * DECREASE).max(MIN_RATE));
+                st.slow_start = true;
+                (admitted * DECREASE).max(1.0 / after.as_secs_f64().max(1.0))
             }
+            // Faster than the server admits: just under what it admits, but at most two
+            // decreases' worth at a time (the admitted rate undercounts the server after a
+            // stretch of little demand; a pace still too high draws the next 429 soon).
+            Some(r) if r > admitted => {
+                st.slow_start = false;
+                DECREASE * admitted.max(DECREASE * r)
+            }
+            // Not faster than it admitted lately: a bunch, not the pace.
+            Some(r) => r.min(DECREASE * admitted),
         }
+        .max(MIN_RATE);
+        st.rate_at_decrease = st.rate.unwrap_or(admitted);
+        st.rate = Some(rate);
+        st.first_limited.get_or_insert(now);
         st.last_decrease = Some(now);
-        st.last_increase = now;
-        let ceiling = st.ceiling;
-        tracing::debug!(ceiling, rate = st.rate, "rate limited: pacing adjusted");
+        // The server's bucket is empty now: the next request keeps one interval's distance.
+        st.next_slot = st.next_slot.max(now + Duration::from_secs_f64(1.0 / self.effective_rate(&st).unwrap_or(rate)));
+        tracing::debug!(admitted, rate = st.rate, "rate limited: pacing adjusted");
     }
 
     /// `X-RateLimit-Remaining`/`-Reset`: an exhausted quota with a distant reset is a
@@ -225,7 +252,7 @@ mod tests {
     async fn long_retry_after_holds_back_every_request() {
         let p = Pacer::new(None, false);
         let t0 = Instant::now();
-        p.on_rate_limited(Duration::from_secs(3));
+        p.on_rate_limited(Duration::from_secs(3), t0);
         p.wait(None).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(3));
     }
@@ -263,21 +290,128 @@ mod tests {
         let p = Pacer::new(None, true);
         assert_eq!(p.current_rate(), None);
         // The server admits 50 requests/s for 2 s.
+        let mut sent = Instant::now();
         for _ in 0..100 {
-            p.wait(None).await.unwrap();
+            sent = p.wait(None).await.unwrap();
             p.on_admitted();
             tokio::time::advance(Duration::from_millis(20)).await;
         }
-        p.on_rate_limited(Duration::from_millis(100));
+        p.on_rate_limited(Duration::from_millis(100), sent);
         let r1 = p.current_rate().unwrap();
         assert!((40.0..50.0).contains(&r1), "{r1}");
         // A burst of 429s from requests already in flight is one signal.
-        p.on_rate_limited(Duration::from_millis(100));
-        p.on_rate_limited(Duration::from_millis(100));
+        p.on_rate_limited(Duration::from_millis(100), sent);
+        p.on_rate_limited(Duration::from_millis(100), sent);
         assert_eq!(p.current_rate().unwrap(), r1);
         for _ in 0..200 {
             p.wait(None).await.unwrap();
         }
         assert!(p.current_rate().unwrap() > r1);
+    }
+
+    /// Pace `n` requests, each admitted, `every` apart; returns the last send time.
+    async fn admitted(p: &Pacer, n: usize, every: Duration) -> Instant {
+        let mut sent = Instant::now();
+        for _ in 0..n {
+            sent = p.wait(None).await.unwrap();
+            p.on_admitted();
+            tokio::time::advance(every).await;
+        }
+        sent
+    }
+
+    /// A server's token bucket (`rate` per second, `burst`) on the paused clock.
+    struct Bucket {
+        rate: f64,
+        burst: f64,
+        tokens: f64,
+        at: Instant,
+    }
+
+    impl Bucket {
+        fn admit(&mut self) -> bool {
+            let now = Instant::now();
+            self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+            self.at = now;
+            let ok = self.tokens >= 1.0;
+            if ok {
+                self.tokens -= 1.0;
+            }
+            ok
+        }
+    }
+
+    /// Send through the pacer for `secs` against `server`; returns (admitted in the last
+    /// `measure` seconds, requests, 429s).
+    async fn against(p: &Pacer, server: &mut Bucket, secs: u64, measure: u64) -> (u64, u64, u64) {
+        let t0 = Instant::now();
+        let (mut admitted, mut requests, mut limited) = (0, 0, 0);
+        while t0.elapsed() < Duration::from_secs(secs) {
+            let sent = p.wait(None).await.unwrap();
+            requests += 1;
+            if server.admit() {
+                admitted += u64::from(t0.elapsed() >= Duration::from_secs(secs - measure));
+                p.on_admitted();
+            } else {
+                limited += 1;
+                p.on_rate_limited(Duration::from_secs(1), sent);
+            }
+            // A request takes a little while; the next one is not sent in the same instant.
+            tokio::time::advance(Duration::from_micros(500)).await;
+        }
+        (admitted, requests, limited)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_a_token_bucket_limit_and_follows_it_when_it_moves() {
+        let p = Pacer::new(None, true);
+        let mut server = Bucket { rate: 50.0, burst: 10.0, tokens: 10.0, at: Instant::now() };
+        let (mut requests, mut limited) = (0, 0);
+        for limit in [50.0, 20.0, 50.0] {
+            server.rate = limit;
+            let (admitted, n, l) = against(&p, &mut server, 40, 20).await;
+            let rate = admitted as f64 / 20.0;
+            assert!(rate >= 0.95 * limit, "limit {limit}: {rate}/s admitted");
+            requests += n;
+            limited += l;
+        }
+        assert!(limited * 100 <= 2 * requests, "{limited} of {requests} refused");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_above_the_admitted_rate_drops_under_it_and_growth_is_capped() {
+        let p = Pacer::new(None, true);
+        let sent = admitted(&p, 50, Duration::from_millis(20)).await;
+        p.on_rate_limited(Duration::from_secs(1), sent);
+        // Slow start overshoots: the server admits only 25/s from here on.
+        let mut sent = Instant::now();
+        let mut next_admit = Instant::now();
+        for _ in 0..400 {
+            sent = p.wait(None).await.unwrap();
+            if sent >= next_admit {
+                p.on_admitted();
+                next_admit += Duration::from_millis(40);
+            }
+        }
+        let fast = p.current_rate().unwrap();
+        assert!(fast <= MAX_OVER * 50.0 + 1e-9, "growth is capped by what the server admits: {fast}");
+        p.on_rate_limited(Duration::from_secs(1), sent);
+        let slow = p.current_rate().unwrap();
+        assert!(slow < fast && slow <= 0.9 * fast.max(50.0), "{fast} -> {slow}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_429_before_anything_was_admitted_does_not_stall_the_run() {
+        let p = Pacer::new(None, true);
+        let sent = p.wait(None).await.unwrap();
+        // The previous run spent the server's bucket: the very first request is refused.
+        p.on_rate_limited(Duration::from_secs(1), sent);
+        assert!(p.current_rate().unwrap() >= 1.0, "at least what Retry-After implies");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            p.wait(None).await.unwrap();
+            p.on_admitted();
+        }
+        assert!(p.current_rate().unwrap() >= 8.0, "{:?}", p.current_rate());
     }
 }
