@@ -598,7 +598,6 @@ async fn retry_after_zero_negative_or_garbage_is_retried() {
 /// A short burst of 429s at the very start of a run (a gateway's burst bucket, here with
 /// `Retry-After: 0`) must not pin the rest of the run far below what the server admits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "adaptive pacing sets its pace from the few requests admitted before the first 429s (src/drata/pacing.rs; see the hostile-API report)"]
 async fn an_early_burst_of_429s_does_not_pin_the_run_at_a_crawl() {
     let ws = Workspace::new(300);
     let served = ws.clone();

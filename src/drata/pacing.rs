@@ -13,8 +13,11 @@
 //!   within a request or two); not faster, the 429 is a bunch and the pace only drops to
 //!   90% of the admitted rate if above it, so a run of them cannot ratchet it down. The
 //!   next request after an event keeps one interval's distance (the bucket is empty).
+//!   An admitted rate resting on fewer than ten responses (and less than two seconds since
+//!   the first 429) measures the client's demand more than the server: such an event drops
+//!   the pace by at most two steps and does not end slow start.
 //! - Between events the pace grows with every request sent: 1% a request after the first
-//!   429 (a rough estimate: slow start), 0.1% after the second (~5%/s at 50 requests/s), so
+//!   429 (a rough estimate: slow start), 0.1% after the first measured one (~5%/s at 50 requests/s), so
 //!   it keeps probing just above the limit and the server's bucket stays drained, at about
 //!   one 429 per hundred requests. It also grows by at least ~1%/s (doubling each second in
 //!   slow start) of time spent held back, so a very low pace does not creep back one request
@@ -36,6 +39,9 @@ const MIN_RATE: f64 = 0.2;
 const WINDOW: Duration = Duration::from_secs(2);
 /// The shortest span an admitted rate is measured over (the first 429 may come at once).
 const MIN_SPAN: Duration = Duration::from_millis(100);
+/// An admitted rate counts as a measurement of the server (not of the client's demand)
+/// once it rests on this many responses, or on a full `WINDOW` since the first 429.
+const MIN_SAMPLES: usize = 10;
 /// A congestion event paces at this fraction of the measured admitted rate.
 const DECREASE: f64 = 0.9;
 /// Growth of the pace per request sent: until the second congestion event, then after.
@@ -78,15 +84,18 @@ struct State {
 impl State {
     /// Requests/s the server admitted over the last `WINDOW`, counted from the first 429 at
     /// the earliest (before it the server was spending its burst, which says nothing
-    /// about its rate), or from the first request until then.
-    fn admitted_rate(&mut self, now: Instant) -> f64 {
+    /// about its rate), or from the first request until then; and whether that is a
+    /// measurement (`MIN_SAMPLES`) rather than a few responses to a client that had little
+    /// to send.
+    fn admitted_rate(&mut self, now: Instant) -> (f64, bool) {
         while self.admitted.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
             self.admitted.pop_front();
         }
         let from = self.first_limited.or(self.first_request).unwrap_or(now);
         let counted = self.admitted.len() - self.admitted.partition_point(|t| *t < from);
-        let span = now.duration_since(from).clamp(MIN_SPAN, WINDOW);
-        counted as f64 / span.as_secs_f64()
+        let elapsed = now.duration_since(from);
+        let measured = counted >= MIN_SAMPLES || (self.first_limited.is_some() && elapsed >= WINDOW);
+        (counted as f64 / elapsed.clamp(MIN_SPAN, WINDOW).as_secs_f64(), measured)
     }
 }
 
@@ -159,7 +168,7 @@ impl Pacer {
                         // Time only counts while the pace holds requests back (not idle time).
                         let dt = st.last_grant.map_or(0.0, |t| now.duration_since(t).as_secs_f64()).min(1.0 / rate);
                         let growth = (1.0 + per_request).max((per_sec * dt).exp());
-                        let cap = MAX_OVER * st.admitted_rate(now).max(st.rate_at_decrease).max(1.0);
+                        let cap = MAX_OVER * st.admitted_rate(now).0.max(st.rate_at_decrease).max(1.0);
                         st.rate = Some((rate * growth).min(cap).max(rate));
                     }
                     st.last_grant = Some(now);
@@ -200,7 +209,7 @@ impl Pacer {
         if st.last_decrease.is_some_and(|t| sent < t) {
             return;
         }
-        let admitted = st.admitted_rate(now);
+        let (admitted, measured) = st.admitted_rate(now);
         let rate = match st.rate {
             // The first: whatever was admitted, but at least what the server's own wait
             // implies (one request per `after`, at most one a second).
@@ -211,12 +220,16 @@ impl Pacer {
             // Faster than the server admits: just under what it admits, but at most two
             // decreases' worth at a time (the admitted rate undercounts the server after a
             // stretch of little demand; a pace still too high draws the next 429 soon).
+            // Only a measured rate ends slow start: a few 429s early in a run (a gateway's
+            // burst bucket) say little about the server's rate.
             Some(r) if r > admitted => {
-                st.slow_start = false;
+                st.slow_start &= !measured;
                 DECREASE * admitted.max(DECREASE * r)
             }
-            // Not faster than it admitted lately: a bunch, not the pace.
-            Some(r) => r.min(DECREASE * admitted),
+            // Not faster than it admitted lately: a bunch, not the pace (and unmeasured, at
+            // most two decreases' worth).
+            Some(r) if measured => r.min(DECREASE * admitted),
+            Some(r) => r.min(DECREASE * admitted.max(DECREASE * r)),
         }
         .max(MIN_RATE);
         st.rate_at_decrease = st.rate.unwrap_or(admitted);
@@ -413,5 +426,26 @@ mod tests {
             p.on_admitted();
         }
         assert!(p.current_rate().unwrap() >= 8.0, "{:?}", p.current_rate());
+    }
+
+    /// A gateway refuses the second request and its retry, then admits everything: the
+    /// two early 429s rest on one admitted response and must not end slow start.
+    #[tokio::test(start_paused = true)]
+    async fn a_few_early_429s_do_not_end_slow_start() {
+        let p = Pacer::new(None, true);
+        admitted(&p, 1, Duration::from_millis(5)).await;
+        let sent = p.wait(None).await.unwrap();
+        p.on_rate_limited(Duration::ZERO, sent);
+        let sent = p.wait(None).await.unwrap();
+        tokio::time::advance(Duration::from_millis(5)).await;
+        p.on_rate_limited(Duration::ZERO, sent);
+        let t0 = Instant::now();
+        let mut sent = 0;
+        while sent < 600 {
+            p.wait(None).await.unwrap();
+            p.on_admitted();
+            sent += 1;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(7), "600 requests took {:?}", t0.elapsed());
     }
 }
