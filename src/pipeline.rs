@@ -13,7 +13,6 @@ use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOpti
 use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
-use crate::record::id_key;
 use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Training};
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use crate::store::RunTarget;
@@ -423,7 +422,7 @@ fn write_all(
     incremental: Option<IncrementalStats>,
 ) -> Result<(WriteTally, TableFiles), EtlError> {
     let mut tally = WriteTally { incremental, ..Default::default() };
-    let mut reused: HashSet<u128> = HashSet::new();
+    let mut reused = previous.as_ref().map(|p| p.reuse_marks());
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             ToWriter::Person(e, origin) => {
@@ -437,7 +436,9 @@ fn write_all(
                     match origin {
                         Origin::Reused => {
                             inc.reused += 1;
-                            reused.insert(id_key(&e.person.person.id));
+                            if let (Some(p), Some(marks)) = (&previous, reused.as_mut()) {
+                                p.mark_reused(marks, &e.person.person.id);
+                            }
                         }
                         Origin::Changed => inc.changed += 1,
                         Origin::Stale => inc.stale += 1,
@@ -472,7 +473,7 @@ fn write_all(
             }
         }
     }
-    if let Some(prev) = previous {
+    if let (Some(prev), Some(reused)) = (previous, reused) {
         let (t, c) = prev.copy_children(&reused, &mut w.training, &mut w.checks).map_err(|e| {
             EtlError::new(
                 FailureKind::CannotWrite,

@@ -7,8 +7,12 @@
 //! row count, wrong schema), or one written without fingerprints is refused with a reason,
 //! and the caller falls back to a full run.
 //!
-//! Memory: the index holds ~40 bytes per person (id key, fingerprint, timestamp), about
-//! 50 MB for 1,000,000 people; child rows are streamed one batch at a time, never held.
+//! Memory: the index is one sorted vector of 40 bytes per reusable person (id key,
+//! fingerprint, timestamp; 40 MB for 1,000,000 people, allocated once at its final size), and
+//! the set of people this run reuses is one bit each on top of it. A hash map of the same
+//! entries would take ~100 MB at 1,000,000 people (padding to 48 bytes, power-of-two
+//! buckets) and twice that while it grows. Child rows are streamed one batch at a time,
+//! never held.
 
 use super::commit::committed_manifests;
 use super::manifest::Manifest;
@@ -20,7 +24,6 @@ use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What the previous snapshot knows about one person.
@@ -33,7 +36,29 @@ pub struct PreviousPerson {
 pub struct PreviousSnapshot {
     pub manifest: Manifest,
     root: PathBuf,
-    people: HashMap<u128, PreviousPerson>,
+    /// Sorted by `key`, one entry per id.
+    people: Vec<Entry>,
+}
+
+/// One reusable person: 40 bytes (`u128` fields would align and pad it to 48).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: [u64; 2],
+    fingerprint: [u64; 2],
+    enriched_at_micros: i64,
+}
+
+fn halves(x: u128) -> [u64; 2] {
+    [(x >> 64) as u64, x as u64]
+}
+
+fn whole(h: [u64; 2]) -> u128 {
+    (u128::from(h[0]) << 64) | u128::from(h[1])
+}
+
+/// The people of the previous snapshot a run reused, one bit per index entry.
+pub struct ReuseMarks {
+    bits: Vec<u64>,
 }
 
 /// Why a previous snapshot cannot be used.
@@ -128,7 +153,8 @@ impl PreviousSnapshot {
             ));
         }
         let cols = ["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];
-        let mut people = HashMap::new();
+        let rows = m.tables.get("personnel").map_or(0, |t| t.rows);
+        let mut people = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
         let files: Vec<PathBuf> =
             m.tables.get("personnel").map(|t| t.files.iter().map(|f| root.join(&f.path)).collect()).unwrap_or_default();
         for_each_batch(&files, &cols, |b| {
@@ -148,15 +174,43 @@ impl PreviousSnapshot {
                 else {
                     continue;
                 };
-                people.insert(id_key(ids.value(i)), PreviousPerson { fingerprint, enriched_at });
+                people.push(Entry {
+                    key: halves(id_key(ids.value(i))),
+                    fingerprint: halves(fingerprint),
+                    enriched_at_micros: enriched_at.timestamp_micros(),
+                });
             }
             Ok(())
         })?;
+        people.sort_unstable_by_key(|e| e.key);
+        people.dedup_by_key(|e| e.key);
+        people.shrink_to_fit();
         Ok(Some(PreviousSnapshot { manifest: m, root: root.to_path_buf(), people }))
     }
 
+    fn position(&self, key: u128) -> Option<usize> {
+        self.people.binary_search_by_key(&halves(key), |e| e.key).ok()
+    }
+
     pub fn lookup(&self, id: &str) -> Option<PreviousPerson> {
-        self.people.get(&id_key(id)).copied()
+        let e = self.people[self.position(id_key(id))?];
+        Some(PreviousPerson { fingerprint: whole(e.fingerprint), enriched_at: micros_to_time(e.enriched_at_micros)? })
+    }
+
+    /// An empty set of reused people, for `mark_reused` and `copy_children`.
+    pub fn reuse_marks(&self) -> ReuseMarks {
+        ReuseMarks { bits: vec![0; self.people.len().div_ceil(64)] }
+    }
+
+    /// Record that this run reuses the child rows of `id` (ignored if `id` is not reusable).
+    pub fn mark_reused(&self, marks: &mut ReuseMarks, id: &str) {
+        if let Some(i) = self.position(id_key(id)) {
+            marks.bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    fn is_reused(&self, marks: &ReuseMarks, person_id: &str) -> bool {
+        self.position(id_key(person_id)).is_some_and(|i| marks.bits[i / 64] & (1 << (i % 64)) != 0)
     }
 
     pub fn len(&self) -> usize {
@@ -171,12 +225,12 @@ impl PreviousSnapshot {
     /// time. Returns (training rows, background-check rows) copied.
     pub fn copy_children(
         &self,
-        reused: &HashSet<u128>,
+        reused: &ReuseMarks,
         training: &mut TableWriter<Training>,
         checks: &mut TableWriter<BackgroundCheck>,
     ) -> Result<(u64, u64), String> {
         let mut counts = (0, 0);
-        if reused.is_empty() {
+        if reused.bits.iter().all(|w| *w == 0) {
             return Ok(counts);
         }
         let io = |e: std::io::Error| format!("writing reused rows failed: {e}");
@@ -188,7 +242,7 @@ impl PreviousSnapshot {
                     b.column_by_name("ordinal").expect("ordinal").as_primitive::<Int32Type>(),
                 );
                 for i in 0..b.num_rows() {
-                    if !reused.contains(&id_key(pid.value(i))) {
+                    if !self.is_reused(reused, pid.value(i)) {
                         continue;
                     }
                     training
@@ -215,7 +269,7 @@ impl PreviousSnapshot {
                     b.column_by_name("ordinal").expect("ordinal").as_primitive::<Int32Type>(),
                 );
                 for i in 0..b.num_rows() {
-                    if !reused.contains(&id_key(pid.value(i))) {
+                    if !self.is_reused(reused, pid.value(i)) {
                         continue;
                     }
                     checks
