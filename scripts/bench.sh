@@ -4,20 +4,22 @@
 # nothing here fails on a slow machine. Whole script: under 10 minutes on 2 cores.
 #
 #   scripts/bench.sh            # all benchmarks, RUNS=3 runs each
-#   RUNS=5 scripts/bench.sh latency rate throughput memory
+#   RUNS=5 scripts/bench.sh simulator latency rate throughput memory
 #   MEM_RUNS=3 scripts/bench.sh memory           # 1,000,000 people three times (~9 minutes)
 #   scripts/bench.sh incremental                 # slow: 10,000 people at 500 requests/minute
-#   BENCH_NO_BUILD=1 BIN=path/to/drata-etl scripts/bench.sh   # measure a given binary
+#   scripts/bench.sh incremental_memory          # 1,000,000 people, full then --incremental (~5 min)
+#   BENCH_NO_BUILD=1 BIN=path/to/drata-etl LOAD=path/to/sim_load scripts/bench.sh   # given binaries
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 BIN=${BIN:-target/release/drata-etl}
+LOAD=${LOAD:-target/release/examples/sim_load}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export DRATA_API_KEY=bench-key
 
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --bin drata-etl --example sim_load
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 
@@ -32,17 +34,22 @@ start_sim() { # args: simulate flags
   BASE=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["base_url"])' "$WORK/sim.out")
 }
 stop_sim() { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; }
+# CPU seconds (user + system) the running simulator has used so far.
+sim_cpu() { awk -v tck="$(getconf CLK_TCK)" '{ print ($14 + $15) / tck }' "/proc/$sim_pid/stat"; }
 
 # One timed run; appends a JSON line {summary..., rss_kb, user_s, sys_s, wall_s} to $1.
+# Starts from an empty output unless KEEP_OUT is set.
 timed_run() {
   local results=$1; shift
-  rm -rf "$WORK/out"
+  [ -n "${KEEP_OUT:-}" ] || rm -rf "$WORK/out"
+  local sim_before; sim_before=$(sim_cpu)
   /usr/bin/time -v -o "$WORK/time.txt" "$BIN" run --base-url "$BASE" --out "$WORK/out" --log-level warn "$@" \
     >"$WORK/summary.json" 2>"$WORK/run.err" || { echo "run failed:"; tail -5 "$WORK/run.err"; tail -1 "$WORK/summary.json"; return 1; }
-  python3 - "$WORK/summary.json" "$WORK/time.txt" >>"$results" <<'PY'
+  python3 - "$WORK/summary.json" "$WORK/time.txt" "$sim_before" "$(sim_cpu)" >>"$results" <<'PY'
 import json, re, sys
 s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 t = open(sys.argv[2]).read()
+s["sim_cpu_s"] = float(sys.argv[4]) - float(sys.argv[3])
 def grab(label):
     return re.search(re.escape(label) + r":\s*(.+)", t).group(1).strip()
 wall = grab("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
@@ -94,7 +101,33 @@ bench_throughput() {
   for _ in $(seq "$RUNS"); do timed_run "$WORK/tp.jsonl" --concurrency 32; done
   stop_sim
   report "$WORK/tp.jsonl" "3a. raw throughput on loopback: ${people} people, no latency, concurrency 32" \
-    "{'wall_s': r['wall_s'], 'requests_per_s': r['api']['requests']/r['duration_secs'], 'cpu_s_per_10k_people': (r['user_s']+r['sys_s'])/($people/10000), 'peak_rss_mb': r['rss_kb']/1024}"
+    "{'wall_s': r['wall_s'], 'requests_per_s': r['api']['requests']/r['duration_secs'], 'cpu_s_per_10k_people': (r['user_s']+r['sys_s'])/($people/10000), 'peak_rss_mb': r['rss_kb']/1024, 'simulator_cores_busy': r['sim_cpu_s']/r['wall_s'], 'client_cores_busy': (r['user_s']+r['sys_s'])/r['wall_s']}"
+}
+
+# What the simulator serves on its own: examples/sim_load keeps 64 connections busy with a
+# run's mix of requests (1 list page per 200 child requests) for 5 s. The load generator
+# shares the 2 cores, so requests per simulator CPU second is reported too (what one core
+# given to the simulator alone would serve).
+bench_simulator() {
+  local people=100000 conns=64 secs=5
+  start_sim --personnel $people
+  : >"$WORK/simload.jsonl"
+  for _ in $(seq "$RUNS"); do
+    local before; before=$(sim_cpu)
+    /usr/bin/time -v -o "$WORK/time.txt" "$LOAD" --base-url "$BASE" --connections $conns --seconds $secs >"$WORK/load.json"
+    python3 - "$WORK/load.json" "$WORK/time.txt" "$before" "$(sim_cpu)" >>"$WORK/simload.jsonl" <<'PY'
+import json, re, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+t = open(sys.argv[2]).read()
+cpu = lambda label: float(re.search(re.escape(label) + r":\s*(.+)", t).group(1))
+s["load_cpu_s"] = cpu("User time (seconds)") + cpu("System time (seconds)")
+s["sim_cpu_s"] = float(sys.argv[4]) - float(sys.argv[3])
+print(json.dumps(s))
+PY
+  done
+  stop_sim
+  report "$WORK/simload.jsonl" "0. simulator capacity: ${people} people, ${conns} connections, ${secs} s, a run's request mix" \
+    "{'requests_per_s': r['requests_per_s'], 'failed': r['requests_failed'], 'simulator_cores_busy': r['sim_cpu_s']/r['seconds'], 'load_generator_cores_busy': r['load_cpu_s']/r['seconds'], 'requests_per_simulator_cpu_s': r['requests_ok']/r['sim_cpu_s'], 'mb_per_s': r['mb_per_s']}"
 }
 
 bench_memory() { # MEM_RUNS (default 1: ~3 minutes a run on 2 cores)
@@ -105,6 +138,21 @@ bench_memory() { # MEM_RUNS (default 1: ~3 minutes a run on 2 cores)
   stop_sim
   report "$WORK/mem.jsonl" "3b. memory: ${people} people, no latency, concurrency 32" \
     "{'wall_s': r['wall_s'], 'requests_per_s': r['api']['requests']/r['duration_secs'], 'peak_rss_mb': r['rss_kb']/1024, 'cpu_s_per_10k_people': (r['user_s']+r['sys_s'])/($people/10000), 'personnel_rows': r['rows']['personnel']}"
+}
+
+# Memory of an incremental run at 1,000,000 people, all unchanged: one full run seeds the
+# output, then MEM_RUNS incremental runs each reuse everyone (the previous snapshot's index,
+# the reused set, the child rows copied through the writers). ~5 minutes for one run.
+bench_incremental_memory() {
+  local people=1000000 runs=${MEM_RUNS:-1}
+  start_sim --personnel $people
+  : >"$WORK/seed.jsonl"
+  timed_run "$WORK/seed.jsonl" --concurrency 32
+  : >"$WORK/incmem.jsonl"
+  for _ in $(seq "$runs"); do KEEP_OUT=1 timed_run "$WORK/incmem.jsonl" --concurrency 32 --incremental; done
+  stop_sim
+  report "$WORK/incmem.jsonl" "3c. memory, incremental: ${people} people unchanged, no latency, concurrency 32" \
+    "{'wall_s': r['wall_s'], 'peak_rss_mb': r['rss_kb']/1024, 'reused': r['incremental']['reused'], 'requests': r['api']['requests'], 'personnel_rows': r['rows']['personnel']}"
 }
 
 # Incremental runs under Drata's documented limit (500 requests/minute): an unchanged
@@ -146,5 +194,5 @@ PY
 }
 
 benches=("$@")
-[ ${#benches[@]} -eq 0 ] && benches=(latency rate throughput memory)
+[ ${#benches[@]} -eq 0 ] && benches=(simulator latency rate throughput memory)
 for b in "${benches[@]}"; do "bench_$b"; done

@@ -12,7 +12,7 @@ mod common;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use common::*;
 use serde_json::{json, Value};
@@ -33,6 +33,8 @@ struct Req {
     query: BTreeMap<String, String>,
     /// How many times this exact path and query were asked before (0 on the first ask).
     seen: u64,
+    /// The request's `Accept-Encoding` (empty when absent).
+    accept_encoding: String,
 }
 
 impl Req {
@@ -76,7 +78,7 @@ impl Drop for Hostile {
     }
 }
 
-async fn serve(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
+async fn serve(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
     let key = uri.path_and_query().map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
     let seen = {
         let mut log = s.log.lock().unwrap();
@@ -85,7 +87,8 @@ async fn serve(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
         seen
     };
     let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
-    (s.handler)(&Req { path: uri.path().to_string(), query, seen })
+    let accept_encoding = headers.get("accept-encoding").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (s.handler)(&Req { path: uri.path().to_string(), query, seen, accept_encoding })
 }
 
 impl Hostile {
@@ -186,23 +189,29 @@ impl Workspace {
 
     /// The documented answer to every guide-dialect GET.
     fn answer(&self, r: &Req) -> Response {
+        let (status, body) = self.answer_json(r);
+        json_resp(status, &body)
+    }
+
+    /// `answer`'s status and JSON body.
+    fn answer_json(&self, r: &Req) -> (u16, Value) {
         if r.is_list() {
             let (page, limit) = (r.page(), r.limit());
             let body =
                 json!({"data": self.slice(page, limit), "total": self.people.len(), "page": page, "limit": limit});
-            return json_resp(200, &body);
+            return (200, body);
         }
         if let Some(id) = r.child_of("training") {
             if !self.has(id) {
-                return json_resp(404, &json!({"message": "not found"}));
+                return (404, json!({"message": "not found"}));
             }
-            return json_resp(200, &json!({"personnelId": id, "trainings": trainings_of(id)}));
+            return (200, json!({"personnelId": id, "trainings": trainings_of(id)}));
         }
         if let Some(id) = r.child_of("background-checks") {
             if !self.has(id) {
-                return json_resp(404, &json!({"message": "not found"}));
+                return (404, json!({"message": "not found"}));
             }
-            return json_resp(200, &json!({"personnelId": id, "backgroundChecks": checks_of(id)}));
+            return (200, json!({"personnelId": id, "backgroundChecks": checks_of(id)}));
         }
         if r.path == "/public/controls" {
             let all: Vec<Value> = (0..3)
@@ -211,9 +220,9 @@ impl Workspace {
             let (page, limit) = (r.page(), r.limit());
             let data: Vec<Value> =
                 all.iter().skip(((page - 1) * limit) as usize).take(limit as usize).cloned().collect();
-            return json_resp(200, &json!({"data": data, "total": all.len(), "page": page, "limit": limit}));
+            return (200, json!({"data": data, "total": all.len(), "page": page, "limit": limit}));
         }
-        json_resp(404, &json!({"statusCode": 404, "message": "Cannot GET"}))
+        (404, json!({"statusCode": 404, "message": "Cannot GET"}))
     }
 }
 
@@ -669,6 +678,40 @@ async fn a_list_body_that_is_not_the_envelope_is_65() {
         assert_failed(&r, tmp.path(), 65, &["/public/personnel", "not the documented response"]);
         assert!(srv.count("/public/personnel?") <= 3, "{body}: not retried");
     }
+}
+
+/// Bodies compressed with gzip (pages) or deflate (per-person answers), as servers and their
+/// proxies send them, are decoded; and every request offers both (`Accept-Encoding`), which
+/// cuts the bytes of a page of 100 people several-fold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_and_deflate_bodies_are_decoded_and_asked_for() {
+    use flate2::write::{GzEncoder, ZlibEncoder};
+    use std::io::Write;
+    let ws = Workspace::new(120);
+    let offered = Arc::new(AtomicU64::new(0));
+    let (served, counter) = (ws.clone(), offered.clone());
+    let srv = Hostile::start(move |r| {
+        let codings: Vec<&str> = r.accept_encoding.split(',').map(str::trim).collect();
+        if codings.contains(&"gzip") && codings.contains(&"deflate") {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let (status, body) = served.answer_json(r);
+        let text = body.to_string();
+        let (coding, bytes) = if r.is_list() {
+            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(text.as_bytes()).unwrap();
+            ("gzip", e.finish().unwrap())
+        } else {
+            let mut e = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(text.as_bytes()).unwrap();
+            ("deflate", e.finish().unwrap())
+        };
+        respond(status, &[("content-type", "application/json"), ("content-encoding", coding)], bytes)
+    })
+    .await;
+    let (r, tmp) = run(&srv, &[]).await;
+    assert_exact(&r, tmp.path(), &ws);
+    assert_eq!(offered.load(Ordering::Relaxed) as usize, srv.count("/"), "every request offers gzip and deflate");
 }
 
 /// A per-person body in the wrong shape (a paged envelope instead of `trainings`) is 65.
