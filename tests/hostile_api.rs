@@ -714,6 +714,34 @@ async fn gzip_and_deflate_bodies_are_decoded_and_asked_for() {
     assert_eq!(offered.load(Ordering::Relaxed) as usize, srv.count("/"), "every request offers gzip and deflate");
 }
 
+/// A decompression bomb: a 200 whose gzip body is ~80 KB on the wire and 80 MiB decoded.
+/// The client stops reading past its 64 MiB cap and fails with 65 at once (no retries, no
+/// run holding the whole thing in memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decompression_bomb_is_65_without_reading_it_whole() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let spaces = vec![b' '; 1 << 20];
+    for _ in 0..80 {
+        e.write_all(&spaces).unwrap();
+    }
+    e.write_all(b"{\"data\": [], \"total\": 0}").unwrap();
+    let bomb = Bytes::from(e.finish().unwrap());
+    assert!(bomb.len() < 200_000, "{}", bomb.len());
+    let ws = Workspace::new(10);
+    let srv = Hostile::start(move |r| {
+        if r.is_list() {
+            return respond(200, &[("content-type", "application/json"), ("content-encoding", "gzip")], bomb.clone());
+        }
+        ws.answer(r)
+    })
+    .await;
+    let (r, tmp) = run(&srv, &[]).await;
+    assert_failed(&r, tmp.path(), 65, &["/public/personnel", "over 64 MiB"]);
+    assert_eq!(srv.count("/public/personnel?"), 1, "not retried");
+}
+
 /// A per-person body in the wrong shape (a paged envelope instead of `trainings`) is 65.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_body_that_is_not_the_documented_shape_is_65() {

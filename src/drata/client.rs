@@ -7,7 +7,9 @@
 //! key lives only in a sensitive header value: it is never formatted into logs or errors.
 
 use super::pacing::Pacer;
-use super::retry::{classify, parse_rate_limit_reset, parse_retry_after, Attempt, Backoff, Decision, RetryReason};
+use super::retry::{
+    classify, parse_rate_limit_reset, parse_retry_after, Attempt, Backoff, Decision, RetryReason, MAX_BODY_BYTES,
+};
 use crate::error::{EtlError, FailureKind};
 use crate::stats::ApiStats;
 use rand::SeedableRng;
@@ -204,7 +206,7 @@ impl DrataClient {
                     Decision::NotFound => return Ok(Fetched::NotFound),
                     Decision::GiveUp { kind, why } => {
                         let status = match attempt {
-                            Attempt::Response { status, .. } => status,
+                            Attempt::Response { status, .. } | Attempt::TooLarge { status } => status,
                             Attempt::Transport { .. } => 0,
                         };
                         let server = message.map(|m| format!("; server said: {m}")).unwrap_or_default();
@@ -263,7 +265,7 @@ impl DrataClient {
     fn exhausted_error(&self, path: &str, reason: RetryReason, attempt: &Attempt, tries: u32) -> EtlError {
         let kind = if reason == RetryReason::RateLimited { FailureKind::Temporary } else { FailureKind::Unavailable };
         let last = match attempt {
-            Attempt::Response { status, .. } => format!("HTTP {status}"),
+            Attempt::Response { status, .. } | Attempt::TooLarge { status } => format!("HTTP {status}"),
             Attempt::Transport { timeout: true } => "a timeout".to_string(),
             Attempt::Transport { .. } => "a connection error".to_string(),
         };
@@ -303,8 +305,9 @@ impl DrataClient {
             self.pacer.on_rate_headers(rem, reset);
         }
         let html_type = header("content-type").is_some_and(|c| c.to_ascii_lowercase().contains("html"));
-        let body = match resp.bytes().await {
-            Ok(b) => b,
+        let body = match read_capped(resp, MAX_BODY_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return (Attempt::TooLarge { status }, None, None),
             Err(e) => return (self.transport_failure(&e), None, None),
         };
         *self.counters.statuses.lock().expect("stats").entry(status).or_default() += 1;
@@ -353,6 +356,22 @@ impl DrataClient {
             transport_errors: c.transport_errors.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The whole body, or `None` as soon as it (decompressed) passes `cap` bytes; a declared
+/// `Content-Length` over the cap is refused before reading.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize));
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 fn reason_text(r: RetryReason) -> &'static str {

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 pub enum Attempt {
     /// No usable HTTP response: connect failure, reset, timeout, body cut short.
     Transport { timeout: bool },
+    /// A body (after decompression) longer than `MAX_BODY_BYTES`: not read further.
+    TooLarge { status: u16 },
     Response {
         status: u16,
         /// The body parsed as JSON.
@@ -45,8 +47,17 @@ pub enum Decision {
     GiveUp { kind: FailureKind, why: &'static str },
 }
 
+/// The longest response body read (after decompression). A page of 100 people is tens of
+/// kilobytes; anything near this is not the documented API (or a decompression bomb), and
+/// reading it whole would put the run's memory at the server's mercy.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
 pub fn classify(attempt: &Attempt) -> Decision {
     match *attempt {
+        Attempt::TooLarge { .. } => Decision::GiveUp {
+            kind: FailureKind::DataInvalid,
+            why: "the response body is over 64 MiB (a page of 100 people is tens of kilobytes):                   the server is not answering what the API documents; check --base-url and any                   proxy in front of the API",
+        },
         Attempt::Transport { timeout } => {
             Decision::Retry { reason: if timeout { RetryReason::Timeout } else { RetryReason::Transport }, after: None }
         }
@@ -188,6 +199,13 @@ mod tests {
         // An HTML 502 from a load balancer is still a retryable server error.
         let lb = Attempt::Response { status: 502, json_ok: false, html: true, retry_after: None };
         assert!(matches!(classify(&lb), Decision::Retry { reason: RetryReason::ServerError, .. }));
+    }
+
+    #[test]
+    fn an_oversized_body_is_65_not_retried() {
+        let d = classify(&Attempt::TooLarge { status: 200 });
+        assert!(matches!(d, Decision::GiveUp { kind: FailureKind::DataInvalid, .. }), "{d:?}");
+        assert_eq!(FailureKind::DataInvalid.exit_code(), 65);
     }
 
     #[test]
