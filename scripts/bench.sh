@@ -19,7 +19,8 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export DRATA_API_KEY=bench-key
 
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --bin drata-etl --example sim_load
+# The slim build (no analytics): `run` and `simulate` are the same code as the default build.
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --no-default-features --bin drata-etl --example sim_load
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 
