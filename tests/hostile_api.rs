@@ -428,6 +428,46 @@ async fn total_missing_null_text_or_too_low() {
     }
 }
 
+/// Pages past the end of the list answer a JSON 404 instead of an empty `data` (as some
+/// servers do), when paging has to look past the end: no `total` and a full last page, or a
+/// `total` one page too low. The snapshot holds everyone; a 404 on page 1 is still the
+/// wrong host (77).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_404_past_the_end_of_the_list_ends_it() {
+    for (name, total) in [("no total", None), ("total one page too low", Some(100))] {
+        let ws = Workspace::new(200);
+        let served = ws.clone();
+        let srv = Hostile::start(move |r| {
+            if r.is_list() {
+                if (r.page() - 1) * r.limit() >= 200 {
+                    return json_resp(404, &json!({"statusCode": 404, "message": "Page not found"}));
+                }
+                let mut body = json!({"data": served.slice(r.page(), r.limit()), "page": r.page(), "limit": r.limit()});
+                if let Some(t) = total {
+                    body["total"] = json!(t);
+                }
+                return json_resp(200, &body);
+            }
+            served.answer(r)
+        })
+        .await;
+        let (r, tmp) = run(&srv, &[]).await;
+        eprintln!("case: {name}");
+        assert_exact(&r, tmp.path(), &ws);
+        let passes = r.summary()["listing"]["passes"].as_u64().unwrap() as usize;
+        assert_eq!(
+            srv.count("/public/personnel?page=3&"),
+            passes,
+            "{name}: page 3 asked once a pass (a 404 is not retried)"
+        );
+    }
+    let srv =
+        Hostile::start(|r| json_resp(404, &json!({"statusCode": 404, "message": format!("Cannot GET {}", r.path)})))
+            .await;
+    let (r, tmp) = run(&srv, &[]).await;
+    assert_failed(&r, tmp.path(), 77, &["/public/personnel", "404"]);
+}
+
 /// One id listed twice with different content (a record that moved while paging, or a
 /// server bug): it is written once, and the first occurrence in list order wins; the
 /// duplicate is counted.

@@ -52,6 +52,17 @@ pub(crate) fn not_found_list(path: &str) -> EtlError {
     )
 }
 
+/// A JSON 404 for a list page. On page 1 this host does not serve the list (77); on a later
+/// page it is past the end of the list (some servers answer an out-of-range page so rather
+/// than with an empty `data`): an empty page, and paging decides what that means.
+pub(crate) fn list_page_not_found<T>(path: &str, page: u64) -> Result<Page<T>, EtlError> {
+    if page <= 1 {
+        return Err(not_found_list(path));
+    }
+    tracing::debug!(path, page, "a list page past the first answered 404: taken as past the end of the list");
+    Ok(Page { items: Vec::new(), invalid: 0, total: None, limit: None, page: Some(page) })
+}
+
 /// A non-negative integer, also when sent as a float or a numeric string.
 pub(crate) fn as_u64(v: Option<&Value>) -> Option<u64> {
     match v? {
@@ -301,7 +312,7 @@ impl<'a> GuideApi<'a> {
         let q = [("page", page.to_string()), ("limit", limit.to_string())];
         match self.client.get_json(Endpoint::PersonnelList, path, &q).await? {
             Fetched::Json(v) => parse_page(path, v, person_from_wire),
-            Fetched::NotFound => Err(not_found_list(path)),
+            Fetched::NotFound => list_page_not_found(path, page),
         }
     }
 
@@ -310,7 +321,7 @@ impl<'a> GuideApi<'a> {
         let q = [("page", page.to_string()), ("limit", limit.to_string())];
         match self.client.get_json(Endpoint::ControlsList, path, &q).await? {
             Fetched::Json(v) => parse_page(path, v, control_from_wire),
-            Fetched::NotFound => Err(not_found_list(path)),
+            Fetched::NotFound => list_page_not_found(path, page),
         }
     }
 

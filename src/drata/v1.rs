@@ -10,7 +10,9 @@
 //! (the guide's rules); nothing here knows Parquet.
 
 use super::client::{DrataClient, Endpoint, Fetched};
-use super::guide::{as_u64, child_array, not_found_list, parse_page, path_segment, shape_error, Child, Fields, Page};
+use super::guide::{
+    as_u64, child_array, list_page_not_found, parse_page, path_segment, shape_error, Child, Fields, Page,
+};
 use crate::error::EtlError;
 use crate::record::{
     active_from_employment_status, parse_lenient_timestamp, BackgroundCheck, ComplianceCheck, Control, Person,
@@ -245,7 +247,7 @@ impl<'a> V1Api<'a> {
         let q = [("page", page.to_string()), ("limit", limit.clamp(1, MAX_LIMIT).to_string())];
         match self.client.get_json(Endpoint::PersonnelList, path, &q).await? {
             Fetched::Json(v) => parse_page(path, v, person_from_wire),
-            Fetched::NotFound => Err(not_found_list(path)),
+            Fetched::NotFound => list_page_not_found(path, page),
         }
     }
 
@@ -254,7 +256,7 @@ impl<'a> V1Api<'a> {
         let q = [("page", page.to_string()), ("limit", limit.clamp(1, MAX_LIMIT).to_string())];
         match self.client.get_json(Endpoint::ControlsList, path, &q).await? {
             Fetched::Json(v) => parse_page(path, v, control_from_wire),
-            Fetched::NotFound => Err(not_found_list(path)),
+            Fetched::NotFound => list_page_not_found(path, page),
         }
     }
 
