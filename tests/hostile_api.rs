@@ -574,6 +574,65 @@ async fn a_429_without_any_headers_is_retried() {
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
+/// A fixed-window limiter (how "N requests per minute" limits are often built), scaled
+/// down: 60 requests per 2-second window, every response carrying `X-RateLimit-Limit`,
+/// `-Remaining` and `-Reset` (seconds until the window ends), and a 429 with `Retry-After`
+/// past the quota. The run reads everything at about the window's rate. The pacer models a
+/// token bucket, so each window's quota is spent in a burst and the requests sent after it
+/// until the window ends are refused: 22-30% of all requests in measured runs (bounded here
+/// at under half), each retried after the server's `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_window_limit_with_rate_limit_headers() {
+    const QUOTA: u64 = 60;
+    const WINDOW: Duration = Duration::from_secs(2);
+    let ws = Workspace::new(150);
+    let served = ws.clone();
+    let epoch = Instant::now();
+    let window = Mutex::new((0u64, 0u64)); // (window number, requests in it)
+    let limited = Arc::new(AtomicU64::new(0));
+    let counter = limited.clone();
+    let srv = Hostile::start(move |r| {
+        let now = epoch.elapsed();
+        let n = now.as_millis() as u64 / WINDOW.as_millis() as u64;
+        let used = {
+            let mut w = window.lock().unwrap();
+            if w.0 != n {
+                *w = (n, 0);
+            }
+            w.1 += 1;
+            w.1
+        };
+        let reset = ((n + 1) * WINDOW.as_millis() as u64).saturating_sub(now.as_millis() as u64).div_ceil(1000);
+        let (limit, remaining, reset) = (QUOTA.to_string(), QUOTA.saturating_sub(used).to_string(), reset.to_string());
+        let headers = [
+            ("x-ratelimit-limit", limit.as_str()),
+            ("x-ratelimit-remaining", remaining.as_str()),
+            ("x-ratelimit-reset", reset.as_str()),
+        ];
+        if used > QUOTA {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let mut h = headers.to_vec();
+            h.push(("retry-after", reset.as_str()));
+            return respond(429, &h, "");
+        }
+        let (status, body) = served.answer_json(r);
+        let mut h = headers.to_vec();
+        h.push(("content-type", "application/json"));
+        respond(status, &h, body.to_string())
+    })
+    .await;
+    let started = Instant::now();
+    let (r, tmp) = run(&srv, &["--max-retries", "8"]).await;
+    let elapsed = started.elapsed();
+    assert_exact(&r, tmp.path(), &ws);
+    let requests = r.summary()["api"]["requests"].as_u64().unwrap();
+    let refused = limited.load(Ordering::Relaxed);
+    eprintln!("{requests} requests, {refused} answered 429, {elapsed:?}");
+    let windows = (requests - refused).div_ceil(QUOTA);
+    assert!(refused * 2 < requests, "{refused} of {requests} answered 429");
+    assert!(elapsed < WINDOW * (windows as u32 + 3), "{elapsed:?} for ~{windows} windows");
+}
+
 /// `503` with `Retry-After: 2`: the retry waits the two seconds the server asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_on_a_503_is_honoured() {
