@@ -187,6 +187,15 @@ impl Workspace {
         self.people.iter().skip(start).take(size as usize).cloned().collect()
     }
 
+    /// A list page's envelope for `r`'s `page` and `limit`, with `total` only when given.
+    fn page_body(&self, r: &Req, total: Option<Value>) -> Value {
+        let mut body = json!({"data": self.slice(r.page(), r.limit()), "page": r.page(), "limit": r.limit()});
+        if let Some(t) = total {
+            body["total"] = t;
+        }
+        body
+    }
+
     /// The documented answer to every guide-dialect GET.
     fn answer(&self, r: &Req) -> Response {
         let (status, body) = self.answer_json(r);
@@ -196,10 +205,7 @@ impl Workspace {
     /// `answer`'s status and JSON body.
     fn answer_json(&self, r: &Req) -> (u16, Value) {
         if r.is_list() {
-            let (page, limit) = (r.page(), r.limit());
-            let body =
-                json!({"data": self.slice(page, limit), "total": self.people.len(), "page": page, "limit": limit});
-            return (200, body);
+            return (200, self.page_body(r, Some(json!(self.people.len()))));
         }
         if let Some(id) = r.child_of("training") {
             if !self.has(id) {
@@ -412,11 +418,7 @@ async fn total_missing_null_text_or_too_low() {
         let served = ws.clone();
         let srv = Hostile::start(move |r| {
             if r.is_list() {
-                let mut body = json!({"data": served.slice(r.page(), r.limit()), "page": r.page(), "limit": r.limit()});
-                if let Some(t) = &total {
-                    body["total"] = t.clone();
-                }
-                return json_resp(200, &body);
+                return json_resp(200, &served.page_body(r, total.clone()));
             }
             served.answer(r)
         })
@@ -442,11 +444,7 @@ async fn a_404_past_the_end_of_the_list_ends_it() {
                 if (r.page() - 1) * r.limit() >= 200 {
                     return json_resp(404, &json!({"statusCode": 404, "message": "Page not found"}));
                 }
-                let mut body = json!({"data": served.slice(r.page(), r.limit()), "page": r.page(), "limit": r.limit()});
-                if let Some(t) = total {
-                    body["total"] = json!(t);
-                }
-                return json_resp(200, &body);
+                return json_resp(200, &served.page_body(r, total.map(|t| json!(t))));
             }
             served.answer(r)
         })

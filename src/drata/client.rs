@@ -359,29 +359,21 @@ impl DrataClient {
 }
 
 /// The whole body, or `None` as soon as it (decompressed) passes `cap` bytes; a declared
-/// `Content-Length` over the cap is refused before reading. A body that arrives in one chunk
-/// (most pages on a fast link) is returned without a copy.
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Option<bytes::Bytes>, reqwest::Error> {
-    if resp.content_length().is_some_and(|n| n > cap as u64) {
+/// `Content-Length` over the cap is refused before reading. The buffer reserved up front is
+/// bounded too: a length the server only claims does not allocate.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > cap as u64) {
         return Ok(None);
     }
-    let Some(first) = resp.chunk().await? else {
-        return Ok(Some(bytes::Bytes::new()));
-    };
-    let Some(second) = resp.chunk().await? else {
-        return Ok((first.len() <= cap).then_some(first));
-    };
-    let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize).max(first.len() + second.len()));
-    let mut next = Some(second);
-    body.extend_from_slice(&first);
-    while let Some(chunk) = next {
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(1 << 20));
+    while let Some(chunk) = resp.chunk().await? {
         if body.len() + chunk.len() > cap {
             return Ok(None);
         }
         body.extend_from_slice(&chunk);
-        next = resp.chunk().await?;
     }
-    Ok(Some(body.into()))
+    Ok(Some(body))
 }
 
 fn reason_text(r: RetryReason) -> &'static str {

@@ -56,7 +56,9 @@ pub fn classify(attempt: &Attempt) -> Decision {
     match *attempt {
         Attempt::TooLarge { .. } => Decision::GiveUp {
             kind: FailureKind::DataInvalid,
-            why: "the response body is over 64 MiB (a page of 100 people is tens of kilobytes):                   the server is not answering what the API documents; check --base-url and any                   proxy in front of the API",
+            why: "the response body is over 64 MiB (a page of 100 people is tens of kilobytes): \
+                  the server is not answering what the API documents; check --base-url and any \
+                  proxy in front of the API",
         },
         Attempt::Transport { timeout } => {
             Decision::Retry { reason: if timeout { RetryReason::Timeout } else { RetryReason::Transport }, after: None }
@@ -206,6 +208,8 @@ mod tests {
         let d = classify(&Attempt::TooLarge { status: 200 });
         assert!(matches!(d, Decision::GiveUp { kind: FailureKind::DataInvalid, .. }), "{d:?}");
         assert_eq!(FailureKind::DataInvalid.exit_code(), 65);
+        let Decision::GiveUp { why, .. } = d else { unreachable!() };
+        assert!(!why.contains("  "), "one line of prose, not runs of spaces: {why}");
     }
 
     #[test]
