@@ -8,7 +8,8 @@
 
 use super::pacing::Pacer;
 use super::retry::{
-    classify, parse_rate_limit_reset, parse_retry_after, Attempt, Backoff, Decision, RetryReason, MAX_BODY_BYTES,
+    classify, parse_rate_limit_quota, parse_rate_limit_reset, parse_retry_after, Attempt, Backoff, Decision,
+    RetryReason, MAX_BODY_BYTES,
 };
 use crate::error::{EtlError, FailureKind};
 use crate::stats::ApiStats;
@@ -185,6 +186,11 @@ impl DrataClient {
             };
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                // A global pause (an exhausted quota, a long Retry-After) that began while
+                // this request waited for a connection slot holds it back too.
+                if self.pacer.is_paused() {
+                    continue;
+                }
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);
                 // The request timeout bounds one attempt; the run deadline bounds it too, so
                 // a body that stalls cannot carry the run past --deadline.
@@ -291,18 +297,18 @@ impl DrataClient {
         let now = SystemTime::now();
         let h = resp.headers();
         let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let quota = parse_rate_limit_quota(header, now);
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, now)).or_else(|| {
             if status == 429 {
-                header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now))
+                quota
+                    .map(|(_, reset)| reset)
+                    .or_else(|| header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)))
             } else {
                 None
             }
         });
-        if let (Some(rem), Some(reset)) = (
-            header("x-ratelimit-remaining").and_then(|v| v.trim().parse::<f64>().ok()),
-            header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)),
-        ) {
-            self.pacer.on_rate_headers(rem, reset);
+        if let Some((remaining, reset)) = quota {
+            self.pacer.on_rate_headers(remaining, reset);
         }
         let html_type = header("content-type").is_some_and(|c| c.to_ascii_lowercase().contains("html"));
         let body = match read_capped(resp, MAX_BODY_BYTES).await {

@@ -23,9 +23,12 @@
 //!   slow start) of time spent held back, so a very low pace does not creep back one request
 //!   at a time; and after 4 s without a 429 that rate doubles every 2 s (a limit that rose
 //!   is found within seconds). Growth is capped at four times what the server admits.
-//! - Long stops are global: a `Retry-After` over two seconds, or `X-RateLimit-Remaining: 0`
-//!   with a reset over two seconds away, holds back *every* request, not only the refused one,
-//!   so a fleet of workers does not keep hitting a server that said "wait". Short
+//! - Long stops are global: a `Retry-After` over two seconds, or an exhausted quota
+//!   (`X-RateLimit-Remaining: 0` or the IETF `RateLimit` forms, see `retry.rs`) with a reset
+//!   over two seconds away, holds back *every* request, not only the refused one, so a fleet
+//!   of workers does not keep hitting a server that said "wait" (the client checks
+//!   `is_paused` again once a request has its connection slot, so requests that passed the
+//!   gate just before the pause wait too). Short
 //!   `Retry-After`s are honoured by the refused request alone; pausing everyone for them
 //!   would waste the server's refill.
 
@@ -241,14 +244,19 @@ impl Pacer {
         tracing::debug!(admitted, rate = st.rate, "rate limited: pacing adjusted");
     }
 
-    /// `X-RateLimit-Remaining`/`-Reset`: an exhausted quota with a distant reset is a
-    /// global stop until the reset.
+    /// The quota a response reported (requests remaining, time until reset): an exhausted
+    /// one with a distant reset is a global stop until the reset.
     pub fn on_rate_headers(&self, remaining: f64, reset_in: Duration) {
         if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && reset_in <= Duration::from_secs(300) {
             let mut st = self.state.lock().expect("pacer lock");
             let until = Instant::now() + reset_in;
             st.paused_until = st.paused_until.max(until);
         }
+    }
+
+    /// Whether every request is being held back now (`Retry-After` or an exhausted quota).
+    pub fn is_paused(&self) -> bool {
+        self.state.lock().expect("pacer lock").paused_until > Instant::now()
     }
 
     pub fn current_rate(&self) -> Option<f64> {

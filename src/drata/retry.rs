@@ -137,15 +137,59 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO).min(CAP))
 }
 
-/// Parse `X-RateLimit-Reset`, used when a 429 carries no `Retry-After`: either seconds until
-/// reset or a Unix timestamp (values that large cannot be a delay).
+/// Parse a rate-limit reset (`X-RateLimit-Reset`, `RateLimit-Reset`), used when a 429
+/// carries no `Retry-After`: seconds until the reset, or a Unix timestamp in seconds or in
+/// milliseconds (values that large cannot be a delay). Capped like `Retry-After`.
 pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> {
     let n = value.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)?;
-    if n > 1_000_000_000.0 {
-        let epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64();
-        Some(Duration::from_secs_f64((n - epoch).clamp(0.0, 3600.0)))
+    let epoch = || now.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+    let secs = if n > 100_000_000_000.0 {
+        n / 1000.0 - epoch()?
+    } else if n > 1_000_000_000.0 {
+        n - epoch()?
     } else {
-        Some(Duration::from_secs_f64(n.min(3600.0)))
+        n
+    };
+    Some(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
+}
+
+/// The quota a response reports: requests remaining and the time until it resets. Read
+/// from `X-RateLimit-Remaining`/`-Reset` (the de-facto form), the IETF draft's
+/// `RateLimit-Remaining`/`-Reset`, or its structured `RateLimit` field in either the
+/// older `limit=100, remaining=50, reset=5` or the newer `"policy";r=50;t=5` form.
+/// `header` looks a header up by lower-case name.
+pub fn parse_rate_limit_quota(header: impl Fn(&str) -> Option<String>, now: SystemTime) -> Option<(f64, Duration)> {
+    let number = |v: &str| v.trim().trim_matches('"').parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+    for prefix in ["x-ratelimit-", "ratelimit-", "x-rate-limit-"] {
+        let remaining = header(&format!("{prefix}remaining")).and_then(|v| number(&v));
+        let reset = header(&format!("{prefix}reset")).and_then(|v| parse_rate_limit_reset(&v, now));
+        if let (Some(remaining), Some(reset)) = (remaining, reset) {
+            return Some((remaining, reset));
+        }
+    }
+    // Structured field. The older form is one policy whose parameters are separated by
+    // commas; the newer one lists policies separated by commas, each with `;` parameters,
+    // and the binding one is the one with the fewest requests left.
+    let field = header("ratelimit")?;
+    let policy = |params: &mut dyn Iterator<Item = &str>| {
+        let (mut remaining, mut reset) = (None, None);
+        for param in params {
+            let Some((key, value)) = param.split_once('=') else { continue };
+            match key.trim() {
+                "remaining" | "r" => remaining = number(value),
+                "reset" | "t" => reset = number(value).map(|s| Duration::from_secs_f64(s.min(3600.0))),
+                _ => {}
+            }
+        }
+        Some((remaining?, reset?))
+    };
+    if field.contains(';') {
+        field
+            .split(',')
+            .filter_map(|item| policy(&mut item.split(';')))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+    } else {
+        policy(&mut field.split(','))
     }
 }
 
@@ -231,7 +275,30 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_rate_limit_reset("2", now), Some(Duration::from_secs(2)));
         assert_eq!(parse_rate_limit_reset("1700000005", now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_rate_limit_reset("1700000005500", now), Some(Duration::from_millis(5500)));
+        assert_eq!(parse_rate_limit_reset("1699999990", now), Some(Duration::ZERO));
         assert_eq!(parse_rate_limit_reset("x", now), None);
+    }
+
+    #[test]
+    fn rate_limit_quota_in_each_header_form() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let quota = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            parse_rate_limit_quota(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()), now)
+        };
+        let s = Duration::from_secs;
+        assert_eq!(quota(&[("x-ratelimit-remaining", "7"), ("x-ratelimit-reset", "3")]), Some((7.0, s(3))));
+        assert_eq!(quota(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000010")]), Some((0.0, s(10))));
+        assert_eq!(quota(&[("ratelimit-remaining", "4"), ("ratelimit-reset", "9")]), Some((4.0, s(9))));
+        assert_eq!(quota(&[("x-rate-limit-remaining", "1"), ("x-rate-limit-reset", "2")]), Some((1.0, s(2))));
+        assert_eq!(quota(&[("ratelimit", "limit=100, remaining=50, reset=5")]), Some((50.0, s(5))));
+        assert_eq!(quota(&[("ratelimit", "\"daily\";r=900;t=3600, \"default\";r=0;t=30")]), Some((0.0, s(30))));
+        assert_eq!(quota(&[("ratelimit", "\"default\";r=12;t=1")]), Some((12.0, s(1))));
+        // Half a quota is none.
+        assert_eq!(quota(&[("x-ratelimit-remaining", "7")]), None);
+        assert_eq!(quota(&[("ratelimit", "limit=100")]), None);
+        assert_eq!(quota(&[("x-ratelimit-remaining", "-3"), ("x-ratelimit-reset", "3")]), None);
     }
 
     #[test]
