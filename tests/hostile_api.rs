@@ -661,7 +661,7 @@ async fn through_a_fixed_window(
 /// A window longer than two seconds: when `X-RateLimit-Remaining` reaches 0 every request
 /// waits for the reset (a global pause, which also holds requests already past the pacing
 /// gate but still waiting for a connection slot), so only requests in flight are refused:
-/// at most the concurrency (16) a window, 1-4 in measured runs (23-25 before waiting
+/// at most the concurrency (16) a window, 1-6 in measured runs (23-25 before waiting
 /// requests were held too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_window_limit_pauses_everyone_at_an_exhausted_quota() {
