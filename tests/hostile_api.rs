@@ -739,6 +739,48 @@ async fn retry_after_past_the_deadline_is_75_at_once() {
     }
 }
 
+/// A server whose clock is an hour ahead (its `Date` header says so) answers a 429 with
+/// `Retry-After` as a date two seconds after its own clock, and a 503 with an
+/// `X-RateLimit-Reset` Unix time two seconds after it: both are two-second waits, not an
+/// hour (which would be 75 here, past the deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_dates_are_read_against_a_skewed_server_clock() {
+    let ws = Workspace::new(250);
+    let served = ws.clone();
+    let srv = Hostile::start(move |r| {
+        let server_now = SystemTime::now() + Duration::from_secs(3600);
+        let date = httpdate::fmt_http_date(server_now);
+        let later = server_now + Duration::from_secs(2);
+        let retry = httpdate::fmt_http_date(later);
+        let reset = later.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
+        let h = [("date", date.as_str()), ("content-type", "application/json")];
+        match (r.is_list(), r.page(), r.seen) {
+            (true, 2, 0) => respond(429, &[("date", date.as_str()), ("retry-after", retry.as_str())], ""),
+            (true, 3, 0) => respond(
+                429,
+                &[("date", date.as_str()), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)],
+                "",
+            ),
+            _ => {
+                let (status, body) = served.answer_json(r);
+                respond(status, &h, body.to_string())
+            }
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let (r, tmp) = run(&srv, &["--deadline", "20s"]).await;
+    assert_exact(&r, tmp.path(), &ws);
+    for page in [2, 3] {
+        let asks = srv.asked(&format!("/public/personnel?page={page}&limit=100"));
+        assert!(asks.len() >= 2, "page {page}: {asks:?}");
+        // Whole-second dates: at least one second, at most three.
+        let waited = asks[1] - asks[0];
+        assert!(waited >= Duration::from_millis(900), "page {page}: waited only {waited:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
 /// `Retry-After: 0`, negative, empty, out of range or garbage: retried promptly (with
 /// backoff), not slept on and not fatal. (Three bad values per request: a run of 429s on
 /// one request backs off exponentially, by design. `--max-rps` fixes the pace so this

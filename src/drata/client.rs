@@ -8,8 +8,8 @@
 
 use super::pacing::Pacer;
 use super::retry::{
-    classify, parse_rate_limit_quota, parse_rate_limit_reset, parse_retry_after, Attempt, Backoff, Decision,
-    RetryReason, MAX_BODY_BYTES,
+    classify, parse_rate_limit_quota, parse_rate_limit_reset, parse_retry_after, server_clock, Attempt, Backoff,
+    Decision, RetryReason, MAX_BODY_BYTES,
 };
 use crate::error::{EtlError, FailureKind};
 use crate::stats::ApiStats;
@@ -294,9 +294,9 @@ impl DrataClient {
             Err(e) => return (self.transport_failure(&e), None, None),
         };
         let status = resp.status().as_u16();
-        let now = SystemTime::now();
         let h = resp.headers();
         let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let now = server_clock(header("date").as_deref(), SystemTime::now());
         let quota = parse_rate_limit_quota(header, now);
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, now)).or_else(|| {
             if status == 429 {

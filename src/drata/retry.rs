@@ -122,6 +122,21 @@ pub fn classify(attempt: &Attempt) -> Decision {
     }
 }
 
+/// The server's clock at this response, for reading the dates and Unix times in its
+/// rate-limit headers: its `Date` header when that is more than `SKEW` off our clock (a
+/// server an hour ahead would otherwise make `Retry-After: <date 2 s later>` an hour's
+/// wait), else our own clock (finer than `Date`'s whole seconds).
+pub fn server_clock(date: Option<&str>, local: SystemTime) -> SystemTime {
+    const SKEW: Duration = Duration::from_secs(2);
+    let Some(server) = date.and_then(|d| httpdate::parse_http_date(d.trim()).ok()) else { return local };
+    let off = server.duration_since(local).or_else(|_| local.duration_since(server)).unwrap_or_default();
+    if off > SKEW {
+        server
+    } else {
+        local
+    }
+}
+
 /// Parse `Retry-After`: delta-seconds (integer or decimal) or an HTTP date. A date in the
 /// past means "now". Absurd values are capped so one header cannot stall a run for days.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -268,6 +283,26 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("99999999", now), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn a_skewed_server_clock_is_read_from_its_date_header() {
+        let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let ahead = local + Duration::from_secs(3600);
+        let date = |t: SystemTime| Some(httpdate::fmt_http_date(t));
+        assert_eq!(server_clock(date(ahead).as_deref(), local), ahead);
+        assert_eq!(
+            server_clock(date(local - Duration::from_secs(600)).as_deref(), local),
+            local - Duration::from_secs(600)
+        );
+        // Within the skew allowance (or no usable header): our own, finer clock.
+        assert_eq!(server_clock(date(local + Duration::from_secs(1)).as_deref(), local), local);
+        assert_eq!(server_clock(Some("yesterday"), local), local);
+        assert_eq!(server_clock(None, local), local);
+        // Retry-After as a date two seconds after the server's clock is two seconds.
+        let retry = httpdate::fmt_http_date(ahead + Duration::from_secs(2));
+        let now = server_clock(date(ahead).as_deref(), local);
+        assert_eq!(parse_retry_after(&retry, now), Some(Duration::from_secs(2)));
     }
 
     #[test]
