@@ -587,6 +587,37 @@ enum Quota {
     EpochMillis,
 }
 
+/// A token bucket (100 requests/s, burst 10) that answers every 429 with `Retry-After: 3`,
+/// a fixed penalty: each probe past the limit stops every request for 3 s, so the pace
+/// probes rarely once it has seen that (pacing.rs `PENALTIES_PER_PROBE`). 600 people
+/// (~1,210 requests, 12.1 s at the limit): 26.1-26.3 s in measured runs, 36.6 s when the
+/// pace probed as often as under a short `Retry-After`; what is left is the first seconds,
+/// where each step down to the limit costs a 3 s pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_long_retry_after_on_every_429_costs_few_pauses() {
+    let ws = Workspace::new(600);
+    let served = ws.clone();
+    let limited = Arc::new(AtomicU64::new(0));
+    let counter = limited.clone();
+    let bucket = Bucket::new(100.0, 10.0);
+    let srv = Hostile::start(move |r| {
+        if !bucket.admit() {
+            counter.fetch_add(1, Ordering::Relaxed);
+            return respond(429, &[("retry-after", "3")], "");
+        }
+        served.answer(r)
+    })
+    .await;
+    let started = Instant::now();
+    let (r, tmp) = run(&srv, &[]).await;
+    let elapsed = started.elapsed();
+    assert_exact(&r, tmp.path(), &ws);
+    let requests = r.summary()["api"]["requests"].as_u64().unwrap();
+    let refused = limited.load(Ordering::Relaxed);
+    eprintln!("{requests} requests, {refused} answered 429, {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(34), "{elapsed:?}: {refused} of {requests} answered 429");
+}
+
 /// A fixed-window limiter (how "N requests per minute" limits are often built), scaled
 /// down: `quota` requests per `window`, every response reporting what is left of the
 /// quota (in the `style` given), and a 429 past it. Runs `people` through it and returns
