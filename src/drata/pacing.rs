@@ -26,7 +26,9 @@
 //!   When 429s come with a long `Retry-After` (a global pause, below), each probe past the
 //!   limit costs everyone that pause: growth then slows so that climbing back a decrease
 //!   takes 20 pauses' worth of time (~5% of the run spent paused instead of ~half when a
-//!   server answers every 429 with `Retry-After: 5`), and the quiet-time speed-up waits as long.
+//!   server answers every 429 with `Retry-After: 5`), and the quiet-time speed-up waits as
+//!   long; and one decrease may go down to 0.9 x 0.7 of the pace instead of 0.9 x 0.9, since
+//!   each further step back under the limit would cost another pause.
 //! - Long stops are global: a `Retry-After` over two seconds, or an exhausted quota
 //!   (`X-RateLimit-Remaining: 0` or the IETF `RateLimit` forms, see `retry.rs`) with a reset
 //!   over two seconds away, holds back *every* request, not only the refused one, so a fleet
@@ -71,6 +73,9 @@ const GLOBAL_PAUSE_OVER: Duration = Duration::from_secs(2);
 /// When a 429 stops everyone (a long `Retry-After`), probing past the limit is slowed so
 /// that one probe comes per this many pauses' worth of time (~5% of the run in pauses).
 const PENALTIES_PER_PROBE: f64 = 20.0;
+/// ... and one decrease may go this much further below the pace (an overshoot costs a pause
+/// per step back under the limit).
+const PENALTY_STEP: f64 = 0.7;
 
 #[derive(Debug)]
 struct State {
@@ -251,7 +256,8 @@ impl Pacer {
             // burst bucket) say little about the server's rate.
             Some(r) if r > admitted => {
                 st.slow_start &= !measured;
-                DECREASE * admitted.max(DECREASE * r)
+                let step = if st.penalty > 0.0 { PENALTY_STEP } else { DECREASE };
+                DECREASE * admitted.max(step * r)
             }
             // Not faster than it admitted lately: a bunch, not the pace (and unmeasured, at
             // most two decreases' worth).
