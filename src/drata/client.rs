@@ -310,6 +310,11 @@ impl DrataClient {
         if let Some((remaining, reset)) = quota {
             self.pacer.on_rate_headers(remaining, reset);
         }
+        // A wait asked for on a refusal (429, 503 for maintenance, ...) holds back everyone
+        // from now on, before this request's connection slot goes to another one.
+        if let Some(after) = retry_after.filter(|_| status == 408 || status == 429 || status >= 500) {
+            self.pacer.on_retry_after(after);
+        }
         let html_type = header("content-type").is_some_and(|c| c.to_ascii_lowercase().contains("html"));
         let body = match read_capped(resp, MAX_BODY_BYTES).await {
             Ok(Some(b)) => b,

@@ -29,7 +29,8 @@
 //!   server answers every 429 with `Retry-After: 5`), and the quiet-time speed-up waits as
 //!   long; and one decrease may go down to 0.9 x 0.7 of the pace instead of 0.9 x 0.9, since
 //!   each further step back under the limit would cost another pause.
-//! - Long stops are global: a `Retry-After` over two seconds, or an exhausted quota
+//! - Long stops are global: a `Retry-After` over two seconds (on a 429, or on a 503: down
+//!   for maintenance), or an exhausted quota
 //!   (`X-RateLimit-Remaining: 0` or the IETF `RateLimit` forms, see `retry.rs`) with a reset
 //!   over two seconds away, holds back *every* request, not only the refused one, so a fleet
 //!   of workers does not keep hitting a server that said "wait" (the client checks
@@ -230,9 +231,7 @@ impl Pacer {
     pub fn on_rate_limited(&self, after: Duration, sent: Instant) {
         let mut st = self.state.lock().expect("pacer lock");
         let now = Instant::now();
-        if after > GLOBAL_PAUSE_OVER {
-            st.paused_until = st.paused_until.max(now + after);
-        }
+        Self::hold_everyone(&mut st, now, after);
         if !self.adaptive {
             return;
         }
@@ -272,6 +271,20 @@ impl Pacer {
         // The server's bucket is empty now: the next request keeps one interval's distance.
         st.next_slot = st.next_slot.max(now + Duration::from_secs_f64(1.0 / self.effective_rate(&st).unwrap_or(rate)));
         tracing::debug!(admitted, rate = st.rate, "rate limited: pacing adjusted");
+    }
+
+    /// A refusal asked to wait `after` (`Retry-After` on a 429, or on a 503: down for
+    /// maintenance): a long wait holds back every request. Called as the answer arrives, so
+    /// the pause is in place before the request's connection slot is handed on.
+    pub fn on_retry_after(&self, after: Duration) {
+        let mut st = self.state.lock().expect("pacer lock");
+        Self::hold_everyone(&mut st, Instant::now(), after);
+    }
+
+    fn hold_everyone(st: &mut State, now: Instant, after: Duration) {
+        if after > GLOBAL_PAUSE_OVER {
+            st.paused_until = st.paused_until.max(now + after);
+        }
     }
 
     /// The quota a response reported (requests remaining, time until reset): an exhausted
