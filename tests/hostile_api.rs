@@ -619,6 +619,29 @@ async fn a_fixed_long_retry_after_on_every_429_costs_few_pauses() {
     assert!(elapsed < Duration::from_secs(30), "{elapsed:?}: {refused} of {requests} answered 429");
 }
 
+/// Bare 429s from a short-term limit while the responses also report a daily quota with
+/// plenty left (`X-RateLimit-Remaining: 4000`, reset in an hour): the quota did not refuse
+/// them, so they are backed off and retried, not held until the quota's reset (which would
+/// be 75 here, past the deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_under_a_quota_with_requests_left_is_not_held_to_its_reset() {
+    let ws = Workspace::new(120);
+    let served = ws.clone();
+    let bucket = Bucket::new(150.0, 10.0);
+    let srv = Hostile::start(move |r| {
+        let quota = [("x-ratelimit-remaining", "4000"), ("x-ratelimit-reset", "3600")];
+        if !bucket.admit() {
+            return respond(429, &quota, "");
+        }
+        let (status, body) = served.answer_json(r);
+        respond(status, &[quota[0], quota[1], ("content-type", "application/json")], body.to_string())
+    })
+    .await;
+    let (r, tmp) = run(&srv, &["--deadline", "30s"]).await;
+    assert_exact(&r, tmp.path(), &ws);
+    assert!(r.summary()["api"]["rate_limited"].as_u64().unwrap() > 0, "the short-term limit was hit");
+}
+
 /// Counts a request in flight until dropped.
 struct InFlight(Arc<AtomicU64>);
 

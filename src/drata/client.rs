@@ -299,12 +299,12 @@ impl DrataClient {
         let now = server_clock(header("date").as_deref(), SystemTime::now());
         let quota = parse_rate_limit_quota(header, now);
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, now)).or_else(|| {
-            if status == 429 {
-                quota
-                    .map(|(_, reset)| reset)
-                    .or_else(|| header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)))
-            } else {
-                None
+            // A 429 without Retry-After waits for its quota's reset only when that quota is
+            // what ran out: a daily quota with requests left did not refuse this request.
+            match quota {
+                _ if status != 429 => None,
+                Some((remaining, reset)) => (remaining < 1.0).then_some(reset),
+                None => header("x-ratelimit-reset").and_then(|v| parse_rate_limit_reset(&v, now)),
             }
         });
         if let Some((remaining, reset)) = quota {
