@@ -313,6 +313,9 @@ pub struct Tuning {
     /// Give up (exit 75, nothing committed) if the run is not done after this long, e.g. 50m. Default: no deadline.
     #[arg(long, env = "DRATA_ETL_DEADLINE", value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// The longest wait the server may ask for (Retry-After, an exhausted quota's reset) that the run sits through; a longer one ends it at once (exit 75, nothing committed) with the time to retry.
+    #[arg(long, env = "DRATA_ETL_MAX_WAIT", default_value = "15m", value_parser = parse_duration)]
+    pub max_wait: std::time::Duration,
     /// Attempts per request on server errors, timeouts and cut connections.
     #[arg(long, env = "DRATA_ETL_MAX_RETRIES", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_retries: u32,

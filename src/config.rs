@@ -198,6 +198,7 @@ pub fn client_config(base_url: Url, key: ApiKey, t: &Tuning) -> ClientConfig {
         max_rate_limited_attempts: t.max_retries.max(30),
         backoff: Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(30) },
         deadline: t.deadline.map(|d| tokio::time::Instant::now() + d),
+        max_wait: t.max_wait,
         max_rps: t.max_rps,
         adaptive_pacing: t.max_rps.is_none(),
     }
@@ -216,6 +217,8 @@ pub fn check_client_config(base_url: Url, key: ApiKey, request_timeout: Duration
         max_rate_limited_attempts: 5,
         backoff: Backoff { base: Duration::from_millis(200), cap: Duration::from_secs(5) },
         deadline: None,
+        // A preflight answers in seconds: a server asking to wait longer is the answer.
+        max_wait: Duration::from_secs(30),
         max_rps: None,
         adaptive_pacing: true,
     }

@@ -926,6 +926,40 @@ async fn retry_dates_are_read_against_a_skewed_server_clock() {
     assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
 }
 
+/// With no deadline, a wait longer than `--max-wait` (default 15 minutes) is not slept
+/// through: a 429 or 503 asking for 20 minutes, or (with `--max-wait 1m`) an exhausted
+/// quota whose reset is two minutes away, end the run at once with 75 and the time to
+/// retry, instead of leaving a scheduled job asleep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_longer_than_max_wait_is_75_at_once() {
+    type Case = (u16, &'static [(&'static str, &'static str)], &'static [&'static str]);
+    let cases: [Case; 3] = [
+        (429, &[("retry-after", "1200")], &[]),
+        (503, &[("retry-after", "1200")], &[]),
+        (200, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "120")], &["--max-wait", "1m"]),
+    ];
+    for (status, headers, extra) in cases {
+        let ws = Workspace::new(250);
+        let srv = Hostile::start(move |r| {
+            if r.is_list() && r.page() == 2 {
+                if status == 200 {
+                    let (status, body) = ws.answer_json(r);
+                    let mut h = headers.to_vec();
+                    h.push(("content-type", "application/json"));
+                    return respond(status, &h, body.to_string());
+                }
+                return respond(status, headers, "");
+            }
+            ws.answer(r)
+        })
+        .await;
+        let started = Instant::now();
+        let (r, tmp) = run(&srv, extra).await;
+        assert_failed(&r, tmp.path(), 75, &["--max-wait", "Retry after 20"]);
+        assert!(started.elapsed() < Duration::from_secs(6), "{status}: slept toward the wait");
+    }
+}
+
 /// `Retry-After: 0`, negative, empty, out of range or garbage: retried promptly (with
 /// backoff), not slept on and not fatal. (Three bad values per request: a run of 429s on
 /// one request backs off exponentially, by design. `--max-rps` fixes the pace so this

@@ -79,6 +79,8 @@ pub struct ClientConfig {
     pub max_rate_limited_attempts: u32,
     pub backoff: Backoff,
     pub deadline: Option<Instant>,
+    /// The longest server-requested wait sat through (`--max-wait`); a longer one is 75.
+    pub max_wait: Duration,
     pub max_rps: Option<f64>,
     pub adaptive_pacing: bool,
 }
@@ -131,7 +133,7 @@ impl DrataClient {
         Ok(DrataClient {
             http,
             permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
-            pacer: Pacer::new(cfg.max_rps, cfg.adaptive_pacing),
+            pacer: Pacer::new(cfg.max_rps, cfg.adaptive_pacing).with_max_pause(cfg.max_wait),
             auth,
             counters: Counters::default(),
             rng: Mutex::new(rand::rngs::SmallRng::from_entropy()),
@@ -174,15 +176,7 @@ impl DrataClient {
             }
             let sent = match self.pacer.wait(self.cfg.deadline).await {
                 Ok(sent) => sent,
-                Err(past) => {
-                    return Err(EtlError::new(
-                        FailureKind::Temporary,
-                        format!(
-                            "GET {path}: the API's rate limit asks to wait {:.1}s more, past the run deadline (--deadline); nothing was committed. Retry later",
-                            past.wait.as_secs_f64()
-                        ),
-                    ));
-                }
+                Err(past) => return Err(self.too_long_error(path, past.wait, "the API's rate limit")),
             };
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
@@ -243,17 +237,9 @@ impl DrataClient {
                         if reason == RetryReason::RateLimited {
                             self.pacer.on_rate_limited(after.unwrap_or(wait), sent);
                         }
-                        if let Some(d) = self.cfg.deadline {
-                            if Instant::now() + wait >= d {
-                                return Err(EtlError::new(
-                                FailureKind::Temporary,
-                                format!(
-                                    "GET {path}: the server asked to wait {:.1}s ({}), past the run deadline; nothing was committed. Retry later",
-                                    wait.as_secs_f64(),
-                                    reason_text(reason)
-                                ),
-                            ));
-                            }
+                        let too_long = after.is_some_and(|a| a > self.cfg.max_wait);
+                        if too_long || self.cfg.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                            return Err(self.too_long_error(path, wait, reason_text(reason)));
                         }
                         tracing::debug!(
                             path,
@@ -266,6 +252,26 @@ impl DrataClient {
                 },
             }
         }
+    }
+
+    /// A wait of `wait` (asked for by the server, for `why`) that would pass the run
+    /// deadline or `--max-wait`: 75 now, with the time the server gave.
+    fn too_long_error(&self, path: &str, wait: Duration, why: &str) -> EtlError {
+        let until = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        let until = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let deadline = self.cfg.deadline.is_some_and(|d| Instant::now() + wait >= d);
+        let bound = if deadline {
+            "past the run deadline (--deadline)".to_string()
+        } else {
+            format!("longer than --max-wait ({})", humantime::format_duration(self.cfg.max_wait))
+        };
+        EtlError::new(
+            FailureKind::Temporary,
+            format!(
+                "GET {path}: the server asked to wait {:.1}s ({why}), {bound}; nothing was committed. Retry after {until}",
+                wait.as_secs_f64()
+            ),
+        )
     }
 
     fn exhausted_error(&self, path: &str, reason: RetryReason, attempt: &Attempt, tries: u32) -> EtlError {

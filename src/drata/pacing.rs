@@ -128,6 +128,8 @@ pub struct PastDeadline {
 pub struct Pacer {
     max_rps: Option<f64>,
     adaptive: bool,
+    /// A server-imposed pause longer than this fails `wait` at once (`--max-wait`).
+    max_pause: Option<Duration>,
     state: Mutex<State>,
 }
 
@@ -137,6 +139,7 @@ impl Pacer {
         Pacer {
             max_rps: max_rps.filter(|r| *r > 0.0),
             adaptive,
+            max_pause: None,
             state: Mutex::new(State {
                 next_slot: now,
                 paused_until: now,
@@ -153,6 +156,13 @@ impl Pacer {
         }
     }
 
+    /// Fail `wait` at once, instead of sleeping, when the server has paused everyone for
+    /// longer than `max_pause` from now.
+    pub fn with_max_pause(mut self, max_pause: Duration) -> Self {
+        self.max_pause = Some(max_pause);
+        self
+    }
+
     fn effective_rate(&self, st: &State) -> Option<f64> {
         match (self.max_rps, st.rate) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -163,7 +173,7 @@ impl Pacer {
     /// Wait for this request's slot and return when it was granted (the request's send
     /// time, for `on_rate_limited`). A slot is claimed only when it is due (never reserved
     /// ahead), so a rate change applies at once to every waiting request. Fails at once,
-    /// without sleeping, when the slot lies beyond `deadline`.
+    /// without sleeping, when the slot lies beyond `deadline` or a pause beyond `max_pause`.
     pub async fn wait(&self, deadline: Option<Instant>) -> Result<Instant, PastDeadline> {
         loop {
             let due = {
@@ -206,7 +216,8 @@ impl Pacer {
                     st.last_grant = Some(now);
                     return Ok(now);
                 }
-                if deadline.is_some_and(|d| due >= d) {
+                let too_long = self.max_pause.is_some_and(|m| st.paused_until > now + m);
+                if too_long || deadline.is_some_and(|d| due >= d) {
                     return Err(PastDeadline { wait: due - now });
                 }
                 due
@@ -336,6 +347,20 @@ mod tests {
         p.on_rate_headers(0.0, Duration::from_millis(200));
         p.wait(None).await.unwrap();
         assert!(t1.elapsed() < Duration::from_millis(50));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_past_max_pause_fails_at_once_a_shorter_one_is_slept() {
+        let p = Pacer::new(None, true).with_max_pause(Duration::from_secs(60));
+        let t0 = Instant::now();
+        p.on_rate_headers(0.0, Duration::from_secs(120));
+        let err = p.wait(None).await.expect_err("a two-minute pause is over the one-minute bound");
+        assert_eq!(err.wait, Duration::from_secs(120));
+        assert_eq!(t0.elapsed(), Duration::ZERO, "without sleeping");
+        tokio::time::advance(Duration::from_secs(90)).await;
+        // Thirty seconds left: within the bound, slept through.
+        p.wait(None).await.unwrap();
+        assert!(t0.elapsed() >= Duration::from_secs(120));
     }
 
     #[tokio::test(start_paused = true)]
