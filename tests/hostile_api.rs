@@ -927,16 +927,17 @@ async fn retry_dates_are_read_against_a_skewed_server_clock() {
 }
 
 /// With no deadline, a wait longer than `--max-wait` (default 15 minutes) is not slept
-/// through: a 429 or 503 asking for 20 minutes, or (with `--max-wait 1m`) an exhausted
-/// quota whose reset is two minutes away, end the run at once with 75 and the time to
-/// retry, instead of leaving a scheduled job asleep.
+/// through: a 429 or 503 asking for 20 minutes, an exhausted quota whose reset is two hours
+/// away, or (with `--max-wait 1m`) one resetting in two minutes, end the run at once with 75
+/// and the time to retry, instead of leaving a scheduled job asleep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_longer_than_max_wait_is_75_at_once() {
     type Case = (u16, &'static [(&'static str, &'static str)], &'static [&'static str]);
-    let cases: [Case; 3] = [
+    let cases: [Case; 4] = [
         (429, &[("retry-after", "1200")], &[]),
         (503, &[("retry-after", "1200")], &[]),
         (200, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "120")], &["--max-wait", "1m"]),
+        (200, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "7200")], &[]),
     ];
     for (status, headers, extra) in cases {
         let ws = Workspace::new(250);

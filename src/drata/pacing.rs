@@ -301,7 +301,10 @@ impl Pacer {
     /// The quota a response reported (requests remaining, time until reset): an exhausted
     /// one with a distant reset is a global stop until the reset.
     pub fn on_rate_headers(&self, remaining: f64, reset_in: Duration) {
-        if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && reset_in <= Duration::from_secs(300) {
+        // Without a `max_pause` bound a reset over five minutes away is left to the refused
+        // requests' own waits; with one, a pause past it fails `wait` at once (exit 75).
+        let bounded = self.max_pause.is_some() || reset_in <= Duration::from_secs(300);
+        if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && bounded {
             let mut st = self.state.lock().expect("pacer lock");
             let until = Instant::now() + reset_in;
             st.paused_until = st.paused_until.max(until);
