@@ -240,12 +240,12 @@ impl Pacer {
     /// A 429 arrived with the server's requested wait, for a request sent at `sent` (what
     /// `wait` returned).
     pub fn on_rate_limited(&self, after: Duration, sent: Instant) {
-        let mut st = self.state.lock().expect("pacer lock");
-        let now = Instant::now();
-        Self::hold_everyone(&mut st, now, after);
+        // (A long wait the server gave is already a global pause: `on_retry_after`.)
         if !self.adaptive {
             return;
         }
+        let mut st = self.state.lock().expect("pacer lock");
+        let now = Instant::now();
         st.penalty = if after > GLOBAL_PAUSE_OVER { after.as_secs_f64() } else { 0.0 };
         // Sent before the last decrease: at the old pace, already answered for.
         if st.last_decrease.is_some_and(|t| sent < t) {
@@ -288,13 +288,10 @@ impl Pacer {
     /// maintenance): a long wait holds back every request. Called as the answer arrives, so
     /// the pause is in place before the request's connection slot is handed on.
     pub fn on_retry_after(&self, after: Duration) {
-        let mut st = self.state.lock().expect("pacer lock");
-        Self::hold_everyone(&mut st, Instant::now(), after);
-    }
-
-    fn hold_everyone(st: &mut State, now: Instant, after: Duration) {
         if after > GLOBAL_PAUSE_OVER {
-            st.paused_until = st.paused_until.max(now + after);
+            let mut st = self.state.lock().expect("pacer lock");
+            let until = Instant::now() + after;
+            st.paused_until = st.paused_until.max(until);
         }
     }
 
@@ -330,7 +327,7 @@ mod tests {
     async fn long_retry_after_holds_back_every_request() {
         let p = Pacer::new(None, false);
         let t0 = Instant::now();
-        p.on_rate_limited(Duration::from_secs(3), t0);
+        p.on_retry_after(Duration::from_secs(3));
         p.wait(None).await.unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(3));
     }
@@ -457,6 +454,8 @@ mod tests {
                 p.on_admitted();
             } else {
                 limited += 1;
+                // As the client does: the wait first (a global pause when long), then the pace.
+                p.on_retry_after(retry_after);
                 p.on_rate_limited(retry_after, sent);
             }
             // A request takes a little while; the next one is not sent in the same instant.

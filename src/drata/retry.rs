@@ -175,9 +175,14 @@ pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> 
 /// `header` looks a header up by lower-case name.
 pub fn parse_rate_limit_quota(header: impl Fn(&str) -> Option<String>, now: SystemTime) -> Option<(f64, Duration)> {
     let number = |v: &str| v.trim().trim_matches('"').parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
-    for prefix in ["x-ratelimit-", "ratelimit-", "x-rate-limit-"] {
-        let remaining = header(&format!("{prefix}remaining")).and_then(|v| number(&v));
-        let reset = header(&format!("{prefix}reset")).and_then(|v| parse_rate_limit_reset(&v, now));
+    const PAIRS: [(&str, &str); 3] = [
+        ("x-ratelimit-remaining", "x-ratelimit-reset"),
+        ("ratelimit-remaining", "ratelimit-reset"),
+        ("x-rate-limit-remaining", "x-rate-limit-reset"),
+    ];
+    for (remaining, reset) in PAIRS {
+        let remaining = header(remaining).and_then(|v| number(&v));
+        let reset = header(reset).and_then(|v| parse_rate_limit_reset(&v, now));
         if let (Some(remaining), Some(reset)) = (remaining, reset) {
             return Some((remaining, reset));
         }
