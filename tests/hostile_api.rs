@@ -547,29 +547,59 @@ impl Bucket {
     }
 }
 
-/// A rate limiter that answers a bare 429: no `Retry-After`, no rate-limit headers, no
-/// body. Backed off and retried until everything is read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_without_any_headers_is_retried() {
-    let ws = Workspace::new(120);
+/// Runs `people` through a token bucket (`per_second`, `burst`) that refuses with a 429
+/// carrying `headers` (and no body); returns the run, its output, what it must hold, the
+/// requests answered 429 and the run's wall time.
+async fn through_a_bucket(
+    people: usize,
+    per_second: f64,
+    burst: f64,
+    headers: &'static [(&'static str, &'static str)],
+) -> (Run, tempfile::TempDir, Workspace, u64, Duration) {
+    let ws = Workspace::new(people);
     let served = ws.clone();
     let limited = Arc::new(AtomicU64::new(0));
     let counter = limited.clone();
-    let bucket = Bucket::new(150.0, 10.0);
+    let bucket = Bucket::new(per_second, burst);
     let srv = Hostile::start(move |r| {
         if !bucket.admit() {
             counter.fetch_add(1, Ordering::Relaxed);
-            return respond(429, &[], "");
+            return respond(429, headers, "");
         }
         served.answer(r)
     })
     .await;
     let started = Instant::now();
     let (r, tmp) = run(&srv, &[]).await;
+    let elapsed = started.elapsed();
+    (r, tmp, ws, limited.load(Ordering::Relaxed), elapsed)
+}
+
+/// A rate limiter that answers a bare 429: no `Retry-After`, no rate-limit headers, no
+/// body. Backed off and retried until everything is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_without_any_headers_is_retried() {
+    let (r, tmp, ws, refused, elapsed) = through_a_bucket(120, 150.0, 10.0, &[]).await;
     assert_exact(&r, tmp.path(), &ws);
-    assert!(limited.load(Ordering::Relaxed) > 0, "the limit was hit");
+    assert!(refused > 0, "the limit was hit");
     assert!(r.summary()["api"]["rate_limited"].as_u64().unwrap() > 0);
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+}
+
+/// A token bucket (100 requests/s, burst 10) that answers every 429 with `Retry-After: 3`,
+/// a fixed penalty: each probe past the limit stops every request for 3 s, so the pace
+/// probes rarely once it has seen that (pacing.rs `PENALTIES_PER_PROBE`), and one decrease
+/// may cut deeper (`PENALTY_STEP`: each step back under the limit costs a pause). 600
+/// people (~1,210 requests, 12.1 s at the limit): 21.9-22.8 s in measured runs (three
+/// pauses: the first burst, slow start's overshoot, one probe), 26.1-26.5 s with rare
+/// probing alone, 36.6 s when the pace probed as often as under a short `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_long_retry_after_on_every_429_costs_few_pauses() {
+    let (r, tmp, ws, refused, elapsed) = through_a_bucket(600, 100.0, 10.0, &[("retry-after", "3")]).await;
+    assert_exact(&r, tmp.path(), &ws);
+    let requests = r.summary()["api"]["requests"].as_u64().unwrap();
+    eprintln!("{requests} requests, {refused} answered 429, {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}: {refused} of {requests} answered 429");
 }
 
 /// How a fixed-window limiter reports its quota.
@@ -585,38 +615,6 @@ enum Quota {
     /// `X-RateLimit-Remaining` with `X-RateLimit-Reset` as a Unix time in milliseconds, and
     /// no `Retry-After`.
     EpochMillis,
-}
-
-/// A token bucket (100 requests/s, burst 10) that answers every 429 with `Retry-After: 3`,
-/// a fixed penalty: each probe past the limit stops every request for 3 s, so the pace
-/// probes rarely once it has seen that (pacing.rs `PENALTIES_PER_PROBE`), and one decrease
-/// may cut deeper (`PENALTY_STEP`: each step back under the limit costs a pause). 600
-/// people (~1,210 requests, 12.1 s at the limit): 21.9-22.8 s in measured runs (three
-/// pauses: the first burst, slow start's overshoot, one probe), 26.1-26.5 s with rare
-/// probing alone, 36.6 s when the pace probed as often as under a short `Retry-After`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fixed_long_retry_after_on_every_429_costs_few_pauses() {
-    let ws = Workspace::new(600);
-    let served = ws.clone();
-    let limited = Arc::new(AtomicU64::new(0));
-    let counter = limited.clone();
-    let bucket = Bucket::new(100.0, 10.0);
-    let srv = Hostile::start(move |r| {
-        if !bucket.admit() {
-            counter.fetch_add(1, Ordering::Relaxed);
-            return respond(429, &[("retry-after", "3")], "");
-        }
-        served.answer(r)
-    })
-    .await;
-    let started = Instant::now();
-    let (r, tmp) = run(&srv, &[]).await;
-    let elapsed = started.elapsed();
-    assert_exact(&r, tmp.path(), &ws);
-    let requests = r.summary()["api"]["requests"].as_u64().unwrap();
-    let refused = limited.load(Ordering::Relaxed);
-    eprintln!("{requests} requests, {refused} answered 429, {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}: {refused} of {requests} answered 429");
 }
 
 /// Bare 429s from a short-term limit while the responses also report a daily quota with
