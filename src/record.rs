@@ -218,6 +218,50 @@ pub fn parse_lenient_date(raw: &str) -> Option<NaiveDate> {
     None
 }
 
+/// How a person's chain of managers ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// It reaches a person without a manager (the top).
+    Ok,
+    /// It reaches a `manager_id` that names nobody in the snapshot.
+    Dangling,
+    /// It runs into a cycle (the person may be on it or only lead into it).
+    Cycle,
+}
+
+impl ChainStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainStatus::Ok => "ok",
+            ChainStatus::Dangling => "dangling",
+            ChainStatus::Cycle => "cycle",
+        }
+    }
+}
+
+/// One row of `personnel_org` (see `schemas/personnel_org.json`), derived from a snapshot's
+/// personnel by `load::org` rather than read from the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRow {
+    pub id: String,
+    pub manager_id: Option<String>,
+    /// The manager's email; null when there is no manager or the manager is unknown.
+    pub manager_email: Option<String>,
+    /// Managers above the person (0 for the top); an unknown manager counts as one level.
+    /// Null on a cycle, where depth has no meaning.
+    pub depth: Option<i32>,
+    /// The top of the person's tree (themselves at depth 0); null unless the chain is ok.
+    pub top_manager_id: Option<String>,
+    /// The person's id, their manager's, and so on up to the top; a dangling chain ends with
+    /// the unknown id, a cycle with the first id that repeats.
+    pub chain: Vec<String>,
+    pub chain_status: ChainStatus,
+    /// The person's own `manager_id` names nobody in the snapshot.
+    pub manager_dangling: bool,
+    /// The person is on a manager cycle (their chain comes back to them).
+    pub in_cycle: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,9 @@
 //! not a change); control changes by control id. `--format parquet` writes every change as
 //! one row of a flat table (written with arrow-rs, like the snapshot files themselves).
 
+use super::people::{active, inactive, ints, label, people, people_table, status_rank, strs, PeopleList, PERSON_COLS};
 use super::polars_err;
 use super::render::{Doc, Section, Table};
-use super::report::{
-    active, inactive, label, people, people_table, status_rank, strs, PeopleList, PersonRef, PERSON_COLS,
-};
 use super::snapshot::{scan, Snapshots};
 use crate::error::EtlError;
 use crate::load::{Manifest, Table as T};
@@ -71,15 +69,6 @@ pub struct Diff {
     pub control_change_count: u64,
 }
 
-fn cut(mut v: Vec<PersonRef>, limit: usize) -> PeopleList {
-    v.sort_by(|a, b| a.email.cmp(&b.email).then_with(|| a.id.cmp(&b.id)).then_with(|| a.detail.cmp(&b.detail)));
-    let count = v.len() as u64;
-    if limit > 0 {
-        v.truncate(limit);
-    }
-    PeopleList { count, people: v }
-}
-
 fn opt(s: Option<&str>) -> String {
     s.unwrap_or("—").to_string()
 }
@@ -112,7 +101,7 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
         .map_err(&err)?;
     let people_from = from_p.clone().select([len().alias("n")]).collect().map_err(&err)?;
     let people_to = to_p.clone().select([len().alias("n")]).collect().map_err(&err)?;
-    let count = |df: &DataFrame| super::report::ints(df, "n").map(|v| v.first().copied().unwrap_or(0));
+    let count = |df: &DataFrame| ints(df, "n").map(|v| v.first().copied().unwrap_or(0));
 
     // People in both: the `to` row plus the `from` row's status columns.
     let from_status = from_p.clone().select([
@@ -238,7 +227,7 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
         .map_err(&err)?;
     let mut background_checks_changed = people(&df).map_err(&err)?;
     {
-        let ord = super::report::ints(&df, "ordinal").map_err(&err)?;
+        let ord = ints(&df, "ordinal").map_err(&err)?;
         let side = |prefix: &str| -> PolarsResult<Vec<String>> {
             let present: Vec<Option<bool>> = df.column(&format!("in_{prefix}"))?.bool()?.iter().collect();
             let st = strs(&df, &format!("{prefix}_status"))?;
@@ -328,14 +317,14 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
             run_at: tm.run_at.clone(),
             people: count(&people_to).map_err(&err)?,
         },
-        added: cut(people(&added).map_err(&err)?, limit),
-        removed: cut(people(&removed).map_err(&err)?, limit),
-        deactivated: cut(people(&deactivated).map_err(&err)?, limit),
-        reactivated: cut(people(&reactivated).map_err(&err)?, limit),
+        added: PeopleList::cut(people(&added).map_err(&err)?, limit),
+        removed: PeopleList::cut(people(&removed).map_err(&err)?, limit),
+        deactivated: PeopleList::cut(people(&deactivated).map_err(&err)?, limit),
+        reactivated: PeopleList::cut(people(&reactivated).map_err(&err)?, limit),
         compliance_transitions,
-        compliance_changed: cut(compliance_changed, limit),
-        trainings_completed: cut(trainings_completed, limit),
-        background_checks_changed: cut(background_checks_changed, limit),
+        compliance_changed: PeopleList::cut(compliance_changed, limit),
+        trainings_completed: PeopleList::cut(trainings_completed, limit),
+        background_checks_changed: PeopleList::cut(background_checks_changed, limit),
         control_changes,
         control_change_count,
     })

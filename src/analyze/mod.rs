@@ -13,6 +13,7 @@
 
 pub mod commands;
 pub mod diff;
+pub mod people;
 pub mod reconcile;
 pub mod render;
 pub mod report;

@@ -14,9 +14,9 @@
 //!
 //! Empty cells mean "not known to the HRIS" and are never reported as mismatches.
 
+use super::people::{active, full_name, ints, people, people_table, strs, PeopleList, PERSON_COLS};
 use super::polars_err;
 use super::render::{Doc, Section, Table};
-use super::report::{active, full_name, people, people_table, strs, PeopleList, PersonRef, PERSON_COLS};
 use super::snapshot::{scan, Snapshots};
 use crate::error::EtlError;
 use crate::load::Table as T;
@@ -327,7 +327,7 @@ pub fn reconcile(
         .with_columns([key_expr.alias("d_key"), active().alias("d_active"), lit(true).alias("in_drata")]);
 
     let drata_people = drata.clone().select([len().alias("n")]).collect().map_err(&err)?;
-    let drata_people = super::report::ints(&drata_people, "n").map_err(&err)?.first().copied().unwrap_or(0);
+    let drata_people = ints(&drata_people, "n").map_err(&err)?.first().copied().unwrap_or(0);
 
     // Drata keys held by more than one person.
     let dup = drata
@@ -343,11 +343,11 @@ pub fn reconcile(
         .with_column(col("d_key").alias("detail"))
         .collect()
         .map_err(&err)?;
-    let drata_duplicate_keys = list(people(&df).map_err(&err)?, limit);
+    let drata_duplicate_keys = PeopleList::cut(people(&df).map_err(&err)?, limit);
 
     // Active Drata people without the key.
     let df = drata.clone().filter(col("d_active").and(col("d_key").is_null())).collect().map_err(&err)?;
-    let drata_without_key = list(people(&df).map_err(&err)?, limit);
+    let drata_without_key = PeopleList::cut(people(&df).map_err(&err)?, limit);
 
     // Active Drata people (with a key) not in the HRIS.
     let hris_keys = h.clone().select([col("h_key"), lit(true).alias("in_hris")]);
@@ -358,7 +358,7 @@ pub fn reconcile(
         .filter(col("in_hris").is_null())
         .collect()
         .map_err(&err)?;
-    let not_in_hris = list(people(&df).map_err(&err)?, limit);
+    let not_in_hris = PeopleList::cut(people(&df).map_err(&err)?, limit);
 
     // HRIS people (not terminated) missing from Drata.
     let drata_keys = drata.clone().filter(col("d_key").is_not_null()).select([col("d_key"), col("in_drata")]);
@@ -370,7 +370,7 @@ pub fn reconcile(
         .collect()
         .map_err(&err)?;
     let mut missing: Vec<HrisRef> = {
-        let line = super::report::ints(&df, "h_line").map_err(&err)?;
+        let line = ints(&df, "h_line").map_err(&err)?;
         let k = strs(&df, "h_key").map_err(&err)?;
         let e = strs(&df, "h_email").map_err(&err)?;
         let f = strs(&df, "h_first_name").map_err(&err)?;
@@ -406,7 +406,7 @@ pub fn reconcile(
         .with_column(col("h_termination_date").fill_null(lit("(no date)")).alias("detail"))
         .collect()
         .map_err(&err)?;
-    let terminated_but_active = list(people(&df).map_err(&err)?, limit);
+    let terminated_but_active = PeopleList::cut(people(&df).map_err(&err)?, limit);
     let matched_df = matched.collect().map_err(&err)?;
     let matched_n = matched_df.height() as u64;
 
@@ -414,7 +414,7 @@ pub fn reconcile(
     {
         let df = &matched_df;
         let g = |c: &str| strs(df, c).map_err(&err);
-        let (id, k, line) = (g("id")?, g("h_key")?, super::report::ints(df, "h_line").map_err(&err)?);
+        let (id, k, line) = (g("id")?, g("h_key")?, ints(df, "h_line").map_err(&err)?);
         let (de, he) = (g("email")?, g("h_email")?);
         let (df_, hf, dl, hl) = (g("first_name")?, g("h_first_name")?, g("last_name")?, g("h_last_name")?);
         let (dd, hd) = (g("department")?, g("h_department")?);
@@ -482,15 +482,6 @@ pub fn reconcile(
         mismatch_counts,
         drata_duplicate_keys,
     })
-}
-
-fn list(mut v: Vec<PersonRef>, limit: usize) -> PeopleList {
-    v.sort_by(|a, b| a.email.cmp(&b.email).then_with(|| a.id.cmp(&b.id)));
-    let count = v.len() as u64;
-    if limit > 0 {
-        v.truncate(limit);
-    }
-    PeopleList { count, people: v }
 }
 
 impl Reconciliation {

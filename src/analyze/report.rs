@@ -7,6 +7,10 @@
 //! never reported as missing a training or check. Lists are sorted by email, then id, and
 //! cut at `--limit` (counts are always exact).
 
+use super::people::{
+    active, days_since_epoch, inactive, ints, label, people, people_list, people_table, status_rank, strs, PeopleList,
+    PersonRef, NONE_LABEL, PERSON_COLS,
+};
 use super::render::{Chart, Doc, Section, Table};
 use super::snapshot::{scan, table_files, Snapshots};
 use super::{pct, polars_err};
@@ -18,24 +22,6 @@ use polars::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// One person in a list, with a detail the list is about (a date, a status, a chain).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PersonRef {
-    pub id: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub department: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// A list with its exact size; `people` is cut at the limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PeopleList {
-    pub count: u64,
-    pub people: Vec<PersonRef>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Headcount {
@@ -110,78 +96,6 @@ pub struct Report {
 pub struct ReportOptions {
     /// People listed per list; 0 = all.
     pub limit: usize,
-}
-
-pub(crate) const NONE_LABEL: &str = "(none)";
-
-/// `is_active` with the API's default (true) for null.
-pub(crate) fn active() -> Expr {
-    col("is_active").fill_null(lit(true))
-}
-
-/// Explicitly inactive (`is_active = false`).
-pub(crate) fn inactive() -> Expr {
-    col("is_active").eq(lit(false)).fill_null(lit(false))
-}
-
-pub(crate) fn label(c: &str) -> Expr {
-    col(c).fill_null(lit(NONE_LABEL))
-}
-
-pub(crate) fn strs<'a>(df: &'a DataFrame, name: &str) -> PolarsResult<Vec<Option<&'a str>>> {
-    Ok(df.column(name)?.str()?.iter().collect())
-}
-
-pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
-    let c = df.column(name)?.cast(&DataType::Int64)?;
-    Ok(c.i64()?.iter().map(|v| v.unwrap_or(0).max(0) as u64).collect())
-}
-
-pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
-}
-
-/// Columns of a person shown in lists.
-pub(crate) const PERSON_COLS: [&str; 5] = ["id", "email", "first_name", "last_name", "department"];
-
-/// Turn a frame holding `PERSON_COLS` (and optionally a `detail` column) into a sorted,
-/// limited list.
-pub(crate) fn people_list(df: &DataFrame, limit: usize) -> PolarsResult<PeopleList> {
-    let mut people = people(df)?;
-    people.sort_by(|a, b| a.email.cmp(&b.email).then_with(|| a.id.cmp(&b.id)));
-    let count = people.len() as u64;
-    if limit > 0 {
-        people.truncate(limit);
-    }
-    Ok(PeopleList { count, people })
-}
-
-pub(crate) fn people(df: &DataFrame) -> PolarsResult<Vec<PersonRef>> {
-    let id = strs(df, "id")?;
-    let email = strs(df, "email")?;
-    let first = strs(df, "first_name")?;
-    let last = strs(df, "last_name")?;
-    let dept = strs(df, "department")?;
-    let detail = match df.column("detail") {
-        Ok(c) => c.cast(&DataType::String)?.str()?.iter().map(|s| s.map(str::to_string)).collect(),
-        Err(_) => vec![None; df.height()],
-    };
-    Ok((0..df.height())
-        .map(|i| PersonRef {
-            id: id[i].unwrap_or_default().to_string(),
-            email: email[i].map(str::to_string),
-            name: full_name(first[i], last[i]),
-            department: dept[i].map(str::to_string),
-            detail: detail[i].clone(),
-        })
-        .collect())
-}
-
-pub(crate) fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
-    match (first, last) {
-        (None, None) => None,
-        (f, l) => Some(format!("{} {}", f.unwrap_or(""), l.unwrap_or("")).trim().to_string()),
-    }
 }
 
 /// Compute the report of `snapshot` (`latest` or an id).
@@ -502,42 +416,12 @@ fn org_anomalies(root: &Path, m: &Manifest, limit: usize) -> Result<(String, Peo
             cycles.push(person(id, chain.join(" > ")));
         }
     }
-    let finish = |mut v: Vec<PersonRef>| {
-        v.sort_by(|a, b| a.email.cmp(&b.email).then_with(|| a.id.cmp(&b.id)));
-        let count = v.len() as u64;
-        if limit > 0 {
-            v.truncate(limit);
-        }
-        PeopleList { count, people: v }
-    };
-    Ok((source, finish(dangling), finish(cycles)))
+    Ok((source, PeopleList::cut(dangling, limit), PeopleList::cut(cycles, limit)))
 }
 
 // ------------------------------------------------------------------------------------------
 // Rendering
 // ------------------------------------------------------------------------------------------
-
-pub(crate) fn people_table(list: &PeopleList, detail: Option<&str>) -> Table {
-    let mut cols = vec!["email", "name", "department", "id"];
-    if let Some(d) = detail {
-        cols.push(d);
-    }
-    let mut t = Table::new(&cols);
-    for p in &list.people {
-        let mut row = vec![
-            p.email.clone().unwrap_or_default(),
-            p.name.clone().unwrap_or_default(),
-            p.department.clone().unwrap_or_default(),
-            p.id.clone(),
-        ];
-        if detail.is_some() {
-            row.push(p.detail.clone().unwrap_or_default());
-        }
-        t.row(row);
-    }
-    t.more = list.count - list.people.len() as u64;
-    t
-}
 
 impl Report {
     pub fn to_doc(&self) -> Doc {
@@ -717,16 +601,5 @@ impl Report {
             .table(people_table(&self.manager_cycles, Some("chain"))),
         );
         Doc { title: format!("Drata compliance report — {}", self.snapshot_id), facts, sections }
-    }
-}
-
-/// COMPLIANT first, then NON_COMPLIANT, PENDING, anything else.
-pub(crate) fn status_rank(s: &str) -> u8 {
-    match s {
-        "COMPLIANT" => 0,
-        "NON_COMPLIANT" => 1,
-        "PENDING" => 2,
-        NONE_LABEL => 4,
-        _ => 3,
     }
 }

@@ -6,7 +6,7 @@
 //! values the API adds later survive, and JSON-shaped values (`training_status`, `extra`)
 //! are kept as JSON text.
 
-use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, Training};
+use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, OrgRow, Training};
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondArray,
@@ -16,7 +16,6 @@ use chrono::NaiveDate;
 use std::sync::{Arc, OnceLock};
 
 use super::layout::Table;
-use super::org::OrgRow;
 
 /// A record type that is one row of one output table.
 pub trait TableRow: Send + 'static {

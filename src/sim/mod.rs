@@ -26,7 +26,10 @@
 
 mod data;
 mod faults;
+mod guide;
+mod person_gate;
 mod real;
+mod respond;
 mod roster;
 mod server;
 mod v1;
@@ -266,6 +269,44 @@ impl Simulator {
     pub fn add_person(&self) -> String {
         let index = self.roster_mut().push_back();
         self.gen.person_id(index)
+    }
+
+    /// The most records one page may hold (a `max_page_limit` fault caps it below 100).
+    pub(crate) fn max_limit(&self) -> u64 {
+        match self.cfg.faults.max_page_limit {
+            Some(cap) => u64::from(cap.clamp(1, 100)),
+            None => 100,
+        }
+    }
+
+    /// On a personnel page request with page >= 2: insert people at the front and delete
+    /// some already-listed ones behind the reader, until `max_events` have happened.
+    pub(crate) fn maybe_drift(&self, offset: u64) {
+        let Some(d) = self.cfg.faults.drift else {
+            return;
+        };
+        let mut r = self.roster_mut();
+        if r.drift_events >= d.max_events {
+            return;
+        }
+        let event = r.drift_events as u64;
+        r.drift_events += 1;
+        let inserted = r.insert_front(d.inserts_per_page).len() as u64;
+        // The reader has already seen positions [0, offset); after the inserts those
+        // people sit at [inserted, inserted + offset).
+        let mut seen = offset.min(r.total().saturating_sub(inserted));
+        for k in 0..d.deletes_per_page as u64 {
+            if seen == 0 {
+                break;
+            }
+            let pos = inserted + faults::drift_draw(self.cfg.faults.fault_seed, event, k) % seen;
+            if let Some(index) = r.at(pos) {
+                r.delete(index);
+                seen -= 1;
+            }
+        }
+        drop(r);
+        self.counters.drift_event();
     }
 
     /// Number of people the list endpoint currently reports as `total`.

@@ -276,24 +276,6 @@ impl Simulator {
         self.roster().exists(index).then_some(index)
     }
 
-    /// Current people in list order as v1 serves them (what a perfect v1 client extracts).
-    pub fn v1_personnel_json(&self) -> Vec<Value> {
-        let all = {
-            let r = self.roster();
-            r.page(0, r.total())
-        };
-        all.into_iter().map(|i| super::v1::person_json(self, i)).collect()
-    }
-
-    /// Current people in list order as v2 serves them with user and compliance checks expanded.
-    pub fn v2_personnel_json(&self) -> Vec<Value> {
-        let all = {
-            let r = self.roster();
-            r.page(0, r.total())
-        };
-        all.into_iter().map(|i| super::v2::person_json(self, i, true, true)).collect()
-    }
-
     /// A user's SEC_TRAINING documents (both dialects), by user id.
     pub fn real_documents_json(&self, user_id: &str) -> Option<Vec<Value>> {
         Some(self.gen.real_person(self.index_of_user(user_id)?).documents)

@@ -1,32 +1,24 @@
-//! The simulator's HTTP face: axum routes for the guide dialect, a gate middleware that
-//! does counting, latency, rate limiting, auth and fault injection for every request,
-//! and `spawn`/`shutdown` of a background server.
-//!
-//! Bodies are written straight into a byte buffer from the generator's records (no
-//! intermediate `serde_json::Value` unless a test overlay applies), and the roster lock
-//! is held only to pick the page's indices, so a 2-core box serving a million-person
-//! workspace spends its time in hyper, not here.
-//!
-//! Error bodies mimic Drata's NestJS ones: `{"name","statusCode","message","code"}`.
+//! The simulator's HTTP face: the router (the configured dialect's routes from `guide`,
+//! `v1` or `v2`), a gate middleware that does counting, latency, rate limiting, auth and
+//! fault injection for every request, and `spawn`/`shutdown` of a background server.
+//! Knows no dialect's wire format.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
-use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::faults::{self, add_rate_headers, retry_after_value, Dice};
+use super::respond::{account_rejection, error, not_found, unauthorized};
 use super::{SimConfig, SimStats, Simulator};
 
 // ---------------------------------------------------------------------------------------
@@ -206,12 +198,7 @@ impl Simulator {
     /// The axum router serving the configured dialect (guide by default) under `/public`.
     pub fn router(self: &Arc<Self>) -> Router {
         let routes = match self.cfg.dialect {
-            super::SimDialect::Guide => Router::new()
-                .route("/public/personnel", get(list_personnel))
-                .route("/public/personnel/{id}", get(get_person))
-                .route("/public/personnel/{id}/training", get(get_training))
-                .route("/public/personnel/{id}/background-checks", get(get_background_checks))
-                .route("/public/controls", get(list_controls)),
+            super::SimDialect::Guide => super::guide::routes(),
             super::SimDialect::V1 => super::v1::routes(),
             super::SimDialect::V2 => super::v2::routes(),
         };
@@ -244,13 +231,6 @@ impl Simulator {
         Ok(RunningSim { addr, sim, shutdown: Some(tx), join: Some(join) })
     }
 
-    pub(crate) fn max_limit(&self) -> u64 {
-        match self.cfg.faults.max_page_limit {
-            Some(cap) => u64::from(cap.clamp(1, 100)),
-            None => 100,
-        }
-    }
-
     /// The 401/403 answer for a request whose key may not call `endpoint`, if any.
     fn auth_rejection(&self, endpoint: Endpoint, headers: &HeaderMap) -> Option<Response> {
         let scope = endpoint.scope()?;
@@ -270,45 +250,6 @@ impl Simulator {
             )),
             Some(_) => None,
         }
-    }
-
-    /// On a personnel page request with page >= 2: insert people at the front and delete
-    /// some already-listed ones behind the reader, until `max_events` have happened.
-    pub(crate) fn maybe_drift(&self, offset: u64) {
-        let Some(d) = self.cfg.faults.drift else {
-            return;
-        };
-        let mut r = self.roster_mut();
-        if r.drift_events >= d.max_events {
-            return;
-        }
-        let event = r.drift_events as u64;
-        r.drift_events += 1;
-        let inserted = r.insert_front(d.inserts_per_page).len() as u64;
-        // The reader has already seen positions [0, offset); after the inserts those
-        // people sit at [inserted, inserted + offset).
-        let mut seen = offset.min(r.total().saturating_sub(inserted));
-        for k in 0..d.deletes_per_page as u64 {
-            if seen == 0 {
-                break;
-            }
-            let pos = inserted + faults::drift_draw(self.cfg.faults.fault_seed, event, k) % seen;
-            if let Some(index) = r.at(pos) {
-                r.delete(index);
-                seen -= 1;
-            }
-        }
-        drop(r);
-        self.counters.drift_event();
-    }
-
-    /// Append one person's wire JSON to `buf`.
-    fn write_person(&self, buf: &mut Vec<u8>, index: u64, overrides: Option<&Map<String, Value>>) {
-        let res = match overrides {
-            None => serde_json::to_writer(&mut *buf, &self.gen.person(index)),
-            Some(ov) => serde_json::to_writer(&mut *buf, &self.person_value(index, Some(ov))),
-        };
-        debug_assert!(res.is_ok());
     }
 }
 
@@ -440,201 +381,6 @@ async fn mangle(sim: &Arc<Simulator>, dice: Dice, resp: Response, guard: &mut Op
     Response::from_parts(parts, Body::from(bytes))
 }
 
-// ---------------------------------------------------------------------------------------
-// Responses
-// ---------------------------------------------------------------------------------------
-
-const JSON: &str = "application/json; charset=utf-8";
-
-fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], body).into_response()
-}
-
-/// A Drata-style error: `{"name":..,"statusCode":..,"message":..,"code":0}`.
-fn error(status: StatusCode, name: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "name": name,
-        "statusCode": status.as_u16(),
-        "message": message,
-        "code": 0,
-    });
-    json_bytes(status, serde_json::to_vec(&body).unwrap_or_default())
-}
-
-fn unauthorized(message: &str) -> Response {
-    let mut r = error(StatusCode::UNAUTHORIZED, "UnauthorizedException", message);
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
-}
-
-/// A Drata-style JSON body.
-pub(crate) fn json_value(v: Value) -> Response {
-    json_bytes(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
-}
-
-/// The account-level refusals Drata sends on every operation (402 plan, 412 terms).
-fn account_rejection(f: super::AccountFault) -> Response {
-    match f {
-        super::AccountFault::PlanUpgradeRequired => error(
-            StatusCode::PAYMENT_REQUIRED,
-            "PaymentRequiredException",
-            "You must upgrade your plan to use this feature",
-        ),
-        super::AccountFault::TermsNotAccepted => error(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailedException",
-            "You must accept the Drata terms and conditions to use the API",
-        ),
-    }
-}
-
-pub(crate) fn not_found(message: &str) -> Response {
-    error(StatusCode::NOT_FOUND, "NotFoundException", message)
-}
-
-pub(crate) fn bad_request(message: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, "BadRequestException", message)
-}
-
-// ---------------------------------------------------------------------------------------
-// Handlers
-// ---------------------------------------------------------------------------------------
-
-/// Parse `page` (default 1) and `limit` (default 25, clamped to `max_limit`).
-pub(crate) fn parse_paging(query: Option<&str>, max_limit: u64) -> Result<(u64, u64), String> {
-    // Digits only; a value too large for u64 saturates (a huge page is past the end, a
-    // huge limit is clamped) rather than being an error.
-    fn positive(name: &str, v: &str) -> Result<u64, String> {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("{name} must be a positive integer"));
-        }
-        let n = v.parse::<u64>().unwrap_or(u64::MAX);
-        if n < 1 {
-            return Err(format!("{name} must not be less than 1"));
-        }
-        Ok(n)
-    }
-    let mut page = 1;
-    let mut limit = 25;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "page" => page = positive("page", v.trim())?,
-            "limit" => limit = positive("limit", v.trim())?,
-            _ => {}
-        }
-    }
-    Ok((page, limit.min(100).min(max_limit)))
-}
-
-fn page_tail(buf: &mut Vec<u8>, total: u64, page: u64, limit: u64) {
-    let _ = write!(buf, "],\"total\":{total},\"page\":{page},\"limit\":{limit}}}");
-}
-
-async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
-    let (page, limit) = match parse_paging(q.as_deref(), sim.max_limit()) {
-        Ok(p) => p,
-        Err(msg) => return bad_request(&msg),
-    };
-    let offset = (page - 1).saturating_mul(limit);
-    if page >= 2 {
-        sim.maybe_drift(offset);
-    }
-    let (total, rows) = {
-        let r = sim.roster();
-        (r.total(), r.page_with_overrides(offset, limit))
-    };
-    let mut buf = Vec::with_capacity(64 + rows.len() * 640);
-    buf.extend_from_slice(b"{\"data\":[");
-    for (n, (index, ov)) in rows.iter().enumerate() {
-        if n > 0 {
-            buf.push(b',');
-        }
-        sim.write_person(&mut buf, *index, ov.as_ref());
-    }
-    let reported = total.saturating_add_signed(sim.cfg.faults.total_skew);
-    page_tail(&mut buf, reported, page, limit);
-    json_bytes(StatusCode::OK, buf)
-}
-
-async fn list_controls(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
-    let (page, limit) = match parse_paging(q.as_deref(), sim.max_limit()) {
-        Ok(p) => p,
-        Err(msg) => return bad_request(&msg),
-    };
-    let total = sim.controls.len() as u64;
-    let offset = (page - 1).saturating_mul(limit).min(total) as usize;
-    let end = (offset + limit as usize).min(total as usize);
-    let mut buf = Vec::with_capacity(64 + (end - offset) * 160);
-    buf.extend_from_slice(b"{\"data\":[");
-    for (n, control) in sim.controls[offset..end].iter().enumerate() {
-        if n > 0 {
-            buf.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut buf, control);
-    }
-    page_tail(&mut buf, total, page, limit);
-    json_bytes(StatusCode::OK, buf)
-}
-
-const PERSON_NOT_FOUND: &str = "Personnel not found";
-
-async fn get_person(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
-    let Some(index) = sim.gen.index_of(&id) else {
-        return not_found(PERSON_NOT_FOUND);
-    };
-    let overrides = {
-        let r = sim.roster();
-        if !r.exists(index) {
-            return not_found(PERSON_NOT_FOUND);
-        }
-        r.overrides(index).cloned()
-    };
-    let mut buf = Vec::with_capacity(700);
-    sim.write_person(&mut buf, index, overrides.as_ref());
-    json_bytes(StatusCode::OK, buf)
-}
-
-/// The person behind a child endpoint, or the response their per-person fault dictates.
-fn child_index(sim: &Simulator, id: &str) -> Result<u64, Box<Response>> {
-    let index = sim.live_index(id).ok_or_else(|| Box::new(not_found(PERSON_NOT_FOUND)))?;
-    match faults::person_fault(&sim.cfg.faults, index) {
-        None => Ok(index),
-        Some(faults::PersonFault::Vanished) => Err(Box::new(not_found(PERSON_NOT_FOUND))),
-        Some(faults::PersonFault::Broken) => {
-            sim.counters.fault();
-            Err(Box::new(faults::html_error(StatusCode::SERVICE_UNAVAILABLE)))
-        }
-    }
-}
-
-async fn get_training(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
-    let index = match child_index(&sim, &id) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
-    let mut buf = Vec::with_capacity(400);
-    buf.extend_from_slice(b"{\"personnelId\":");
-    let _ = serde_json::to_writer(&mut buf, &sim.gen.person_id(index));
-    buf.extend_from_slice(b",\"trainings\":");
-    let _ = serde_json::to_writer(&mut buf, &sim.gen.trainings(index));
-    buf.push(b'}');
-    json_bytes(StatusCode::OK, buf)
-}
-
-async fn get_background_checks(State(sim): State<Arc<Simulator>>, Path(id): Path<String>) -> Response {
-    let index = match child_index(&sim, &id) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
-    let mut buf = Vec::with_capacity(200);
-    buf.extend_from_slice(b"{\"personnelId\":");
-    let _ = serde_json::to_writer(&mut buf, &sim.gen.person_id(index));
-    buf.extend_from_slice(b",\"backgroundChecks\":");
-    let _ = serde_json::to_writer(&mut buf, &sim.gen.background_checks(index));
-    buf.push(b'}');
-    json_bytes(StatusCode::OK, buf)
-}
-
 async fn no_route(method: Method, uri: Uri) -> Response {
     not_found(&format!("Cannot {method} {}", uri.path()))
 }
@@ -655,17 +401,5 @@ mod tests {
             assert_eq!(Endpoint::classify(&g, other), Endpoint::Other, "{other}");
         }
         assert_eq!(Endpoint::classify(&Method::POST, "/public/personnel"), Endpoint::Other);
-    }
-
-    #[test]
-    fn paging_params() {
-        assert_eq!(parse_paging(None, 100), Ok((1, 25)));
-        assert_eq!(parse_paging(Some("page=3&limit=100"), 100), Ok((3, 100)));
-        assert_eq!(parse_paging(Some("limit=1000"), 100), Ok((1, 100)));
-        assert_eq!(parse_paging(Some("limit=100"), 50), Ok((1, 50)));
-        assert_eq!(parse_paging(Some("limit=99999999999999999999999"), 100), Ok((1, 100)));
-        for bad in ["page=0", "limit=0", "page=-1", "limit=abc", "page=", "limit=1.5"] {
-            assert!(parse_paging(Some(bad), 100).is_err(), "{bad}");
-        }
     }
 }

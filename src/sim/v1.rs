@@ -11,15 +11,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::faults::{self, PersonFault};
+use super::person_gate::person_gate;
 use super::real::{TIMESTAMP, WORKSPACE_ID};
-use super::server::{bad_request, json_value, not_found, parse_paging};
+use super::respond::{bad_request, json_value, not_found, parse_paging};
 use super::Simulator;
 
 /// v1 answers at most 50 per page.
@@ -95,13 +94,8 @@ async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery
 
 async fn documents(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
     let Some(index) = sim.index_of_user(&id) else { return not_found("User not found") };
-    match faults::person_fault(&sim.cfg.faults, index) {
-        Some(PersonFault::Vanished) => return not_found("User not found"),
-        Some(PersonFault::Broken) => {
-            sim.counters.drift_event();
-            return faults::html_error(StatusCode::SERVICE_UNAVAILABLE);
-        }
-        None => {}
+    if let Err(r) = person_gate(&sim, index, "User not found") {
+        return *r;
     }
     let (page, limit) = match paging(&sim, q.as_deref()) {
         Ok(p) => p,
@@ -172,4 +166,15 @@ async fn control_owners(State(sim): State<Arc<Simulator>>, Path(id): Path<String
         .map(|i| user_card(&sim, *i))
         .collect();
     json_value(json!({"data": data, "page": page, "limit": limit, "total": total}))
+}
+
+impl Simulator {
+    /// Current people in list order as v1 serves them (what a perfect v1 client extracts).
+    pub fn v1_personnel_json(&self) -> Vec<Value> {
+        let all = {
+            let r = self.roster();
+            r.page(0, r.total())
+        };
+        all.into_iter().map(|i| person_json(self, i)).collect()
+    }
 }

@@ -15,15 +15,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::faults::{self, PersonFault};
+use super::person_gate::person_gate;
 use super::real::{TIMESTAMP, WORKSPACE_ID};
-use super::server::{bad_request, json_value, not_found};
+use super::respond::{bad_request, json_value, not_found};
 use super::Simulator;
 
 pub(crate) fn routes() -> Router<Arc<Simulator>> {
@@ -174,13 +173,8 @@ async fn list_users(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) ->
 
 async fn documents(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
     let Some(index) = sim.index_of_user(&id) else { return not_found("User not found") };
-    match faults::person_fault(&sim.cfg.faults, index) {
-        Some(PersonFault::Vanished) => return not_found("User not found"),
-        Some(PersonFault::Broken) => {
-            sim.counters.drift_event();
-            return faults::html_error(StatusCode::SERVICE_UNAVAILABLE);
-        }
-        None => {}
+    if let Err(r) = person_gate(&sim, index, "User not found") {
+        return *r;
     }
     let q = match query(q.as_deref()) {
         Ok(q) => q,
@@ -266,4 +260,15 @@ async fn control_owners(
     let data =
         c.owner_indices.iter().skip(q.offset as usize).take(q.size as usize).map(|i| sim.user_compact(*i)).collect();
     page(&sim, &q, data, total)
+}
+
+impl Simulator {
+    /// Current people in list order as v2 serves them with user and compliance checks expanded.
+    pub fn v2_personnel_json(&self) -> Vec<Value> {
+        let all = {
+            let r = self.roster();
+            r.page(0, r.total())
+        };
+        all.into_iter().map(|i| person_json(self, i, true, true)).collect()
+    }
 }
