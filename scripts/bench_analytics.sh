@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Analytics benchmark driver (the "Analytics" section of BENCHMARKS.md): writes two synthetic
-# snapshots of N people (default 1,000,000; tests/analytics_scale.rs, through the library's own
+# snapshots of N people (default 1,000,000; tests/integration/analytics_scale.rs, through the library's own
 # writers, personnel_org derivation and commit), then times `report`, `diff` and the DuckDB
 # queries on them with the release binary. Peak RSS from /usr/bin/time. Benchmarks, not tests.
 #
@@ -22,7 +22,7 @@ echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), 
 if [ ! -d "$WORK/out/_snapshots" ]; then
   echo "== writing two snapshots of $N people (personnel_org derivation measured in-process)"
   DRATA_ETL_SCALE_OUT="$WORK/out" DRATA_ETL_SCALE_PEOPLE="$N" \
-    cargo test --release --quiet --test analytics_scale -- --ignored --nocapture 2>&1 | grep '^{' || true
+    cargo test --release --quiet --test integration analytics_scale -- --ignored --nocapture 2>&1 | grep '^{' || true
 fi
 du -sh "$WORK/out" | sed 's/^/output size: /'
 

@@ -6,7 +6,7 @@
 # Airflow the DAG check needs (scripts/airflow/requirements.txt), points the tests at them
 # through DRATA_ETL_PYTHON and DRATA_ETL_AIRFLOW_PYTHON, then runs `cargo test --all-targets`
 # with any extra arguments.
-# Passing a target selection (e.g. `--test interop`) replaces --all-targets.
+# Passing a target selection (e.g. `--test integration interop::`) replaces --all-targets.
 # Also installs Azurite (the Azure Storage emulator) from npm into .azurite for the az:// test.
 # Needs only Rust, python3 (with the venv module), npm, and access to PyPI and npm on the
 # first run;
@@ -63,7 +63,7 @@ ensure_venv() {
 py="$repo/.venv/bin/python"
 ensure_venv "$repo/.venv" "$repo/scripts/python-requirements.txt" --only-binary=:all:
 
-# Apache Airflow for the DAG check (tests/airflow_dag.rs): a venv of its own, pinned by
+# Apache Airflow for the DAG check (tests/integration/airflow_dag.rs): a venv of its own, pinned by
 # scripts/airflow/requirements.txt (one sdist, python-nvd3, so no --only-binary).
 airflow_py="$repo/.venv-airflow/bin/python"
 ensure_venv "$repo/.venv-airflow" "$repo/scripts/airflow/requirements.txt"

@@ -6,7 +6,7 @@
 //! `expand[]=owners` (at most ten inline) and a control's full owner list. Its own
 //! serialisation; faults, auth and counters come from the shared gate in `server`.
 //! `SimConfig::v2_repeat_cursor` makes every page hand back the cursor it was given (a
-//! server bug clients must not loop on). `tests/openapi_contract.rs` validates what this
+//! server bug clients must not loop on). `tests/integration/openapi_contract.rs` validates what this
 //! serves against the spec itself.
 
 // Handlers return a ready `Response` as their error; boxing it buys nothing here.

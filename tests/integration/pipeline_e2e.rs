@@ -2,9 +2,7 @@
 //! training and background-check row must arrive exactly; the concurrency bound holds; a
 //! rerun replaces its snapshot; the files match `schemas/`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 
 type Row = Vec<Option<String>>;

@@ -9,9 +9,7 @@
 //! Python: `$DRATA_ETL_PYTHON`, else `<repo>/.venv/bin/python`; Azurite: `$DRATA_ETL_AZURITE`,
 //! else `<repo>/.azurite`. Without them these tests fail with a hint (they do not skip).
 
-mod common;
-
-use common::{bin, sim_config, start, Run};
+use crate::common::{bin, sim_config, start, Run};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

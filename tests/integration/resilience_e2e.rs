@@ -3,9 +3,7 @@
 //! run, and plain-http refusal. Fault rates are high enough to prove the behaviour and low
 //! enough to keep each test to a few seconds.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use drata_etl::sim::{ApiKeySpec, Drift, RateLimit};
 use std::collections::BTreeSet;
 use std::time::Duration;

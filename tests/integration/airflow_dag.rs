@@ -8,9 +8,7 @@
 //! Without Airflow this test fails (it does not skip): run `scripts/test.sh`, which installs
 //! the pinned set from `scripts/airflow/requirements.txt` into `.venv-airflow`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 const HINT: &str = "run `scripts/test.sh` (it creates .venv-airflow from scripts/airflow/requirements.txt), \

@@ -3,9 +3,7 @@
 //! `--refresh-after`, and falls back to a full run (with a warning) when the previous
 //! snapshot cannot be trusted.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;

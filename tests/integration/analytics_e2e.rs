@@ -6,10 +6,8 @@
 //! and checks `personnel_org`, the CLI and `scripts/queries/*.sql` (DuckDB) agree.
 #![cfg(feature = "analytics")]
 
-mod common;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use common::*;
+use crate::common::*;
 use drata_etl::load::manifest::TableEntry;
 use drata_etl::load::{FileEntry, Manifest, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
 use drata_etl::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Person, Training};
@@ -726,7 +724,7 @@ async fn report_diff_and_org_on_known_snapshots() {
 // Simulator, CLI and DuckDB SQL agree
 // ------------------------------------------------------------------------------------------
 
-/// The interpreter tests/interop.rs uses: `$DRATA_ETL_PYTHON`, else the repo's .venv, else python3.
+/// The interpreter tests/integration/interop.rs uses: `$DRATA_ETL_PYTHON`, else the repo's .venv, else python3.
 fn python() -> std::path::PathBuf {
     match std::env::var_os("DRATA_ETL_PYTHON") {
         Some(p) if !p.is_empty() => p.into(),

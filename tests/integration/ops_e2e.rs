@@ -5,9 +5,7 @@
 //! it must, refuses while a run holds the lock), `list`, progress output, and the cron
 //! wrapper.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use drata_etl::sim::{ApiKeySpec, RunningSim};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! DRATA_ETL_SCALE_OUT=/tmp/scale DRATA_ETL_SCALE_PEOPLE=1000000 \
-//!   cargo test --release --test analytics_scale -- --ignored --nocapture
+//!   cargo test --release --test integration analytics_scale -- --ignored --nocapture
 //! ```
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -2,9 +2,7 @@
 //! that looks committed but is not, never damages an earlier snapshot, and the next run
 //! succeeds. Also: the API key never appears in any output, at the most verbose log level.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use drata_etl::load::commit::committed_manifests;
 use drata_etl::load::verify::verify_snapshot;
 use rand::{Rng, SeedableRng};

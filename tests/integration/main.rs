@@ -1,0 +1,28 @@
+//! Every integration test of drata-etl in one test binary: each file here is a module, so
+//! the suite links every dependency once instead of once per file (link time and `target/`
+//! size were the cost of fourteen binaries).
+//!
+//! Run one family with its module path, e.g. `scripts/test.sh --test integration hostile_api::`.
+//! The end-to-end modules run the real `drata-etl` binary (`common::bin`) against servers
+//! bound on 127.0.0.1:0: the embedded simulator (`common::start`) or ad-hoc misbehaving ones.
+
+// Support modules.
+mod common;
+mod openapi;
+
+// Test families.
+mod airflow_dag;
+#[cfg(feature = "analytics")]
+mod analytics_e2e;
+mod analytics_scale;
+mod crash_e2e;
+mod dialects_e2e;
+mod hostile_api;
+mod incremental_e2e;
+mod interop;
+mod object_store_e2e;
+mod openapi_contract;
+mod ops_e2e;
+mod pipeline_e2e;
+mod resilience_e2e;
+mod sim_api;
