@@ -45,16 +45,25 @@ impl FailureKind {
     }
 }
 
-/// An error that knows its exit code. Its message says what happened and what to do.
-#[derive(Debug)]
+/// An error that knows its exit code. Its message says what happened and what to do;
+/// callers decide on `kind` and `status`, never on the message text.
+#[derive(Debug, Clone)]
 pub struct EtlError {
     pub kind: FailureKind,
     pub message: String,
+    /// The HTTP status the API answered, when the failure is an answer (not a transport
+    /// error or a local problem): 401 and 403 need different advice.
+    pub status: Option<u16>,
 }
 
 impl EtlError {
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        EtlError { kind, message: message.into() }
+        EtlError { kind, message: message.into(), status: None }
+    }
+    /// The same error, recording the HTTP status that caused it.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(FailureKind::Usage, message)
@@ -71,28 +80,3 @@ impl fmt::Display for EtlError {
 }
 
 impl std::error::Error for EtlError {}
-
-/// Exit code of an error that no stage classified: an internal bug (sysexits EX_SOFTWARE).
-pub const EXIT_INTERNAL: i32 = 70;
-
-/// Map any error chain to its exit code: the first `EtlError` in the chain decides.
-pub fn exit_code_for(err: &anyhow::Error) -> i32 {
-    failure_kind_of(err).map(FailureKind::exit_code).unwrap_or(EXIT_INTERNAL)
-}
-
-pub fn failure_kind_of(err: &anyhow::Error) -> Option<FailureKind> {
-    err.chain().find_map(|e| e.downcast_ref::<EtlError>()).map(|e| e.kind)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use anyhow::Context;
-
-    #[test]
-    fn exit_code_found_through_context() {
-        let err: anyhow::Result<()> = Err(EtlError::new(FailureKind::Auth, "bad key")).context("listing personnel");
-        assert_eq!(exit_code_for(&err.unwrap_err()), 77);
-        assert_eq!(exit_code_for(&anyhow::anyhow!("other")), 70);
-    }
-}

@@ -210,10 +210,8 @@ impl DrataClient {
                             Attempt::Transport { .. } => 0,
                         };
                         let server = message.map(|m| format!("; server said: {m}")).unwrap_or_default();
-                        return Err(EtlError::new(
-                            kind,
-                            format!("GET {path} failed with HTTP {status}: {why}{server}"),
-                        ));
+                        let err = EtlError::new(kind, format!("GET {path} failed with HTTP {status}: {why}{server}"));
+                        return Err(if status == 0 { err } else { err.with_status(status) });
                     }
                     Decision::Retry { reason, after } => {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);

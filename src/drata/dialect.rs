@@ -51,19 +51,9 @@ impl Dialect {
 /// The dialect a run uses: `Some` when forced with `--api`, `None` for auto-detection.
 pub type ApiChoice = Option<Dialect>;
 
-/// The API's hosts per region (`--region`); the tool adds `/public`.
-pub fn region_base_url(region: &str) -> Option<&'static str> {
-    match region.trim().to_ascii_lowercase().as_str() {
-        "us" => Some("https://public-api.drata.com"),
-        "eu" => Some("https://public-api.eu.drata.com"),
-        "apac" => Some("https://public-api.apac.drata.com"),
-        _ => None,
-    }
-}
-
 /// Is this error about the key or account (so probing another path will not help)?
 fn is_key_problem(e: &EtlError) -> bool {
-    e.kind == FailureKind::Auth && ["HTTP 401", "HTTP 402", "HTTP 412"].iter().any(|s| e.message.contains(s))
+    e.kind == FailureKind::Auth && matches!(e.status, Some(401 | 402 | 412))
 }
 
 /// Decide the dialect with at most two cheap requests.
@@ -226,13 +216,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_regions() {
+    fn names() {
         for d in [Dialect::Guide, Dialect::V1, Dialect::V2] {
             assert_eq!(Dialect::from_name(d.name()), Some(d));
         }
         assert_eq!(Dialect::from_name("v3"), None);
-        assert_eq!(region_base_url("EU"), Some("https://public-api.eu.drata.com"));
-        assert_eq!(region_base_url("apac"), Some("https://public-api.apac.drata.com"));
-        assert_eq!(region_base_url("mars"), None);
     }
 }

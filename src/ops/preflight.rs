@@ -13,7 +13,7 @@
 
 use crate::cli::CheckArgs;
 use crate::config_file::Sources;
-use crate::drata::dialect::{Api, ApiChoice};
+use crate::drata::dialect::{Api, ApiChoice, Dialect};
 use crate::drata::guide::Child;
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
@@ -50,15 +50,7 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The API dialect a host speaks (defined with the dialects, in `drata::dialect`).
-pub use crate::drata::dialect::Dialect;
 
-/// The one place that decides which dialect a host speaks (`--api auto` probes it; a forced
-/// `--api` is taken as given), so `check`, the run's preflight and the manifest all report
-/// the same answer.
-pub async fn detect_dialect(client: &DrataClient, choice: ApiChoice) -> Result<Dialect, EtlError> {
-    crate::drata::dialect::resolve(client, choice).await
-}
 
 /// What the preflight found.
 #[derive(Debug)]
@@ -140,21 +132,13 @@ enum Blame {
     Scope,
 }
 
-/// Which check an error belongs to. The client's messages carry the HTTP status
-/// (`... failed with HTTP 403: ...`); that is what is matched here.
+/// Which check an error belongs to, by the HTTP status the API answered with.
 fn blame(e: &EtlError) -> Blame {
-    let m = &e.message;
-    if m.contains("HTTP 403") {
-        Blame::Scope
-    } else if ["HTTP 401", "HTTP 402", "HTTP 412"].iter().any(|s| m.contains(s)) {
-        Blame::Key
-    } else {
-        Blame::Host
+    match e.status {
+        Some(403) => Blame::Scope,
+        Some(401 | 402 | 412) => Blame::Key,
+        _ => Blame::Host,
     }
-}
-
-fn copy(e: &EtlError) -> EtlError {
-    EtlError::new(e.kind, e.message.clone())
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -166,13 +150,13 @@ pub async fn run_checks(client: &DrataClient, page_size: u64, choice: ApiChoice)
     let started = Instant::now();
     // The dialect first: every probe below speaks it. If detection fails, the probes run in
     // the guide dialect so the host/key rows report the failure as they always have.
-    let detected = detect_dialect(client, choice).await;
+    let detected = crate::drata::dialect::resolve(client, choice).await;
     let api = Api::new(detected.as_ref().map_or(Dialect::Guide, |d| *d), client);
     // A detection that failed on the key, the host or availability would fail the probes the
     // same way: report it without more requests (a rejected key costs one request, not three).
     // Only a 403 goes on to the probes, which tell which scope is missing.
     let (people, controls) = match &detected {
-        Err(e) if blame(e) != Blame::Scope => (Err(copy(e)), Err(copy(e))),
+        Err(e) if blame(e) != Blame::Scope => (Err(e.clone()), Err(e.clone())),
         _ => tokio::join!(api.probe_personnel(page_size), api.probe_controls()),
     };
     let mut rows = Rows::default();
@@ -311,7 +295,7 @@ impl Rows {
     }
     fn fail(&mut self, name: &'static str, e: &EtlError) {
         if self.error.is_none() {
-            self.error = Some(copy(e));
+            self.error = Some(e.clone());
         }
         self.push(name, Status::Fail, e.message.clone());
     }
@@ -382,10 +366,21 @@ mod tests {
 
     #[test]
     fn errors_are_blamed_on_the_right_check() {
-        let e = |kind, m: &str| EtlError::new(kind, m);
-        assert_eq!(blame(&e(FailureKind::Auth, "GET /public/controls failed with HTTP 403: x")), Blame::Scope);
-        assert_eq!(blame(&e(FailureKind::Auth, "GET /p failed with HTTP 401: the API rejected")), Blame::Key);
-        assert_eq!(blame(&e(FailureKind::Auth, "GET /p failed with HTTP 200: HTML page")), Blame::Host);
-        assert_eq!(blame(&e(FailureKind::Unavailable, "still failing after 3 attempts")), Blame::Host);
+        let e = |kind, status: Option<u16>| {
+            let e = EtlError::new(kind, "GET /p failed");
+            match status {
+                Some(s) => e.with_status(s),
+                None => e,
+            }
+        };
+        assert_eq!(blame(&e(FailureKind::Auth, Some(403))), Blame::Scope);
+        for key in [401, 402, 412] {
+            assert_eq!(blame(&e(FailureKind::Auth, Some(key))), Blame::Key, "{key}");
+        }
+        assert_eq!(blame(&e(FailureKind::Auth, Some(200))), Blame::Host);
+        assert_eq!(blame(&e(FailureKind::Unavailable, None)), Blame::Host);
+        // The status decides, never the text: a 403 quoted in a server's message is no 403.
+        let quoted = EtlError::new(FailureKind::Auth, "GET /p failed with HTTP 200: server said: HTTP 403");
+        assert_eq!(blame(&quoted), Blame::Host);
     }
 }
