@@ -19,8 +19,9 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export DRATA_API_KEY=bench-key
 
-# The slim build (no analytics): `run` and `simulate` are the same code as the default build.
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --no-default-features --bin drata-etl --example sim_load
+# Without analytics (Polars), with the simulator: `run` and `simulate` are the same code as
+# the default build.
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --no-default-features --features simulator --bin drata-etl --example sim_load
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 

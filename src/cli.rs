@@ -3,7 +3,6 @@
 //! flag (argv is visible in `ps`): it comes from `DRATA_API_KEY` or `--api-key-file`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -45,8 +44,10 @@ pub enum Command {
     /// Remove old snapshots (manifest first, then data), never the latest of a workspace, never during a run.
     Prune(PruneArgs),
     /// Run the whole pipeline against the embedded simulator (no key, no network needed).
+    #[cfg(feature = "simulator")]
     Demo(DemoArgs),
     /// Serve the simulated Drata API (guide, v1 or v2 dialect) for benchmarks and manual testing.
+    #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
     /// Answer the compliance questions about one committed snapshot (text, markdown, json or html).
     #[cfg(feature = "analytics")]
@@ -336,6 +337,7 @@ pub struct Tuning {
     pub refresh_after: std::time::Duration,
 }
 
+#[cfg(feature = "simulator")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// People in the simulated workspace.
@@ -354,11 +356,12 @@ pub struct DemoArgs {
     pub tuning: Tuning,
 }
 
+#[cfg(feature = "simulator")]
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Address to listen on.
     #[arg(long, env = "DRATA_SIM_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub listen: std::net::SocketAddr,
     #[arg(long, env = "DRATA_SIM_PERSONNEL", default_value_t = 1000)]
     pub personnel: usize,
     #[arg(long, env = "DRATA_SIM_CONTROLS", default_value_t = 80)]

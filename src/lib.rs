@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod config_file;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod drata;
 pub mod error;
@@ -20,7 +21,9 @@ pub mod ops;
 pub mod pipeline;
 pub mod record;
 pub mod signals;
+#[cfg(feature = "simulator")]
 pub mod sim;
+#[cfg(feature = "simulator")]
 pub mod sim_cli;
 pub mod stats;
 pub mod store;

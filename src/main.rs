@@ -65,6 +65,7 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
         Command::Verify(args) => report(drata_etl::ops::verify::verify(args).await),
         Command::List(args) => report(drata_etl::ops::list::list(args).await.map(|text| (text, None))),
         Command::Prune(args) => report(drata_etl::ops::prune::prune(args).await),
+        #[cfg(feature = "simulator")]
         Command::Demo(args) => match drata_etl::demo::demo(args).await {
             Ok(text) => {
                 print!("{text}");
@@ -72,6 +73,7 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
             }
             Err(e) => fail(&e),
         },
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => match drata_etl::sim_cli::serve(args).await {
             Ok(()) => 0,
             Err(e) => fail(&e),
