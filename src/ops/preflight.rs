@@ -50,8 +50,6 @@ pub struct Check {
     pub detail: String,
 }
 
-
-
 /// What the preflight found.
 #[derive(Debug)]
 pub struct PreflightReport {

@@ -1,0 +1,231 @@
+//! Unit tests of `drata::pacing`, kept beside it so the module reads as code first.
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn long_retry_after_holds_back_every_request() {
+    let p = Pacer::new(None, false);
+    let t0 = Instant::now();
+    p.on_retry_after(Duration::from_secs(3));
+    p.wait(None).await.unwrap();
+    assert!(t0.elapsed() >= Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_quota_pauses_until_reset() {
+    let p = Pacer::new(None, true);
+    let t0 = Instant::now();
+    p.on_rate_headers(0.0, Duration::from_secs(5));
+    let soon = Some(Instant::now() + Duration::from_secs(1));
+    assert!(p.wait(soon).await.is_err(), "a pause past the deadline fails without sleeping");
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    p.wait(None).await.unwrap();
+    assert!(t0.elapsed() >= Duration::from_secs(5));
+    // A bucket that refills within a second is not a stop.
+    let t1 = Instant::now();
+    p.on_rate_headers(0.0, Duration::from_millis(200));
+    p.wait(None).await.unwrap();
+    assert!(t1.elapsed() < Duration::from_millis(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_past_max_pause_fails_at_once_a_shorter_one_is_slept() {
+    let p = Pacer::new(None, true).with_max_pause(Duration::from_secs(60));
+    let t0 = Instant::now();
+    p.on_rate_headers(0.0, Duration::from_secs(120));
+    let err = p.wait(None).await.expect_err("a two-minute pause is over the one-minute bound");
+    assert_eq!(err.wait, Duration::from_secs(120));
+    assert_eq!(t0.elapsed(), Duration::ZERO, "without sleeping");
+    tokio::time::advance(Duration::from_secs(90)).await;
+    // Thirty seconds left: within the bound, slept through.
+    p.wait(None).await.unwrap();
+    assert!(t0.elapsed() >= Duration::from_secs(120));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_rps_spaces_requests() {
+    let p = Pacer::new(Some(10.0), false);
+    let t0 = Instant::now();
+    for _ in 0..11 {
+        p.wait(None).await.unwrap();
+    }
+    let e = t0.elapsed();
+    assert!(e >= Duration::from_millis(999) && e < Duration::from_millis(1100), "{e:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_rate_settles_under_the_admitted_rate_and_recovers() {
+    let p = Pacer::new(None, true);
+    assert_eq!(p.current_rate(), None);
+    // The server admits 50 requests/s for 2 s.
+    let mut sent = Instant::now();
+    for _ in 0..100 {
+        sent = p.wait(None).await.unwrap();
+        p.on_admitted();
+        tokio::time::advance(Duration::from_millis(20)).await;
+    }
+    p.on_rate_limited(Duration::from_millis(100), sent);
+    let r1 = p.current_rate().unwrap();
+    assert!((40.0..50.0).contains(&r1), "{r1}");
+    // A burst of 429s from requests already in flight is one signal.
+    p.on_rate_limited(Duration::from_millis(100), sent);
+    p.on_rate_limited(Duration::from_millis(100), sent);
+    assert_eq!(p.current_rate().unwrap(), r1);
+    for _ in 0..200 {
+        p.wait(None).await.unwrap();
+    }
+    assert!(p.current_rate().unwrap() > r1);
+}
+
+/// Pace `n` requests, each admitted, `every` apart; returns the last send time.
+async fn admitted(p: &Pacer, n: usize, every: Duration) -> Instant {
+    let mut sent = Instant::now();
+    for _ in 0..n {
+        sent = p.wait(None).await.unwrap();
+        p.on_admitted();
+        tokio::time::advance(every).await;
+    }
+    sent
+}
+
+/// A server's token bucket (`rate` per second, `burst`) on the paused clock.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        let ok = self.tokens >= 1.0;
+        if ok {
+            self.tokens -= 1.0;
+        }
+        ok
+    }
+}
+
+/// Send through the pacer for `secs` against `server`; returns (admitted in the last
+/// `measure` seconds, requests, 429s).
+async fn against(p: &Pacer, server: &mut Bucket, secs: u64, measure: u64) -> (u64, u64, u64) {
+    against_saying(p, server, secs, measure, Duration::from_secs(1)).await
+}
+
+/// `against`, with every 429 asking to wait `retry_after`.
+async fn against_saying(
+    p: &Pacer,
+    server: &mut Bucket,
+    secs: u64,
+    measure: u64,
+    retry_after: Duration,
+) -> (u64, u64, u64) {
+    let t0 = Instant::now();
+    let (mut admitted, mut requests, mut limited) = (0, 0, 0);
+    while t0.elapsed() < Duration::from_secs(secs) {
+        let sent = p.wait(None).await.unwrap();
+        requests += 1;
+        if server.admit() {
+            admitted += u64::from(t0.elapsed() >= Duration::from_secs(secs - measure));
+            p.on_admitted();
+        } else {
+            limited += 1;
+            // As the client does: the wait first (a global pause when long), then the pace.
+            p.on_retry_after(retry_after);
+            p.on_rate_limited(retry_after, sent);
+        }
+        // A request takes a little while; the next one is not sent in the same instant.
+        tokio::time::advance(Duration::from_micros(500)).await;
+    }
+    (admitted, requests, limited)
+}
+
+#[tokio::test(start_paused = true)]
+async fn holds_a_token_bucket_limit_and_follows_it_when_it_moves() {
+    let p = Pacer::new(None, true);
+    let mut server = Bucket { rate: 50.0, burst: 10.0, tokens: 10.0, at: Instant::now() };
+    let (mut requests, mut limited) = (0, 0);
+    for limit in [50.0, 20.0, 50.0] {
+        server.rate = limit;
+        let (admitted, n, l) = against(&p, &mut server, 40, 20).await;
+        let rate = admitted as f64 / 20.0;
+        assert!(rate >= 0.95 * limit, "limit {limit}: {rate}/s admitted");
+        requests += n;
+        limited += l;
+    }
+    assert!(limited * 100 <= 2 * requests, "{limited} of {requests} refused");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pace_above_the_admitted_rate_drops_under_it_and_growth_is_capped() {
+    let p = Pacer::new(None, true);
+    let sent = admitted(&p, 50, Duration::from_millis(20)).await;
+    p.on_rate_limited(Duration::from_secs(1), sent);
+    // Slow start overshoots: the server admits only 25/s from here on.
+    let mut sent = Instant::now();
+    let mut next_admit = Instant::now();
+    for _ in 0..400 {
+        sent = p.wait(None).await.unwrap();
+        if sent >= next_admit {
+            p.on_admitted();
+            next_admit += Duration::from_millis(40);
+        }
+    }
+    let fast = p.current_rate().unwrap();
+    assert!(fast <= MAX_OVER * 50.0 + 1e-9, "growth is capped by what the server admits: {fast}");
+    p.on_rate_limited(Duration::from_secs(1), sent);
+    let slow = p.current_rate().unwrap();
+    assert!(slow < fast && slow <= 0.9 * fast.max(50.0), "{fast} -> {slow}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_429_before_anything_was_admitted_does_not_stall_the_run() {
+    let p = Pacer::new(None, true);
+    let sent = p.wait(None).await.unwrap();
+    // The previous run spent the server's bucket: the very first request is refused.
+    p.on_rate_limited(Duration::from_secs(1), sent);
+    assert!(p.current_rate().unwrap() >= 1.0, "at least what Retry-After implies");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) {
+        p.wait(None).await.unwrap();
+        p.on_admitted();
+    }
+    assert!(p.current_rate().unwrap() >= 8.0, "{:?}", p.current_rate());
+}
+
+/// A gateway refuses the second request and its retry, then admits everything: the
+/// two early 429s rest on one admitted response and must not end slow start.
+#[tokio::test(start_paused = true)]
+async fn a_few_early_429s_do_not_end_slow_start() {
+    let p = Pacer::new(None, true);
+    admitted(&p, 1, Duration::from_millis(5)).await;
+    let sent = p.wait(None).await.unwrap();
+    p.on_rate_limited(Duration::ZERO, sent);
+    let sent = p.wait(None).await.unwrap();
+    tokio::time::advance(Duration::from_millis(5)).await;
+    p.on_rate_limited(Duration::ZERO, sent);
+    let t0 = Instant::now();
+    let mut sent = 0;
+    while sent < 600 {
+        p.wait(None).await.unwrap();
+        p.on_admitted();
+        sent += 1;
+    }
+    assert!(t0.elapsed() < Duration::from_secs(7), "600 requests took {:?}", t0.elapsed());
+}
+
+/// A server that answers every 429 with a long `Retry-After` (a fixed penalty, here 5 s
+/// over a 20 requests/s bucket) stops everyone for that long at each probe past its
+/// limit: the pace must probe rarely enough that the pauses cost little.
+#[tokio::test(start_paused = true)]
+async fn a_long_retry_after_on_every_429_makes_probing_rare() {
+    let p = Pacer::new(None, true);
+    let mut server = Bucket { rate: 20.0, burst: 5.0, tokens: 5.0, at: Instant::now() };
+    let (admitted, requests, limited) = against_saying(&p, &mut server, 600, 500, Duration::from_secs(5)).await;
+    let rate = admitted as f64 / 500.0;
+    eprintln!("{rate}/s admitted, {limited} of {requests} refused");
+    assert!(rate >= 0.85 * 20.0, "{rate}/s admitted ({limited} of {requests} refused)");
+}
