@@ -12,7 +12,7 @@ use arrow::array::{
     TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::{Arc, OnceLock};
 
 use super::layout::Table;
@@ -34,293 +34,197 @@ pub fn to_batch<R: TableRow>(rows: &[R], snapshot_at_micros: i64) -> RecordBatch
     RecordBatch::try_new(R::schema(), cols).expect("columns match the table schema")
 }
 
-fn utf8(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Utf8, nullable)
-}
-
-fn date(name: &str) -> Field {
-    Field::new(name, DataType::Date32, true)
-}
-
-fn timestamp(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), nullable)
-}
-
-fn timestamps(it: impl Iterator<Item = Option<chrono::DateTime<chrono::Utc>>>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from_iter(it.map(|t| t.map(|t| t.timestamp_micros()))).with_timezone("UTC"))
-}
-
-/// A list of strings (items nullable, as the org table's `chain`).
-fn string_list(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), nullable)
-}
-
 fn snapshot_at() -> Field {
     Field::new("snapshot_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
 }
 
-fn schema_of(fields: Vec<Field>) -> SchemaRef {
-    let mut fields = fields;
+fn schema_of(mut fields: Vec<Field>) -> SchemaRef {
     fields.push(snapshot_at());
     Arc::new(Schema::new(fields))
 }
 
-fn strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(StringArray::from_iter(it))
-}
+/// The column kinds a table may have: each fixes the Arrow type and how a column is built
+/// from the rows' values (`None` is null).
+mod kind {
+    use super::*;
 
-fn days(d: Option<NaiveDate>) -> Option<i32> {
-    d.map(|d| (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
-}
-
-fn dates(it: impl Iterator<Item = Option<NaiveDate>>) -> ArrayRef {
-    Arc::new(Date32Array::from_iter(it.map(days)))
-}
-
-impl TableRow for EnrichedPerson {
-    const TABLE: Table = Table::Personnel;
-
-    fn schema() -> SchemaRef {
-        static S: OnceLock<SchemaRef> = OnceLock::new();
-        S.get_or_init(|| {
-            schema_of(vec![
-                utf8("id", false),
-                utf8("email", true),
-                utf8("first_name", true),
-                utf8("last_name", true),
-                utf8("title", true),
-                utf8("department", true),
-                utf8("employment_type", true),
-                date("start_date"),
-                date("end_date"),
-                Field::new("is_active", DataType::Boolean, true),
-                utf8("role", true),
-                utf8("manager_id", true),
-                utf8("compliance_status", true),
-                utf8("training_status", true),
-                utf8("external_id", true),
-                utf8("training_fetch_status", false),
-                utf8("background_check_fetch_status", false),
-                utf8("extra", true),
-                utf8("list_fingerprint", false),
-                timestamp("enriched_at", true),
-                utf8("employment_status", true),
-                utf8("user_id", true),
-            ])
-        })
-        .clone()
+    pub struct Utf8;
+    impl Utf8 {
+        pub fn data_type() -> DataType {
+            DataType::Utf8
+        }
+        pub fn build<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+            Arc::new(StringArray::from_iter(it))
+        }
     }
 
-    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-        let p = |f: fn(&EnrichedPerson) -> Option<&str>| strings(rows.iter().map(f));
-        vec![
-            p(|r| Some(r.person.id.as_str())),
-            p(|r| r.person.email.as_deref()),
-            p(|r| r.person.first_name.as_deref()),
-            p(|r| r.person.last_name.as_deref()),
-            p(|r| r.person.title.as_deref()),
-            p(|r| r.person.department.as_deref()),
-            p(|r| r.person.employment_type.as_deref()),
-            dates(rows.iter().map(|r| r.person.start_date)),
-            dates(rows.iter().map(|r| r.person.end_date)),
-            Arc::new(BooleanArray::from_iter(rows.iter().map(|r| r.person.is_active))),
-            p(|r| r.person.role.as_deref()),
-            p(|r| r.person.manager_id.as_deref()),
-            p(|r| r.person.compliance_status.as_deref()),
-            p(|r| r.person.training_status.as_deref()),
-            p(|r| r.person.external_id.as_deref()),
-            p(|r| Some(r.training_fetch.as_str())),
-            p(|r| Some(r.background_check_fetch.as_str())),
-            p(|r| r.person.extra.as_deref()),
-            p(|r| Some(r.list_fingerprint.as_str())),
-            timestamps(rows.iter().map(|r| r.enriched_at)),
-            p(|r| r.person.employment_status.as_deref()),
-            p(|r| r.person.user_id.as_deref()),
-        ]
-    }
-}
-
-impl TableRow for Training {
-    const TABLE: Table = Table::PersonnelTraining;
-
-    fn schema() -> SchemaRef {
-        static S: OnceLock<SchemaRef> = OnceLock::new();
-        S.get_or_init(|| {
-            schema_of(vec![
-                utf8("personnel_id", false),
-                Field::new("ordinal", DataType::Int32, false),
-                utf8("name", true),
-                utf8("status", true),
-                date("completed_at"),
-                utf8("extra", true),
-                timestamp("enriched_at", true),
-            ])
-        })
-        .clone()
+    /// Days since 1970-01-01.
+    pub struct Date;
+    impl Date {
+        pub fn data_type() -> DataType {
+            DataType::Date32
+        }
+        pub fn build(it: impl Iterator<Item = Option<NaiveDate>>) -> ArrayRef {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+            Arc::new(Date32Array::from_iter(it.map(|d| d.map(|d| (d - epoch).num_days() as i32))))
+        }
     }
 
-    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-        vec![
-            strings(rows.iter().map(|r| Some(r.personnel_id.as_str()))),
-            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
-            strings(rows.iter().map(|r| r.name.as_deref())),
-            strings(rows.iter().map(|r| r.status.as_deref())),
-            dates(rows.iter().map(|r| r.completed_at)),
-            strings(rows.iter().map(|r| r.extra.as_deref())),
-            timestamps(rows.iter().map(|r| r.enriched_at)),
-        ]
+    /// UTC microseconds.
+    pub struct Timestamp;
+    impl Timestamp {
+        pub fn data_type() -> DataType {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        pub fn build(it: impl Iterator<Item = Option<DateTime<Utc>>>) -> ArrayRef {
+            Arc::new(
+                TimestampMicrosecondArray::from_iter(it.map(|t| t.map(|t| t.timestamp_micros()))).with_timezone("UTC"),
+            )
+        }
+    }
+
+    pub struct Int32;
+    impl Int32 {
+        pub fn data_type() -> DataType {
+            DataType::Int32
+        }
+        pub fn build(it: impl Iterator<Item = Option<i32>>) -> ArrayRef {
+            Arc::new(Int32Array::from_iter(it))
+        }
+    }
+
+    pub struct Boolean;
+    impl Boolean {
+        pub fn data_type() -> DataType {
+            DataType::Boolean
+        }
+        pub fn build(it: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+            Arc::new(BooleanArray::from_iter(it))
+        }
+    }
+
+    /// A list of strings (items nullable); `None` is a null list.
+    pub struct StrList;
+    impl StrList {
+        pub fn data_type() -> DataType {
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+        }
+        pub fn build<'a>(it: impl Iterator<Item = Option<&'a [String]>>) -> ArrayRef {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for v in it {
+                match v {
+                    Some(items) => b.append_value(items.iter().map(Some)),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
     }
 }
 
-impl TableRow for BackgroundCheck {
-    const TABLE: Table = Table::PersonnelBackgroundChecks;
+/// Declares a table's columns once: name, kind, nullability and the value of each row. Its
+/// schema (plus `snapshot_at`) and its batches both come from this one list, in its order.
+macro_rules! table_row {
+    ($row:ty => $table:expr, [$($name:literal: $kind:ident $($nullable:ident)?, |$r:ident| $get:expr;)*]) => {
+        impl TableRow for $row {
+            const TABLE: Table = $table;
 
-    fn schema() -> SchemaRef {
-        static S: OnceLock<SchemaRef> = OnceLock::new();
-        S.get_or_init(|| {
-            schema_of(vec![
-                utf8("personnel_id", false),
-                Field::new("ordinal", DataType::Int32, false),
-                utf8("status", true),
-                date("completed_at"),
-                utf8("extra", true),
-                timestamp("enriched_at", true),
-            ])
-        })
-        .clone()
-    }
+            fn schema() -> SchemaRef {
+                static S: OnceLock<SchemaRef> = OnceLock::new();
+                S.get_or_init(|| {
+                    schema_of(vec![$(Field::new($name, kind::$kind::data_type(), table_row!(@nullable $($nullable)?))),*])
+                })
+                .clone()
+            }
 
-    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-        vec![
-            strings(rows.iter().map(|r| Some(r.personnel_id.as_str()))),
-            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
-            strings(rows.iter().map(|r| r.status.as_deref())),
-            dates(rows.iter().map(|r| r.completed_at)),
-            strings(rows.iter().map(|r| r.extra.as_deref())),
-            timestamps(rows.iter().map(|r| r.enriched_at)),
-        ]
-    }
-}
-
-impl TableRow for Control {
-    const TABLE: Table = Table::Controls;
-
-    fn schema() -> SchemaRef {
-        static S: OnceLock<SchemaRef> = OnceLock::new();
-        S.get_or_init(|| {
-            schema_of(vec![
-                utf8("id", false),
-                utf8("name", true),
-                utf8("status", true),
-                utf8("owner_id", true),
-                utf8("extra", true),
-                string_list("owner_ids", false),
-                string_list("owner_user_ids", true),
-            ])
-        })
-        .clone()
-    }
-
-    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-        let mut owner_ids = ListBuilder::new(StringBuilder::new());
-        let mut owner_user_ids = ListBuilder::new(StringBuilder::new());
-        for r in rows {
-            owner_ids.append_value(r.owner_ids.iter().map(Some));
-            if r.owner_user_ids.is_empty() {
-                owner_user_ids.append_null();
-            } else {
-                owner_user_ids.append_value(r.owner_user_ids.iter().map(Some));
+            fn columns(rows: &[Self]) -> Vec<ArrayRef> {
+                vec![$(kind::$kind::build(rows.iter().map(|$r: &$row| $get))),*]
             }
         }
-        vec![
-            strings(rows.iter().map(|r| Some(r.id.as_str()))),
-            strings(rows.iter().map(|r| r.name.as_deref())),
-            strings(rows.iter().map(|r| r.status.as_deref())),
-            strings(rows.iter().map(|r| r.owner_id.as_deref())),
-            strings(rows.iter().map(|r| r.extra.as_deref())),
-            Arc::new(owner_ids.finish()),
-            Arc::new(owner_user_ids.finish()),
-        ]
-    }
+    };
+    (@nullable) => { true };
+    (@nullable required) => { false };
 }
 
-impl TableRow for OrgRow {
-    const TABLE: Table = Table::PersonnelOrg;
+table_row!(EnrichedPerson => Table::Personnel, [
+    "id": Utf8 required, |r| Some(r.person.id.as_str());
+    "email": Utf8, |r| r.person.email.as_deref();
+    "first_name": Utf8, |r| r.person.first_name.as_deref();
+    "last_name": Utf8, |r| r.person.last_name.as_deref();
+    "title": Utf8, |r| r.person.title.as_deref();
+    "department": Utf8, |r| r.person.department.as_deref();
+    "employment_type": Utf8, |r| r.person.employment_type.as_deref();
+    "start_date": Date, |r| r.person.start_date;
+    "end_date": Date, |r| r.person.end_date;
+    "is_active": Boolean, |r| r.person.is_active;
+    "role": Utf8, |r| r.person.role.as_deref();
+    "manager_id": Utf8, |r| r.person.manager_id.as_deref();
+    "compliance_status": Utf8, |r| r.person.compliance_status.as_deref();
+    "training_status": Utf8, |r| r.person.training_status.as_deref();
+    "external_id": Utf8, |r| r.person.external_id.as_deref();
+    "training_fetch_status": Utf8 required, |r| Some(r.training_fetch.as_str());
+    "background_check_fetch_status": Utf8 required, |r| Some(r.background_check_fetch.as_str());
+    "extra": Utf8, |r| r.person.extra.as_deref();
+    "list_fingerprint": Utf8 required, |r| Some(r.list_fingerprint.as_str());
+    "enriched_at": Timestamp, |r| r.enriched_at;
+    "employment_status": Utf8, |r| r.person.employment_status.as_deref();
+    "user_id": Utf8, |r| r.person.user_id.as_deref();
+]);
 
-    fn schema() -> SchemaRef {
-        static S: OnceLock<SchemaRef> = OnceLock::new();
-        S.get_or_init(|| {
-            schema_of(vec![
-                utf8("id", false),
-                utf8("manager_id", true),
-                utf8("manager_email", true),
-                Field::new("depth", DataType::Int32, true),
-                utf8("top_manager_id", true),
-                Field::new("chain", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false),
-                utf8("chain_status", false),
-                Field::new("manager_dangling", DataType::Boolean, false),
-                Field::new("in_cycle", DataType::Boolean, false),
-            ])
-        })
-        .clone()
-    }
+table_row!(Training => Table::PersonnelTraining, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "ordinal": Int32 required, |r| Some(r.ordinal);
+    "name": Utf8, |r| r.name.as_deref();
+    "status": Utf8, |r| r.status.as_deref();
+    "completed_at": Date, |r| r.completed_at;
+    "extra": Utf8, |r| r.extra.as_deref();
+    "enriched_at": Timestamp, |r| r.enriched_at;
+]);
 
-    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-        let mut chain = ListBuilder::new(StringBuilder::new());
-        for r in rows {
-            chain.append_value(r.chain.iter().map(Some));
-        }
-        vec![
-            strings(rows.iter().map(|r| Some(r.id.as_str()))),
-            strings(rows.iter().map(|r| r.manager_id.as_deref())),
-            strings(rows.iter().map(|r| r.manager_email.as_deref())),
-            Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.depth))),
-            strings(rows.iter().map(|r| r.top_manager_id.as_deref())),
-            Arc::new(chain.finish()),
-            strings(rows.iter().map(|r| Some(r.chain_status.as_str()))),
-            Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.manager_dangling)))),
-            Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.in_cycle)))),
-        ]
-    }
-}
+table_row!(BackgroundCheck => Table::PersonnelBackgroundChecks, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "ordinal": Int32 required, |r| Some(r.ordinal);
+    "status": Utf8, |r| r.status.as_deref();
+    "completed_at": Date, |r| r.completed_at;
+    "extra": Utf8, |r| r.extra.as_deref();
+    "enriched_at": Timestamp, |r| r.enriched_at;
+]);
 
-impl TableRow for ComplianceCheck {
-    const TABLE: Table = Table::PersonnelComplianceChecks;
+table_row!(Control => Table::Controls, [
+    "id": Utf8 required, |r| Some(r.id.as_str());
+    "name": Utf8, |r| r.name.as_deref();
+    "status": Utf8, |r| r.status.as_deref();
+    "owner_id": Utf8, |r| r.owner_id.as_deref();
+    "extra": Utf8, |r| r.extra.as_deref();
+    "owner_ids": StrList required, |r| Some(r.owner_ids.as_slice());
+    // Null (not empty) when the dialect has no user ids (the guide).
+    "owner_user_ids": StrList, |r| (!r.owner_user_ids.is_empty()).then_some(r.owner_user_ids.as_slice());
+]);
 
-    fn schema() -> SchemaRef {
-        static S: OnceLock<SchemaRef> = OnceLock::new();
-        S.get_or_init(|| {
-            schema_of(vec![
-                utf8("personnel_id", false),
-                Field::new("ordinal", DataType::Int32, false),
-                utf8("check_id", true),
-                utf8("type", true),
-                utf8("status", true),
-                utf8("check_frequency", true),
-                timestamp("completion_date", true),
-                timestamp("expires_at", true),
-                timestamp("last_checked_at", true),
-                utf8("extra", true),
-            ])
-        })
-        .clone()
-    }
+table_row!(OrgRow => Table::PersonnelOrg, [
+    "id": Utf8 required, |r| Some(r.id.as_str());
+    "manager_id": Utf8, |r| r.manager_id.as_deref();
+    "manager_email": Utf8, |r| r.manager_email.as_deref();
+    "depth": Int32, |r| r.depth;
+    "top_manager_id": Utf8, |r| r.top_manager_id.as_deref();
+    "chain": StrList required, |r| Some(r.chain.as_slice());
+    "chain_status": Utf8 required, |r| Some(r.chain_status.as_str());
+    "manager_dangling": Boolean required, |r| Some(r.manager_dangling);
+    "in_cycle": Boolean required, |r| Some(r.in_cycle);
+]);
 
-    fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-        vec![
-            strings(rows.iter().map(|r| Some(r.personnel_id.as_str()))),
-            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
-            strings(rows.iter().map(|r| r.check_id.as_deref())),
-            strings(rows.iter().map(|r| r.check_type.as_deref())),
-            strings(rows.iter().map(|r| r.status.as_deref())),
-            strings(rows.iter().map(|r| r.check_frequency.as_deref())),
-            timestamps(rows.iter().map(|r| r.completion_date)),
-            timestamps(rows.iter().map(|r| r.expires_at)),
-            timestamps(rows.iter().map(|r| r.last_checked_at)),
-            strings(rows.iter().map(|r| r.extra.as_deref())),
-        ]
-    }
-}
+table_row!(ComplianceCheck => Table::PersonnelComplianceChecks, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "ordinal": Int32 required, |r| Some(r.ordinal);
+    "check_id": Utf8, |r| r.check_id.as_deref();
+    "type": Utf8, |r| r.check_type.as_deref();
+    "status": Utf8, |r| r.status.as_deref();
+    "check_frequency": Utf8, |r| r.check_frequency.as_deref();
+    "completion_date": Timestamp, |r| r.completion_date;
+    "expires_at": Timestamp, |r| r.expires_at;
+    "last_checked_at": Timestamp, |r| r.last_checked_at;
+    "extra": Utf8, |r| r.extra.as_deref();
+]);
 
 /// The Arrow schema of a table by name (for verification and schema checks).
 pub fn schema_for(table: Table) -> SchemaRef {
