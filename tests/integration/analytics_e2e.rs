@@ -6,8 +6,8 @@
 //! and checks `personnel_org`, the CLI and `scripts/queries/*.sql` (DuckDB) agree.
 #![cfg(feature = "analytics")]
 
-use chrono::{DateTime, NaiveDate, Utc};
 use crate::common::*;
+use chrono::{DateTime, NaiveDate, Utc};
 use drata_etl::load::manifest::TableEntry;
 use drata_etl::load::{FileEntry, Manifest, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
 use drata_etl::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Person, Training};

@@ -5,8 +5,8 @@
 //! (the same snapshot as an unthrottled run), auto-detection recorded in the manifest and
 //! said by `check`, and the account-level 402/412 refusals.
 
-use arrow::array::{Array, AsArray, RecordBatch};
 use crate::common::*;
+use arrow::array::{Array, AsArray, RecordBatch};
 use drata_etl::sim::{AccountFault, Faults, RateLimit, RunningSim, SimConfig, SimDialect};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

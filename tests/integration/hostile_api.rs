@@ -8,11 +8,11 @@
 //! a failure, not a stuck test. Fault modes the simulator already has are tested in
 //! `resilience_e2e.rs`, not here.
 
+use crate::common::*;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

@@ -131,10 +131,9 @@ impl Spec {
         for (ts, ps) in t.iter().zip(&p) {
             match ts.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
                 Some(name) => check("path", name, ps, &mut out),
-                None if ts != ps => out.push(Violation {
-                    path: "request".into(),
-                    message: format!("{path} does not match {template}"),
-                }),
+                None if ts != ps => {
+                    out.push(Violation { path: "request".into(), message: format!("{path} does not match {template}") })
+                }
                 None => {}
             }
         }
@@ -269,11 +268,8 @@ impl Walker<'_> {
         }
         if let Some(t) = s.get("type").and_then(Value::as_str) {
             if !has_type(v, t) {
-                let what = if v.is_null() {
-                    "null, and the schema is not nullable".into()
-                } else {
-                    type_name(v).to_string()
-                };
+                let what =
+                    if v.is_null() { "null, and the schema is not nullable".into() } else { type_name(v).to_string() };
                 return self.report(path, format!("expected {t}, got {what}"));
             }
         }
@@ -469,8 +465,7 @@ mod tests {
                 "$.b: undeclared property (additionalProperties is false)".to_string(),
             ],
         );
-        let v =
-            json!({"data": [], "owner": {"id": 1, "email": "e", "firstName": null, "nickname": "x"}, "next": 1});
+        let v = json!({"data": [], "owner": {"id": 1, "email": "e", "firstName": null, "nickname": "x"}, "next": 1});
         assert!(run("Page", v.clone(), Options::default()).is_empty());
         assert_eq!(
             run("Page", v, Options { undeclared_properties: true }),

@@ -16,13 +16,12 @@
 //! so the contract test cannot pass vacuously.
 
 use crate::common::{sim_config, start, KEY};
-use drata_etl::sim::{AccountFault, ApiKeySpec, RunningSim, SimConfig, SimDialect};
 use crate::openapi::{Options, Spec};
+use drata_etl::sim::{AccountFault, ApiKeySpec, RunningSim, SimConfig, SimDialect};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
-
 
 /// Where the spec may live: `$DRATA_ETL_OPENAPI_SPEC`, else beside the project
 /// (`../shared/reference/`), else the workspace's shared folder (`/work/shared/reference/`);
