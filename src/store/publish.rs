@@ -381,4 +381,66 @@ mod tests {
         assert_eq!(r.get("_locks/_default.lock").await.unwrap().unwrap().as_ref(), successor);
         assert!(a.confirm("x").await.is_err());
     }
+
+    #[tokio::test]
+    async fn expiry_is_judged_by_the_stores_clock_not_the_writers() {
+        let r = remote(); // lease 60 s
+        // The holder's clock is behind: its `expires_at` has passed, but it wrote just now.
+        let behind = br#"{"run_id":"z","host":"h","pid":1,"acquired_at":"x","expires_at":"2000-01-01T00:00:00Z"}"#;
+        r.put("_locks/_default.lock", behind.to_vec()).await.unwrap();
+        let err = LeaseLock::acquire(&r, "_default", "b").await.err().expect("a fresh lock is live");
+        assert_eq!(err.kind, FailureKind::Temporary);
+        assert!(err.message.contains("by the store's clock"), "{}", err.message);
+        // The holder's clock is ahead, with a 20 ms lease it stopped renewing: it has lapsed.
+        let ahead = br#"{"run_id":"y","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z","lease_ms":20}"#;
+        r.put("_locks/_default.lock", ahead.to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let b = LeaseLock::acquire(&r, "_default", "b").await.expect("a lapsed lease is taken over");
+        b.confirm("x").await.unwrap();
+        b.release().await;
+        assert!(r.list("_locks").await.unwrap().is_empty(), "no clock probe or lock left behind");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_the_store_does_not_answer_in_time_marks_the_lock_lost() {
+        use object_store::throttle::{ThrottleConfig, ThrottledStore};
+        let store = Arc::new(ThrottledStore::new(InMemory::new(), ThrottleConfig::default()));
+        let opts = StoreOptions { lock_lease: Duration::from_secs(60), ..Default::default() };
+        let r = Remote::with_store(store.clone(), "root", "mem://bucket/root", opts);
+        let a = LeaseLock::acquire(&r, "_default", "a").await.unwrap();
+        // From now on every write hangs for an hour (reads still answer).
+        store.config_mut(|c| c.wait_put_per_call = Duration::from_secs(3600));
+        // Renewals at 20 s and 31 s each give up after 10 s; by 41 s the lease could lapse
+        // before another attempt ends, so the lock counts as lost, before the lease is over.
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        let err = a.confirm("x").await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Temporary);
+        assert!(err.message.contains("did not answer within 10000 ms"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn confirm_fails_once_the_lock_object_is_gone_or_rewritten() {
+        let r = remote();
+        let a = LeaseLock::acquire(&r, "_default", "a").await.unwrap();
+        // Rewritten with the same run id (another version): the compare-and-swap tells.
+        let same_id = br#"{"run_id":"a","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z"}"#;
+        r.put("_locks/_default.lock", same_id.to_vec()).await.unwrap();
+        assert!(a.confirm("x").await.is_err());
+        a.release().await;
+        assert!(r.get("_locks/_default.lock").await.unwrap().is_some(), "release never deletes another version");
+    }
+
+    #[tokio::test]
+    async fn an_intent_whose_files_are_not_staged_is_discarded_not_rolled_forward() {
+        let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
+        // A fenced-out run's late intent, after its staged files were deleted.
+        let m = local_snapshot(tmp.path(), "r1", 2);
+        let intent = format!("{}/{COMMIT_INTENT}", staging_rel("_default", &m));
+        r.put(&intent, serde_json::to_vec(&m).unwrap()).await.unwrap();
+        let rec = recover(&r, "_default", &l).await.unwrap();
+        assert_eq!(rec, Recovery { discarded_staging: 1, rolled_forward: 0 });
+        assert_eq!(committed_run(&r).await, None);
+        assert!(keys(&r).await.iter().all(|k| !k.starts_with("_staging/")));
+    }
 }
