@@ -385,14 +385,15 @@ mod tests {
     #[tokio::test]
     async fn expiry_is_judged_by_the_stores_clock_not_the_writers() {
         let r = remote(); // lease 60 s
-        // The holder's clock is behind: its `expires_at` has passed, but it wrote just now.
+                          // The holder's clock is behind: its `expires_at` has passed, but it wrote just now.
         let behind = br#"{"run_id":"z","host":"h","pid":1,"acquired_at":"x","expires_at":"2000-01-01T00:00:00Z"}"#;
         r.put("_locks/_default.lock", behind.to_vec()).await.unwrap();
         let err = LeaseLock::acquire(&r, "_default", "b").await.err().expect("a fresh lock is live");
         assert_eq!(err.kind, FailureKind::Temporary);
         assert!(err.message.contains("by the store's clock"), "{}", err.message);
         // The holder's clock is ahead, with a 20 ms lease it stopped renewing: it has lapsed.
-        let ahead = br#"{"run_id":"y","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z","lease_ms":20}"#;
+        let ahead =
+            br#"{"run_id":"y","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z","lease_ms":20}"#;
         r.put("_locks/_default.lock", ahead.to_vec()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(40)).await;
         let b = LeaseLock::acquire(&r, "_default", "b").await.expect("a lapsed lease is taken over");
