@@ -167,6 +167,7 @@ impl Staging {
         let intent = self.dir.join(COMMIT_INTENT);
         write_atomically(&intent, &serde_json::to_vec_pretty(manifest).expect("serialisable"))
             .map_err(|e| write_err("write commit intent", &intent, e))?;
+        crate::store::test_hook::pause_blocking(crate::store::test_hook::Point::AfterIntent);
         apply_commit(&self.root, &self.dir, &self.trash, manifest)
             .map_err(|e| write_err("commit snapshot into", &self.root, e))?;
         remove_any(&self.trash).ok();

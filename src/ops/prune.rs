@@ -78,6 +78,15 @@ async fn lock_scope(view: &RootView, ws: Option<&str>) -> Result<Held, EtlError>
     }
 }
 
+/// Before each removal on a store: the lease is still prune's (a prune that stalled past
+/// its lease must not delete what a run that took over is committing).
+async fn still_held(held: &Option<Held>) -> Result<(), EtlError> {
+    match held {
+        Some(Held::Remote(lock)) => lock.confirm("prune stopped before removing anything more; rerun it").await,
+        _ => Ok(()),
+    }
+}
+
 fn remove_snapshot(s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
     let manifest = &s.manifest_path;
     std::fs::remove_file(manifest).map_err(|e| remove_err("manifest", manifest, e))?;
@@ -122,68 +131,76 @@ pub async fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlEr
                 Err(e) => return Err(e),
             }
         };
-        // Scan again under the lock: opening it may have finished an interrupted commit.
-        let fresh = match (view.remote(), &held) {
-            (Some(r), Some(_)) => Some(RootView::mirror(r.clone()).await?),
-            _ => None,
-        };
-        let cur = fresh.as_ref().unwrap_or(&view);
-        let root = cur.path();
-        let scan = scan(root)?;
-        let snaps = scan.of(ws);
-        let n = snaps.len();
-        for (i, s) in snaps.iter().enumerate() {
-            let rank = n - 1 - i; // 0 = newest
-            let id = &s.manifest.snapshot_id;
-            let why_keep = if rank == 0 {
-                Some("the latest".to_string())
-            } else if let Some(k) = args.keep {
-                (rank < k as usize).then(|| format!("one of the {k} newest"))
-            } else if let Some(c) = cutoff {
-                (s.run_at >= c).then(|| format!("younger than {} days", args.keep_days.unwrap_or(0)))
-            } else {
-                Some("no retention rule".to_string())
+        // Everything under the lock in one block, so the lock is released on every path.
+        let pruned: Result<(), EtlError> = async {
+            // Scan again under the lock: opening it may have finished an interrupted commit.
+            let fresh = match (view.remote(), &held) {
+                (Some(r), Some(_)) => Some(RootView::mirror(r.clone()).await?),
+                _ => None,
             };
-            match why_keep {
-                Some(why) => {
-                    kept += 1;
-                    let _ = writeln!(out, "kept    {id}  {label}: {why}");
-                }
-                None => {
-                    let parts = scan.partitions_of(ws, id);
-                    if !args.dry_run {
-                        remove_snapshot_in(cur, s, &parts).await?;
+            let cur = fresh.as_ref().unwrap_or(&view);
+            let root = cur.path();
+            let scan = scan(root)?;
+            let snaps = scan.of(ws);
+            let n = snaps.len();
+            for (i, s) in snaps.iter().enumerate() {
+                let rank = n - 1 - i; // 0 = newest
+                let id = &s.manifest.snapshot_id;
+                let why_keep = if rank == 0 {
+                    Some("the latest".to_string())
+                } else if let Some(k) = args.keep {
+                    (rank < k as usize).then(|| format!("one of the {k} newest"))
+                } else if let Some(c) = cutoff {
+                    (s.run_at >= c).then(|| format!("younger than {} days", args.keep_days.unwrap_or(0)))
+                } else {
+                    Some("no retention rule".to_string())
+                };
+                match why_keep {
+                    Some(why) => {
+                        kept += 1;
+                        let _ = writeln!(out, "kept    {id}  {label}: {why}");
                     }
-                    removed += 1;
-                    freed += s.bytes();
+                    None => {
+                        let parts = scan.partitions_of(ws, id);
+                        if !args.dry_run {
+                            still_held(&held).await?;
+                            remove_snapshot_in(cur, s, &parts).await?;
+                        }
+                        removed += 1;
+                        freed += s.bytes();
+                        let _ = writeln!(
+                            out,
+                            "{verb} {id}  {label}: run at {}, {} rows in {} files, {}",
+                            s.manifest.run_at,
+                            s.rows(),
+                            s.files(),
+                            human_bytes(s.bytes())
+                        );
+                    }
+                }
+            }
+            let orphans = scan.orphans(root, ws);
+            if !orphans.is_empty() {
+                if !args.dry_run {
+                    still_held(&held).await?;
+                    remove_partitions_in(cur, &orphans).await?;
+                }
+                orphans_removed += orphans.len();
+                for o in orphans {
                     let _ = writeln!(
                         out,
-                        "{verb} {id}  {label}: run at {}, {} rows in {} files, {}",
-                        s.manifest.run_at,
-                        s.rows(),
-                        s.files(),
-                        human_bytes(s.bytes())
+                        "{verb} orphaned partition {} ({label}): no manifest",
+                        o.path.strip_prefix(root).unwrap_or(&o.path).display()
                     );
                 }
             }
+            Ok(())
         }
-        let orphans = scan.orphans(root, ws);
-        if !orphans.is_empty() {
-            if !args.dry_run {
-                remove_partitions_in(cur, &orphans).await?;
-            }
-            orphans_removed += orphans.len();
-            for o in orphans {
-                let _ = writeln!(
-                    out,
-                    "{verb} orphaned partition {} ({label}): no manifest",
-                    o.path.strip_prefix(root).unwrap_or(&o.path).display()
-                );
-            }
-        }
+        .await;
         if let Some(Held::Remote(lock)) = held {
             lock.release().await;
         }
+        pruned?;
     }
     let _ = writeln!(
         out,

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod mirror;
 pub mod publish;
 pub mod remote;
+pub mod test_hook;
 
 pub use remote::{Remote, StoreOptions};
 
@@ -84,9 +85,10 @@ impl RunTarget {
             Output::Local(dir) => return Ok(RunTarget { root: OutputRoot::open(dir, workspace)?, remote: None }),
             Output::Remote(r) => r,
         };
+        test_hook::output_is_a_store();
         let scope = scope_name(workspace);
         let lock = lock::LeaseLock::acquire(remote, &scope, run_id).await?;
-        let recovered = publish::recover(remote, &scope).await;
+        let recovered = publish::recover(remote, &scope, &lock).await;
         let work = match recovered.and_then(|_| mirror::work_dir()) {
             Ok(w) => w,
             Err(e) => {
@@ -121,8 +123,8 @@ impl RunTarget {
     /// Cancelling this leaves nothing a reader takes for data.
     pub async fn upload(&self, m: &Manifest) -> Result<(), EtlError> {
         let Some(r) = &self.remote else { return Ok(()) };
-        r.lock.confirm().await?;
-        publish::upload(&r.remote, self.root.path(), &r.scope, m).await
+        r.lock.confirm("nothing was uploaded or committed; retry later").await?;
+        publish::upload(&r.remote, self.root.path(), &r.scope, m, &r.lock).await
     }
 
     /// Remote only: make the uploaded snapshot the committed one. Returns where the
@@ -130,7 +132,7 @@ impl RunTarget {
     pub async fn apply(&self, m: &Manifest) -> Result<String, EtlError> {
         let rel = crate::load::layout::manifest_rel(m.workspace.as_deref(), &m.snapshot_id);
         let Some(r) = &self.remote else { return Ok(self.root.path().join(rel).display().to_string()) };
-        publish::apply(&r.remote, &publish::staging_rel(&r.scope, m), m).await?;
+        publish::apply(&r.remote, &publish::staging_rel(&r.scope, m), m, &r.lock).await?;
         Ok(r.remote.url_of(&rel.to_string_lossy()))
     }
 
@@ -209,7 +211,7 @@ pub async fn lock_for_maintenance(
     let scope = scope_name(workspace);
     let id = format!("prune-{}", std::process::id());
     let lock = lock::LeaseLock::acquire(remote, &scope, &id).await?;
-    match publish::recover(remote, &scope).await {
+    match publish::recover(remote, &scope, &lock).await {
         Ok(rec) => Ok((lock, rec)),
         Err(e) => {
             lock.release().await;

@@ -13,7 +13,9 @@
 //!    (`If-None-Match: *`: if another writer's manifest appeared meanwhile, this one fails
 //!    with 75 instead of overwriting it), then delete the intent and the staging keys.
 
+use super::lock::LeaseLock;
 use super::remote::{Created, Remote};
+use super::test_hook;
 use crate::error::{EtlError, FailureKind};
 use crate::load::commit::STAGING_DIR;
 use crate::load::layout::{manifest_rel, partition_dir, Table};
@@ -39,46 +41,91 @@ fn files(m: &Manifest) -> Vec<String> {
     m.tables.values().flat_map(|t| t.files.iter().map(|f| f.path.replace('\\', "/"))).collect()
 }
 
-/// Phase 1: upload the files of `m` from `local_root` into staging, then the intent.
-pub async fn upload(remote: &Remote, local_root: &Path, scope: &str, m: &Manifest) -> Result<(), EtlError> {
+/// What a run that loses its lock before its point of no return leaves behind.
+const BEFORE_INTENT: &str = "nothing was committed (the next run deletes its staged files); retry later";
+/// ... and after it: the intent is in the store, so the next holder finishes the commit.
+const AFTER_INTENT: &str = "this run stopped committing; its commit intent is in the store and the next run (or prune) of this scope finishes the commit";
+
+/// Phase 1: upload the files of `m` from `local_root` into staging, then (still holding
+/// the lease, proven by a compare-and-swap renewal) the intent.
+pub async fn upload(
+    remote: &Remote,
+    local_root: &Path,
+    scope: &str,
+    m: &Manifest,
+    lock: &LeaseLock,
+) -> Result<(), EtlError> {
     let staging = staging_rel(scope, m);
     futures::stream::iter(files(m))
         .map(|f| {
             let staging = &staging;
-            async move { remote.upload(&local_root.join(&f), &format!("{staging}/{f}")).await }
+            async move {
+                lock.keep(BEFORE_INTENT).await?;
+                remote.upload(&local_root.join(&f), &format!("{staging}/{f}")).await
+            }
         })
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
+    test_hook::pause(test_hook::Point::BeforeIntent, true).await;
+    lock.confirm(BEFORE_INTENT).await?;
     let intent = serde_json::to_vec_pretty(m).expect("serialisable");
-    remote.put(&format!("{staging}/{COMMIT_INTENT}"), intent).await
+    // The confirm just renewed the lease; an intent that lands after it could lapse would
+    // race a successor, so the write gets a third of the lease (a late one is caught by
+    // `recover`, which rolls forward only an intent whose files are all staged).
+    let within = remote.opts.lock_lease / 3;
+    let rel = format!("{staging}/{COMMIT_INTENT}");
+    match tokio::time::timeout(within, remote.put(&rel, intent)).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(EtlError::new(
+                FailureKind::Temporary,
+                format!(
+                    "writing the commit intent {} took longer than {} ms (a third of --lock-lease); nothing was committed, retry later",
+                    remote.url_of(&rel),
+                    within.as_millis()
+                ),
+            ))
+        }
+    }
+    test_hook::pause(test_hook::Point::AfterIntent, true).await;
+    Ok(())
 }
 
-/// Phase 2: make the staged snapshot the committed one (see the module docs).
-pub async fn apply(remote: &Remote, staging: &str, m: &Manifest) -> Result<(), EtlError> {
+/// Phase 2: make the staged snapshot the committed one (see the module docs). Every
+/// destructive step first proves the lease is still this run's.
+pub async fn apply(remote: &Remote, staging: &str, m: &Manifest, lock: &LeaseLock) -> Result<(), EtlError> {
     let ws = m.workspace.as_deref();
     let manifest = rel(&manifest_rel(ws, &m.snapshot_id));
     if let Some(bytes) = remote.get(&manifest).await? {
         let same_run = serde_json::from_slice::<Manifest>(&bytes).is_ok_and(|old| old.run_id == m.run_id);
         if !same_run {
+            lock.confirm(AFTER_INTENT).await?;
             remote.delete(&manifest).await?;
         }
     }
     let wanted: BTreeSet<String> = files(m).into_iter().collect();
+    lock.confirm(AFTER_INTENT).await?;
     for table in Table::ALL {
         let dir = rel(&partition_dir(table, ws, &m.snapshot_date, &m.snapshot_id));
         for (key, _) in remote.list(&dir).await? {
             if !wanted.contains(&key) {
+                lock.keep(AFTER_INTENT).await?;
                 remote.delete(&key).await?;
             }
         }
     }
+    lock.confirm(AFTER_INTENT).await?;
     futures::stream::iter(wanted.iter())
-        .map(|f| async move { remote.copy(&format!("{staging}/{f}"), f).await })
+        .map(|f| async move {
+            lock.keep(AFTER_INTENT).await?;
+            remote.copy(&format!("{staging}/{f}"), f).await
+        })
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
     let body = serde_json::to_vec_pretty(m).expect("serialisable");
+    lock.confirm(AFTER_INTENT).await?;
     if remote.create(&manifest, body).await? == Created::AlreadyExists {
         let theirs = remote.get(&manifest).await?.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
         if theirs.is_none_or(|t| t.run_id != m.run_id) {
@@ -99,27 +146,41 @@ pub async fn apply(remote: &Remote, staging: &str, m: &Manifest) -> Result<(), E
 
 /// Under the scope's lock: finish commits that passed their point of no return, delete the
 /// staging keys of runs that did not. Returns what was done.
-pub async fn recover(remote: &Remote, scope: &str) -> Result<Recovery, EtlError> {
+///
+/// An intent whose files are not all staged is not a commit to finish: its run was fenced
+/// out (it lost its lock, someone deleted its staging, and its late intent write landed
+/// after that). Rolling it forward would fail on every run; it is discarded instead.
+pub async fn recover(remote: &Remote, scope: &str, lock: &LeaseLock) -> Result<Recovery, EtlError> {
     let prefix = format!("{STAGING_DIR}/{scope}");
-    let mut runs: BTreeMap<String, bool> = BTreeMap::new();
+    let mut runs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (key, _) in remote.list(&prefix).await? {
         let Some(rest) = key.strip_prefix(&format!("{prefix}/")) else { continue };
         let Some((run, inner)) = rest.split_once('/') else {
             runs.entry(rest.to_string()).or_default();
             continue;
         };
-        *runs.entry(run.to_string()).or_default() |= inner == COMMIT_INTENT;
+        runs.entry(run.to_string()).or_default().insert(inner.to_string());
     }
+    let recovering = "recovery stopped; the next run (or prune) of this scope repeats it";
     let mut rec = Recovery::default();
-    for (run, has_intent) in runs {
+    for (run, staged) in runs {
         let staging = format!("{prefix}/{run}");
-        let intent = if has_intent { remote.get(&format!("{staging}/{COMMIT_INTENT}")).await? } else { None };
-        match intent.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok()) {
-            Some(m) => {
-                apply(remote, &staging, &m).await?;
+        let intent = if staged.contains(COMMIT_INTENT) {
+            remote.get(&format!("{staging}/{COMMIT_INTENT}")).await?
+        } else {
+            None
+        };
+        let intent = intent.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+        match intent {
+            Some(m) if files(&m).iter().all(|f| staged.contains(f)) => {
+                apply(remote, &staging, &m, lock).await?;
                 rec.rolled_forward += 1;
             }
-            None => {
+            other => {
+                if other.is_some() {
+                    tracing::warn!(staging = %remote.url_of(&staging), "a commit intent whose files are not all staged (a run that lost its lock) is discarded");
+                }
+                lock.confirm(recovering).await?;
                 remote.delete_prefix(&staging).await?;
                 rec.discarded_staging += 1;
             }
@@ -195,10 +256,11 @@ mod tests {
     #[tokio::test]
     async fn upload_then_apply_commits_and_leaves_no_staging() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
         assert_eq!(committed_run(&r).await, None, "nothing is committed before apply");
-        apply(&r, &staging_rel("_default", &m), &m).await.unwrap();
+        apply(&r, &staging_rel("_default", &m), &m, &l).await.unwrap();
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
         let k = keys(&r).await;
         assert!(k.iter().all(|k| !k.starts_with("_staging/")), "{k:?}");
@@ -208,17 +270,18 @@ mod tests {
     #[tokio::test]
     async fn recovery_rolls_forward_after_the_intent_and_discards_before_it() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         // Killed after the intent: the next run finishes the commit.
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
-        let rec = recover(&r, "_default").await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
+        let rec = recover(&r, "_default", &l).await.unwrap();
         assert_eq!(rec, Recovery { discarded_staging: 0, rolled_forward: 1 });
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
         // Killed mid-upload (a staged file, no intent): discarded, the commit is untouched.
         let m2 = local_snapshot(tmp.path(), "r2", 3);
         let staged = format!("{}/{}", staging_rel("_default", &m2), m2.tables["controls"].files[0].path);
         r.put(&staged, b"partial".to_vec()).await.unwrap();
-        let rec = recover(&r, "_default").await.unwrap();
+        let rec = recover(&r, "_default", &l).await.unwrap();
         assert_eq!(rec, Recovery { discarded_staging: 1, rolled_forward: 0 });
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
         assert!(keys(&r).await.iter().all(|k| !k.starts_with("_staging/")));
@@ -227,12 +290,13 @@ mod tests {
     #[tokio::test]
     async fn apply_repeated_after_a_crash_before_cleanup_is_harmless() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
         // First attempt got as far as the manifest (simulated: apply, then restore staging).
-        apply(&r, &staging_rel("_default", &m), &m).await.unwrap();
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
-        let rec = recover(&r, "_default").await.unwrap();
+        apply(&r, &staging_rel("_default", &m), &m, &l).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
+        let rec = recover(&r, "_default", &l).await.unwrap();
         assert_eq!(rec.rolled_forward, 1);
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
     }
@@ -240,13 +304,14 @@ mod tests {
     #[tokio::test]
     async fn replacing_a_snapshot_drops_files_the_new_manifest_does_not_list() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         let m1 = local_snapshot(tmp.path(), "r1", 3);
-        upload(&r, tmp.path(), "_default", &m1).await.unwrap();
-        apply(&r, &staging_rel("_default", &m1), &m1).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m1, &l).await.unwrap();
+        apply(&r, &staging_rel("_default", &m1), &m1, &l).await.unwrap();
         let tmp2 = tempfile::tempdir().unwrap();
         let m2 = local_snapshot(tmp2.path(), "r2", 1);
-        upload(&r, tmp2.path(), "_default", &m2).await.unwrap();
-        apply(&r, &staging_rel("_default", &m2), &m2).await.unwrap();
+        upload(&r, tmp2.path(), "_default", &m2, &l).await.unwrap();
+        apply(&r, &staging_rel("_default", &m2), &m2, &l).await.unwrap();
         assert_eq!(committed_run(&r).await.as_deref(), Some("r2"));
         let parts: Vec<String> = keys(&r).await.into_iter().filter(|k| k.ends_with(".parquet")).collect();
         assert_eq!(parts.len(), 1, "{parts:?}");
@@ -265,7 +330,7 @@ mod tests {
         let busy = LeaseLock::acquire(&r, "_default", "b").await.err().unwrap();
         assert_eq!(busy.kind, FailureKind::Temporary);
         assert!(busy.message.contains("held by run a"), "{}", busy.message);
-        a.confirm().await.unwrap();
+        a.confirm("x").await.unwrap();
         a.release().await;
         let b = LeaseLock::acquire(&r, "_default", "b").await.unwrap();
         b.release().await;
@@ -277,11 +342,11 @@ mod tests {
         let d = LeaseLock::acquire(&short, "_default", "d").await.unwrap();
         assert!(LeaseLock::acquire(&r, "_default", "e").await.is_err(), "a live lease is not taken over");
         tokio::time::sleep(Duration::from_millis(10)).await;
-        d.confirm().await.unwrap();
+        d.confirm("x").await.unwrap();
         drop(d); // stops renewing, as a killed process would
         tokio::time::sleep(Duration::from_millis(60)).await;
         let e = LeaseLock::acquire(&r, "_default", "e").await.unwrap();
-        e.confirm().await.unwrap();
+        e.confirm("x").await.unwrap();
         e.release().await;
     }
 
@@ -298,7 +363,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let err = a.confirm().await.unwrap_err();
+        let err = a.confirm("x").await.unwrap_err();
         assert_eq!(err.kind, FailureKind::Temporary);
         a.release().await;
         assert!(r.get("_locks/_default.lock").await.unwrap().is_some(), "release never deletes another run's lock");
@@ -314,6 +379,69 @@ mod tests {
         r.put("_locks/_default.lock", successor.to_vec()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await; // several renewal attempts by `a`
         assert_eq!(r.get("_locks/_default.lock").await.unwrap().unwrap().as_ref(), successor);
-        assert!(a.confirm().await.is_err());
+        assert!(a.confirm("x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn expiry_is_judged_by_the_stores_clock_not_the_writers() {
+        let r = remote(); // lease 60 s
+                          // The holder's clock is behind: its `expires_at` has passed, but it wrote just now.
+        let behind = br#"{"run_id":"z","host":"h","pid":1,"acquired_at":"x","expires_at":"2000-01-01T00:00:00Z"}"#;
+        r.put("_locks/_default.lock", behind.to_vec()).await.unwrap();
+        let err = LeaseLock::acquire(&r, "_default", "b").await.err().expect("a fresh lock is live");
+        assert_eq!(err.kind, FailureKind::Temporary);
+        assert!(err.message.contains("by the store's clock"), "{}", err.message);
+        // The holder's clock is ahead, with a 20 ms lease it stopped renewing: it has lapsed.
+        let ahead =
+            br#"{"run_id":"y","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z","lease_ms":20}"#;
+        r.put("_locks/_default.lock", ahead.to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let b = LeaseLock::acquire(&r, "_default", "b").await.expect("a lapsed lease is taken over");
+        b.confirm("x").await.unwrap();
+        b.release().await;
+        assert!(r.list("_locks").await.unwrap().is_empty(), "no clock probe or lock left behind");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_the_store_does_not_answer_in_time_marks_the_lock_lost() {
+        use object_store::throttle::{ThrottleConfig, ThrottledStore};
+        let store = Arc::new(ThrottledStore::new(InMemory::new(), ThrottleConfig::default()));
+        let opts = StoreOptions { lock_lease: Duration::from_secs(60), ..Default::default() };
+        let r = Remote::with_store(store.clone(), "root", "mem://bucket/root", opts);
+        let a = LeaseLock::acquire(&r, "_default", "a").await.unwrap();
+        // From now on every write hangs for an hour (reads still answer).
+        store.config_mut(|c| c.wait_put_per_call = Duration::from_secs(3600));
+        // Renewals at 20 s and 31 s each give up after 10 s; by 41 s the lease could lapse
+        // before another attempt ends, so the lock counts as lost, before the lease is over.
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        let err = a.confirm("x").await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Temporary);
+        assert!(err.message.contains("did not answer within 10000 ms"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn confirm_fails_once_the_lock_object_is_gone_or_rewritten() {
+        let r = remote();
+        let a = LeaseLock::acquire(&r, "_default", "a").await.unwrap();
+        // Rewritten with the same run id (another version): the compare-and-swap tells.
+        let same_id = br#"{"run_id":"a","host":"h","pid":1,"acquired_at":"x","expires_at":"2999-01-01T00:00:00Z"}"#;
+        r.put("_locks/_default.lock", same_id.to_vec()).await.unwrap();
+        assert!(a.confirm("x").await.is_err());
+        a.release().await;
+        assert!(r.get("_locks/_default.lock").await.unwrap().is_some(), "release never deletes another version");
+    }
+
+    #[tokio::test]
+    async fn an_intent_whose_files_are_not_staged_is_discarded_not_rolled_forward() {
+        let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
+        // A fenced-out run's late intent, after its staged files were deleted.
+        let m = local_snapshot(tmp.path(), "r1", 2);
+        let intent = format!("{}/{COMMIT_INTENT}", staging_rel("_default", &m));
+        r.put(&intent, serde_json::to_vec(&m).unwrap()).await.unwrap();
+        let rec = recover(&r, "_default", &l).await.unwrap();
+        assert_eq!(rec, Recovery { discarded_staging: 1, rolled_forward: 0 });
+        assert_eq!(committed_run(&r).await, None);
+        assert!(keys(&r).await.iter().all(|k| !k.starts_with("_staging/")));
     }
 }

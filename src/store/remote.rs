@@ -59,6 +59,14 @@ pub struct Remote {
     pub opts: StoreOptions,
 }
 
+/// An object read with what a compare-and-swap and a lease need.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    pub bytes: Bytes,
+    pub version: UpdateVersion,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// What a conditional create found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
@@ -191,17 +199,29 @@ impl Remote {
         }
     }
 
-    /// An object's bytes and version (for a later `replace`), or `None` when it does not exist.
-    pub async fn get_versioned(&self, rel: &str) -> Result<Option<(Bytes, UpdateVersion)>, EtlError> {
+    /// An object's bytes, version (for a later `replace`) and the store's last-modified
+    /// time, or `None` when it does not exist.
+    pub async fn get_versioned(&self, rel: &str) -> Result<Option<Versioned>, EtlError> {
         match self.store.get_opts(&self.key(rel), GetOptions::default()).await {
             Ok(r) => {
                 let version = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
+                let last_modified = r.meta.last_modified;
                 let bytes = r.bytes().await.map_err(|e| self.err("read", rel, e))?;
-                Ok(Some((bytes, version)))
+                Ok(Some(Versioned { bytes, version, last_modified }))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err("read", rel, e)),
         }
+    }
+
+    /// The store's own clock: the last-modified time it gives a probe object written now
+    /// (then deleted). Lease expiry is judged by this, never by this machine's clock, which
+    /// may differ from the lock holder's.
+    pub async fn store_now(&self, probe_rel: &str) -> Result<chrono::DateTime<chrono::Utc>, EtlError> {
+        self.put(probe_rel, Vec::new()).await?;
+        let head = self.store.head(&self.key(probe_rel)).await.map_err(|e| self.err("read", probe_rel, e));
+        self.delete(probe_rel).await?;
+        Ok(head?.last_modified)
     }
 
     /// Replace an object only if it is still the version read (compare-and-swap). Returns

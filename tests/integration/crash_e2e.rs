@@ -1,6 +1,8 @@
 //! Crash safety: SIGKILL at random moments, at least 20 times, never leaves a snapshot
 //! that looks committed but is not, never damages an earlier snapshot, and the next run
-//! succeeds. Also: the API key never appears in any output, at the most verbose log level.
+//! succeeds. SIGKILL inside the window after the commit intent (held open by the test-only
+//! pause `DRATA_ETL_TEST_PAUSE_AFTER_INTENT_MS`), 20 times: each is rolled forward by the
+//! next run. Also: the API key never appears in any output, at the most verbose log level.
 
 use crate::common::*;
 use drata_etl::load::commit::committed_manifests;
@@ -97,6 +99,78 @@ async fn sigkill_at_random_points_never_leaves_a_half_commit() {
     check_consistent(out);
     assert_all_visible_files_committed(out);
     assert_no_leftovers(out);
+    sim.shutdown().await;
+}
+
+/// The staging folder holding a commit intent, other than `not`: (snapshot id, run id).
+fn intent_in_window(out: &Path, not: Option<&(String, String)>) -> Option<(String, String)> {
+    for e in std::fs::read_dir(out.join("_staging/_default")).ok()? {
+        let dir = e.ok()?.path();
+        let name = dir.file_name()?.to_string_lossy().into_owned();
+        let (snapshot, run) = name.split_once('.')?;
+        let found = (snapshot.to_string(), run.to_string());
+        if dir.join("_commit.json").is_file() && not != Some(&found) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_the_commit_intent_is_rolled_forward_by_the_next_run() {
+    let sim = start(sim_config(40)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    // (snapshot id, run id) of each run killed inside the window.
+    let mut killed: Vec<(String, String)> = Vec::new();
+    for i in 0..=20 {
+        // Mostly new snapshots; every third replaces the one before it; the last is new.
+        let hour = match i {
+            20 => 23,
+            _ if i % 3 == 2 => i - 1,
+            _ => i,
+        };
+        let mut c = bin();
+        c.arg("run").arg("--base-url").arg(sim.base_url()).arg("--out").arg(out);
+        c.args(["--run-at", &format!("2026-04-01T{hour:02}:00:00Z")]);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        if i == 20 {
+            // Not killed: it rolls forward the 20th killed run and commits its own.
+            let r: Run = c.output().await.unwrap().into();
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        } else {
+            c.env("DRATA_ETL_TEST_PAUSE_AFTER_INTENT_MS", "60000");
+            let mut child = c.spawn().unwrap();
+            let mut found = None;
+            for _ in 0..6000 {
+                found = intent_in_window(out, killed.last());
+                if found.is_some() || child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let found = found.unwrap_or_else(|| panic!("trial {i}: the run never reached its commit intent"));
+            child.start_kill().unwrap();
+            let status = child.wait().await.unwrap();
+            assert!(status.code().is_none(), "trial {i}: the run ended by itself inside the window");
+            assert_eq!(found.0, format!("20260401T{hour:02}0000Z"));
+            killed.push(found);
+        }
+        // The run just started rolled forward the previous killed run: its snapshot is
+        // committed with its data and verifies.
+        let Some((snapshot, run)) = killed.iter().rev().nth(if i == 20 { 0 } else { 1 }).cloned() else { continue };
+        let m = committed_manifests(out).unwrap().into_iter().find(|m| m.snapshot_id == snapshot);
+        let m = m.unwrap_or_else(|| panic!("trial {i}: snapshot {snapshot} of the killed run was not rolled forward"));
+        assert_eq!(m.run_id, run, "trial {i}: snapshot {snapshot} is not the killed run's");
+        assert_eq!(m.tables["personnel"].rows, 40);
+        let problems = verify_snapshot(out, &m);
+        assert!(problems.is_empty(), "trial {i}: rolled-forward snapshot {snapshot} does not verify: {problems:?}");
+    }
+    assert_eq!(killed.len(), 20);
+    check_consistent(out);
+    assert_all_visible_files_committed(out);
+    assert_no_leftovers(out);
+    assert_eq!(committed_manifests(out).unwrap().len(), 15);
     sim.shutdown().await;
 }
 

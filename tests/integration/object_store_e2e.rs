@@ -100,6 +100,17 @@ impl Moto {
         assert!(out.status.success(), "put {key}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Delete one object with a signed request (boto3), as an operator clearing a dead run's
+    /// lock would.
+    fn delete(&self, key: &str) {
+        let code = format!(
+            "import boto3, sys; boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').delete_object(Bucket='{BUCKET}', Key=sys.argv[1])",
+            self.endpoint
+        );
+        let out = std::process::Command::new(python()).args(["-c", &code, key]).output().expect("python runs");
+        assert!(out.status.success(), "delete {key}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// pyarrow reads every committed snapshot under `prefix` by its manifest.
     fn pyarrow_check(&self, prefix: &str) -> serde_json::Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/interop/check_s3.py");
@@ -119,6 +130,38 @@ impl Moto {
         );
         serde_json::from_str(stdout.trim()).unwrap()
     }
+}
+
+/// Stop or continue a process (SIGSTOP/SIGCONT), as a machine that stalls would.
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let s = std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(s.success(), "kill {sig} {pid}");
+}
+
+/// Wait until a staged data file of a run shows under `prefix`/_staging/ (its upload began).
+async fn wait_for_staged_upload(moto: &Moto, prefix: &str, child: &mut tokio::process::Child) {
+    for _ in 0..6000 {
+        if moto.keys(&format!("{prefix}/_staging/")).await.iter().any(|k| k.ends_with(".parquet")) {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its upload was seen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("no staged upload under {prefix}/_staging/ within 30 s");
+}
+
+/// Run `args` until it no longer exits 75 (a live lease), at most ~20 s.
+async fn once_the_lease_lapsed(moto: &Moto, args: &[&str]) -> Run {
+    for _ in 0..40 {
+        let r = moto.run(args).await;
+        if r.code != 75 {
+            return r;
+        }
+        assert!(r.stderr.contains("another drata-etl run") || r.stdout.contains("skipped"), "{}{}", r.stdout, r.stderr);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the stalled run's lease never lapsed");
 }
 
 fn ok(r: &Run, what: &str) {
@@ -199,7 +242,8 @@ async fn runs_commit_verify_list_prune_and_read_back_on_s3() {
     let busy = run("2026-03-02T02:00:00Z", &[]).await;
     assert_eq!(busy.code, 75, "{}", busy.stderr);
     assert!(busy.stderr.contains("another drata-etl run is writing to"), "{}", busy.stderr);
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    // A lease of 4 s, judged by the store's clock (whole seconds on S3: one more second).
+    tokio::time::sleep(Duration::from_millis(6000)).await;
     let clean = run("2026-03-02T02:00:00Z", &[]).await;
     ok(&clean, "clean run after the kill");
     assert!(clean.stderr.contains("took over an expired lock"), "{}", clean.stderr);
@@ -404,4 +448,141 @@ async fn azure_blob_storage_through_the_emulator() {
     let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
     ok(&run(&["verify", "--out", &url]).await, "verify after prune");
+}
+
+/// A run stalls after its upload (a stopped or starved process) until its lease lapses; a
+/// successor takes the scope over and commits the same snapshot id. Resumed, the stalled
+/// run must not write its intent or touch the successor's snapshot: exit 75.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_lost_its_lock_during_upload_refuses_to_commit() {
+    let moto = start_moto().await;
+    let sim = start(sim_config(30)).await;
+    let (url, base) = (format!("s3://{BUCKET}/fenced"), sim.base_url());
+    let args = ["run", "--base-url", &base, "--out", &url, "--run-at", "2026-05-01T00:00:00Z", "--lock-lease", "2s"];
+    let mut stalled = moto.cmd();
+    stalled.args(args).env("DRATA_ETL_TEST_PAUSE_BEFORE_INTENT_MS", "1500");
+    stalled.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = stalled.spawn().unwrap();
+    wait_for_staged_upload(&moto, "fenced", &mut child).await;
+    signal(&child, "-STOP");
+    let successor = once_the_lease_lapsed(&moto, &args).await;
+    ok(&successor, "successor");
+    assert!(successor.stderr.contains("took over an expired lock"), "{}", successor.stderr);
+    signal(&child, "-CONT");
+    let late: Run = child.wait_with_output().await.unwrap().into();
+    assert_eq!(late.code, 75, "the stalled run committed:\n{}", late.stderr);
+    assert!(late.stderr.contains("lost its lock") && late.stderr.contains("nothing was committed"), "{}", late.stderr);
+    let keys = moto.keys("fenced/").await;
+    assert!(!keys.iter().any(|k| k.ends_with("_commit.json")), "the stalled run wrote an intent: {keys:?}");
+    let listed = moto.run(&["list", "--out", &url, "--format", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["run_id"], successor.summary()["run_id"], "the successor's snapshot stands");
+    ok(&moto.run(&["verify", "--out", &url, "--snapshot", "all"]).await, "verify");
+}
+
+/// A run stalls before its intent; prune takes over its lapsed lease, discards its staged
+/// files and prunes. Resumed, the run must refuse (75) instead of writing an intent over
+/// staging that is gone (which would wedge every later run's recovery); the scope stays
+/// usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_against_a_stalled_run() {
+    let moto = start_moto().await;
+    let sim = start(sim_config(30)).await;
+    let (url, base) = (format!("s3://{BUCKET}/pruned"), sim.base_url());
+    for at in ["2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z"] {
+        ok(&moto.run(&["run", "--base-url", &base, "--out", &url, "--run-at", at]).await, "earlier run");
+    }
+    let mut stalled = moto.cmd();
+    stalled.args(["run", "--base-url", &base, "--out", &url, "--run-at", "2026-06-01T00:00:00Z", "--lock-lease", "2s"]);
+    stalled.env("DRATA_ETL_TEST_PAUSE_BEFORE_INTENT_MS", "1500");
+    stalled.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = stalled.spawn().unwrap();
+    wait_for_staged_upload(&moto, "pruned", &mut child).await;
+    signal(&child, "-STOP");
+    let pruned = once_the_lease_lapsed(&moto, &["prune", "--out", &url, "--keep", "1"]).await;
+    ok(&pruned, "prune");
+    assert!(pruned.stdout.contains("removed 1 snapshot(s)"), "{}", pruned.stdout);
+    assert!(pruned.stderr.contains("took over an expired lock"), "{}", pruned.stderr);
+    assert!(moto.keys("pruned/_staging/").await.is_empty(), "prune discarded the stalled run's staging");
+    assert!(!moto.keys("pruned/_locks/").await.iter().any(|k| k.ends_with(".lock")), "prune released its lock");
+    signal(&child, "-CONT");
+    let late: Run = child.wait_with_output().await.unwrap().into();
+    assert_eq!(late.code, 75, "the stalled run went on:\n{}", late.stderr);
+    assert!(late.stderr.contains("lost its lock"), "{}", late.stderr);
+    assert!(!moto.keys("pruned/").await.iter().any(|k| k.ends_with("_commit.json")), "an intent was written");
+    let listed = moto.run(&["list", "--out", &url, "--format", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
+    assert_eq!(
+        v.as_array().unwrap().iter().map(|s| s["snapshot_id"].clone()).collect::<Vec<_>>(),
+        ["20260602T000000Z"]
+    );
+    ok(&moto.run(&["verify", "--out", &url, "--snapshot", "all"]).await, "verify");
+    let next = moto.run(&["run", "--base-url", &base, "--out", &url, "--run-at", "2026-06-03T00:00:00Z"]).await;
+    ok(&next, "the next run");
+}
+
+/// SIGKILL inside the window after the store's commit intent (held open by the test-only
+/// pause), 20 times: each time the next run rolls the killed commit forward, and the
+/// snapshot it commits is the killed run's and verifies. The killed run's lock is deleted
+/// after each kill (lease expiry itself is covered above), so trials do not wait a lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_the_store_commit_intent_is_rolled_forward() {
+    let moto = start_moto().await;
+    let sim = start(sim_config(10)).await;
+    let (url, base) = (format!("s3://{BUCKET}/crash"), sim.base_url());
+    let mut killed: Vec<(String, String)> = Vec::new();
+    // The run id of a committed snapshot, as `list` (which reads manifests only) reports it.
+    let committed_run = |snapshot: String| {
+        let (moto, url) = (&moto, &url);
+        async move {
+            let listed = moto.run(&["list", "--out", url, "--format", "json"]).await;
+            ok(&listed, "list");
+            let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
+            let found = v.as_array().unwrap().iter().find(|s| s["snapshot_id"] == snapshot.as_str()).cloned();
+            found.map(|s| s["run_id"].as_str().unwrap().to_string())
+        }
+    };
+    for i in 0..=20 {
+        let hour = match i {
+            20 => 23,
+            _ if i % 3 == 2 => i - 1,
+            _ => i,
+        };
+        let run_at = format!("2026-07-01T{hour:02}:00:00Z");
+        if i == 20 {
+            ok(&moto.run(&["run", "--base-url", &base, "--out", &url, "--run-at", &run_at]).await, "last run");
+        } else {
+            let mut c = moto.cmd();
+            c.args(["run", "--base-url", &base, "--out", &url, "--run-at", &run_at]);
+            c.env("DRATA_ETL_TEST_PAUSE_AFTER_INTENT_MS", "60000");
+            c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+            let mut child = c.spawn().unwrap();
+            let mut found = None;
+            for _ in 0..3000 {
+                let keys = moto.keys("crash/_staging/").await;
+                found = keys.iter().filter_map(|k| k.strip_suffix("/_commit.json")).find_map(|dir| {
+                    let (snapshot, run) = dir.rsplit('/').next()?.split_once('.')?;
+                    let f = (snapshot.to_string(), run.to_string());
+                    (killed.last() != Some(&f)).then_some(f)
+                });
+                if found.is_some() || child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let found = found.unwrap_or_else(|| panic!("trial {i}: the run never wrote its commit intent"));
+            child.start_kill().unwrap();
+            assert!(child.wait().await.unwrap().code().is_none(), "trial {i}: the run ended by itself");
+            assert_eq!(found.0, format!("20260701T{hour:02}0000Z"));
+            killed.push(found);
+            moto.delete("crash/_locks/_default.lock");
+        }
+        let Some((snapshot, run)) = killed.iter().rev().nth(if i == 20 { 0 } else { 1 }).cloned() else { continue };
+        assert_eq!(committed_run(snapshot.clone()).await, Some(run), "trial {i}: {snapshot} not rolled forward");
+    }
+    let verified = moto.run(&["verify", "--out", &url, "--snapshot", "all"]).await;
+    ok(&verified, "verify");
+    assert!(verified.stdout.contains(&format!("15 snapshot(s) under {url} intact")), "{}", verified.stdout);
+    assert!(moto.keys("crash/_staging/").await.is_empty());
 }
