@@ -26,3 +26,4 @@ mod ops_e2e;
 mod pipeline_e2e;
 mod resilience_e2e;
 mod sim_api;
+mod untrusted_api;

@@ -8,11 +8,9 @@
 //! or the documented exit code and message, plus what the server was (not) asked. Every
 //! run is bounded by a timeout, so a hang is a failure, not a stuck test.
 
-mod common;
-
+use crate::common::*;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
