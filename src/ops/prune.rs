@@ -364,7 +364,7 @@ mod tests {
         }
         let args = <Cli as clap::Parser>::parse_from(["prune", "--keep", "1"]).prune;
         let view = RootView::mirror(r.clone()).await.unwrap();
-        let err = prune_view(&args, view).await.err().expect("the removal fails");
+        let err = prune_view(&args, view).await.expect_err("the removal fails");
         assert!(err.message.contains("cannot delete"), "{}", err.message);
         assert!(r.get("_locks/_default.lock").await.unwrap().is_none(), "prune left its lock behind");
     }
