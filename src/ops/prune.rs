@@ -101,8 +101,12 @@ fn remove_snapshot(s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
 
 /// The report to print and, when some scope was skipped for a run in progress, exit 75.
 pub async fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
-    let only = workspace_arg(args.root.workspace.as_deref())?;
     let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
+    prune_view(args, view).await
+}
+
+async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<EtlError>), EtlError> {
+    let only = workspace_arg(args.root.workspace.as_deref())?;
     let scopes: Vec<Option<String>> = match &only {
         Some(w) => vec![Some(w.clone())],
         None => scan(view.path())?.scopes().into_iter().collect(),
@@ -221,4 +225,147 @@ pub async fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlEr
         ),
     );
     Ok((out, Some(err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Manifest;
+    use crate::store::{Remote, StoreOptions};
+    use futures::stream::BoxStream;
+    use futures::StreamExt;
+    use object_store::memory::InMemory;
+    use object_store::path::Path as Key;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+        PutOptions, PutPayload, PutResult,
+    };
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    type Fut<'a, T> = Pin<Box<dyn Future<Output = object_store::Result<T>> + Send + 'a>>;
+
+    /// An in-memory store that refuses to delete anything but lock objects (a bucket
+    /// policy without delete rights, say).
+    #[derive(Debug)]
+    struct NoDeletes(InMemory);
+
+    impl std::fmt::Display for NoDeletes {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "NoDeletes")
+        }
+    }
+
+    // `ObjectStore` is an `async_trait`; these are its methods written out, each passing
+    // the call on to the in-memory store.
+    impl ObjectStore for NoDeletes {
+        fn put_opts<'a, 'b, 'c>(&'a self, l: &'b Key, p: PutPayload, o: PutOptions) -> Fut<'c, PutResult>
+        where
+            'a: 'c,
+            'b: 'c,
+            Self: 'c,
+        {
+            self.0.put_opts(l, p, o)
+        }
+        fn put_multipart_opts<'a, 'b, 'c>(
+            &'a self,
+            l: &'b Key,
+            o: PutMultipartOptions,
+        ) -> Fut<'c, Box<dyn MultipartUpload>>
+        where
+            'a: 'c,
+            'b: 'c,
+            Self: 'c,
+        {
+            self.0.put_multipart_opts(l, o)
+        }
+        fn get_opts<'a, 'b, 'c>(&'a self, l: &'b Key, o: GetOptions) -> Fut<'c, GetResult>
+        where
+            'a: 'c,
+            'b: 'c,
+            Self: 'c,
+        {
+            self.0.get_opts(l, o)
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Key>>,
+        ) -> BoxStream<'static, object_store::Result<Key>> {
+            let inner = self.0.clone();
+            locations
+                .then(move |l| {
+                    let inner = inner.clone();
+                    async move {
+                        let l = l?;
+                        if !l.as_ref().contains("/_locks/") {
+                            return Err(object_store::Error::Generic { store: "NoDeletes", source: "refused".into() });
+                        }
+                        inner.delete_stream(futures::stream::iter([Ok(l)]).boxed()).next().await.expect("one")
+                    }
+                })
+                .boxed()
+        }
+        fn list(&self, prefix: Option<&Key>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.0.list(prefix)
+        }
+        fn list_with_delimiter<'a, 'b, 'c>(&'a self, prefix: Option<&'b Key>) -> Fut<'c, ListResult>
+        where
+            'a: 'c,
+            'b: 'c,
+            Self: 'c,
+        {
+            self.0.list_with_delimiter(prefix)
+        }
+        fn copy_opts<'a, 'b, 'd, 'c>(&'a self, from: &'b Key, to: &'d Key, o: CopyOptions) -> Fut<'c, ()>
+        where
+            'a: 'c,
+            'b: 'c,
+            'd: 'c,
+            Self: 'c,
+        {
+            self.0.copy_opts(from, to, o)
+        }
+    }
+
+    fn manifest(id: &str, run_at: &str) -> Vec<u8> {
+        let m = Manifest {
+            format_version: 1,
+            run_id: format!("run-{id}"),
+            snapshot_id: id.into(),
+            snapshot_date: run_at[..10].into(),
+            workspace: None,
+            run_at: run_at.into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            tool_version: String::new(),
+            api_dialect: "guide".into(),
+            base_url: String::new(),
+            tables: Default::default(),
+            listing: Default::default(),
+            enrichment: Default::default(),
+            incremental: None,
+            api: Default::default(),
+        };
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    #[tokio::test]
+    async fn prune_releases_its_store_lock_when_a_removal_fails() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            prune: PruneArgs,
+        }
+        let opts = StoreOptions { lock_lease: std::time::Duration::from_secs(60), ..Default::default() };
+        let r = Remote::with_store(Arc::new(NoDeletes(InMemory::new())), "root", "mem://bucket/root", opts);
+        for (id, at) in [("20260101T000000Z", "2026-01-01T00:00:00Z"), ("20260102T000000Z", "2026-01-02T00:00:00Z")] {
+            r.put(&format!("_snapshots/{id}/_manifest.json"), manifest(id, at)).await.unwrap();
+        }
+        let args = <Cli as clap::Parser>::parse_from(["prune", "--keep", "1"]).prune;
+        let view = RootView::mirror(r.clone()).await.unwrap();
+        let err = prune_view(&args, view).await.expect_err("the removal fails");
+        assert!(err.message.contains("cannot delete"), "{}", err.message);
+        assert!(r.get("_locks/_default.lock").await.unwrap().is_none(), "prune left its lock behind");
+    }
 }
