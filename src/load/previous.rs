@@ -18,6 +18,7 @@ use super::commit::committed_manifests;
 use super::manifest::Manifest;
 use super::verify::verify_snapshot;
 use super::writer::TableWriter;
+use crate::error::{EtlError, FailureKind};
 use crate::record::{id_key, BackgroundCheck, Training};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
@@ -108,11 +109,14 @@ fn opt_time(b: &RecordBatch, name: &str, i: usize) -> Option<DateTime<Utc>> {
     (!c.is_null(i)).then(|| micros_to_time(c.value(i))).flatten()
 }
 
+/// A date read back; a `date32` outside chrono's range (only a tampered file has one) reads
+/// as no date rather than overflowing.
 fn opt_date(b: &RecordBatch, name: &str, i: usize) -> Option<NaiveDate> {
     let c = b.column_by_name(name)?.as_primitive::<Date32Type>();
-    (!c.is_null(i))
-        .then(|| NaiveDate::from_ymd_opt(1970, 1, 1).map(|e| e + chrono::Duration::days(c.value(i) as i64)))
-        .flatten()
+    if c.is_null(i) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::try_days(i64::from(c.value(i)))?)
 }
 
 fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
@@ -122,17 +126,27 @@ fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
 
 impl PreviousSnapshot {
     /// The latest committed snapshot of `workspace`, if it can be trusted for reuse.
-    /// `Ok(None)`: there is none yet. `Err`: there is one, and why it is refused.
+    /// `Ok(Ok(None))`: there is none yet. `Ok(Err)`: there is one, and why it is refused
+    /// (the run falls back to fetching everyone). `Err`: a manifest under the root fails
+    /// validation (65), which a fallback must not hide.
     pub fn open_latest(
         root: &Path,
         workspace: Option<&str>,
         dialect: &str,
         base_url: &str,
-    ) -> Result<Option<PreviousSnapshot>, Refusal> {
-        let manifests = committed_manifests(root).map_err(|e| format!("cannot list snapshots: {e}"))?;
-        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
-            return Ok(None);
+    ) -> Result<Result<Option<PreviousSnapshot>, Refusal>, EtlError> {
+        let manifests = match committed_manifests(root) {
+            Ok(m) => m,
+            Err(e) if e.kind == FailureKind::DataInvalid => return Err(e),
+            Err(e) => return Ok(Err(format!("cannot list snapshots: {e}"))),
         };
+        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
+            return Ok(Ok(None));
+        };
+        Ok(Self::open(root, m, dialect, base_url))
+    }
+
+    fn open(root: &Path, m: Manifest, dialect: &str, base_url: &str) -> Result<Option<PreviousSnapshot>, Refusal> {
         if m.api_dialect != dialect {
             return Err(format!(
                 "snapshot {} was taken with the {} dialect, not {dialect}",

@@ -38,8 +38,12 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
     chosen.sort_by(|a, b| a.workspace().cmp(&b.workspace()).then(a.run_at.cmp(&b.run_at)));
-    for u in &scan.unreadable {
-        tracing::warn!(path = %view.display(&u.path), error = %u.error, "unreadable manifest not listed; `drata-etl verify` reports it");
+    // A rejected manifest is not a snapshot: it is named (stderr, and below the table) but
+    // not listed, and listing still succeeds; `verify` exits 65 on it.
+    let rejected: Vec<_> =
+        scan.unreadable.iter().filter(|u| only.is_none() || u.workspace.as_deref() == only.as_deref()).collect();
+    for u in &rejected {
+        tracing::warn!(path = %view.display(&u.path), error = %u.error, "manifest rejected, not listed; `drata-etl verify` reports it");
     }
     if args.format == OutputFormat::Json {
         let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(&view, s)).collect();
@@ -84,5 +88,8 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
         workspaces.len(),
         human_bytes(total)
     );
+    for u in rejected {
+        let _ = writeln!(out, "rejected manifest {} (not listed): {}", view.display(&u.path), u.error);
+    }
     Ok(out)
 }

@@ -38,7 +38,8 @@ impl Snapshot {
     }
 }
 
-/// A `_manifest.json` that exists but does not parse.
+/// A `_manifest.json` that exists but does not parse or fails validation
+/// (`Manifest::parse`): nothing it names is read, and no command acts on it.
 #[derive(Debug, Clone)]
 pub struct Unreadable {
     pub path: PathBuf,
@@ -111,17 +112,26 @@ pub fn scan(root: &Path) -> Result<Scan, EtlError> {
     }
     for (workspace, id, dir) in snapshot_dirs {
         let path = dir.join(MANIFEST_FILE);
+        let at = match &workspace {
+            Some(w) => format!("{SNAPSHOTS_DIR}/workspace={w}/{id}/{MANIFEST_FILE}"),
+            None => format!("{SNAPSHOTS_DIR}/{id}/{MANIFEST_FILE}"),
+        };
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err("manifest", &path, e)),
         };
-        match serde_json::from_slice::<Manifest>(&bytes) {
+        match Manifest::parse(&bytes, &path.display().to_string(), Some(&at)) {
             Ok(manifest) => {
                 let run_at = run_time(&manifest);
                 scan.snapshots.push(Snapshot { manifest, manifest_path: path, run_at });
             }
-            Err(e) => scan.unreadable.push(Unreadable { path, workspace, snapshot_id: id, error: e.to_string() }),
+            Err(e) => scan.unreadable.push(Unreadable {
+                path,
+                workspace,
+                snapshot_id: id,
+                error: format!("{}: {}", e.field, e.reason),
+            }),
         }
     }
     scan.snapshots

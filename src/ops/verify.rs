@@ -89,7 +89,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), Etl
         bad_snapshots += 1;
         let _ = writeln!(
             out,
-            "FAILED  {}  {}: manifest {} is unreadable ({}); readers cannot trust this snapshot",
+            "FAILED  {}  {}: manifest {} rejected ({}); nothing it lists was read. Restore it from backup or remove its folder",
             u.snapshot_id,
             scope_label(u.workspace.as_deref()),
             view.display(&u.path),
