@@ -251,6 +251,8 @@ async fn hostile_manifests_in_a_bucket_write_nothing_outside_the_mirror() {
         vec!["diff", "--out", &url],
     ] {
         let r = cmd(&args, &env_ref).await;
+        assert_eq!(std::fs::read_to_string(&sentinel).unwrap(), SENTINEL, "{args:?} truncated the sentinel");
+        assert!(!escaped.exists(), "{args:?} created a file outside the mirror");
         assert_eq!(r.code, 65, "{args:?}: {}", all_text(&r));
         assert!(all_text(&r).contains(&named), "{args:?} names the manifest by URL: {}", all_text(&r));
         assert!(all_text(&r).contains("tables.controls.files[0].path"), "{args:?}: {}", all_text(&r));
@@ -315,19 +317,4 @@ async fn a_previous_enriched_at_in_the_future_is_stale_and_refetched() {
     let inc = &r.summary()["incremental"];
     assert!(inc["ignored_reason"].is_null(), "{inc}");
     assert_eq!((inc["stale"].as_u64(), inc["reused"].as_u64()), (Some(30), Some(0)), "{inc}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extreme_enriched_at_values_read_back_do_not_panic() {
-    let sim = start(sim_config(10)).await;
-    for micros in [i64::MIN, i64::MAX, -1] {
-        let tmp = tempfile::tempdir().unwrap();
-        let r = run_etl(&sim, tmp.path(), &["--run-at", FIRST]).await;
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        set_enriched_at(tmp.path(), micros);
-        let r = run_etl(&sim, tmp.path(), &["--run-at", "2026-04-01T01:00:00Z", "--incremental"]).await;
-        assert_eq!(r.code, 0, "{micros}: {}", r.stderr);
-        let inc = &r.summary()["incremental"];
-        assert_eq!(inc["reused"], 0, "{micros}: {inc}");
-    }
 }
