@@ -508,7 +508,7 @@ mod tests {
                     *slot = new;
                 }
             }
-            let mut bytes = serde_json::to_vec(&v).unwrap();
+            let bytes = serde_json::to_vec(&v).unwrap();
             let nested = format!("{}{}", "[".repeat(deep), "]".repeat(deep));
             for doc in [bytes.clone(), bytes[..cut.index(bytes.len() + 1)].to_vec(), nested.into_bytes()] {
                 match Manifest::parse(&doc, "s3://b/_snapshots/x/_manifest.json", Some(AT)) {
@@ -527,7 +527,6 @@ mod tests {
                     }
                 }
             }
-            bytes.clear();
         }
     }
 }

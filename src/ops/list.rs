@@ -80,7 +80,7 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     let workspaces: std::collections::BTreeSet<_> = chosen.iter().map(|s| s.workspace()).collect();
-    let total: u64 = chosen.iter().map(|s| s.bytes()).sum();
+    let total: u64 = chosen.iter().map(|s| s.bytes()).fold(0, u64::saturating_add);
     let _ = writeln!(
         out,
         "{} snapshot(s) in {} workspace scope(s), {}",

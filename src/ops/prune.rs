@@ -159,7 +159,7 @@ pub async fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlEr
                         remove_snapshot_in(cur, s, &parts).await?;
                     }
                     removed += 1;
-                    freed += s.bytes();
+                    freed = freed.saturating_add(s.bytes());
                     let _ = writeln!(
                         out,
                         "{verb} {id}  {label}: run at {}, {} rows in {} files, {}",
