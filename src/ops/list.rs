@@ -49,9 +49,13 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
         let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(&view, s)).collect();
         return Ok(format!("{}\n", serde_json::Value::Array(v)));
     }
+    let mut rejected_lines = String::new();
+    for u in rejected {
+        let _ = writeln!(rejected_lines, "rejected manifest {} (not listed): {}", view.display(&u.path), u.error);
+    }
     if chosen.is_empty() {
         let scope = only.map(|w| format!(" for workspace {w}")).unwrap_or_default();
-        return Ok(format!("no committed snapshots under {}{scope}\n", view.label()));
+        return Ok(format!("no committed snapshots under {}{scope}\n{rejected_lines}", view.label()));
     }
     // One column per table, named after it, so new tables show without code here.
     let mut header: Vec<String> = ["WORKSPACE", "SNAPSHOT_ID", "RUN_AT"].iter().map(|s| s.to_string()).collect();
@@ -88,8 +92,6 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
         workspaces.len(),
         human_bytes(total)
     );
-    for u in rejected {
-        let _ = writeln!(out, "rejected manifest {} (not listed): {}", view.display(&u.path), u.error);
-    }
+    out.push_str(&rejected_lines);
     Ok(out)
 }
