@@ -293,7 +293,7 @@ async fn extract_and_write(
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let (previous, ignored_reason) = match opts.incremental {
-        Some(_) => open_previous(opts, client, dialect, local_root),
+        Some(_) => open_previous(opts, client, dialect, local_root)?,
         None => (None, None),
     };
     let incremental = opts.incremental.map(|_| IncrementalStats {
@@ -392,14 +392,15 @@ async fn extract_and_write(
 }
 
 /// The previous snapshot for an incremental run, or why there is none to use (logged).
+/// `Err`: a manifest under the root fails validation (65): a full run would hide it.
 fn open_previous(
     opts: &RunOptions,
     client: &DrataClient,
     dialect: Dialect,
     local_root: &std::path::Path,
-) -> (Option<Arc<PreviousSnapshot>>, Option<String>) {
+) -> Result<(Option<Arc<PreviousSnapshot>>, Option<String>), EtlError> {
     let base = display_url(client.base_url());
-    match PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), dialect.name(), &base) {
+    Ok(match PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), dialect.name(), &base)? {
         Ok(Some(p)) => {
             tracing::info!(previous = %p.manifest.snapshot_id, reusable_people = p.len(), "incremental run: reusing unchanged people");
             (Some(Arc::new(p)), None)
@@ -412,7 +413,7 @@ fn open_previous(
             tracing::warn!(%reason, "incremental run: previous snapshot ignored; fetching everyone");
             (None, Some(reason))
         }
-    }
+    })
 }
 
 fn write_all(

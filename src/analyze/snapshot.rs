@@ -8,7 +8,7 @@
 
 use super::polars_err;
 use crate::error::EtlError;
-use crate::load::commit::committed_manifests;
+use crate::load::commit::committed_manifests_of;
 use crate::load::{Manifest, Table};
 use polars::prelude::*;
 use std::collections::BTreeSet;
@@ -34,8 +34,8 @@ fn scope(w: Option<&str>) -> String {
 impl Snapshots {
     /// Read the committed manifests under `root` for `workspace` (see the module docs).
     pub fn open(root: &Path, workspace: Option<&str>, label: &str) -> Result<Snapshots, EtlError> {
-        let all = committed_manifests(root)
-            .map_err(|e| EtlError::usage(format!("cannot read the snapshots under {label}: {e}")))?;
+        // A manifest that fails validation is exit 65 (it names itself and the field).
+        let all = committed_manifests_of(root, label)?;
         let scopes: BTreeSet<Option<String>> = all.iter().map(|m| m.workspace.clone()).collect();
         let chosen = match workspace {
             Some(w) => Some(w.to_string()),

@@ -31,8 +31,10 @@ pub fn decide(
     if u128::from_str_radix(fingerprint, 16).ok() != Some(prev_fp) {
         return Origin::Changed;
     }
-    let age = now.signed_duration_since(fetched_at).to_std().unwrap_or(Duration::ZERO);
-    if age >= refresh_after {
+    // A fetch time in the future (a clock that was wrong, or a tampered snapshot) proves
+    // nothing about freshness: treating it as age zero would reuse the data forever.
+    let age = now.signed_duration_since(fetched_at).to_std();
+    if age.is_err() || age.is_ok_and(|a| a >= refresh_after) {
         Origin::Stale
     } else {
         Origin::Reused
@@ -53,7 +55,9 @@ mod tests {
         assert_eq!(decide(Some((0xff, now - chrono::Duration::hours(1))), fp, now, day), Origin::Reused);
         assert_eq!(decide(Some((0xff, now - chrono::Duration::hours(25))), fp, now, day), Origin::Stale);
         assert_eq!(decide(Some((0xff, now)), fp, now, Duration::ZERO), Origin::Stale);
-        // A clock that went backwards never makes data "older".
-        assert_eq!(decide(Some((0xff, now + chrono::Duration::hours(1))), fp, now, day), Origin::Reused);
+        // A fetch time in the future counts as stale, however far ahead.
+        assert_eq!(decide(Some((0xff, now + chrono::Duration::seconds(1))), fp, now, day), Origin::Stale);
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(decide(Some((0xff, far)), fp, now, Duration::MAX), Origin::Stale);
     }
 }

@@ -99,8 +99,7 @@ impl OutputRoot {
         if staging.is_dir() {
             for entry in fs::read_dir(&staging)? {
                 let dir = entry?.path();
-                let intent = dir.join(COMMIT_INTENT);
-                let manifest = fs::read(&intent).ok().and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+                let manifest = read_intent(&dir);
                 match manifest {
                     Some(m) => {
                         apply_commit(&self.root, &dir, &self.root.join(TRASH_DIR).join(&self.scope), &m)?;
@@ -180,6 +179,27 @@ impl Staging {
     }
 }
 
+/// The commit intent in a staging folder, if there is one this run may roll forward: it
+/// passes `Manifest::parse` and belongs to this folder (`<snapshot id>.<run id>`). Anything
+/// else is treated like an intent never written, so its staging folder is discarded, which
+/// touches nothing outside the staging area; a warning names the intent and the field.
+fn read_intent(dir: &Path) -> Option<Manifest> {
+    let intent = dir.join(COMMIT_INTENT);
+    let bytes = fs::read(&intent).ok()?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match Manifest::parse(&bytes, &intent.display().to_string(), None) {
+        Ok(m) if name == format!("{}.{}", m.snapshot_id, m.run_id) => Some(m),
+        Ok(m) => {
+            tracing::warn!(intent = %intent.display(), snapshot_id = %m.snapshot_id, "commit intent of another staging folder ignored; discarding the folder");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "commit intent rejected; discarding its staging folder");
+            None
+        }
+    }
+}
+
 /// Steps after the point of no return; idempotent so recovery can repeat them.
 ///
 /// A previous snapshot with the same id first loses its manifest, so at every instant a
@@ -188,7 +208,8 @@ fn apply_commit(root: &Path, staging: &Path, trash: &Path, m: &Manifest) -> io::
     let ws = m.workspace.as_deref();
     let manifest = manifest_path(root, ws, &m.snapshot_id);
     if let Ok(bytes) = fs::read(&manifest) {
-        let same_run = serde_json::from_slice::<Manifest>(&bytes).is_ok_and(|old| old.run_id == m.run_id);
+        let from = manifest.display().to_string();
+        let same_run = Manifest::parse(&bytes, &from, None).is_ok_and(|old| old.run_id == m.run_id);
         if !same_run {
             fs::remove_file(&manifest)?;
             sync_dir(manifest.parent().expect("manifest has a parent"))?;
@@ -242,33 +263,54 @@ fn remove_any(path: &Path) -> io::Result<()> {
 }
 
 /// Committed manifests under an output root (all workspaces), oldest first by snapshot id.
-pub fn committed_manifests(root: &Path) -> io::Result<Vec<Manifest>> {
+///
+/// Every manifest is validated (`Manifest::parse`); one that fails is exit 65 naming it and
+/// the field, not skipped: a reader that silently dropped it would report on a different
+/// set of snapshots than the root holds, and one that used it could be steered outside
+/// the root.
+pub fn committed_manifests(root: &Path) -> Result<Vec<Manifest>, EtlError> {
+    committed_manifests_of(root, &root.display().to_string())
+}
+
+/// As `committed_manifests`, naming manifests in errors under `label` (the root as the
+/// user named it: a folder, or the URL of the store `root` mirrors).
+pub fn committed_manifests_of(root: &Path, label: &str) -> Result<Vec<Manifest>, EtlError> {
     let mut out = Vec::new();
     let dir = root.join(SNAPSHOTS_DIR);
     if !dir.is_dir() {
         return Ok(out);
     }
+    let read_err = |p: &Path, e: io::Error| {
+        EtlError::cannot_write(format!(
+            "cannot read {}: {e}. Check that this user may read the output root",
+            p.display()
+        ))
+    };
+    // (path relative to the root, `/`-separated, of the manifest's folder; that folder)
     let mut snapshot_dirs = Vec::new();
-    for entry in fs::read_dir(&dir)? {
-        let path = entry?.path();
-        let is_workspace = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("workspace="));
-        if is_workspace && path.is_dir() {
-            for inner in fs::read_dir(&path)? {
-                snapshot_dirs.push(inner?.path());
+    for entry in fs::read_dir(&dir).map_err(|e| read_err(&dir, e))? {
+        let entry = entry.map_err(|e| read_err(&dir, e))?;
+        let (name, path) = (entry.file_name().to_string_lossy().into_owned(), entry.path());
+        if name.starts_with("workspace=") && path.is_dir() {
+            for inner in fs::read_dir(&path).map_err(|e| read_err(&path, e))? {
+                let inner = inner.map_err(|e| read_err(&path, e))?;
+                let rel = format!("{SNAPSHOTS_DIR}/{name}/{}", inner.file_name().to_string_lossy());
+                snapshot_dirs.push((rel, inner.path()));
             }
         } else {
-            snapshot_dirs.push(path);
+            snapshot_dirs.push((format!("{SNAPSHOTS_DIR}/{name}"), path));
         }
     }
-    for d in snapshot_dirs {
+    for (rel, d) in snapshot_dirs {
         let path = d.join(MANIFEST_FILE);
         match fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
-                Ok(m) => out.push(m),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unreadable manifest skipped"),
-            },
+            Ok(bytes) => {
+                let at = format!("{rel}/{MANIFEST_FILE}");
+                let from = format!("{}/{at}", label.trim_end_matches('/'));
+                out.push(Manifest::parse(&bytes, &from, Some(&at)).map_err(|e| e.into_error())?)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(read_err(&path, e)),
         }
     }
     out.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id).then(a.workspace.cmp(&b.workspace)));

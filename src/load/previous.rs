@@ -18,6 +18,7 @@ use super::commit::committed_manifests;
 use super::manifest::Manifest;
 use super::verify::verify_snapshot;
 use super::writer::TableWriter;
+use crate::error::{EtlError, FailureKind};
 use crate::record::{id_key, BackgroundCheck, Training};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
@@ -108,11 +109,14 @@ fn opt_time(b: &RecordBatch, name: &str, i: usize) -> Option<DateTime<Utc>> {
     (!c.is_null(i)).then(|| micros_to_time(c.value(i))).flatten()
 }
 
+/// A date read back; a `date32` outside chrono's range (only a tampered file has one) reads
+/// as no date rather than overflowing.
 fn opt_date(b: &RecordBatch, name: &str, i: usize) -> Option<NaiveDate> {
     let c = b.column_by_name(name)?.as_primitive::<Date32Type>();
-    (!c.is_null(i))
-        .then(|| NaiveDate::from_ymd_opt(1970, 1, 1).map(|e| e + chrono::Duration::days(c.value(i) as i64)))
-        .flatten()
+    if c.is_null(i) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::try_days(i64::from(c.value(i)))?)
 }
 
 fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
@@ -122,17 +126,27 @@ fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
 
 impl PreviousSnapshot {
     /// The latest committed snapshot of `workspace`, if it can be trusted for reuse.
-    /// `Ok(None)`: there is none yet. `Err`: there is one, and why it is refused.
+    /// `Ok(Ok(None))`: there is none yet. `Ok(Err)`: there is one, and why it is refused
+    /// (the run falls back to fetching everyone). `Err`: a manifest under the root fails
+    /// validation (65), which a fallback must not hide.
     pub fn open_latest(
         root: &Path,
         workspace: Option<&str>,
         dialect: &str,
         base_url: &str,
-    ) -> Result<Option<PreviousSnapshot>, Refusal> {
-        let manifests = committed_manifests(root).map_err(|e| format!("cannot list snapshots: {e}"))?;
-        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
-            return Ok(None);
+    ) -> Result<Result<Option<PreviousSnapshot>, Refusal>, EtlError> {
+        let manifests = match committed_manifests(root) {
+            Ok(m) => m,
+            Err(e) if e.kind == FailureKind::DataInvalid => return Err(e),
+            Err(e) => return Ok(Err(format!("cannot list snapshots: {e}"))),
         };
+        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
+            return Ok(Ok(None));
+        };
+        Ok(Self::open(root, m, dialect, base_url))
+    }
+
+    fn open(root: &Path, m: Manifest, dialect: &str, base_url: &str) -> Result<Option<PreviousSnapshot>, Refusal> {
         if m.api_dialect != dialect {
             return Err(format!(
                 "snapshot {} was taken with the {} dialect, not {dialect}",
@@ -296,5 +310,189 @@ impl PreviousSnapshot {
             .get(table)
             .map(|t| t.files.iter().map(|f| self.root.join(&f.path)).collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::batch::schema_for;
+    use crate::load::commit::{manifest_path, OutputRoot};
+    use crate::load::layout::{partition_dir, SnapshotKey, Table};
+    use crate::load::manifest::{FileEntry, TableEntry};
+    use crate::load::writer::WriterOptions;
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int32Array, ListBuilder, StringArray, StringBuilder};
+    use arrow::datatypes::{DataType, TimeUnit};
+    use parquet::arrow::ArrowWriter;
+    use sha2::{Digest, Sha256};
+    use std::sync::Arc;
+
+    const IDS: [&str; 4] = ["a", "b", "c", "d"];
+
+    /// One column of four rows at the extremes of its type (nulls where the contract allows
+    /// them), with the key columns an incremental run needs set so every row is reusable.
+    fn extreme_column(name: &str, t: &DataType, nullable: bool) -> ArrayRef {
+        let null0 = |i: usize| nullable && i == 0;
+        let far_future = Utc::now().timestamp_micros() + 10 * 365 * 86_400 * 1_000_000;
+        match (name, t) {
+            ("id" | "personnel_id", _) => Arc::new(StringArray::from(IDS.to_vec())),
+            ("training_fetch_status" | "background_check_fetch_status", _) => {
+                Arc::new(StringArray::from(vec!["ok"; 4]))
+            }
+            ("list_fingerprint", _) => {
+                let f = "f".repeat(32);
+                Arc::new(StringArray::from(vec!["0", f.as_str(), "not hex", "\u{10FFFF}"]))
+            }
+            (_, DataType::Utf8) => {
+                let big = "x".repeat(100_000);
+                let v = ["", "\u{0}\u{202e}é\u{1F600}", big.as_str(), "ok"];
+                Arc::new(StringArray::from_iter((0..4).map(|i| (!null0(i)).then_some(v[i]))))
+            }
+            (_, DataType::Int32) => Arc::new(Int32Array::from(vec![i32::MIN, i32::MAX, 0, -1])),
+            (_, DataType::Date32) => {
+                let v = [i32::MIN, i32::MAX, -1, 2_932_897];
+                Arc::new(Date32Array::from_iter((0..4).map(|i| (!null0(i)).then_some(v[i]))))
+            }
+            (_, DataType::Timestamp(TimeUnit::Microsecond, tz)) => {
+                let v = [i64::MIN, i64::MAX, far_future, -1];
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter((0..4).map(|i| {
+                        if nullable && i == 0 {
+                            None
+                        } else {
+                            Some(v[i])
+                        }
+                    }))
+                    .with_timezone_opt(tz.clone()),
+                )
+            }
+            (_, DataType::Boolean) => {
+                Arc::new(BooleanArray::from_iter((0..4).map(|i| (!null0(i)).then_some(i % 2 == 0))))
+            }
+            (_, DataType::List(_)) => {
+                let mut b = ListBuilder::new(StringBuilder::new());
+                for i in 0..4 {
+                    if null0(i) {
+                        b.append_null();
+                    } else {
+                        b.values().append_value("\u{1F600}".repeat(i));
+                        b.append(true);
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            other => panic!("no extreme values for column {name} of type {other:?}: add them here"),
+        }
+    }
+
+    /// Every table an incremental run reads back, written with extreme values, and a
+    /// manifest that matches the files (so verification passes and the values are read).
+    fn extreme_snapshot(root: &Path) -> SnapshotKey {
+        let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc());
+        let mut tables = std::collections::BTreeMap::new();
+        for table in [Table::Personnel, Table::PersonnelTraining, Table::PersonnelBackgroundChecks, Table::Controls] {
+            let schema = schema_for(table);
+            let cols: Vec<ArrayRef> =
+                schema.fields().iter().map(|f| extreme_column(f.name(), f.data_type(), f.is_nullable())).collect();
+            let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+            let rel = partition_dir(table, None, &key.date.to_string(), &key.id).join("part-00000.parquet");
+            std::fs::create_dir_all(root.join(&rel).parent().unwrap()).unwrap();
+            let mut w = ArrowWriter::try_new(std::fs::File::create(root.join(&rel)).unwrap(), schema, None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            let bytes = std::fs::read(root.join(&rel)).unwrap();
+            let file = FileEntry {
+                path: rel.to_string_lossy().replace('\\', "/"),
+                rows: 4,
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+            };
+            tables.insert(table.name().to_string(), TableEntry { rows: 4, files: vec![file] });
+        }
+        let m = Manifest {
+            format_version: 1,
+            run_id: "r1".into(),
+            snapshot_id: key.id.clone(),
+            snapshot_date: key.date.to_string(),
+            workspace: None,
+            run_at: key.run_at_rfc3339(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            tool_version: String::new(),
+            api_dialect: "guide".into(),
+            base_url: "http://x".into(),
+            tables,
+            listing: Default::default(),
+            enrichment: Default::default(),
+            incremental: None,
+            api: Default::default(),
+        };
+        let p = manifest_path(root, None, &key.id);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, serde_json::to_vec(&m).unwrap()).unwrap();
+        key
+    }
+
+    #[test]
+    fn extreme_values_of_every_column_type_read_back_without_panicking() {
+        let tmp = tempfile::tempdir().unwrap();
+        extreme_snapshot(tmp.path());
+        let prev = PreviousSnapshot::open_latest(tmp.path(), None, "guide", "http://x").unwrap().unwrap().unwrap();
+        // No row has both a hex fingerprint and a representable enriched_at.
+        assert!(prev.is_empty(), "no row qualifies: {}", prev.len());
+        for id in IDS {
+            assert_eq!(prev.lookup(id), None);
+        }
+        // Copying child rows reads every date and timestamp column, extremes included.
+        let mut marks = prev.reuse_marks();
+        for id in IDS {
+            prev.mark_reused(&mut marks, id);
+        }
+        let out = tempfile::tempdir().unwrap();
+        let root = OutputRoot::open(out.path(), None).unwrap();
+        let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().to_utc());
+        let staging = root.begin(&key, "r2").unwrap();
+        let (mut t, mut c) = (
+            staging.writer::<Training>(WriterOptions::default()).unwrap(),
+            staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap(),
+        );
+        assert_eq!(prev.copy_children(&marks, &mut t, &mut c).unwrap(), (0, 0));
+        // Every accessor on every extreme value.
+        let schema = schema_for(Table::PersonnelTraining);
+        let cols = schema.fields().iter().map(|f| extreme_column(f.name(), f.data_type(), f.is_nullable())).collect();
+        let b = RecordBatch::try_new(schema, cols).unwrap();
+        for i in 0..4 {
+            let _ = (opt_date(&b, "completed_at", i), opt_time(&b, "enriched_at", i), opt_str(&b, "name", i));
+        }
+        assert_eq!(opt_date(&b, "completed_at", 1), None, "i32::MAX days is past chrono's range");
+        assert_eq!(opt_time(&b, "enriched_at", 1), None, "i64::MAX microseconds too");
+        assert!(opt_date(&b, "completed_at", 3).is_some());
+    }
+
+    #[test]
+    fn a_reusable_person_with_extreme_child_rows_is_copied_without_panicking() {
+        let tmp = tempfile::tempdir().unwrap();
+        extreme_snapshot(tmp.path());
+        // Make every person reusable, so every extreme child row is read and written again.
+        let mut prev = PreviousSnapshot::open_latest(tmp.path(), None, "guide", "http://x").unwrap().unwrap().unwrap();
+        prev.people = IDS
+            .iter()
+            .map(|id| Entry { key: halves(id_key(id)), fingerprint: [0; 2], enriched_at_micros: 0 })
+            .collect();
+        prev.people.sort_unstable_by_key(|e| e.key);
+        let mut marks = prev.reuse_marks();
+        for id in IDS {
+            prev.mark_reused(&mut marks, id);
+        }
+        let out = tempfile::tempdir().unwrap();
+        let root = OutputRoot::open(out.path(), None).unwrap();
+        let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().to_utc());
+        let staging = root.begin(&key, "r2").unwrap();
+        let mut t = staging.writer::<Training>(WriterOptions::default()).unwrap();
+        let mut c = staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap();
+        assert_eq!(prev.copy_children(&marks, &mut t, &mut c).unwrap(), (4, 4));
+        assert_eq!(t.finish().unwrap().iter().map(|f| f.rows).sum::<u64>(), 4);
+        assert_eq!(c.finish().unwrap().iter().map(|f| f.rows).sum::<u64>(), 4);
     }
 }

@@ -45,7 +45,7 @@ pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
     }
     for (name, entry) in &m.tables {
         let expected_schema = Table::from_name(name).map(schema_for);
-        let mut rows_total = 0;
+        let mut rows_total: u64 = 0;
         for f in &entry.files {
             let path = root.join(&f.path);
             let problem = |what: String| Problem { path: f.path.clone(), what };
@@ -72,8 +72,8 @@ pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
             };
             match ParquetRecordBatchReaderBuilder::try_new(file) {
                 Ok(b) => {
-                    let rows = b.metadata().file_metadata().num_rows() as u64;
-                    rows_total += rows;
+                    let rows = u64::try_from(b.metadata().file_metadata().num_rows()).unwrap_or(0);
+                    rows_total = rows_total.saturating_add(rows);
                     if rows != f.rows {
                         problems.push(problem(format!("{rows} rows, manifest says {}", f.rows)));
                     }

@@ -38,16 +38,24 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
     chosen.sort_by(|a, b| a.workspace().cmp(&b.workspace()).then(a.run_at.cmp(&b.run_at)));
-    for u in &scan.unreadable {
-        tracing::warn!(path = %view.display(&u.path), error = %u.error, "unreadable manifest not listed; `drata-etl verify` reports it");
+    // A rejected manifest is not a snapshot: it is named (stderr, and below the table) but
+    // not listed, and listing still succeeds; `verify` exits 65 on it.
+    let rejected: Vec<_> =
+        scan.unreadable.iter().filter(|u| only.is_none() || u.workspace.as_deref() == only.as_deref()).collect();
+    for u in &rejected {
+        tracing::warn!(path = %view.display(&u.path), error = %u.error, "manifest rejected, not listed; `drata-etl verify` reports it");
     }
     if args.format == OutputFormat::Json {
         let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(&view, s)).collect();
         return Ok(format!("{}\n", serde_json::Value::Array(v)));
     }
+    let mut rejected_lines = String::new();
+    for u in rejected {
+        let _ = writeln!(rejected_lines, "rejected manifest {} (not listed): {}", view.display(&u.path), u.error);
+    }
     if chosen.is_empty() {
         let scope = only.map(|w| format!(" for workspace {w}")).unwrap_or_default();
-        return Ok(format!("no committed snapshots under {}{scope}\n", view.label()));
+        return Ok(format!("no committed snapshots under {}{scope}\n{rejected_lines}", view.label()));
     }
     // One column per table, named after it, so new tables show without code here.
     let mut header: Vec<String> = ["WORKSPACE", "SNAPSHOT_ID", "RUN_AT"].iter().map(|s| s.to_string()).collect();
@@ -76,7 +84,7 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     let workspaces: std::collections::BTreeSet<_> = chosen.iter().map(|s| s.workspace()).collect();
-    let total: u64 = chosen.iter().map(|s| s.bytes()).sum();
+    let total: u64 = chosen.iter().map(|s| s.bytes()).fold(0, u64::saturating_add);
     let _ = writeln!(
         out,
         "{} snapshot(s) in {} workspace scope(s), {}",
@@ -84,5 +92,6 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
         workspaces.len(),
         human_bytes(total)
     );
+    out.push_str(&rejected_lines);
     Ok(out)
 }

@@ -8,7 +8,10 @@
 //! - a snapshot is removed manifest first (the commit point: from then on no manifest-aware
 //!   reader sees it), then its partition folders; a prune killed in between leaves
 //!   partitions without a manifest, which the next prune removes (and `verify` reports);
-//! - `--dry-run` reports the same decisions, takes no lock and removes nothing.
+//! - `--dry-run` reports the same decisions, takes no lock and removes nothing;
+//! - a manifest that fails validation (`Manifest::parse`) is never acted on: it and the
+//!   partition folders of its id stay, the report names it and the field, and prune exits
+//!   65 after pruning the rest (what it names cannot be trusted to lie inside the root).
 //!
 //! On an object store the same rules hold through the store's lease lock and a fresh mirror
 //! of its manifests (`crate::store`); deletions go to the store.
@@ -117,6 +120,7 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
     let mut out = String::new();
     let (mut removed, mut kept, mut freed, mut orphans_removed) = (0usize, 0usize, 0u64, 0usize);
     let mut locked = Vec::new();
+    let mut rejected = Vec::new();
 
     for scope in &scopes {
         let ws = scope.as_deref();
@@ -171,7 +175,7 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
                             remove_snapshot_in(cur, s, &parts).await?;
                         }
                         removed += 1;
-                        freed += s.bytes();
+                        freed = freed.saturating_add(s.bytes());
                         let _ = writeln!(
                             out,
                             "{verb} {id}  {label}: run at {}, {} rows in {} files, {}",
@@ -182,6 +186,16 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
                         );
                     }
                 }
+            }
+            for u in scan.unreadable.iter().filter(|u| u.workspace.as_deref() == ws) {
+                let _ = writeln!(
+                    out,
+                    "left    {}  {label}: manifest {} rejected ({}); not pruned",
+                    u.snapshot_id,
+                    cur.display(&u.path),
+                    u.error
+                );
+                rejected.push(cur.display(&u.path));
             }
             let orphans = scan.orphans(root, ws);
             if !orphans.is_empty() {
@@ -213,6 +227,17 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
         human_bytes(freed),
         if orphans_removed > 0 { format!(", {orphans_removed} orphaned partition folder(s)") } else { String::new() }
     );
+    if !rejected.is_empty() {
+        let err = EtlError::new(
+            FailureKind::DataInvalid,
+            format!(
+                "prune left {} manifest(s) it cannot validate, and their partitions, untouched: {}. Restore them from backup or remove their folders under _snapshots/ by hand",
+                rejected.len(),
+                rejected.join(", ")
+            ),
+        );
+        return Ok((out, Some(err)));
+    }
     if locked.is_empty() {
         return Ok((out, None));
     }

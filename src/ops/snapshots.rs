@@ -30,15 +30,17 @@ impl Snapshot {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.manifest.tables.values().flat_map(|t| t.files.iter().map(|f| f.bytes)).sum()
+        // Saturating: the numbers come from a file anyone with write access could edit.
+        self.manifest.tables.values().flat_map(|t| t.files.iter().map(|f| f.bytes)).fold(0, u64::saturating_add)
     }
 
     pub fn rows(&self) -> u64 {
-        self.manifest.tables.values().map(|t| t.rows).sum()
+        self.manifest.tables.values().map(|t| t.rows).fold(0, u64::saturating_add)
     }
 }
 
-/// A `_manifest.json` that exists but does not parse.
+/// A `_manifest.json` that exists but does not parse or fails validation
+/// (`Manifest::parse`): nothing it names is read, and no command acts on it.
 #[derive(Debug, Clone)]
 pub struct Unreadable {
     pub path: PathBuf,
@@ -111,17 +113,26 @@ pub fn scan(root: &Path) -> Result<Scan, EtlError> {
     }
     for (workspace, id, dir) in snapshot_dirs {
         let path = dir.join(MANIFEST_FILE);
+        let at = match &workspace {
+            Some(w) => format!("{SNAPSHOTS_DIR}/workspace={w}/{id}/{MANIFEST_FILE}"),
+            None => format!("{SNAPSHOTS_DIR}/{id}/{MANIFEST_FILE}"),
+        };
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err("manifest", &path, e)),
         };
-        match serde_json::from_slice::<Manifest>(&bytes) {
+        match Manifest::parse(&bytes, &path.display().to_string(), Some(&at)) {
             Ok(manifest) => {
                 let run_at = run_time(&manifest);
                 scan.snapshots.push(Snapshot { manifest, manifest_path: path, run_at });
             }
-            Err(e) => scan.unreadable.push(Unreadable { path, workspace, snapshot_id: id, error: e.to_string() }),
+            Err(e) => scan.unreadable.push(Unreadable {
+                path,
+                workspace,
+                snapshot_id: id,
+                error: format!("{}: {}", e.field, e.reason),
+            }),
         }
     }
     scan.snapshots
@@ -229,6 +240,26 @@ mod tests {
         assert_eq!(human_bytes(12), "12 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+
+    #[test]
+    fn huge_sizes_in_a_manifest_saturate_instead_of_overflowing() {
+        let file = |n: u32| {
+            serde_json::json!({"path": format!("controls/snapshot_date=2026-01-01/snapshot_id=20260101T000000Z/part-{n:05}.parquet"),
+                               "rows": u64::MAX, "bytes": u64::MAX, "sha256": "0".repeat(64)})
+        };
+        let m = serde_json::json!({
+            "format_version": 1, "run_id": "r", "snapshot_id": "20260101T000000Z", "snapshot_date": "2026-01-01",
+            "run_at": "2026-01-01T00:00:00Z", "started_at": "", "finished_at": "", "tool_version": "", "api_dialect": "guide",
+            "base_url": "", "tables": {"controls": {"rows": u64::MAX, "files": [file(0), file(1)]},
+                                       "personnel": {"rows": u64::MAX, "files": []}},
+            "listing": crate::stats::ListingStats::default(), "enrichment": crate::stats::EnrichmentStats::default(),
+            "api": crate::stats::ApiStats::default(),
+        });
+        let manifest = Manifest::parse(&serde_json::to_vec(&m).unwrap(), "test", None).unwrap();
+        let s = Snapshot { manifest, manifest_path: PathBuf::new(), run_at: DateTime::<Utc>::default() };
+        assert_eq!((s.bytes(), s.rows(), s.files()), (u64::MAX, u64::MAX, 2));
+        assert_eq!(human_bytes(s.bytes()), "16777216.0 TiB");
     }
 
     #[test]

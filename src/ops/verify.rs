@@ -1,7 +1,8 @@
 //! `drata-etl verify`: re-read committed snapshots and check each against its manifest
 //! (every file present, same size, same sha256, same row count, the table's schema) with
 //! `crate::load::verify`, plus what only shows across snapshots: manifests that no longer
-//! parse and partition folders without a manifest (glob readers would count them twice).
+//! parse or fail validation (`Manifest::parse`: exit 65 naming the field) and partition
+//! folders without a manifest (glob readers would count them twice).
 //!
 //! On an object store the manifests are mirrored and the chosen snapshots' files downloaded
 //! into a temporary folder first (`crate::store::mirror`). Reads only, takes no lock. Exit 0 when everything checked is intact, 65 listing the
@@ -89,7 +90,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), Etl
         bad_snapshots += 1;
         let _ = writeln!(
             out,
-            "FAILED  {}  {}: manifest {} is unreadable ({}); readers cannot trust this snapshot",
+            "FAILED  {}  {}: manifest {} rejected ({}); nothing it lists was read. Restore it from backup or remove its folder",
             u.snapshot_id,
             scope_label(u.workspace.as_deref()),
             view.display(&u.path),

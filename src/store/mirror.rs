@@ -12,6 +12,7 @@ use super::remote::Remote;
 use super::{Output, StoreOptions};
 use crate::error::EtlError;
 use crate::load::commit::{MANIFEST_FILE, SNAPSHOTS_DIR, STAGING_DIR};
+use crate::load::manifest::{check_relative, ManifestError};
 use crate::load::Manifest;
 use futures::{StreamExt, TryStreamExt};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,12 @@ impl RootView {
         let keys = remote.list("").await?;
         let mut manifests = Vec::new();
         for (key, _) in &keys {
+            // Keys become local paths under the mirror: one that could leave it is skipped
+            // (object_store already refuses most; this does not depend on that).
+            if let Err(why) = check_relative(key) {
+                tracing::warn!(key = %key, why, "object key skipped: not a safe relative path");
+                continue;
+            }
             let Some((dir, name)) = key.rsplit_once('/') else { continue };
             if key.starts_with(&format!("{SNAPSHOTS_DIR}/")) && name == MANIFEST_FILE {
                 manifests.push(key.clone());
@@ -124,7 +131,17 @@ impl RootView {
 
 /// Download the files a manifest lists into `root` (skipping those already there with the
 /// listed size). A missing object is left missing: verification reports it.
+///
+/// Every manifest is checked again (`Manifest::check`) before any path it lists is joined
+/// onto `root`, so a caller handing in an unvalidated one cannot write outside it (65).
 pub async fn fetch_files(remote: &Remote, root: &Path, manifests: &[&Manifest]) -> Result<(), EtlError> {
+    for m in manifests {
+        if let Err((field, reason)) = m.check() {
+            let from = remote
+                .url_of(&crate::load::layout::manifest_rel(m.workspace.as_deref(), &m.snapshot_id).to_string_lossy());
+            return Err(ManifestError { from, field, reason }.into_error());
+        }
+    }
     let files: Vec<(String, u64)> = manifests
         .iter()
         .flat_map(|m| m.tables.values().flat_map(|t| t.files.iter().map(|f| (f.path.clone(), f.bytes))))

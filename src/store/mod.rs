@@ -191,8 +191,8 @@ pub async fn probe(out: &Output) -> Result<String, EtlError> {
 /// incremental logic finds it as on a local root.
 async fn bring_latest(remote: &Remote, workspace: Option<&str>, work: &Path) -> Result<(), EtlError> {
     let view = mirror::RootView::mirror(remote.clone()).await?;
-    let manifests = crate::load::commit::committed_manifests(view.path())
-        .map_err(|e| EtlError::cannot_write(format!("cannot read the mirrored manifests: {e}")))?;
+    // Validated (exit 65 on a hostile manifest) before anything it names is downloaded.
+    let manifests = crate::load::commit::committed_manifests_of(view.path(), remote.url())?;
     let Some(latest) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else { return Ok(()) };
     mirror::fetch_files(remote, work, &[&latest]).await?;
     let rel = crate::load::layout::manifest_rel(workspace, &latest.snapshot_id);

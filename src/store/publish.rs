@@ -98,7 +98,7 @@ pub async fn apply(remote: &Remote, staging: &str, m: &Manifest, lock: &LeaseLoc
     let ws = m.workspace.as_deref();
     let manifest = rel(&manifest_rel(ws, &m.snapshot_id));
     if let Some(bytes) = remote.get(&manifest).await? {
-        let same_run = serde_json::from_slice::<Manifest>(&bytes).is_ok_and(|old| old.run_id == m.run_id);
+        let same_run = Manifest::parse(&bytes, &remote.url_of(&manifest), None).is_ok_and(|old| old.run_id == m.run_id);
         if !same_run {
             lock.confirm(AFTER_INTENT).await?;
             remote.delete(&manifest).await?;
@@ -127,7 +127,8 @@ pub async fn apply(remote: &Remote, staging: &str, m: &Manifest, lock: &LeaseLoc
     let body = serde_json::to_vec_pretty(m).expect("serialisable");
     lock.confirm(AFTER_INTENT).await?;
     if remote.create(&manifest, body).await? == Created::AlreadyExists {
-        let theirs = remote.get(&manifest).await?.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+        let theirs =
+            remote.get(&manifest).await?.and_then(|b| Manifest::parse(&b, &remote.url_of(&manifest), None).ok());
         if theirs.is_none_or(|t| t.run_id != m.run_id) {
             return Err(EtlError::new(
                 FailureKind::Temporary,
@@ -142,6 +143,24 @@ pub async fn apply(remote: &Remote, staging: &str, m: &Manifest, lock: &LeaseLoc
     remote.delete(&format!("{staging}/{COMMIT_INTENT}")).await?;
     remote.delete_prefix(staging).await?;
     Ok(())
+}
+
+/// A commit intent this recovery may roll forward: it passes `Manifest::parse` and belongs
+/// to its staging folder (`<snapshot id>.<run id>`). Anything else is treated like an intent
+/// never written: its staging keys are deleted (nothing outside them), with a warning.
+fn valid_intent(remote: &Remote, staging: &str, run: &str, bytes: &[u8]) -> Option<Manifest> {
+    let from = remote.url_of(&format!("{staging}/{COMMIT_INTENT}"));
+    match Manifest::parse(bytes, &from, None) {
+        Ok(m) if run == format!("{}.{}", m.snapshot_id, m.run_id) => Some(m),
+        Ok(_) => {
+            tracing::warn!(intent = %from, "commit intent of another staging folder ignored; discarding the folder");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "commit intent rejected; discarding its staging folder");
+            None
+        }
+    }
 }
 
 /// Under the scope's lock: finish commits that passed their point of no return, delete the
@@ -170,8 +189,7 @@ pub async fn recover(remote: &Remote, scope: &str, lock: &LeaseLock) -> Result<R
         } else {
             None
         };
-        let intent = intent.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
-        match intent {
+        match intent.and_then(|b| valid_intent(remote, &staging, &run, &b)) {
             Some(m) if files(&m).iter().all(|f| staged.contains(f)) => {
                 apply(remote, &staging, &m, lock).await?;
                 rec.rolled_forward += 1;
@@ -219,7 +237,7 @@ mod tests {
             let rel = format!("controls/snapshot_date=2026-01-01/snapshot_id=20260101T000000Z/part-{i:05}.parquet");
             std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
             std::fs::write(dir.join(&rel), format!("{run_id}-{i}")).unwrap();
-            files.push(FileEntry { path: rel, rows: 1, bytes: 0, sha256: String::new() });
+            files.push(FileEntry { path: rel, rows: 1, bytes: 0, sha256: "0".repeat(64) });
         }
         let mut tables = std::collections::BTreeMap::new();
         tables.insert("controls".to_string(), TableEntry { rows: n as u64, files });

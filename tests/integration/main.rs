@@ -26,4 +26,5 @@ mod ops_e2e;
 mod pipeline_e2e;
 mod resilience_e2e;
 mod sim_api;
+mod trust_read_back_e2e;
 mod untrusted_api;
