@@ -115,7 +115,13 @@ pub enum Fetched {
 impl DrataClient {
     pub fn new(cfg: ClientConfig) -> Result<Self, EtlError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if cfg.base_url.scheme() == "http" {
+            // Over plain http the bearer key would reach a proxy from HTTP_PROXY/ALL_PROXY
+            // unencrypted; plain http is for a local simulator or test server: no proxy.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(concat!("drata-etl/", env!("CARGO_PKG_VERSION")))
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.connect_timeout)
@@ -335,6 +341,10 @@ impl DrataClient {
         }
         // A UTF-8 byte-order mark before the JSON (some Windows-hosted proxies add one) is not data.
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+        // A body that echoes the key (a debugging proxy, a hostile host) must not carry it
+        // into records, ids that end up in error messages, or the output.
+        let scrubbed = scrub_body(body, self.cfg.api_key.expose());
+        let body = scrubbed.as_deref().unwrap_or(body);
         let html = html_type || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
         if (200..300).contains(&status) {
             let value = serde_json::from_slice::<serde_json::Value>(body).ok();
@@ -403,8 +413,46 @@ fn reason_text(r: RetryReason) -> &'static str {
     }
 }
 
+/// The forms a key can take in JSON text: as it is, and JSON-escaped (`"`, `\\`, `/`).
+fn key_forms(key: &str) -> Vec<String> {
+    let mut forms = vec![key.to_string()];
+    let escaped = serde_json::to_string(key).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
+    for form in [escaped.to_string(), escaped.replace('/', "\\/")] {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
+    }
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+/// `text` with every occurrence of the key (in any of its JSON forms) replaced by `***`.
+fn scrub(text: &str, key: &str) -> String {
+    if key.is_empty() {
+        return text.to_string();
+    }
+    let mut out = text.to_string();
+    for form in key_forms(key) {
+        out = out.replace(&form, "***");
+    }
+    out
+}
+
+/// A response body with the key scrubbed, or `None` when it does not hold the key (the
+/// common case: no copy).
+fn scrub_body(body: &[u8], key: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    if key.is_empty() || !key_forms(key).iter().any(|f| text.contains(f.as_str())) {
+        return None;
+    }
+    Some(scrub(text, key).into_bytes())
+}
+
 /// The `message` of a JSON error body, shortened, with the key scrubbed in case a server
-/// echoes the Authorization header back.
+/// echoes the Authorization header back. Control characters go first (one inside an echoed
+/// key would hide it from the scrub, then vanish), the key next, the cut last: cutting
+/// first could split an echoed key and leave its first part in the message.
 fn server_message(body: &[u8], key: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let msg = v.get("message")?;
@@ -412,11 +460,8 @@ fn server_message(body: &[u8], key: &str) -> Option<String> {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let mut text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    if !key.is_empty() {
-        text = text.replace(key, "***");
-    }
-    Some(text)
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    Some(scrub(&text, key).chars().take(300).collect())
 }
 
 #[cfg(test)]
@@ -434,5 +479,45 @@ mod tests {
         let body = br#"{"statusCode":401,"message":"bad token Bearer sekrit-123"}"#;
         assert_eq!(server_message(body, "sekrit-123").unwrap(), "bad token Bearer ***");
         assert_eq!(server_message(b"<html>", "k"), None);
+    }
+
+    /// No fragment of the key (any 4 characters of it in a row) is in `text`.
+    fn no_fragment(text: &str, key: &str) {
+        let k: Vec<char> = key.chars().collect();
+        for w in k.windows(4) {
+            let frag: String = w.iter().collect();
+            assert!(!text.contains(&frag), "fragment {frag:?} of the key in {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_across_the_cut_leaves_no_fragment() {
+        let key = "sk_live_Q7x9Zr2mW4pL8vT1";
+        for pad in 270..=300 {
+            let message = format!("{}Bearer {key} was refused", "x".repeat(pad));
+            let body = serde_json::json!({ "message": message }).to_string();
+            let text = server_message(body.as_bytes(), key).unwrap();
+            assert!(text.chars().count() <= 300);
+            no_fragment(&text, key);
+        }
+        // A control character inside the echo, a key in a non-string message, a JSON-escaped key.
+        let body = serde_json::json!({ "message": format!("Bearer sk_live_\u{7}Q7x9Zr2mW4pL8vT1") }).to_string();
+        no_fragment(&server_message(body.as_bytes(), key).unwrap(), key);
+        let body = serde_json::json!({ "message": { "auth": format!("Bearer {key}") } }).to_string();
+        no_fragment(&server_message(body.as_bytes(), key).unwrap(), key);
+        let odd = "k/e\"y\\x-12345678";
+        let body = serde_json::json!({ "message": { "auth": odd } }).to_string();
+        no_fragment(&server_message(body.as_bytes(), odd).unwrap(), odd);
+    }
+
+    #[test]
+    fn a_body_echoing_the_key_is_scrubbed_before_use() {
+        let key = "sk_live_Q7x9Zr2mW4pL8vT1";
+        let body = format!(r#"{{"personnelId":"{key}","trainings":[{{"name":"Bearer {key}"}}]}}"#);
+        let clean = scrub_body(body.as_bytes(), key).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&clean).unwrap();
+        assert_eq!(v["personnelId"], "***");
+        no_fragment(&v.to_string(), key);
+        assert_eq!(scrub_body(br#"{"data":[]}"#, key), None, "no copy when the key is absent");
     }
 }

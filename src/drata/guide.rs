@@ -302,8 +302,23 @@ pub struct GuideApi<'a> {
     pub client: &'a DrataClient,
 }
 
-pub(crate) fn path_segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
+/// An id from the API as one URL path segment of `route` (which names the segment `{id}`),
+/// percent-encoded. An empty id, `.` or `..` is refused (65): encoding leaves them as they
+/// are and the URL parser resolves dot segments away, so person `..` would fetch another
+/// endpoint (`/public/personnel/../training` is `/public/training`) and its answer would be
+/// written as that person's data.
+pub(crate) fn path_segment(what: &str, id: &str, route: &str) -> Result<String, EtlError> {
+    if id.trim().is_empty() || id == "." || id == ".." {
+        return Err(EtlError::new(
+            FailureKind::DataInvalid,
+            format!(
+                "the API listed a {what} record with id {id:?}, which cannot name it in GET {route}: as a path \
+                 segment it would address a different endpoint. The record is malformed; nothing was committed. \
+                 Report it to Drata"
+            ),
+        ));
+    }
+    Ok(url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20"))
 }
 
 impl<'a> GuideApi<'a> {
@@ -326,7 +341,8 @@ impl<'a> GuideApi<'a> {
     }
 
     pub async fn training(&self, id: &str) -> Result<Child<Training>, EtlError> {
-        let path = format!("/public/personnel/{}/training", path_segment(id));
+        let path =
+            format!("/public/personnel/{}/training", path_segment("personnel", id, "/public/personnel/{id}/training")?);
         match self.client.get_json(Endpoint::Training, &path, &[]).await? {
             Fetched::NotFound => Ok(Child::Gone),
             Fetched::Json(v) => {
@@ -340,7 +356,10 @@ impl<'a> GuideApi<'a> {
     }
 
     pub async fn background_checks(&self, id: &str) -> Result<Child<BackgroundCheck>, EtlError> {
-        let path = format!("/public/personnel/{}/background-checks", path_segment(id));
+        let path = format!(
+            "/public/personnel/{}/background-checks",
+            path_segment("personnel", id, "/public/personnel/{id}/background-checks")?
+        );
         match self.client.get_json(Endpoint::BackgroundChecks, &path, &[]).await? {
             Fetched::NotFound => Ok(Child::Gone),
             Fetched::Json(v) => {
@@ -427,7 +446,33 @@ mod tests {
 
     #[test]
     fn ids_are_escaped_in_paths() {
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+        let route = "/public/personnel/{id}/training";
+        assert_eq!(path_segment("personnel", "a/b c", route).unwrap(), "a%2Fb%20c");
+        // Whatever else an id holds, it stays one segment under the route it was put in.
+        let base = url::Url::parse("http://127.0.0.1:1").unwrap();
+        for id in ["...", "..x", ". ", " ..", "%2e%2e", "%2E", "./", "../x", "?page=2", "#a", "a\\..", "é"] {
+            let seg = path_segment("personnel", id, route).unwrap();
+            let mut url = base.clone();
+            url.set_path(&format!("/public/personnel/{seg}/training"));
+            let segs: Vec<_> = url.path_segments().unwrap().collect();
+            assert_eq!(segs.len(), 4, "{id:?} -> {url}");
+            assert_eq!((segs[0], segs[1], segs[3]), ("public", "personnel", "training"), "{id:?} -> {url}");
+        }
+    }
+
+    #[test]
+    fn dot_and_empty_ids_are_malformed_records() {
+        // Why: the URL parser resolves dot segments, so these would address another endpoint.
+        let mut url = url::Url::parse("http://127.0.0.1:1").unwrap();
+        url.set_path("/public/personnel/../training");
+        assert_eq!(url.path(), "/public/training");
+        for id in ["..", ".", "", "  "] {
+            let e = path_segment("personnel", id, "/public/personnel/{id}/training").unwrap_err();
+            assert_eq!(e.kind, FailureKind::DataInvalid, "{id:?}");
+            assert_eq!(e.kind.exit_code(), 65);
+            assert!(e.message.contains(&format!("personnel record with id {id:?}")), "{}", e.message);
+            assert!(e.message.contains("/public/personnel/{id}/training"), "{}", e.message);
+        }
     }
 
     proptest::proptest! {

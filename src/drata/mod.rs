@@ -9,6 +9,7 @@ pub mod pacing;
 pub mod retry;
 pub mod v1;
 pub mod v2;
+pub mod walk;
 
 pub use client::{ApiKey, ClientConfig, DrataClient, Endpoint};
 pub use dialect::{Api, Dialect};

@@ -13,6 +13,7 @@ use super::client::{DrataClient, Endpoint, Fetched};
 use super::guide::{
     as_u64, child_array, list_page_not_found, parse_page, path_segment, shape_error, Child, Fields, Page,
 };
+use super::walk::{walk_offset, WalkOptions};
 use crate::error::EtlError;
 use crate::record::{
     active_from_employment_status, parse_lenient_timestamp, BackgroundCheck, ComplianceCheck, Control, Person,
@@ -179,7 +180,7 @@ pub fn control_from_wire(v: Value) -> Option<Control> {
     Some(Control { id, name: f.string("name"), extra: f.extra(), ..Control::default() })
 }
 
-/// The id of an owner (a UserCard), as text.
+/// The id of an owner (a UserCard) or a document, as text.
 fn owner_id_of(v: &Value) -> Option<String> {
     match v.get("id")? {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
@@ -260,45 +261,75 @@ impl<'a> V1Api<'a> {
         }
     }
 
-    /// Every owner's user id of one control, paging by `total`.
+    /// Every owner's user id of one control. Paged by the shared offset walk: a missing
+    /// `total` reads on until a page adds nothing, a server ignoring `page` is 65.
     pub async fn control_owner_ids(&self, control_id: &str) -> Result<Vec<String>, EtlError> {
-        let path = format!("/public/controls/{}/owners", path_segment(control_id));
-        let mut ids = Vec::new();
-        for page in 1..=10_000u64 {
-            let q = [("page", page.to_string()), ("limit", MAX_LIMIT.to_string())];
-            let body = match self.client.get_json(Endpoint::ControlsList, &path, &q).await? {
-                Fetched::Json(v) => v,
-                Fetched::NotFound => return Ok(ids), // the control vanished meanwhile
-            };
-            let page = parse_page(&path, body, |v| Some(owner_id_of(&v)))?;
-            let n = page.items.len() as u64 + page.invalid;
-            ids.extend(page.items.into_iter().flatten());
-            let covered = ids.len() as u64 >= page.total.unwrap_or(0);
-            if n == 0 || covered || n < page.limit.unwrap_or(MAX_LIMIT) {
-                break;
+        let path =
+            format!("/public/controls/{}/owners", path_segment("control", control_id, "/public/controls/{id}/owners")?);
+        let path = path.as_str();
+        let fetch = |page: u64, limit: u64| async move {
+            let q = [("page", page.to_string()), ("limit", limit.clamp(1, MAX_LIMIT).to_string())];
+            match self.client.get_json(Endpoint::ControlsList, path, &q).await? {
+                Fetched::Json(v) => parse_page(path, v, |v| owner_id_of(&v)),
+                // The control vanished meanwhile (or the list ended with a 404).
+                Fetched::NotFound => Ok(Page { items: Vec::new(), invalid: 0, total: None, limit: None, page: None }),
             }
-        }
+        };
+        let opts = WalkOptions { page_size: MAX_LIMIT, concurrency: 1, short_page_ends: false };
+        let mut ids = Vec::new();
+        walk_offset(
+            path,
+            opts,
+            fetch,
+            |id: &String| id.as_str(),
+            |_, id| {
+                ids.push(id);
+                Ok(())
+            },
+        )
+        .await?;
         Ok(ids)
     }
 
-    /// The user's SEC_TRAINING documents (`{documents: [...]}`, no total: page until short).
+    /// The user's SEC_TRAINING documents (`{documents: [...]}`, no total: page until a short
+    /// page). Paged by the shared offset walk, keyed by document id (the whole document when
+    /// it has none): a page that repeats page 1 (a server ignoring `page`) is 65, and a list
+    /// that never ends fails rather than being cut at a cap.
     pub async fn training_documents(&self, user_id: &str) -> Result<Child<Value>, EtlError> {
-        let path = format!("/public/users/{}/documents", path_segment(user_id));
-        let mut out = Vec::new();
-        for page in 1..=1000u64 {
-            let q =
-                [("type", "SEC_TRAINING".to_string()), ("page", page.to_string()), ("limit", MAX_LIMIT.to_string())];
-            match self.client.get_json(Endpoint::Training, &path, &q).await? {
-                Fetched::NotFound => return Ok(Child::Gone),
-                Fetched::Json(v) => {
-                    let rows = child_array(&path, v, "documents")?;
-                    let n = rows.len() as u64;
-                    out.extend(rows);
-                    if n < MAX_LIMIT {
-                        break;
+        let path =
+            format!("/public/users/{}/documents", path_segment("user", user_id, "/public/users/{id}/documents")?);
+        let path = path.as_str();
+        let gone = std::sync::atomic::AtomicBool::new(false);
+        let gone = &gone;
+        let fetch = |page: u64, limit: u64| async move {
+            let q = [("type", "SEC_TRAINING".to_string()), ("page", page.to_string()), ("limit", limit.to_string())];
+            let rows = match self.client.get_json(Endpoint::Training, path, &q).await? {
+                Fetched::Json(v) => child_array(path, v, "documents")?,
+                Fetched::NotFound => {
+                    if page <= 1 {
+                        gone.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
+                    Vec::new()
                 }
-            }
+            };
+            let items = rows.into_iter().map(|d| (owner_id_of(&d).unwrap_or_else(|| d.to_string()), d)).collect();
+            Ok(Page { items, invalid: 0, total: None, limit: None, page: Some(page) })
+        };
+        let opts = WalkOptions { page_size: MAX_LIMIT, concurrency: 1, short_page_ends: true };
+        let mut out = Vec::new();
+        walk_offset(
+            path,
+            opts,
+            fetch,
+            |d: &(String, Value)| d.0.as_str(),
+            |_, (_, d)| {
+                out.push(d);
+                Ok(())
+            },
+        )
+        .await?;
+        if gone.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Child::Gone);
         }
         Ok(Child::Rows(out))
     }

@@ -71,13 +71,36 @@ pub fn parse_cursor_page<T>(
     Ok(CursorPage { items, invalid, cursor, total: as_u64(pagination.get("totalCount")) })
 }
 
-/// Tracks the cursors of one listing: a cursor the server already sent would loop forever.
+/// Tracks the cursors of one listing: a cursor the server already sent would loop forever,
+/// and a page that repeats an earlier one under a new cursor (a server that ignores
+/// `cursor` but keeps inventing new ones) would append the same records again and again.
 #[derive(Debug, Default)]
 pub struct CursorGuard {
     seen: HashSet<String>,
+    pages: HashSet<u128>,
 }
 
 impl CursorGuard {
+    /// Note one page's body before it is used: the same non-empty `data` as an earlier page
+    /// of this listing is 65 (records are never appended twice, paging never loops).
+    pub fn page(&mut self, path: &str, body: &Value) -> Result<(), EtlError> {
+        let Some(data) = body.get("data").and_then(Value::as_array).filter(|d| !d.is_empty()) else {
+            return Ok(());
+        };
+        let h = crate::record::id_key(&serde_json::to_string(data).unwrap_or_default());
+        if !self.pages.insert(h) {
+            return Err(EtlError::new(
+                FailureKind::DataInvalid,
+                format!(
+                    "GET {path} answered a later cursor with exactly the records of an earlier page: the server \
+                     ignores the `cursor` parameter, so the list cannot be read whole. Nothing was committed; \
+                     check that --base-url points at the Drata API"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `Ok(Some(cursor))` to go on, `Ok(None)` at the end, `Err` on a repeated cursor.
     pub fn next(&mut self, path: &str, cursor: Option<String>) -> Result<Option<String>, EtlError> {
         let Some(c) = cursor else { return Ok(None) };
@@ -262,7 +285,9 @@ impl<'a> V2Api<'a> {
             if let Some(c) = &cursor {
                 q.push(("cursor", c.clone()));
             }
-            let page = parse_cursor_page(path, self.get(Endpoint::BackgroundChecks, path, &q).await?, user_from_wire)?;
+            let body = self.get(Endpoint::BackgroundChecks, path, &q).await?;
+            guard.page(path, &body)?;
+            let page = parse_cursor_page(path, body, user_from_wire)?;
             out.extend(page.items);
             match guard.next(path, page.cursor)? {
                 Some(c) => cursor = Some(c),
@@ -291,6 +316,7 @@ impl<'a> V2Api<'a> {
                 Fetched::Json(v) => v,
                 Fetched::NotFound => return Ok(None),
             };
+            guard.page(path, &body)?;
             let page = parse_cursor_page(path, body, &mut map)?;
             out.extend(page.items);
             match guard.next(path, page.cursor)? {
@@ -322,7 +348,10 @@ impl<'a> V2Api<'a> {
         let mut seen = HashSet::new();
         let mut invalid = 0u64;
         for ws in workspaces {
-            let path = format!("/public/v2/workspaces/{}/controls", path_segment(&ws));
+            let path = format!(
+                "/public/v2/workspaces/{}/controls",
+                path_segment("workspace", &ws, "/public/v2/workspaces/{id}/controls")?
+            );
             let q = [size.clone(), ("expand[]", "owners".to_string())];
             let items = self.all(Endpoint::ControlsList, &path, &q, |v| Some(control_from_wire(v, &ws))).await?;
             let wanting: Vec<_> = items
@@ -339,10 +368,11 @@ impl<'a> V2Api<'a> {
                 let ws = ws.clone();
                 async move {
                     if more {
+                        let route = "/public/v2/workspaces/{workspaceId}/controls/{id}/owners";
                         let path = format!(
                             "/public/v2/workspaces/{}/controls/{}/owners",
-                            path_segment(&ws),
-                            path_segment(&c.id)
+                            path_segment("workspace", &ws, route)?,
+                            path_segment("control", &c.id, route)?
                         );
                         // A control deleted meanwhile keeps its inline owners.
                         let q = [("size", "50".to_string())];
@@ -361,7 +391,8 @@ impl<'a> V2Api<'a> {
 
     /// The user's SEC_TRAINING documents (cursor pages).
     pub async fn training_documents(&self, user_id: &str) -> Result<Child<Value>, EtlError> {
-        let path = format!("/public/v2/users/{}/documents", path_segment(user_id));
+        let path =
+            format!("/public/v2/users/{}/documents", path_segment("user", user_id, "/public/v2/users/{id}/documents")?);
         let q = [("type", "SEC_TRAINING".to_string()), ("size", "50".to_string())];
         Ok(match self.all_or_gone(Endpoint::Training, &path, &q, Some).await? {
             Some(d) => Child::Rows(d),

@@ -112,11 +112,17 @@ impl Default for SimConfig {
     }
 }
 
-/// One API key and the scopes it carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One API key and the scopes it carries. `Debug` does not show the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeySpec {
     pub key: String,
     pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeySpec").field("key", &"***").field("scopes", &self.scopes).finish()
+    }
 }
 
 impl ApiKeySpec {

@@ -11,14 +11,28 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Static credentials and region from a profile.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// Static credentials and region from a profile. `Debug` masks the secret key and the
+/// session token (a `{:?}` in a log line or a panic must not print them).
+#[derive(Default, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub name: String,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
     pub region: Option<String>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &masked(&self.secret_access_key))
+            .field("session_token", &masked(&self.session_token))
+            .field("region", &self.region)
+            .finish()
+    }
 }
 
 /// `[section]` -> key -> value of an INI file as the AWS CLI writes it.
@@ -97,5 +111,18 @@ mod tests {
         assert_eq!((d.access_key_id.as_deref(), d.region.as_deref()), (Some("AKIADEFAULT"), Some("us-east-2")));
         let none = from_texts("missing", Some(CREDS), None);
         assert_eq!(none.access_key_id, None);
+    }
+
+    #[test]
+    fn debug_masks_the_secret_and_the_token() {
+        let p = from_texts("ci", Some("[ci]\naws_access_key_id=AKIACI\naws_secret_access_key=wJalrXUtnFEMIK7MDENG\naws_session_token=FwoGZXIvYXdzEBYaDH\n"), None);
+        let shown = format!("{p:?} {p:#?}");
+        assert!(shown.contains("AKIACI"), "the key id is not secret: {shown}");
+        for secret in ["wJalrXUtnFEMIK7MDENG", "FwoGZXIvYXdzEBYaDH"] {
+            for frag in secret.as_bytes().windows(4) {
+                assert!(!shown.contains(std::str::from_utf8(frag).unwrap()), "{shown}");
+            }
+        }
+        assert!(shown.contains("secret_access_key: Some(\"***\")"), "{shown}");
     }
 }
