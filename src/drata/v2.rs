@@ -16,7 +16,7 @@ use super::v1::{
     trainings_from_checks,
 };
 use crate::error::{EtlError, FailureKind};
-use crate::record::{Control, Person, Training};
+use crate::record::{BackgroundCheck, Control, Person, Training};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::OnceCell;
@@ -117,11 +117,14 @@ impl CursorGuard {
 }
 
 /// What the `/v2/users` listing contributes to a person: job title, background checks and
-/// the external id (from `identities[]`, by `external_id_from_identities`).
+/// the external id (from `identities[]`, by `external_id_from_identities`). Every user is
+/// held until the personnel list is joined, so only these compact fields are kept: the
+/// checks already mapped (their unmapped fields as one JSON text), not the raw JSON.
 #[derive(Debug, Clone, Default)]
 pub struct UserInfo {
     pub job_title: Option<String>,
-    pub background_checks: Vec<Value>,
+    /// Mapped with an empty `personnel_id`; the join fills it in.
+    pub background_checks: Vec<BackgroundCheck>,
     pub external_id: Option<String>,
 }
 
@@ -157,11 +160,10 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
     p.title = info.and_then(|i| i.job_title.clone());
     p.external_id = info.and_then(|i| i.external_id.clone());
     p.listed_background_checks = Some(
-        info.map(|i| i.background_checks.clone())
+        info.map(|i| i.background_checks.as_slice())
             .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| background_check_from_wire(&p.id, i as i32, v))
+            .iter()
+            .map(|c| BackgroundCheck { personnel_id: p.id.clone(), ..c.clone() })
             .collect(),
     );
     p.extra = f.extra();
@@ -177,7 +179,13 @@ fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
         id,
         UserInfo {
             job_title: f.string("jobTitle"),
-            background_checks: f.array("backgroundChecks").unwrap_or_default(),
+            background_checks: f
+                .array("backgroundChecks")
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| background_check_from_wire("", i as i32, v))
+                .collect(),
             external_id: external_id_from_identities(f.map.get("identities")),
         },
     ))
@@ -435,7 +443,11 @@ mod tests {
             "7".to_string(),
             UserInfo {
                 job_title: Some("Eng".into()),
-                background_checks: vec![json!({"id": 3, "status": "OK", "type": "CHECKR", "userId": 7})],
+                background_checks: vec![background_check_from_wire(
+                    "",
+                    0,
+                    json!({"id": 3, "status": "OK", "type": "CHECKR", "userId": 7}),
+                )],
                 external_id: Some("00u7okta".into()),
             },
         );
@@ -454,7 +466,8 @@ mod tests {
         assert_eq!(p.title.as_deref(), Some("Eng"));
         assert_eq!(p.external_id.as_deref(), Some("00u7okta"));
         assert_eq!(p.start_date.unwrap().to_string(), "2023-02-01");
-        assert_eq!(p.listed_background_checks.as_ref().unwrap()[0].status.as_deref(), Some("OK"));
+        let bg = &p.listed_background_checks.as_ref().unwrap()[0];
+        assert_eq!((bg.personnel_id.as_str(), bg.ordinal, bg.status.as_deref()), ("42", 0, Some("OK")));
         assert!(p.compliance_checks[0].extra.as_deref().unwrap().contains("exclusion"));
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
         assert_eq!(extra, json!({"user": {"createdAt": "x"}, "statusUpdatedAt": null}));

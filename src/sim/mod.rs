@@ -372,4 +372,11 @@ mod tests {
         assert!(s.training_json(&new_id).is_some());
         assert!(s.training_json("nope").is_none());
     }
+
+    #[test]
+    fn key_spec_debug_hides_the_key() {
+        let shown = format!("{:?}", ApiKeySpec::all_read("sim-secret-4711"));
+        assert!(!shown.contains("4711") && !shown.contains("secret"), "{shown}");
+        assert!(shown.contains("personnel:read"), "{shown}");
+    }
 }
