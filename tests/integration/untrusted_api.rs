@@ -151,8 +151,11 @@ struct V1 {
     control_id: String,
     owners: Vec<Value>,
     owners_total: bool,
-    documents: Box<dyn Fn(&str, u64, u64) -> Vec<Value> + Send + Sync>,
+    documents: Documents,
 }
+
+/// `(user id, page, limit)` -> that page of the user's documents.
+type Documents = Box<dyn Fn(&str, u64, u64) -> Vec<Value> + Send + Sync>;
 
 impl V1 {
     fn plain(users: &[&str]) -> V1 {
