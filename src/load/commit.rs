@@ -173,6 +173,16 @@ impl Staging {
         Ok(())
     }
 
+    /// `commit`, unless the run's deadline has passed: checked immediately before the intent
+    /// (the point of no return), so a run out of time commits nothing and discards its staging.
+    pub fn commit_before(self, manifest: &Manifest, deadline: &crate::deadline::RunDeadline) -> Result<(), EtlError> {
+        if let Err(e) = deadline.check("writing and committing the snapshot, before its commit intent") {
+            self.abort();
+            return Err(e);
+        }
+        self.commit(manifest)
+    }
+
     /// Throw the staged files away (a failed or interrupted run).
     pub fn abort(self) {
         remove_any(&self.dir).ok();
@@ -335,6 +345,27 @@ mod tests {
         assert_eq!(root.recovery, Recovery { discarded_staging: 1, rolled_forward: 0 });
         assert!(!tmp.path().join("controls").exists());
         assert!(committed_manifests(tmp.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_commit_before_its_intent() {
+        use crate::deadline::RunDeadline;
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key("2026-01-01T00:00:00Z");
+        let root = OutputRoot::open(tmp.path(), None).unwrap();
+        let s = stage(&root, &k, "r1", 3);
+        let staged = s.dir().to_path_buf();
+        let e =
+            s.commit_before(&manifest_for(&k, "r1"), &RunDeadline::new(Some(tokio::time::Instant::now()))).unwrap_err();
+        assert_eq!(e.kind, crate::error::FailureKind::Temporary);
+        assert!(e.message.contains("before its commit intent"), "{}", e.message);
+        assert!(!staged.exists(), "the staged files are discarded");
+        assert!(committed_manifests(tmp.path()).unwrap().is_empty());
+        assert!(!tmp.path().join(k.partition_dir(Table::Controls)).exists());
+        // Within the deadline it commits as `commit` does.
+        let later = RunDeadline::new(Some(tokio::time::Instant::now() + std::time::Duration::from_secs(3600)));
+        stage(&root, &k, "r2", 3).commit_before(&manifest_for(&k, "r2"), &later).unwrap();
+        assert_eq!(committed_manifests(tmp.path()).unwrap().len(), 1);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!    with 75 instead of overwriting it), then delete the intent and the staging keys.
 
 use super::remote::{Created, Remote};
+use crate::deadline::RunDeadline;
 use crate::error::{EtlError, FailureKind};
 use crate::load::commit::STAGING_DIR;
 use crate::load::layout::{manifest_rel, partition_dir, Table};
@@ -39,8 +40,16 @@ fn files(m: &Manifest) -> Vec<String> {
     m.tables.values().flat_map(|t| t.files.iter().map(|f| f.path.replace('\\', "/"))).collect()
 }
 
-/// Phase 1: upload the files of `m` from `local_root` into staging, then the intent.
-pub async fn upload(remote: &Remote, local_root: &Path, scope: &str, m: &Manifest) -> Result<(), EtlError> {
+/// Phase 1: upload the files of `m` from `local_root` into staging, then the intent, unless
+/// the run's deadline passed meanwhile (checked immediately before the intent: 75, nothing
+/// committed).
+pub async fn upload(
+    remote: &Remote,
+    local_root: &Path,
+    scope: &str,
+    m: &Manifest,
+    deadline: &RunDeadline,
+) -> Result<(), EtlError> {
     let staging = staging_rel(scope, m);
     futures::stream::iter(files(m))
         .map(|f| {
@@ -51,6 +60,7 @@ pub async fn upload(remote: &Remote, local_root: &Path, scope: &str, m: &Manifes
         .try_collect::<Vec<()>>()
         .await?;
     let intent = serde_json::to_vec_pretty(m).expect("serialisable");
+    deadline.check("uploading the snapshot, before its commit intent")?;
     remote.put(&format!("{staging}/{COMMIT_INTENT}"), intent).await
 }
 
@@ -196,7 +206,7 @@ mod tests {
     async fn upload_then_apply_commits_and_leaves_no_staging() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &RunDeadline::none()).await.unwrap();
         assert_eq!(committed_run(&r).await, None, "nothing is committed before apply");
         apply(&r, &staging_rel("_default", &m), &m).await.unwrap();
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
@@ -206,11 +216,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deadline_passed_during_upload_writes_no_intent() {
+        let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let m = local_snapshot(tmp.path(), "r1", 2);
+        let passed = RunDeadline::new(Some(tokio::time::Instant::now()));
+        let e = upload(&r, tmp.path(), "_default", &m, &passed).await.unwrap_err();
+        assert_eq!(e.kind, FailureKind::Temporary);
+        assert!(e.message.contains("before its commit intent") && e.message.contains("nothing was committed"), "{e:?}");
+        let k = keys(&r).await;
+        assert!(!k.iter().any(|k| k.ends_with(COMMIT_INTENT)), "no intent after the deadline: {k:?}");
+        // What it staged is garbage the next run's recovery discards; nothing is committed.
+        assert_eq!(recover(&r, "_default").await.unwrap().discarded_staging, 1);
+        assert_eq!(committed_run(&r).await, None);
+    }
+
+    #[tokio::test]
     async fn recovery_rolls_forward_after_the_intent_and_discards_before_it() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         // Killed after the intent: the next run finishes the commit.
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &RunDeadline::none()).await.unwrap();
         let rec = recover(&r, "_default").await.unwrap();
         assert_eq!(rec, Recovery { discarded_staging: 0, rolled_forward: 1 });
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
@@ -228,10 +253,10 @@ mod tests {
     async fn apply_repeated_after_a_crash_before_cleanup_is_harmless() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &RunDeadline::none()).await.unwrap();
         // First attempt got as far as the manifest (simulated: apply, then restore staging).
         apply(&r, &staging_rel("_default", &m), &m).await.unwrap();
-        upload(&r, tmp.path(), "_default", &m).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &RunDeadline::none()).await.unwrap();
         let rec = recover(&r, "_default").await.unwrap();
         assert_eq!(rec.rolled_forward, 1);
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
@@ -241,11 +266,11 @@ mod tests {
     async fn replacing_a_snapshot_drops_files_the_new_manifest_does_not_list() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let m1 = local_snapshot(tmp.path(), "r1", 3);
-        upload(&r, tmp.path(), "_default", &m1).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m1, &RunDeadline::none()).await.unwrap();
         apply(&r, &staging_rel("_default", &m1), &m1).await.unwrap();
         let tmp2 = tempfile::tempdir().unwrap();
         let m2 = local_snapshot(tmp2.path(), "r2", 1);
-        upload(&r, tmp2.path(), "_default", &m2).await.unwrap();
+        upload(&r, tmp2.path(), "_default", &m2, &RunDeadline::none()).await.unwrap();
         apply(&r, &staging_rel("_default", &m2), &m2).await.unwrap();
         assert_eq!(committed_run(&r).await.as_deref(), Some("r2"));
         let parts: Vec<String> = keys(&r).await.into_iter().filter(|k| k.ends_with(".parquet")).collect();
