@@ -190,9 +190,11 @@ pub async fn probe(out: &Output) -> Result<String, EtlError> {
                 ))
             };
             std::fs::create_dir_all(dir).map_err(|e| err("create the output folder", e))?;
-            let probe = dir.join(format!(".drata-etl-check-{}", std::process::id()));
-            std::fs::write(&probe, b"probe").map_err(|e| err("write", e))?;
-            std::fs::remove_file(&probe).map_err(|e| err("delete a probe file", e))?;
+            // Created exclusively under a random name (never through a planted symlink).
+            let mut probe =
+                tempfile::Builder::new().prefix(".drata-etl-check-").tempfile_in(dir).map_err(|e| err("write", e))?;
+            std::io::Write::write_all(probe.as_file_mut(), b"probe").map_err(|e| err("write", e))?;
+            probe.close().map_err(|e| err("delete a probe file", e))?;
             Ok(format!("{} is a writable folder", dir.display()))
         }
         Output::Remote(r) => {
@@ -281,6 +283,20 @@ mod tests {
             assert_eq!(e.kind, FailureKind::Usage, "{bad}");
             assert!(!e.message.contains("secret") && !e.message.contains("abc"), "{bad}: {}", e.message);
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_local_probe_never_writes_through_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let planted = dir.path().join(format!(".drata-etl-check-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        probe(&Output::Local(dir.path().to_path_buf())).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "only the victim and the planted link remain: {left:?}");
     }
 
     #[test]
