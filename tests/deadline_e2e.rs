@@ -29,9 +29,10 @@ const WITHIN: Duration = Duration::from_secs(40);
 
 async fn timed(mut cmd: tokio::process::Command) -> (Run, Duration) {
     let started = Instant::now();
-    let out = tokio::time::timeout(WITHIN + Duration::from_secs(20), cmd.output())
+    let limit = WITHIN + Duration::from_secs(20);
+    let out = tokio::time::timeout(limit, cmd.output())
         .await
-        .unwrap_or_else(|_| panic!("the run was still going {WITHIN:?} past the start: --deadline did not bound it"))
+        .unwrap_or_else(|_| panic!("the run was still going {limit:?} after its start: --deadline did not bound it"))
         .expect("binary runs");
     (out.into(), started.elapsed())
 }
@@ -42,6 +43,7 @@ fn assert_deadline_failure(r: &Run, took: Duration, stage: &str) {
     let msg = s["message"].as_str().unwrap();
     assert!(msg.contains("--deadline") && msg.contains(stage), "the message names the stage ({stage}): {msg}");
     assert!(took < WITHIN, "exited {took:?} after start, not soon after its deadline");
+    eprintln!("stopped in {stage:?} {took:?} after its start");
 }
 
 async fn list_local(out: &Path) -> serde_json::Value {
