@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod config_file;
+pub mod deadline;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod drata;

@@ -4,6 +4,7 @@
 //! Extract runs on the async runtime; the Parquet writers run on one blocking thread fed by
 //! a bounded channel, so a slow disk applies back-pressure instead of growing memory.
 
+use crate::deadline::RunDeadline;
 use crate::drata::dialect::{Api, ApiChoice, Dialect};
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
@@ -135,11 +136,13 @@ pub async fn run(
     let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
     let client = DrataClient::new(opts.client.clone())?;
+    // The API requests honour the deadline themselves; everything else runs under this.
+    let deadline = RunDeadline::new(opts.client.deadline);
     let target = tokio::select! {
-        r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some()) => r?,
+        r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some(), &deadline) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
     };
-    let result = run_locked(&opts, &target, &client, dialect, &key, &run_id, started, clock, shutdown).await;
+    let result = run_locked(&opts, &target, &client, dialect, &key, &run_id, started, clock, &deadline, shutdown).await;
     target.close().await;
     result
 }
@@ -155,6 +158,7 @@ async fn run_locked(
     run_id: &str,
     started: DateTime<Utc>,
     clock: std::time::Instant,
+    deadline: &RunDeadline,
     shutdown: impl std::future::Future<Output = FailureKind>,
 ) -> Result<RunSummary, EtlError> {
     tokio::pin!(shutdown);
@@ -162,7 +166,10 @@ async fn run_locked(
     tracing::info!(snapshot_id = %key.id, base_url = %display_url(client.base_url()), out = %opts.out.display(), "run started");
 
     let outcome = tokio::select! {
-        r = extract_and_write(opts, client, &staging, dialect, target.local_root()) => r,
+        r = deadline.bound(
+            "listing, enriching and writing the snapshot",
+            extract_and_write(opts, client, &staging, dialect, target.local_root(), deadline),
+        ) => r,
         never = crate::ops::progress::observe(&opts.progress, client) => match never {},
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
@@ -185,6 +192,8 @@ async fn run_locked(
     // Derived tables (issue 5): the org hierarchy, from the staged personnel files, before commit.
     let outcome = outcome.and_then(|(listing, tally, mut files)| {
         files.push((Table::PersonnelOrg, crate::load::org::derive(&staging, &files, opts.writer)?));
+        // Blocking (not cancellable by a timeout): checked as soon as it returns.
+        deadline.check("deriving the personnel_org table")?;
         Ok((listing, tally, files))
     });
     match outcome {
@@ -214,12 +223,14 @@ async fn run_locked(
                 incremental: tally.incremental.clone(),
                 api: api.clone(),
             };
-            staging.commit(&manifest)?;
+            staging.commit_before(&manifest, deadline)?;
             tokio::select! {
-                r = target.upload(&manifest) => r?,
+                r = deadline.bound("uploading the snapshot to the store", target.upload(&manifest, deadline)) => r?,
                 kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while uploading: nothing was committed to the store (the next run cleans up)")),
             }
-            let manifest_path = target.apply(&manifest).await?;
+            let manifest_path = deadline
+                .bound_with("applying the commit in the store", crate::deadline::ROLLS_FORWARD, target.apply(&manifest))
+                .await?;
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
             Ok(RunSummary {
                 status: "ok",
@@ -249,6 +260,9 @@ async fn run_locked(
     }
 }
 
+/// The stage a deadline failure in the writer names.
+const WRITING: &str = "writing the snapshot files";
+
 /// From this many people on, all of them `gone` fails the run (77) instead of committing.
 const EVERYONE_GONE_MIN: u64 = 5;
 
@@ -262,6 +276,7 @@ async fn extract_and_write(
     staging: &Staging,
     dialect: Dialect,
     local_root: &std::path::Path,
+    deadline: &RunDeadline,
 ) -> Result<Written, EtlError> {
     let api = Api::new(dialect, client);
     let list_opts =
@@ -302,7 +317,8 @@ async fn extract_and_write(
         ..Default::default()
     });
     let for_writer = previous.clone();
-    let writer_task = tokio::task::spawn_blocking(move || write_all(writers, rx, for_writer, incremental));
+    let budget = *deadline;
+    let writer_task = tokio::task::spawn_blocking(move || write_all(writers, rx, for_writer, incremental, budget));
     let now = chrono::Utc::now();
 
     // People are read back from the spill file and enriched with a bounded window; the
@@ -383,11 +399,13 @@ async fn extract_and_write(
             ),
         ));
     }
+    deadline.check(WRITING)?;
     for mut c in controls {
         c.resolve_owners(&user_to_personnel);
         control_writer.push(c).map_err(write_error)?;
     }
     files.push((Table::Controls, control_writer.finish().map_err(write_error)?));
+    deadline.check(WRITING)?;
     Ok((listed.stats, tally, files))
 }
 
@@ -421,10 +439,13 @@ fn write_all(
     mut rx: mpsc::Receiver<ToWriter>,
     previous: Option<Arc<PreviousSnapshot>>,
     incremental: Option<IncrementalStats>,
+    deadline: RunDeadline,
 ) -> Result<(WriteTally, TableFiles), EtlError> {
     let mut tally = WriteTally { incremental, ..Default::default() };
     let mut reused = previous.as_ref().map(|p| p.reuse_marks());
     while let Some(msg) = rx.blocking_recv() {
+        // A slow disk must not carry the run past its deadline: stop between people.
+        deadline.check(WRITING)?;
         match msg {
             ToWriter::Person(e, origin) => {
                 let mut e = *e;
@@ -474,6 +495,7 @@ fn write_all(
             }
         }
     }
+    deadline.check(WRITING)?;
     if let (Some(prev), Some(reused)) = (previous, reused) {
         let (t, c) = prev.copy_children(&reused, &mut w.training, &mut w.checks).map_err(|e| {
             EtlError::new(
@@ -484,11 +506,18 @@ fn write_all(
         tally.enrichment.training_rows += t;
         tally.enrichment.background_check_rows += c;
     }
+    // Each table's last file is closed (and fsynced) in turn, checking the time between.
+    let finish = |table: Table, files: std::io::Result<Vec<crate::load::FileEntry>>| {
+        let files = files.map_err(write_error)?;
+        deadline.check(WRITING)?;
+        Ok::<_, EtlError>((table, files))
+    };
+    deadline.check(WRITING)?;
     let files = vec![
-        (Table::Personnel, w.personnel.finish().map_err(write_error)?),
-        (Table::PersonnelTraining, w.training.finish().map_err(write_error)?),
-        (Table::PersonnelBackgroundChecks, w.checks.finish().map_err(write_error)?),
-        (Table::PersonnelComplianceChecks, w.compliance.finish().map_err(write_error)?),
+        finish(Table::Personnel, w.personnel.finish())?,
+        finish(Table::PersonnelTraining, w.training.finish())?,
+        finish(Table::PersonnelBackgroundChecks, w.checks.finish())?,
+        finish(Table::PersonnelComplianceChecks, w.compliance.finish())?,
     ];
     Ok((tally, files))
 }

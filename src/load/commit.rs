@@ -61,10 +61,10 @@ fn write_err(what: &str, path: &Path, e: io::Error) -> EtlError {
 
 impl OutputRoot {
     pub fn open(root: &Path, workspace: Option<&str>) -> Result<Self, EtlError> {
-        fs::create_dir_all(root).map_err(|e| write_err("create output directory", root, e))?;
+        create_dirs_synced(root).map_err(|e| write_err("create output directory", root, e))?;
         let scope = scope_name(workspace);
         let locks = root.join(LOCKS_DIR);
-        fs::create_dir_all(&locks).map_err(|e| write_err("create lock directory", &locks, e))?;
+        create_dirs_synced(&locks).map_err(|e| write_err("create lock directory", &locks, e))?;
         let lock_path = locks.join(format!("{scope}.lock"));
         let lock = fs::OpenOptions::new()
             .create(true)
@@ -126,7 +126,7 @@ impl OutputRoot {
     /// Start writing a snapshot in a fresh staging folder.
     pub fn begin(&self, key: &SnapshotKey, run_id: &str) -> Result<Staging, EtlError> {
         let dir = self.root.join(STAGING_DIR).join(&self.scope).join(format!("{}.{}", key.id, run_id));
-        fs::create_dir_all(&dir).map_err(|e| write_err("create staging directory", &dir, e))?;
+        create_dirs_synced(&dir).map_err(|e| write_err("create staging directory", &dir, e))?;
         Ok(Staging {
             root: self.root.clone(),
             trash: self.root.join(TRASH_DIR).join(&self.scope),
@@ -171,6 +171,16 @@ impl Staging {
             .map_err(|e| write_err("commit snapshot into", &self.root, e))?;
         remove_any(&self.trash).ok();
         Ok(())
+    }
+
+    /// `commit`, unless the run's deadline has passed: checked immediately before the intent
+    /// (the point of no return), so a run out of time commits nothing and discards its staging.
+    pub fn commit_before(self, manifest: &Manifest, deadline: &crate::deadline::RunDeadline) -> Result<(), EtlError> {
+        if let Err(e) = deadline.check("writing and committing the snapshot, before its commit intent") {
+            self.abort();
+            return Err(e);
+        }
+        self.commit(manifest)
     }
 
     /// Throw the staged files away (a failed or interrupted run).
@@ -223,15 +233,17 @@ fn apply_commit(root: &Path, staging: &Path, trash: &Path, m: &Manifest) -> io::
         }
         let target = key_dir(table);
         let parent = target.parent().expect("partition has a parent");
-        fs::create_dir_all(parent)?;
+        create_dirs_synced(parent)?;
+        // The part files' own entries: fsynced before the folder holding them is published.
+        sync_dir(&staged)?;
         if target.exists() {
-            fs::create_dir_all(trash)?;
+            create_dirs_synced(trash)?;
             fs::rename(&target, trash.join(format!("{}.{}", m.run_id, table.name())))?;
         }
         fs::rename(&staged, &target)?;
         sync_dir(parent)?;
     }
-    fs::create_dir_all(manifest.parent().expect("manifest has a parent"))?;
+    create_dirs_synced(manifest.parent().expect("manifest has a parent"))?;
     write_atomically(&manifest, &serde_json::to_vec_pretty(m).expect("serialisable"))?;
     remove_any(staging)?;
     Ok(())
@@ -240,18 +252,64 @@ fn apply_commit(root: &Path, staging: &Path, trash: &Path, m: &Manifest) -> io::
 /// Write to a temporary sibling, fsync, rename over the target, fsync the folder.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    let parent = path.parent().expect("file has a parent");
-    let tmp =
-        parent.join(format!(".{}.tmp-{}", path.file_name().expect("file name").to_string_lossy(), std::process::id()));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
+    write_atomically_with(path, |f| f.write_all(bytes))
+}
+
+/// `write_atomically` with the filling step given, so a failing write can be simulated.
+///
+/// The temporary file gets a random name and is created exclusively (`O_EXCL`): in a shared
+/// folder (e.g. a node_exporter textfile directory for `--metrics-file`) a symlink planted
+/// at a guessable name is never followed. On any failure (disk full) it is deleted.
+fn write_atomically_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let prefix = format!(".{}.", path.file_name().expect("file name").to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        // As File::create would: readable by others as the umask allows (tempfile's default
+        // is owner-only, which would hide manifests and metrics from their readers).
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(parent)?;
+    fill(tmp.as_file_mut())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     sync_dir(parent)
 }
 
+/// Create `dir` and its missing parents, fsyncing the parent of each folder created: a
+/// folder's entry is durable only once its parent is synced, and a commit renames data into
+/// folders it creates (table, workspace, date, `_snapshots/…`, staging).
+fn create_dirs_synced(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.is_dir() {
+        missing.push(d);
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        if d.as_os_str().is_empty() {
+            continue;
+        }
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => continue, // created meanwhile
+            Err(e) => return Err(e),
+        }
+        let parent = d.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(test)]
+    tests::SYNCED.with(|s| s.borrow_mut().push(dir.to_path_buf()));
     File::open(dir)?.sync_all()
 }
 
@@ -323,6 +381,11 @@ mod tests {
     use crate::record::Control;
     use chrono::{DateTime, Utc};
 
+    thread_local! {
+        /// Every folder `sync_dir` synced on this test's thread.
+        pub(super) static SYNCED: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
     fn key(at: &str) -> SnapshotKey {
         SnapshotKey::from_run_at(DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc))
     }
@@ -378,6 +441,95 @@ mod tests {
         assert_eq!(root.recovery, Recovery { discarded_staging: 1, rolled_forward: 0 });
         assert!(!tmp.path().join("controls").exists());
         assert!(committed_manifests(tmp.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_commit_before_its_intent() {
+        use crate::deadline::RunDeadline;
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key("2026-01-01T00:00:00Z");
+        let root = OutputRoot::open(tmp.path(), None).unwrap();
+        let s = stage(&root, &k, "r1", 3);
+        let staged = s.dir().to_path_buf();
+        let e =
+            s.commit_before(&manifest_for(&k, "r1"), &RunDeadline::new(Some(tokio::time::Instant::now()))).unwrap_err();
+        assert_eq!(e.kind, crate::error::FailureKind::Temporary);
+        assert!(e.message.contains("before its commit intent"), "{}", e.message);
+        assert!(!staged.exists(), "the staged files are discarded");
+        assert!(committed_manifests(tmp.path()).unwrap().is_empty());
+        assert!(!tmp.path().join(k.partition_dir(Table::Controls)).exists());
+        // Within the deadline it commits as `commit` does.
+        let later = RunDeadline::new(Some(tokio::time::Instant::now() + std::time::Duration::from_secs(3600)));
+        stage(&root, &k, "r2", 3).commit_before(&manifest_for(&k, "r2"), &later).unwrap();
+        assert_eq!(committed_manifests(tmp.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn every_folder_a_commit_creates_has_its_parent_synced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        let k = key("2026-01-01T00:00:00Z").with_workspace(Some("acme".into()));
+        SYNCED.with(|s| s.borrow_mut().clear());
+        let out = OutputRoot::open(&root, Some("acme")).unwrap();
+        stage(&out, &k, "r1", 3).commit(&manifest_for(&k, "r1")).unwrap();
+        let synced: Vec<PathBuf> = SYNCED.with(|s| s.borrow().clone());
+        let mut dirs = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+            dirs.push(d);
+        }
+        // Table, workspace, date, snapshot, `_snapshots/…`, `_staging/…`, `_locks`, and the root.
+        assert!(dirs.len() >= 10, "{dirs:?}");
+        for d in &dirs {
+            assert!(synced.contains(&d.parent().unwrap().to_path_buf()), "parent of {} never synced", d.display());
+        }
+        // Each staged table folder is synced itself before it is published (its files' entries).
+        assert!(synced.iter().any(|p| p.starts_with(root.join(STAGING_DIR)) && p.ends_with("controls")), "{synced:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_at_the_old_temp_name_is_not_followed_by_manifest_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let root_dir = tmp.path().join("out");
+        let k = key("2026-01-01T00:00:00Z");
+        let manifest = manifest_path(&root_dir, None, &k.id);
+        fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+        // The name the manifest's temporary file had before: `.<name>.tmp-<pid>`.
+        let planted = manifest.parent().unwrap().join(format!("._manifest.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let root = OutputRoot::open(&root_dir, None).unwrap();
+        stage(&root, &k, "r1", 2).commit(&manifest_for(&k, "r1")).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious", "the symlink's target was written");
+        assert!(!fs::symlink_metadata(&manifest).unwrap().file_type().is_symlink());
+        assert_eq!(committed_manifests(&root_dir).unwrap()[0].run_id, "r1");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_the_old_file_intact() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("metrics.prom");
+        fs::write(&path, "old").unwrap();
+        let full = write_atomically_with(&path, |f| {
+            f.write_all(b"half of it")?;
+            Err(io::Error::from_raw_os_error(28)) // ENOSPC: the disk is full
+        });
+        assert!(full.is_err());
+        let names: Vec<String> =
+            fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["metrics.prom".to_string()], "a temporary file was left behind");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
     }
 
     #[test]

@@ -153,6 +153,8 @@ impl<R: TableRow> TableWriter<R> {
             let mut sink = part.writer.into_inner().map_err(io_err)?;
             sink.flush()?;
             sink.inner.get_ref().sync_all()?;
+            #[cfg(debug_assertions)]
+            test_slow_disk(R::TABLE.name());
             self.done.push(FileEntry {
                 path: self.final_dir.join(&part.file_name).to_string_lossy().replace('\\', "/"),
                 rows: part.rows,
@@ -172,6 +174,22 @@ impl<R: TableRow> TableWriter<R> {
         }
         self.close_part()?;
         Ok(self.done)
+    }
+}
+
+/// TEST-ONLY hook, compiled into debug builds only (release builds ignore the variable):
+/// `DRATA_ETL_TEST_SLOW_WRITE=MS` (every table) or `=TABLE:MS` makes closing each part file
+/// take MS milliseconds longer, as a slow or stalled disk would, so the end-to-end tests can
+/// show `--deadline` bounding the writing stage. Not a user setting.
+#[cfg(debug_assertions)]
+fn test_slow_disk(table: &str) {
+    let Ok(spec) = std::env::var("DRATA_ETL_TEST_SLOW_WRITE") else { return };
+    let (only, ms) = match spec.split_once(':') {
+        Some((t, ms)) => (Some(t.to_string()), ms.to_string()),
+        None => (None, spec),
+    };
+    if only.is_none_or(|t| t == table) {
+        std::thread::sleep(std::time::Duration::from_millis(ms.trim().parse().unwrap_or(0)));
     }
 }
 

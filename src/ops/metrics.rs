@@ -1,5 +1,5 @@
 //! `--metrics-file PATH`: the Prometheus textfile-collector view of the last run, written
-//! atomically (temporary sibling, fsync, rename) when a run ends, successful or not, so
+//! atomically (an exclusively created temporary sibling, fsync, rename) when a run ends, successful or not, so
 //! node_exporter never reads half a file and an alert can fire on a stale success time.
 //!
 //! Every metric is a gauge named `drata_etl_*` describing the last run, labelled
@@ -193,6 +193,23 @@ mod tests {
             summary: None,
             progress: p,
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_in_a_shared_folder_is_not_followed() {
+        let shared = tempfile::tempdir().unwrap();
+        let victim = shared.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = shared.path().join("drata.prom");
+        // Another user of the textfile folder plants the name the temporary file had before.
+        let planted = shared.path().join(format!(".drata.prom.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let p = ProgressSnapshot::default();
+        write(&path, &metrics(69, &p)).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "the symlink's target was written");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert!(std::fs::read_to_string(&path).unwrap().contains("drata_etl_last_run_exit_code"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod test_hook;
 
 pub use remote::{Remote, StoreOptions};
 
+use crate::deadline::RunDeadline;
 use crate::error::EtlError;
 use crate::load::layout::scope_name;
 use crate::load::{Manifest, OutputRoot, Recovery};
@@ -74,21 +75,27 @@ struct RemoteRun {
 
 impl RunTarget {
     /// Lock the scope, clean up after a killed run, and (remote, incremental) bring the
-    /// latest committed snapshot of the scope into the work folder for reuse.
+    /// latest committed snapshot of the scope into the work folder for reuse; each stage
+    /// under what is left of the run's `deadline`.
     pub async fn open(
         out: &Output,
         workspace: Option<&str>,
         run_id: &str,
         want_previous: bool,
+        deadline: &RunDeadline,
     ) -> Result<RunTarget, EtlError> {
         let remote = match out {
-            Output::Local(dir) => return Ok(RunTarget { root: OutputRoot::open(dir, workspace)?, remote: None }),
+            Output::Local(dir) => {
+                let root = open_root(dir, workspace, deadline, "locking and recovering the output folder").await?;
+                return Ok(RunTarget { root, remote: None });
+            }
             Output::Remote(r) => r,
         };
         test_hook::output_is_a_store();
         let scope = scope_name(workspace);
-        let lock = lock::LeaseLock::acquire(remote, &scope, run_id).await?;
-        let recovered = publish::recover(remote, &scope, &lock).await;
+        let lock = deadline.bound("taking the output lock", lock::LeaseLock::acquire(remote, &scope, run_id)).await?;
+        let recovered =
+            deadline.bound("recovering after an earlier run", publish::recover(remote, &scope, &lock)).await;
         let work = match recovered.and_then(|_| mirror::work_dir()) {
             Ok(w) => w,
             Err(e) => {
@@ -98,9 +105,11 @@ impl RunTarget {
         };
         let prepared = async {
             if want_previous {
-                bring_latest(remote, workspace, work.path()).await?;
+                deadline
+                    .bound("downloading the previous snapshot", bring_latest(remote, workspace, work.path()))
+                    .await?;
             }
-            OutputRoot::open(work.path(), workspace)
+            open_root(work.path(), workspace, deadline, "preparing the local work folder").await
         }
         .await;
         match prepared {
@@ -121,10 +130,10 @@ impl RunTarget {
 
     /// Remote only: upload the locally committed snapshot into staging and write the intent.
     /// Cancelling this leaves nothing a reader takes for data.
-    pub async fn upload(&self, m: &Manifest) -> Result<(), EtlError> {
+    pub async fn upload(&self, m: &Manifest, deadline: &RunDeadline) -> Result<(), EtlError> {
         let Some(r) = &self.remote else { return Ok(()) };
         r.lock.confirm("nothing was uploaded or committed; retry later").await?;
-        publish::upload(&r.remote, self.root.path(), &r.scope, m, &r.lock).await
+        publish::upload(&r.remote, self.root.path(), &r.scope, m, &r.lock, deadline).await
     }
 
     /// Remote only: make the uploaded snapshot the committed one. Returns where the
@@ -136,12 +145,39 @@ impl RunTarget {
         Ok(r.remote.url_of(&rel.to_string_lossy()))
     }
 
-    /// Release the lock (remote; a local lock goes with the process or this value).
+    /// Release the lock (remote; a local lock goes with the process or this value). Bounded:
+    /// a store too slow to answer leaves the lock to expire after its lease.
     pub async fn close(self) {
         if let Some(r) = self.remote {
-            r.lock.release().await;
+            if tokio::time::timeout(RELEASE_GRACE, r.lock.release()).await.is_err() {
+                tracing::warn!(
+                    "the store did not confirm releasing the output lock in time; it expires after its lease"
+                );
+            }
         }
     }
+}
+
+/// How long releasing the lock may take once the run is over (it may already be past its
+/// deadline, and an unreleased lease only delays the next run by one lease).
+const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `OutputRoot::open` (lock and local recovery, blocking) under the deadline. Abandoned at
+/// the deadline, the recovery goes on until the process exits: every step of it is
+/// idempotent and safe to cut, as a killed run's would be.
+async fn open_root(
+    dir: &Path,
+    workspace: Option<&str>,
+    deadline: &RunDeadline,
+    stage: &str,
+) -> Result<OutputRoot, EtlError> {
+    let (dir, ws) = (dir.to_path_buf(), workspace.map(str::to_owned));
+    let opening = async move {
+        tokio::task::spawn_blocking(move || OutputRoot::open(&dir, ws.as_deref()))
+            .await
+            .map_err(|e| EtlError::cannot_write(format!("opening the output failed: {e}")))?
+    };
+    deadline.bound(stage, opening).await
 }
 
 /// `check --out`: the output root can be listed and written, and (for a store) conditional
@@ -157,9 +193,11 @@ pub async fn probe(out: &Output) -> Result<String, EtlError> {
                 ))
             };
             std::fs::create_dir_all(dir).map_err(|e| err("create the output folder", e))?;
-            let probe = dir.join(format!(".drata-etl-check-{}", std::process::id()));
-            std::fs::write(&probe, b"probe").map_err(|e| err("write", e))?;
-            std::fs::remove_file(&probe).map_err(|e| err("delete a probe file", e))?;
+            // Created exclusively under a random name (never through a planted symlink).
+            let mut probe =
+                tempfile::Builder::new().prefix(".drata-etl-check-").tempfile_in(dir).map_err(|e| err("write", e))?;
+            std::io::Write::write_all(probe.as_file_mut(), b"probe").map_err(|e| err("write", e))?;
+            probe.close().map_err(|e| err("delete a probe file", e))?;
             Ok(format!("{} is a writable folder", dir.display()))
         }
         Output::Remote(r) => {
@@ -248,6 +286,20 @@ mod tests {
             assert_eq!(e.kind, FailureKind::Usage, "{bad}");
             assert!(!e.message.contains("secret") && !e.message.contains("abc"), "{bad}: {}", e.message);
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_local_probe_never_writes_through_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let planted = dir.path().join(format!(".drata-etl-check-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        probe(&Output::Local(dir.path().to_path_buf())).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "only the victim and the planted link remain: {left:?}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use super::lock::LeaseLock;
 use super::remote::{Created, Remote};
 use super::test_hook;
+use crate::deadline::RunDeadline;
 use crate::error::{EtlError, FailureKind};
 use crate::load::commit::STAGING_DIR;
 use crate::load::layout::{manifest_rel, partition_dir, Table};
@@ -47,13 +48,15 @@ const BEFORE_INTENT: &str = "nothing was committed (the next run deletes its sta
 const AFTER_INTENT: &str = "this run stopped committing; its commit intent is in the store and the next run (or prune) of this scope finishes the commit";
 
 /// Phase 1: upload the files of `m` from `local_root` into staging, then (still holding
-/// the lease, proven by a compare-and-swap renewal) the intent.
+/// the lease, proven by a compare-and-swap renewal, and unless the run's deadline passed
+/// meanwhile: checked immediately before the intent, 75, nothing committed) the intent.
 pub async fn upload(
     remote: &Remote,
     local_root: &Path,
     scope: &str,
     m: &Manifest,
     lock: &LeaseLock,
+    deadline: &RunDeadline,
 ) -> Result<(), EtlError> {
     let staging = staging_rel(scope, m);
     futures::stream::iter(files(m))
@@ -68,6 +71,7 @@ pub async fn upload(
         .try_collect::<Vec<()>>()
         .await?;
     test_hook::pause(test_hook::Point::BeforeIntent, true).await;
+    deadline.check("uploading the snapshot, before its commit intent")?;
     lock.confirm(BEFORE_INTENT).await?;
     let intent = serde_json::to_vec_pretty(m).expect("serialisable");
     // The confirm just renewed the lease; an intent that lands after it could lapse would
@@ -276,7 +280,7 @@ mod tests {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l, &RunDeadline::none()).await.unwrap();
         assert_eq!(committed_run(&r).await, None, "nothing is committed before apply");
         apply(&r, &staging_rel("_default", &m), &m, &l).await.unwrap();
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
@@ -286,12 +290,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deadline_passed_during_upload_writes_no_intent() {
+        let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
+        let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
+        let m = local_snapshot(tmp.path(), "r1", 2);
+        let passed = RunDeadline::new(Some(tokio::time::Instant::now()));
+        let e = upload(&r, tmp.path(), "_default", &m, &l, &passed).await.unwrap_err();
+        assert_eq!(e.kind, FailureKind::Temporary);
+        assert!(e.message.contains("before its commit intent") && e.message.contains("nothing was committed"), "{e:?}");
+        let k = keys(&r).await;
+        assert!(!k.iter().any(|k| k.ends_with(COMMIT_INTENT)), "no intent after the deadline: {k:?}");
+        // What it staged is garbage the next run's recovery discards; nothing is committed.
+        assert_eq!(recover(&r, "_default", &l).await.unwrap().discarded_staging, 1);
+        assert_eq!(committed_run(&r).await, None);
+    }
+
+    #[tokio::test]
     async fn recovery_rolls_forward_after_the_intent_and_discards_before_it() {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         // Killed after the intent: the next run finishes the commit.
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l, &RunDeadline::none()).await.unwrap();
         let rec = recover(&r, "_default", &l).await.unwrap();
         assert_eq!(rec, Recovery { discarded_staging: 0, rolled_forward: 1 });
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
@@ -310,10 +330,10 @@ mod tests {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         let m = local_snapshot(tmp.path(), "r1", 2);
-        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l, &RunDeadline::none()).await.unwrap();
         // First attempt got as far as the manifest (simulated: apply, then restore staging).
         apply(&r, &staging_rel("_default", &m), &m, &l).await.unwrap();
-        upload(&r, tmp.path(), "_default", &m, &l).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m, &l, &RunDeadline::none()).await.unwrap();
         let rec = recover(&r, "_default", &l).await.unwrap();
         assert_eq!(rec.rolled_forward, 1);
         assert_eq!(committed_run(&r).await.as_deref(), Some("r1"));
@@ -324,11 +344,11 @@ mod tests {
         let (r, tmp) = (remote(), tempfile::tempdir().unwrap());
         let l = LeaseLock::acquire(&r, "_default", "t").await.unwrap();
         let m1 = local_snapshot(tmp.path(), "r1", 3);
-        upload(&r, tmp.path(), "_default", &m1, &l).await.unwrap();
+        upload(&r, tmp.path(), "_default", &m1, &l, &RunDeadline::none()).await.unwrap();
         apply(&r, &staging_rel("_default", &m1), &m1, &l).await.unwrap();
         let tmp2 = tempfile::tempdir().unwrap();
         let m2 = local_snapshot(tmp2.path(), "r2", 1);
-        upload(&r, tmp2.path(), "_default", &m2, &l).await.unwrap();
+        upload(&r, tmp2.path(), "_default", &m2, &l, &RunDeadline::none()).await.unwrap();
         apply(&r, &staging_rel("_default", &m2), &m2, &l).await.unwrap();
         assert_eq!(committed_run(&r).await.as_deref(), Some("r2"));
         let parts: Vec<String> = keys(&r).await.into_iter().filter(|k| k.ends_with(".parquet")).collect();
