@@ -13,7 +13,7 @@ use crate::drata::{ApiKey, ClientConfig};
 use crate::error::EtlError;
 use crate::extract::enrich::FailureBudget;
 use crate::load::WriterOptions;
-use crate::pipeline::RunOptions;
+use crate::run::RunOptions;
 use chrono::{DateTime, SubsecRound, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

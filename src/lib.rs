@@ -1,30 +1,36 @@
 //! drata-etl: snapshot a Drata workspace's personnel compliance data into Parquet.
 //!
-//! The binary (`src/main.rs`) is thin; every stage lives here so tests can drive it
-//! in-process against the embedded simulator. Data flows one way:
-//! `drata` (HTTP, dialects) -> `extract` (paging, enrichment) -> `load` (Parquet, commit),
-//! wired by `pipeline`.
+//! The binary (`src/main.rs`) is thin: it parses, starts logging and calls one command.
+//! Everything else lives here, layered so arrows point one way (ARCHITECTURE.md draws it):
+//!
+//! - `cli` / `config` / `config_file`: arguments, environment and the TOML file, resolved
+//!   into complete options;
+//! - `commands`: one file per subcommand; they own the terminal (progress, summary line);
+//! - `run`: one run — preflight probe, extract, write, commit — bumping progress counters;
+//! - `drata` (HTTP, retry, pacing, dialects) -> `extract` (paging, enrichment) -> `load`
+//!   (Parquet, manifests, commit) -> `store` (object stores);
+//! - `analyze` (Polars answers over committed snapshots), `sim` (the simulated API);
+//! - leaves everyone may use: `error`, `record`, `stats`, `deadline`, `redact`, `signals`,
+//!   `terminal`, `logging`.
 
 #[cfg(feature = "analytics")]
 pub mod analyze;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod deadline;
-#[cfg(feature = "simulator")]
-pub mod demo;
 pub mod drata;
 pub mod error;
 pub mod extract;
 pub mod load;
 pub mod logging;
-pub mod ops;
-pub mod pipeline;
 pub mod record;
+pub mod redact;
+pub mod run;
 pub mod signals;
 #[cfg(feature = "simulator")]
 pub mod sim;
-#[cfg(feature = "simulator")]
-pub mod sim_cli;
 pub mod stats;
 pub mod store;
+pub mod terminal;

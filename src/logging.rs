@@ -1,6 +1,6 @@
 //! Structured logs on stderr: human text (coloured on a terminal) or JSON lines.
 //! stdout is reserved for the one summary line. Lines are written through
-//! `ops::progress::ProgressAwareStderr`, which hides a progress bar while a line is written.
+//! `terminal::ProgressAwareStderr`, which hides a progress bar while a line is written.
 
 use crate::cli::LogFormat;
 use std::io::IsTerminal;
@@ -11,7 +11,7 @@ pub fn init(format: LogFormat, level: &str) {
     let json = format == LogFormat::Json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::ops::progress::ProgressAwareStderr)
+        .with_writer(crate::terminal::ProgressAwareStderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if json {
         builder.json().flatten_event(true).with_current_span(false).try_init()

@@ -2,7 +2,7 @@
 //! defaults), start logging, call the library, print what the command prints, and map
 //! errors to exit codes. No logic lives here.
 
-use drata_etl::cli::{Cli, Command, ConfigCommand, OutputFormat};
+use drata_etl::cli::{Cli, Command, ConfigCommand};
 use drata_etl::config_file::{ParseError, Sources};
 use drata_etl::error::{EtlError, FailureKind};
 use std::process::ExitCode;
@@ -35,82 +35,48 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
-    match &cli.command {
-        Command::Run(args) => {
-            match drata_etl::ops::run::run(args, sources, drata_etl::signals::shutdown_signal()).await {
-                Ok(summary) => {
-                    println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
-                    0
-                }
-                Err(e) => fail(&e),
+    use drata_etl::commands::*;
+    let outcome = match &cli.command {
+        Command::Run(args) => run::run(args, sources, drata_etl::signals::shutdown_signal()).await,
+        Command::Check(args) => check::check(args, sources).await,
+        Command::Config(ConfigCommand::Show(args)) => config_show::config_show(args, sources),
+        Command::Verify(args) => verify::verify(args).await,
+        Command::List(args) => list::list(args).await,
+        Command::Prune(args) => prune::prune(args).await,
+        #[cfg(feature = "simulator")]
+        Command::Demo(args) => demo::demo(args).await,
+        #[cfg(feature = "simulator")]
+        Command::Simulate(args) => simulate::simulate(args).await,
+        #[cfg(feature = "analytics")]
+        Command::Report(args) => analytics::report(args).await,
+        #[cfg(feature = "analytics")]
+        Command::Diff(args) => analytics::diff(args).await,
+        #[cfg(feature = "analytics")]
+        Command::Reconcile(args) => analytics::reconcile(args).await,
+    };
+    match outcome {
+        Ok(o) => {
+            print!("{}", o.stdout);
+            match o.failure {
+                None => 0,
+                Some(e) if o.summary_line => fail(&e),
+                Some(e) => log_failure(&e),
             }
         }
-        Command::Check(args) => match drata_etl::ops::preflight::check(args, sources).await {
-            Ok(report) => {
-                match args.format {
-                    OutputFormat::Text => print!("{}", report.to_table()),
-                    OutputFormat::Json => println!("{}", report.to_json()),
-                }
-                if let Some(e) = &report.error {
-                    tracing::error!(exit_code = e.kind.exit_code(), kind = e.kind.as_str(), "{}", e.message);
-                }
-                report.exit_code()
-            }
-            Err(e) => fail(&e),
-        },
-        Command::Config(ConfigCommand::Show(args)) => {
-            print!("{}", drata_etl::ops::config_show::show(args, sources));
-            0
-        }
-        Command::Verify(args) => report(drata_etl::ops::verify::verify(args).await),
-        Command::List(args) => report(drata_etl::ops::list::list(args).await.map(|text| (text, None))),
-        Command::Prune(args) => report(drata_etl::ops::prune::prune(args).await),
-        #[cfg(feature = "simulator")]
-        Command::Demo(args) => match drata_etl::demo::demo(args).await {
-            Ok(text) => {
-                print!("{text}");
-                0
-            }
-            Err(e) => fail(&e),
-        },
-        #[cfg(feature = "simulator")]
-        Command::Simulate(args) => match drata_etl::sim_cli::serve(args).await {
-            Ok(()) => 0,
-            Err(e) => fail(&e),
-        },
-        #[cfg(feature = "analytics")]
-        Command::Report(args) => done(drata_etl::analyze::commands::report(args).await),
-        #[cfg(feature = "analytics")]
-        Command::Diff(args) => done(drata_etl::analyze::commands::diff(args).await),
-        #[cfg(feature = "analytics")]
-        Command::Reconcile(args) => done(drata_etl::analyze::commands::reconcile(args).await),
-    }
-}
-
-/// The exit code of an analytics command, which prints its own output.
-#[cfg(feature = "analytics")]
-fn done(r: Result<(), EtlError>) -> i32 {
-    match r {
-        Ok(()) => 0,
         Err(e) => fail(&e),
     }
 }
 
-/// Print a maintenance command's report on stdout, then its failure if it has one.
-fn report(r: Result<(String, Option<EtlError>), EtlError>) -> i32 {
-    match r {
-        Ok((text, problem)) => {
-            print!("{text}");
-            problem.map_or(0, |e| fail(&e))
-        }
-        Err(e) => fail(&e),
-    }
+/// Log a failure on stderr; its exit code.
+fn log_failure(e: &EtlError) -> i32 {
+    let code = e.kind.exit_code();
+    tracing::error!(exit_code = code, kind = e.kind.as_str(), "{}", e.message);
+    code
 }
 
 /// Report a failure: a log line on stderr, the JSON summary line on stdout.
 fn fail(e: &EtlError) -> i32 {
-    let code = e.kind.exit_code();
-    tracing::error!(exit_code = code, kind = e.kind.as_str(), "{}", e.message);
+    let code = log_failure(e);
     let line =
         serde_json::json!({"status": "error", "exit_code": code, "error_kind": e.kind.as_str(), "message": e.message});
     println!("{line}");

@@ -11,7 +11,6 @@
 //! `snapshot_date=` values. Each command computes a typed result (serialised as-is for
 //! `--format json`) and turns it into a `render::Doc` for text, Markdown and HTML.
 
-pub mod commands;
 pub mod diff;
 pub mod people;
 pub mod reconcile;

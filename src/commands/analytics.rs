@@ -3,10 +3,11 @@
 //! store) runs on the async runtime; the Polars work runs on a plain thread outside it,
 //! because Polars runs its own thread pools and may block on its own runtime.
 
-use super::reconcile::{read_hris, Key};
-use super::render;
-use super::snapshot::Snapshots;
-use super::{emit, Format};
+use super::Outcome;
+use crate::analyze::reconcile::{read_hris, Key};
+use crate::analyze::render;
+use crate::analyze::snapshot::Snapshots;
+use crate::analyze::{emit, Format};
 use crate::cli::{AnalyticsFormat, DiffArgs, DiffFormat, ReconcileArgs, ReconcileKey, ReportArgs, RootArgs};
 use crate::error::EtlError;
 use crate::store::mirror::RootView;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 /// The snapshots under `--out`; for an object store, a local mirror of its manifests (the
 /// view must outlive the snapshots read through it; `fetch` brings the data files).
 async fn open(root: &RootArgs) -> Result<(RootView, Snapshots), EtlError> {
-    let workspace = crate::ops::snapshots::workspace_arg(root.workspace.as_deref())?;
+    let workspace = super::snapshots::workspace_arg(root.workspace.as_deref())?;
     let view = RootView::open(root.out.as_deref(), &root.store_options()).await?;
     let snaps = Snapshots::open(view.path(), workspace.as_deref(), view.label())?;
     Ok((view, snaps))
@@ -49,16 +50,30 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
 }
 
-pub async fn report(a: &ReportArgs) -> Result<(), EtlError> {
+pub async fn report(a: &ReportArgs) -> Result<Outcome, EtlError> {
+    report_to_output(a).await.map(|()| Outcome::done(String::new()))
+}
+
+/// Writes the document itself (stdout or `--output`).
+async fn report_to_output(a: &ReportArgs) -> Result<(), EtlError> {
     let (view, snaps) = open(&a.root).await?;
     view.fetch(&[snaps.get(&a.snapshot)?]).await?;
     off_runtime(|| {
-        let r = super::report::report(&snaps, &a.snapshot, &super::report::ReportOptions { limit: a.limit })?;
+        let r = crate::analyze::report::report(
+            &snaps,
+            &a.snapshot,
+            &crate::analyze::report::ReportOptions { limit: a.limit },
+        )?;
         emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
     })
 }
 
-pub async fn diff(a: &DiffArgs) -> Result<(), EtlError> {
+pub async fn diff(a: &DiffArgs) -> Result<Outcome, EtlError> {
+    diff_to_output(a).await.map(|()| Outcome::done(String::new()))
+}
+
+/// Writes the document itself (stdout or `--output`).
+async fn diff_to_output(a: &DiffArgs) -> Result<(), EtlError> {
     let (view, snaps) = open(&a.root).await?;
     let (from, to) = snaps.pair(a.from.as_deref(), a.to.as_deref())?;
     view.fetch(&[from, to]).await?;
@@ -79,17 +94,22 @@ fn diff_fetched(a: &DiffArgs, snaps: &Snapshots) -> Result<(), EtlError> {
                 EtlError::usage("--format parquet writes a file: pass --output FILE.parquet (stdout stays text)")
             })?;
             // The warehouse table holds every change: no limit.
-            let d = super::diff::diff(snaps, a.from.as_deref(), a.to.as_deref(), 0)?;
+            let d = crate::analyze::diff::diff(snaps, a.from.as_deref(), a.to.as_deref(), 0)?;
             emit(Some(&output), &d.to_parquet()?)
         }
         Some(f) => {
-            let d = super::diff::diff(snaps, a.from.as_deref(), a.to.as_deref(), a.limit)?;
+            let d = crate::analyze::diff::diff(snaps, a.from.as_deref(), a.to.as_deref(), a.limit)?;
             emit(a.output.as_deref(), &render_as(f, &d, || d.to_doc()))
         }
     }
 }
 
-pub async fn reconcile(a: &ReconcileArgs) -> Result<(), EtlError> {
+pub async fn reconcile(a: &ReconcileArgs) -> Result<Outcome, EtlError> {
+    reconcile_to_output(a).await.map(|()| Outcome::done(String::new()))
+}
+
+/// Writes the document itself (stdout or `--output`).
+async fn reconcile_to_output(a: &ReconcileArgs) -> Result<(), EtlError> {
     let key = match a.key {
         ReconcileKey::ExternalId => Key::ExternalId,
         ReconcileKey::Email => Key::Email,
@@ -99,7 +119,7 @@ pub async fn reconcile(a: &ReconcileArgs) -> Result<(), EtlError> {
     let (view, snaps) = open(&a.root).await?;
     view.fetch(&[snaps.get(&a.snapshot)?]).await?;
     off_runtime(|| {
-        let r = super::reconcile::reconcile(&snaps, &a.snapshot, &a.hris, &hris, key, a.limit)?;
+        let r = crate::analyze::reconcile::reconcile(&snaps, &a.snapshot, &a.hris, &hris, key, a.limit)?;
         emit(a.output.as_deref(), &render_as(format_of(a.format), &r, || r.to_doc()))
     })
 }

@@ -32,6 +32,11 @@ fn toml_value(text: &str) -> toml::Value {
 }
 
 /// The text `config show` prints on stdout.
+/// `drata-etl config show`.
+pub fn config_show(args: &ConfigShowArgs, src: &Sources) -> Result<super::Outcome, crate::error::EtlError> {
+    Ok(super::Outcome::done(show(args, src)))
+}
+
 pub fn show(args: &ConfigShowArgs, src: &Sources) -> String {
     let keys = setting_keys();
     let values: Vec<(&String, Option<&String>)> =

@@ -43,7 +43,8 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
     }
 }
 
-pub async fn serve(a: &SimulateArgs) -> Result<(), EtlError> {
+/// Serve until SIGINT/SIGTERM; the listening line is printed as soon as the port is bound.
+pub async fn simulate(a: &SimulateArgs) -> Result<super::Outcome, EtlError> {
     let sim = Simulator::spawn(sim_config(a), a.listen)
         .await
         .map_err(|e| EtlError::new(FailureKind::Usage, format!("cannot listen on {}: {e}", a.listen)))?;
@@ -56,5 +57,5 @@ pub async fn serve(a: &SimulateArgs) -> Result<(), EtlError> {
     let stats = sim.sim.stats();
     tracing::info!(requests = stats.requests_total, peak_in_flight = stats.peak_in_flight, "simulator stopped");
     sim.shutdown().await;
-    Ok(())
+    Ok(super::Outcome::done(String::new()))
 }

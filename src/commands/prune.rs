@@ -16,10 +16,10 @@
 //! On an object store the same rules hold through the store's lease lock and a fresh mirror
 //! of its manifests (`crate::store`); deletions go to the store.
 
+use super::snapshots::{human_bytes, scan, scope_label, workspace_arg, Partition, Snapshot};
 use crate::cli::PruneArgs;
 use crate::error::{EtlError, FailureKind};
 use crate::load::OutputRoot;
-use crate::ops::snapshots::{human_bytes, scan, scope_label, workspace_arg, Partition, Snapshot};
 use crate::store::lock::LeaseLock;
 use crate::store::mirror::RootView;
 use chrono::Utc;
@@ -103,9 +103,10 @@ fn remove_snapshot(s: &Snapshot, parts: &[&Partition]) -> Result<(), EtlError> {
 }
 
 /// The report to print and, when some scope was skipped for a run in progress, exit 75.
-pub async fn prune(args: &PruneArgs) -> Result<(String, Option<EtlError>), EtlError> {
+pub async fn prune(args: &PruneArgs) -> Result<super::Outcome, EtlError> {
     let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
-    prune_view(args, view).await
+    let (report, problem) = prune_view(args, view).await?;
+    Ok(super::Outcome::with_problem(report, problem))
 }
 
 async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<EtlError>), EtlError> {

@@ -1,8 +1,13 @@
-//! The run: list -> enrich -> write -> commit, wired with bounded channels, and the
-//! `RunSummary` that becomes the manifest and the one JSON line on stdout.
+//! The run: preflight probe -> list -> enrich -> write -> commit, wired with bounded
+//! channels, and the `RunSummary` that becomes the manifest and the one JSON line on stdout.
+//! It takes complete `RunOptions` (built by `cli::resolve`) and only bumps progress
+//! counters (`progress`); it knows nothing of the command line or the terminal.
 //!
 //! Extract runs on the async runtime; the Parquet writers run on one blocking thread fed by
 //! a bounded channel, so a slow disk applies back-pressure instead of growing memory.
+
+pub mod preflight;
+pub mod progress;
 
 use crate::deadline::RunDeadline;
 use crate::drata::dialect::{Api, ApiChoice, Dialect};
@@ -15,6 +20,7 @@ use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
 use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Training};
+use crate::redact::display_url;
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use crate::store::RunTarget;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -42,7 +48,7 @@ pub struct RunOptions {
     pub incremental: Option<std::time::Duration>,
     pub writer: WriterOptions,
     /// Live counters for the progress display and the metrics file (no display by default).
-    pub progress: crate::ops::progress::RunProgress,
+    pub progress: progress::RunProgress,
     /// `--api`: the dialect to speak, or `None` to detect it in the preflight.
     pub api: ApiChoice,
 }
@@ -99,16 +105,6 @@ fn new_run_id() -> String {
     hex::encode(bytes)
 }
 
-/// The base URL as recorded: scheme, host, port and path only (never userinfo or query).
-pub fn display_url(url: &url::Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string().trim_end_matches('/').to_string()
-}
-
 fn write_error(e: std::io::Error) -> EtlError {
     EtlError::cannot_write(format!(
         "writing Parquet failed: {e}. Check free space and permissions of the output directory"
@@ -128,14 +124,18 @@ pub async fn run(
     let output = crate::store::Output::parse(&opts.out, &opts.store)?;
     // Fail in seconds on a wrong host, key or scope, before taking the lock or writing.
     let preflight = tokio::select! {
-        r = crate::ops::preflight::before_run(&opts.client, opts.page_size, opts.api) => r?,
+        r = preflight::before_run(&opts.client, opts.page_size, opts.api) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal during the preflight; nothing was written")),
     };
-    opts.progress.preflight_done(&preflight);
+    opts.progress.preflight_done(preflight.people_total, preflight.expected_pages());
     let dialect = preflight.dialect.unwrap_or(Dialect::Guide);
     let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
-    let client = DrataClient::new(opts.client.clone())?;
+    let client = Arc::new(DrataClient::new(opts.client.clone())?);
+    {
+        let client = client.clone();
+        opts.progress.attach_api(move || client.stats());
+    }
     // The API requests honour the deadline themselves; everything else runs under this.
     let deadline = RunDeadline::new(opts.client.deadline);
     let target = tokio::select! {
@@ -170,7 +170,6 @@ async fn run_locked(
             "listing, enriching and writing the snapshot",
             extract_and_write(opts, client, &staging, dialect, target.local_root(), deadline),
         ) => r,
-        never = crate::ops::progress::observe(&opts.progress, client) => match never {},
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
     // Everyone "vanished" is not a workspace emptying itself between two requests: it is a

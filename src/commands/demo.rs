@@ -6,12 +6,16 @@ use crate::cli::DemoArgs;
 use crate::config::{parse_base_url, run_options};
 use crate::drata::ApiKey;
 use crate::error::{EtlError, FailureKind};
-use crate::pipeline::{run, RunSummary};
+use crate::run::{run, RunSummary};
 use crate::sim::{ApiKeySpec, SimConfig, Simulator};
 use std::fmt::Write;
 use std::time::Duration;
 
-pub async fn demo(args: &DemoArgs) -> Result<String, EtlError> {
+pub async fn demo(args: &DemoArgs) -> Result<super::Outcome, EtlError> {
+    demo_text(args).await.map(super::Outcome::done)
+}
+
+async fn demo_text(args: &DemoArgs) -> Result<String, EtlError> {
     use rand::Rng;
     let key = format!("demo-{}", hex::encode(rand::thread_rng().gen::<[u8; 12]>()));
     let cfg = SimConfig {

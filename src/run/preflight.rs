@@ -2,8 +2,8 @@
 //! the API (JSON, not an HTML login page), the key is valid, it carries the scopes a run
 //! needs (`personnel:read`, `controls:read`, probed on the list endpoints and on one
 //! person's training and background-check endpoints), the page-size cap the server echoes,
-//! and the dialect. `drata-etl check` prints it as a table; `run` performs it before it
-//! takes the output lock, so a wrong key fails the run at once instead of an hour in.
+//! and the dialect. `drata-etl check` (`commands::check`) prints it as a table; the run
+//! performs it before it takes the output lock, so a wrong key fails the run at once instead of an hour in.
 //!
 //! It goes through `DrataClient`/`GuideApi` like the run (same auth, timeouts, retry rules),
 //! but on a client of its own, so the manifest's request counts stay the snapshot's.
@@ -11,8 +11,6 @@
 //! failure: the lists answered, so the API is up and that one person's records are broken
 //! (the run's failure budget decides about those). This module knows no wire format.
 
-use crate::cli::CheckArgs;
-use crate::config_file::Sources;
 use crate::drata::dialect::{Api, ApiChoice, Dialect};
 use crate::drata::guide::Child;
 use crate::drata::{ClientConfig, DrataClient};
@@ -263,7 +261,7 @@ pub async fn run_checks(client: &DrataClient, page_size: u64, choice: ApiChoice)
     };
 
     PreflightReport {
-        base_url: crate::pipeline::display_url(client.base_url()),
+        base_url: crate::redact::display_url(client.base_url()),
         checks: rows.checks,
         dialect,
         page_size_asked: page_size,
@@ -304,36 +302,6 @@ fn child_rows<T>(c: Child<T>, one: &str, many: &str) -> String {
         Child::Rows(rows) => format!("readable ({} for one person)", plural(rows.len(), one, many)),
         Child::Gone => "answers (the probed person vanished meanwhile: 404)".into(),
     }
-}
-
-/// `drata-etl check`: the report, whatever it found; `Err` only for usage problems (a bad
-/// `--base-url`, no key) found before any request.
-pub async fn check(args: &CheckArgs, sources: &Sources) -> Result<PreflightReport, EtlError> {
-    let base = crate::config::parse_base_url(&crate::config::effective_base_url(
-        &args.base_url,
-        args.region,
-        sources.get("base_url"),
-    ))?;
-    let (key, _) = crate::config::api_key_for(args.api_key_file.as_deref(), sources)?;
-    let client = DrataClient::new(crate::config::check_client_config(base, key, args.request_timeout))?;
-    let mut report = run_checks(&client, args.page_size, args.api.choice()).await;
-    if let Some(out) = &args.out {
-        let started = Instant::now();
-        let opts = args.store.options(3, args.request_timeout);
-        let probed = match crate::store::Output::parse(out, &opts) {
-            Ok(output) => crate::store::probe(&output).await,
-            Err(e) => Err(e),
-        };
-        match probed {
-            Ok(detail) => report.checks.push(Check { name: "output", status: Status::Ok, detail }),
-            Err(e) => {
-                report.checks.push(Check { name: "output", status: Status::Fail, detail: e.message.clone() });
-                report.error.get_or_insert(e);
-            }
-        }
-        report.elapsed += started.elapsed();
-    }
-    Ok(report)
 }
 
 /// The preflight at the start of `run`: the report when every check passed (warnings are

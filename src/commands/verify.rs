@@ -8,15 +8,21 @@
 //! into a temporary folder first (`crate::store::mirror`). Reads only, takes no lock. Exit 0 when everything checked is intact, 65 listing the
 //! problems otherwise, 64 when there is nothing to check (wrong --out, unknown --snapshot).
 
+use super::snapshots::{run_in_flight, scan, scope_label, workspace_arg, Snapshot};
 use crate::cli::VerifyArgs;
 use crate::error::{EtlError, FailureKind};
 use crate::load::verify::verify_snapshot;
-use crate::ops::snapshots::{run_in_flight, scan, scope_label, workspace_arg, Snapshot};
 use crate::store::mirror::RootView;
 use std::fmt::Write;
 
 /// The report to print (stdout) and, when something is wrong, the error to exit with.
-pub async fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError> {
+pub async fn verify(args: &VerifyArgs) -> Result<super::Outcome, EtlError> {
+    let (report, problem) = verify_report(args).await?;
+    Ok(super::Outcome::with_problem(report, problem))
+}
+
+/// The report to print, and the problem that makes it exit 65 if any.
+async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), EtlError> {
     let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
     let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;

@@ -2,10 +2,10 @@
 //! oldest first, with their row counts, files and size, as an aligned table or one JSON
 //! array. Only manifests count: a folder without one was never committed. Reads only.
 
+use super::snapshots::{human_bytes, scan, workspace_arg, Snapshot};
 use crate::cli::{ListArgs, OutputFormat};
 use crate::error::EtlError;
 use crate::load::layout::Table;
-use crate::ops::snapshots::{human_bytes, scan, workspace_arg, Snapshot};
 use crate::store::mirror::RootView;
 use std::fmt::Write;
 
@@ -29,8 +29,12 @@ fn json(view: &RootView, s: &Snapshot) -> serde_json::Value {
     })
 }
 
+pub async fn list(args: &ListArgs) -> Result<super::Outcome, EtlError> {
+    list_text(args).await.map(super::Outcome::done)
+}
+
 /// The text to print on stdout.
-pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
+async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
     let view = RootView::open(args.root.out.as_deref(), &args.root.store_options()).await?;
     let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;

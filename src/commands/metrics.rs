@@ -9,8 +9,8 @@
 //! files). No secrets: the file holds numbers, a workspace label and table names only.
 
 use crate::error::EtlError;
-use crate::ops::progress::ProgressSnapshot;
-use crate::pipeline::RunSummary;
+use crate::run::progress::ProgressSnapshot;
+use crate::run::RunSummary;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -1,5 +1,7 @@
-//! Run progress: shared atomic counters the pipeline bumps (people listed, people enriched,
-//! failed, gone), the client's request statistics polled every 200 ms, and a display.
+//! The terminal side of progress: how a run's progress is shown, the bar or plain lines
+//! drawn from `run::progress` snapshots, and the log writer that hides the bar while a line
+//! is written. Only the command that owns the terminal (`commands::run`) draws; the run
+//! itself never imports this.
 //!
 //! On a terminal (`--progress auto` when stderr is a TTY, or `always`) an indicatif bar on
 //! stderr: phase, pages, people enriched of total, requests/s, retries, 429s and an ETA.
@@ -7,23 +9,17 @@
 //! cursor). `never`, or `auto` without a terminal, prints nothing. Progress never touches
 //! stdout, which carries only the summary line. Log lines written while a bar is shown go
 //! through `ProgressAwareStderr`, which hides the bar for the moment of the write.
-//!
-//! The counters are kept whatever the display, because the metrics file reports them for a
-//! failed run too (the summary exists only for a successful one).
 
 use crate::cli::ProgressMode;
-use crate::drata::DrataClient;
-use crate::extract::enrich::Enriched;
-use crate::ops::preflight::PreflightReport;
-use crate::record::FetchStatus;
+use crate::run::progress::ProgressSnapshot;
 use crate::stats::ApiStats;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const TICK: Duration = Duration::from_millis(200);
+/// How often the display is redrawn.
+pub const TICK: Duration = Duration::from_millis(200);
 /// How often `--progress always` prints a plain line when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
@@ -50,128 +46,6 @@ impl Display {
             ProgressMode::Always if tty => Display::Bar,
             ProgressMode::Always => Display::Plain,
         }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    people_total_hint: AtomicU64,
-    pages_expected: AtomicU64,
-    listed: AtomicU64,
-    listing_done: AtomicBool,
-    enriched: AtomicU64,
-    failed: AtomicU64,
-    gone: AtomicU64,
-    api: Mutex<Option<ApiStats>>,
-}
-
-/// The live state of one run, shared by the pipeline, the display and the metrics file.
-/// Cheap to clone (one `Arc`).
-#[derive(Debug, Clone, Default)]
-pub struct RunProgress {
-    counters: Arc<Counters>,
-    display: Display,
-}
-
-/// A point-in-time copy of the counters.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProgressSnapshot {
-    pub listed: u64,
-    pub listing_done: bool,
-    pub enriched: u64,
-    pub failed: u64,
-    pub gone: u64,
-    pub people_total_hint: u64,
-    pub pages_expected: u64,
-    /// The client's statistics as last polled (`None` before the run's client existed).
-    pub api: Option<ApiStats>,
-}
-
-impl RunProgress {
-    pub fn new(display: Display) -> Self {
-        RunProgress { counters: Arc::default(), display }
-    }
-
-    pub fn display(&self) -> Display {
-        self.display
-    }
-
-    /// What the preflight learnt: the list's total and the pages a pass needs.
-    pub fn preflight_done(&self, report: &PreflightReport) {
-        let c = &self.counters;
-        c.people_total_hint.store(report.people_total.unwrap_or(0), Relaxed);
-        c.pages_expected.store(report.expected_pages().unwrap_or(0), Relaxed);
-    }
-
-    /// Listing finished with `n` unique people.
-    pub fn listed(&self, n: u64) {
-        self.counters.listed.store(n, Relaxed);
-        self.counters.listing_done.store(true, Relaxed);
-    }
-
-    /// One person enriched (whatever the outcome).
-    pub fn enriched(&self, e: &Enriched) {
-        let c = &self.counters;
-        c.enriched.fetch_add(1, Relaxed);
-        let p = &e.person;
-        if p.training_fetch == FetchStatus::Failed || p.background_check_fetch == FetchStatus::Failed {
-            c.failed.fetch_add(1, Relaxed);
-        }
-        if p.training_fetch == FetchStatus::Gone || p.background_check_fetch == FetchStatus::Gone {
-            c.gone.fetch_add(1, Relaxed);
-        }
-    }
-
-    fn set_api(&self, stats: ApiStats) {
-        *self.counters.api.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
-    }
-
-    pub fn snapshot(&self) -> ProgressSnapshot {
-        let c = &self.counters;
-        ProgressSnapshot {
-            listed: c.listed.load(Relaxed),
-            listing_done: c.listing_done.load(Relaxed),
-            enriched: c.enriched.load(Relaxed),
-            failed: c.failed.load(Relaxed),
-            gone: c.gone.load(Relaxed),
-            people_total_hint: c.people_total_hint.load(Relaxed),
-            pages_expected: c.pages_expected.load(Relaxed),
-            api: c.api.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-        }
-    }
-}
-
-/// Poll the client every 200 ms, keep its statistics in `progress`, and drive the display.
-/// Never completes: the pipeline races it against the run and drops it when the run ends,
-/// which records the final statistics and clears the bar.
-pub async fn observe(progress: &RunProgress, client: &DrataClient) -> std::convert::Infallible {
-    let mut state = Observer { progress, client, view: View::new(progress.display) };
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        state.poll();
-    }
-}
-
-struct Observer<'a> {
-    progress: &'a RunProgress,
-    client: &'a DrataClient,
-    view: View,
-}
-
-impl Observer<'_> {
-    fn poll(&mut self) {
-        let stats = self.client.stats();
-        self.progress.set_api(stats);
-        self.view.update(&self.progress.snapshot());
-    }
-}
-
-impl Drop for Observer<'_> {
-    fn drop(&mut self) {
-        self.progress.set_api(self.client.stats());
-        self.view.finish(&self.progress.snapshot());
     }
 }
 
@@ -247,7 +121,8 @@ impl Rate {
     }
 }
 
-struct View {
+/// What is drawn for one run: `update` on every tick, `finish` once when the run ends.
+pub struct View {
     display: Display,
     bar: Option<ProgressBar>,
     phase: Option<Phase>,
@@ -261,7 +136,7 @@ fn pages_done(api: Option<&ApiStats>) -> u64 {
 }
 
 impl View {
-    fn new(display: Display) -> Self {
+    pub fn new(display: Display) -> Self {
         let bar = (display == Display::Bar).then(|| {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(5));
             *ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(b.clone());
@@ -284,7 +159,7 @@ impl View {
         format!("{requests} requests, {rps:.0} req/s, {retries} retries, {limited} × 429")
     }
 
-    fn update(&mut self, s: &ProgressSnapshot) {
+    pub fn update(&mut self, s: &ProgressSnapshot) {
         if self.display == Display::None {
             return;
         }
@@ -329,7 +204,7 @@ impl View {
         }
     }
 
-    fn finish(&mut self, s: &ProgressSnapshot) {
+    pub fn finish(&mut self, s: &ProgressSnapshot) {
         match self.display {
             Display::None => {}
             Display::Bar => {
