@@ -430,6 +430,8 @@ mod tests {
         assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 
+    // Structure-aware generators for every parsed input are in `super::proptests`; raw
+    // bytes still cover the JSON layer itself.
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
