@@ -560,12 +560,15 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 30s, 10m or 2h: {e}"))
 }
 
-/// A short human form of a range bound: `100ms`, `1h`, `7days`.
+/// A short form of a range bound in the units `parse_duration` reads: `100ms`, `1h`, `7d`.
 fn show(d: std::time::Duration) -> String {
-    if d.is_zero() {
-        "0s".into()
-    } else {
-        humantime::format_duration(d).to_string()
+    let secs = d.as_secs();
+    match () {
+        _ if d.subsec_nanos() != 0 || (secs == 0 && !d.is_zero()) => format!("{}ms", d.as_millis()),
+        _ if secs != 0 && secs % 86_400 == 0 => format!("{}d", secs / 86_400),
+        _ if secs != 0 && secs % 3600 == 0 => format!("{}h", secs / 3600),
+        _ if secs != 0 && secs % 60 == 0 => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
     }
 }
 
@@ -663,11 +666,13 @@ mod tests {
             assert!(e.contains("100ms to 1h"), "{bad}: {e}");
         }
         let deadline = duration_in(limits::DEADLINE);
-        assert!(deadline("1e19").unwrap_err().contains("'1e19' is outside the accepted range 1s to 7days"));
+        assert!(deadline("1e19").unwrap_err().contains("'1e19' is outside the accepted range 1s to 7d"));
         assert!(deadline("7d").is_ok() && deadline("1s").is_ok() && deadline("500ms").is_err());
         assert!(duration_in(limits::MAX_WAIT)("0s").is_ok());
         assert!(duration_in(limits::LOCK_LEASE)("1000000h").unwrap_err().contains("1s to 1h"));
-        assert!(duration_in(limits::REFRESH_AFTER)("366d").is_err());
+        assert!(duration_in(limits::REFRESH_AFTER)("366d").unwrap_err().contains("0s to 365d"));
+        assert_eq!(show(std::time::Duration::from_millis(1500)), "1500ms");
+        assert_eq!(show(std::time::Duration::from_secs(90)), "90s");
 
         let rps = f64_in(limits::MAX_RPS);
         assert_eq!(rps("8").unwrap(), 8.0);

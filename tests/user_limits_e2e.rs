@@ -34,13 +34,13 @@ const RUN: &str = "run";
 const CASES: &[Case] = &[
     // The four, as flags.
     flag(&[RUN, "--request-timeout", "1e20"], &["--request-timeout", "100ms to 1h"]),
-    flag(&[RUN, "--deadline", "1e19"], &["--deadline", "1s to 7days"]),
+    flag(&[RUN, "--deadline", "1e19"], &["--deadline", "1s to 7d"]),
     flag(&[RUN, "--max-rps", "1e-300"], &["--max-rps", "0.01 to 10000"]),
     flag(&[RUN, "--upload-part-size", "1024"], &["--upload-part-size", "5242880 to 5368709120"]),
     // Every other duration and rate of `run`, at both ends and beyond what a Duration holds.
-    flag(&[RUN, "--deadline=-5"], &["--deadline", "1s to 7days"]),
-    flag(&[RUN, "--max-wait", "1e15"], &["--max-wait", "0s to 7days"]),
-    flag(&[RUN, "--refresh-after", "1e18"], &["--refresh-after", "0s to 1year"]),
+    flag(&[RUN, "--deadline=-5"], &["--deadline", "1s to 7d"]),
+    flag(&[RUN, "--max-wait", "1e15"], &["--max-wait", "0s to 7d"]),
+    flag(&[RUN, "--refresh-after", "1e18"], &["--refresh-after", "0s to 365d"]),
     flag(&[RUN, "--lock-lease", "1e19"], &["--lock-lease", "1s to 1h"]),
     flag(&[RUN, "--lock-lease", "0s"], &["--lock-lease", "1s to 1h"]),
     flag(&[RUN, "--request-timeout", "0"], &["--request-timeout", "100ms to 1h"]),
@@ -59,7 +59,7 @@ const CASES: &[Case] = &[
     flag(&["prune", "--out", "/nonexistent", "--keep", "0"], &["--keep", "not in"]),
     flag(&["demo", "--personnel", "1000000000000"], &["--personnel", "0..=1000000"]),
     flag(&["demo", "--latency-ms", "18446744073709551615"], &["--latency-ms", "0..=60000"]),
-    flag(&["demo", "--deadline", "1e19"], &["--deadline", "1s to 7days"]),
+    flag(&["demo", "--deadline", "1e19"], &["--deadline", "1s to 7d"]),
     flag(&["simulate", "--html-error-rate", "2"], &["--html-error-rate", "0 to 1"]),
     flag(&["simulate", "--vanished-rate=-0.5"], &["--vanished-rate", "0 to 1"]),
     flag(&["simulate", "--rate-limit", "1e-300"], &["--rate-limit", "0.01 to 100000"]),
@@ -69,16 +69,16 @@ const CASES: &[Case] = &[
     flag(&["simulate", "--personnel", "18446744073709551615"], &["--personnel", "0..=10000000"]),
     // Environment variables.
     env(&[RUN], &[("DRATA_ETL_REQUEST_TIMEOUT", "1e20")], &["--request-timeout", "100ms to 1h"]),
-    env(&[RUN], &[("DRATA_ETL_DEADLINE", "1e19")], &["--deadline", "1s to 7days"]),
+    env(&[RUN], &[("DRATA_ETL_DEADLINE", "1e19")], &["--deadline", "1s to 7d"]),
     env(&[RUN], &[("DRATA_ETL_MAX_RPS", "1e-300")], &["--max-rps", "0.01 to 10000"]),
     env(&[RUN], &[("DRATA_ETL_UPLOAD_PART_SIZE", "1024")], &["--upload-part-size", "5242880 to 5368709120"]),
     env(&["simulate"], &[("DRATA_SIM_LATENCY_MS", "99999999")], &["--latency-ms", "0..=60000"]),
     // The config file (numbers as TOML numbers and as strings).
     file(&[RUN], "request_timeout = 1e20\n", &["`request_timeout`", "--request-timeout", "100ms to 1h"]),
-    file(&[RUN], "deadline = \"1e19\"\n", &["`deadline`", "--deadline", "1s to 7days"]),
+    file(&[RUN], "deadline = \"1e19\"\n", &["`deadline`", "--deadline", "1s to 7d"]),
     file(&[RUN], "max_rps = 1e-300\n", &["`max_rps`", "--max-rps", "0.01 to 10000"]),
     file(&[RUN], "upload_part_size = 1024\n", &["`upload_part_size`", "--upload-part-size", "5242880"]),
-    file(&[RUN], "lock-lease = \"1000000h\"\n", &["`lock-lease`", "--lock-lease", "1s to 1h"]),
+    file(&[RUN], "lock-lease = \"1000000h\"\n", &["`lock_lease`", "--lock-lease", "1s to 1h"]),
     file(&[RUN], "concurrency = 9223372036854775807\n", &["`concurrency`", "1..=1024"]),
 ];
 

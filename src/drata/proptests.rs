@@ -207,7 +207,9 @@ fn mutated(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> 
             let Some(rest) = text.strip_prefix('{') else { return doc };
             let sep = if rest == "}" { "" } else { "," };
             let wire = format!("{{{}:{value}{sep}{rest}", Value::String(key));
-            serde_json::from_str(&wire).expect("a duplicated key is still JSON")
+            // Nesting past serde_json's recursion limit (128) does not parse back: such a
+            // body never reaches a dialect parser, so keep the Value as it is.
+            serde_json::from_str(&wire).unwrap_or(doc)
         })
 }
 
