@@ -586,10 +586,11 @@ pub fn duration_in(
     range: (std::time::Duration, std::time::Duration),
 ) -> impl Fn(&str) -> Result<std::time::Duration, String> + Clone + Send + Sync + 'static {
     move |s| {
-        let d = parse_duration(s).map_err(|e| format!("{e}; the accepted range is {} to {}", show(range.0), show(range.1)))?;
-        check_duration(d, range).map(|()| d).map_err(|_| {
-            format!("'{}' is outside the accepted range {} to {}", s.trim(), show(range.0), show(range.1))
-        })
+        let d = parse_duration(s)
+            .map_err(|e| format!("{e}; the accepted range is {} to {}", show(range.0), show(range.1)))?;
+        check_duration(d, range)
+            .map(|()| d)
+            .map_err(|_| format!("'{}' is outside the accepted range {} to {}", s.trim(), show(range.0), show(range.1)))
     }
 }
 
@@ -605,8 +606,10 @@ pub fn check_f64(v: f64, range: (f64, f64)) -> Result<(), String> {
 /// A clap value parser: a finite number within `range`.
 pub fn f64_in(range: (f64, f64)) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
     move |s| {
-        let v: f64 =
-            s.trim().parse().map_err(|_| format!("'{s}' is not a number; the accepted range is {} to {}", range.0, range.1))?;
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a number; the accepted range is {} to {}", range.0, range.1))?;
         check_f64(v, range)
             .map(|()| v)
             .map_err(|_| format!("'{}' is outside the accepted range {} to {}", s.trim(), range.0, range.1))

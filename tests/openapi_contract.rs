@@ -779,7 +779,11 @@ fn the_contract_test_fails_when_the_spec_path_is_missing() {
     assert!(skipped.status.success(), "{stderr}");
     assert!(stderr.contains("SKIPPED") && stderr.contains("NOTHING was checked"), "{stderr}");
     // The child really ran the test (not zero tests matched).
-    assert!(String::from_utf8_lossy(&skipped.stdout).contains("1 passed"), "{}", String::from_utf8_lossy(&skipped.stdout));
+    assert!(
+        String::from_utf8_lossy(&skipped.stdout).contains("1 passed"),
+        "{}",
+        String::from_utf8_lossy(&skipped.stdout)
+    );
 }
 
 #[test]

@@ -21,7 +21,11 @@ const fn flag(args: &'static [&'static str], needles: &'static [&'static str]) -
     Case { args, env: &[], config: None, needles }
 }
 
-const fn env(args: &'static [&'static str], env: &'static [(&'static str, &'static str)], needles: &'static [&'static str]) -> Case {
+const fn env(
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    needles: &'static [&'static str],
+) -> Case {
     Case { args, env, config: None, needles }
 }
 

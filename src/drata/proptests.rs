@@ -7,8 +7,9 @@
 //! Random bytes almost never parse, so they test only the JSON parser. Here each input is
 //! generated valid, then mutated where parsers break: a field turned into another type, a
 //! huge, negative or fractional number, deep nesting, odd Unicode, NaN-like strings,
-//! duplicated keys. The properties: no panic, and every rejection is an error that says
-//! what was wrong (the request path and the shape problem, the config key).
+//! duplicated keys. The properties: no panic (also when accepted records become Arrow
+//! rows), and every rejection is an error that says what was wrong (the request path and
+//! the shape problem, the config key).
 //!
 //! Cases per target: `CASES` (a few seconds each in a debug build); `PROPTEST_CASES`
 //! overrides it for a longer local soak.
@@ -47,6 +48,10 @@ fn odd_string() -> impl Strategy<Value = String> {
         Just("9999-99-99T99:99:99Z".to_string()),
         Just("+275760-09-13T00:00:00Z".to_string()),
         Just("0000-00-00".to_string()),
+        Just("262143-12-31".to_string()),
+        Just("-262143-01-01".to_string()),
+        Just("+262143-12-31T23:59:59.999999999+23:59".to_string()),
+        Just("2024-02-29T24:00:00Z".to_string()),
         Just("\u{feff}2025-01-01".to_string()),
         Just("\u{202e}\u{0}\u{1f600}e\u{301}".to_string()),
         Just("a/b?c#d%2F..".to_string()),
@@ -197,7 +202,11 @@ fn apply(doc: &mut Value, m: &Mutation) {
 /// A valid document with up to four mutations, and as wire text with maybe a duplicated
 /// top-level key (`{"data": <wrong>, ...rest}`: JSON parsers keep one of the two).
 fn mutated(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
-    (valid, prop::collection::vec(mutation(), 0..4), prop::option::of(("data|total|limit|page|pagination", wrong_value())))
+    (
+        valid,
+        prop::collection::vec(mutation(), 0..4),
+        prop::option::of(("data|total|limit|page|pagination", wrong_value())),
+    )
         .prop_map(|(mut doc, ms, dup)| {
             for m in &ms {
                 apply(&mut doc, m);
@@ -226,7 +235,8 @@ fn date() -> impl Strategy<Value = Value> {
 }
 
 fn timestamp() -> impl Strategy<Value = Value> {
-    (1990i32..2040, 1u32..13, 1u32..29, 0u32..24).prop_map(|(y, m, d, h)| json!(format!("{y:04}-{m:02}-{d:02}T{h:02}:00:00.000Z")))
+    (1990i32..2040, 1u32..13, 1u32..29, 0u32..24)
+        .prop_map(|(y, m, d, h)| json!(format!("{y:04}-{m:02}-{d:02}T{h:02}:00:00.000Z")))
 }
 
 fn guide_person() -> impl Strategy<Value = Value> {
@@ -249,7 +259,11 @@ fn guide_page() -> impl Strategy<Value = Value> {
 }
 
 fn compliance_check() -> impl Strategy<Value = Value> {
-    (1u64..1000, timestamp(), prop::sample::select(vec!["SECURITY_TRAINING", "HIPAA_TRAINING", "BG_CHECK", "OFFBOARDING"]))
+    (
+        1u64..1000,
+        timestamp(),
+        prop::sample::select(vec!["SECURITY_TRAINING", "HIPAA_TRAINING", "BG_CHECK", "OFFBOARDING"]),
+    )
         .prop_map(|(id, at, kind)| {
             json!({"id": id, "type": kind, "status": "PASS", "checkFrequency": "YEARLY", "completionDate": at,
                    "expiresAt": at, "lastCheckedAt": at})
@@ -314,6 +328,37 @@ fn child_body() -> impl Strategy<Value = Value> {
 }
 
 // ---------------------------------------------------------------------------------------
+// What an acceptance and a rejection must look like
+// ---------------------------------------------------------------------------------------
+
+/// Accepted records go on to become Arrow rows: whatever a field held (a date in year
+/// 262143, a timestamp with a 23:59 offset), building every table's batch must not panic.
+fn rows_build(people: &[crate::record::Person], controls: &[crate::record::Control]) {
+    use crate::load::batch::to_batch;
+    use crate::record::{EnrichedPerson, FetchStatus};
+    const AT: i64 = 1_767_225_600_000_000;
+    let enriched: Vec<EnrichedPerson> = people
+        .iter()
+        .map(|p| EnrichedPerson {
+            list_fingerprint: p.fingerprint(),
+            person: p.clone(),
+            training_fetch: FetchStatus::Ok,
+            background_check_fetch: FetchStatus::Ok,
+            enriched_at: None,
+        })
+        .collect();
+    to_batch(&enriched, AT);
+    let trainings: Vec<_> =
+        people.iter().flat_map(|p| v1::trainings_from_checks(p, vec![json!({"name": 1})])).collect();
+    to_batch(&trainings, AT);
+    let checks: Vec<_> = people.iter().flat_map(|p| p.compliance_checks.clone()).collect();
+    to_batch(&checks, AT);
+    let bg: Vec<_> = people.iter().flat_map(|p| p.listed_background_checks.clone().unwrap_or_default()).collect();
+    to_batch(&bg, AT);
+    to_batch(controls, AT);
+}
+
+// ---------------------------------------------------------------------------------------
 // What a rejection must look like
 // ---------------------------------------------------------------------------------------
 
@@ -339,11 +384,13 @@ proptest! {
                 let n = input["data"].as_array().map_or(0, Vec::len) as u64;
                 prop_assert_eq!(page.items.len() as u64 + page.invalid, n);
                 prop_assert!(page.items.iter().all(|p| !p.id.trim().is_empty()));
+                rows_build(&page.items, &[]);
             }
             Err(e) => assert_shape_error(&e, "/public/personnel")?,
         }
-        if let Err(e) = guide::parse_page("/public/controls", body.clone(), guide::control_from_wire) {
-            assert_shape_error(&e, "/public/controls")?;
+        match guide::parse_page("/public/controls", body.clone(), guide::control_from_wire) {
+            Ok(page) => rows_build(&[], &page.items),
+            Err(e) => assert_shape_error(&e, "/public/controls")?,
         }
         if let Err(e) = v1::looks_like_v1("/public/personnel", &body) {
             assert_shape_error(&e, "/public/personnel")?;
@@ -366,11 +413,8 @@ proptest! {
     fn v1_pages(body in mutated(v1_page())) {
         match guide::parse_page("/public/personnel", body.clone(), v1::person_from_wire) {
             Ok(page) => {
-                for p in &page.items {
-                    prop_assert!(!p.id.trim().is_empty());
-                    // Derived training rows never panic on whatever the checks hold.
-                    let _ = v1::trainings_from_checks(p, vec![json!({"name": "x"}), json!(null)]);
-                }
+                prop_assert!(page.items.iter().all(|p| !p.id.trim().is_empty()));
+                rows_build(&page.items, &[]);
             }
             Err(e) => assert_shape_error(&e, "/public/personnel")?,
         }
@@ -385,6 +429,7 @@ proptest! {
         users.insert("8".to_string(), v2::UserInfo { job_title: Some(title), background_checks: vec![json!(1), json!({"status": []})], external_id: None });
         match v2::parse_cursor_page("/public/v2/personnel", body.clone(), |v| v2::person_from_wire(v, &users)) {
             Ok(page) => {
+                rows_build(&page.items, &[]);
                 if let Some(c) = &page.cursor {
                     prop_assert!(!c.is_empty());
                 }
@@ -403,8 +448,9 @@ proptest! {
 
     #[test]
     fn v2_control_pages(body in mutated(v2_page(v2_control()))) {
-        if let Err(e) = v2::parse_cursor_page("/public/v2/workspaces/1/controls", body, |v| v2::control_from_wire(v, "1")) {
-            assert_shape_error(&e, "/public/v2/workspaces/1/controls")?;
+        match v2::parse_cursor_page("/public/v2/workspaces/1/controls", body, |v| v2::control_from_wire(v, "1")) {
+            Ok(page) => rows_build(&[], &page.items.into_iter().map(|(c, _)| c).collect::<Vec<_>>()),
+            Err(e) => assert_shape_error(&e, "/public/v2/workspaces/1/controls")?,
         }
     }
 }
@@ -429,9 +475,8 @@ fn header_value() -> impl Strategy<Value = String> {
         Just("4102444800000".to_string()),
         any::<f64>().prop_map(|f| f.to_string()),
     ];
-    let date = (0u64..8_000_000_000).prop_map(|s| {
-        httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(s % 253_402_300_799))
-    });
+    let date = (0u64..8_000_000_000)
+        .prop_map(|s| httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(s % 253_402_300_799)));
     prop_oneof![
         4 => number.clone(),
         2 => date,
@@ -446,8 +491,15 @@ fn header_value() -> impl Strategy<Value = String> {
 
 fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     let names = prop::sample::select(vec![
-        "retry-after", "x-ratelimit-remaining", "x-ratelimit-reset", "ratelimit-remaining", "ratelimit-reset",
-        "x-rate-limit-remaining", "x-rate-limit-reset", "ratelimit", "date",
+        "retry-after",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "x-rate-limit-remaining",
+        "x-rate-limit-reset",
+        "ratelimit",
+        "date",
     ]);
     prop::collection::vec((names.prop_map(str::to_string), header_value()), 0..8)
 }
@@ -622,4 +674,33 @@ fn mutations_reach_every_node() {
     let mut d = doc.clone();
     apply(&mut d, &Mutation::Add(1, "k".into(), json!(null)));
     assert_eq!(d["data"][0]["k"], Value::Null);
+}
+
+#[test]
+fn generated_inputs_are_both_accepted_and_rejected() {
+    // Neither all valid (the mutations would test nothing) nor all broken (the parsers'
+    // accepting paths would go untested).
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut tally = |accepted: &mut dyn FnMut(&mut TestRunner) -> bool| {
+        let ok = (0..400).filter(|_| accepted(&mut runner)).count();
+        assert!((40..=360).contains(&ok), "{ok} of 400 accepted");
+    };
+    let guide_pages = mutated(guide_page());
+    tally(&mut |r| {
+        guide::parse_page("/p", guide_pages.new_tree(r).unwrap().current(), guide::person_from_wire).is_ok()
+    });
+    let v2_pages = mutated(v2_page(v2_person()));
+    tally(&mut |r| {
+        v2::parse_cursor_page("/p", v2_pages.new_tree(r).unwrap().current(), v2::person_without_join).is_ok()
+    });
+    let files = (config_lines(), prop::collection::vec(toml_mutation(), 0..4));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("etl.toml");
+    tally(&mut |r| {
+        let (lines, ms) = files.new_tree(r).unwrap().current();
+        std::fs::write(&path, render_toml(&lines, &ms)).unwrap();
+        crate::config_file::parse(["drata-etl", "run", "--config", path.to_str().unwrap()]).is_ok()
+    });
 }
