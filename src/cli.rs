@@ -105,11 +105,11 @@ pub struct StoreArgs {
     /// An S3-compatible endpoint for s3:// outputs (MinIO, Ceph, R2, a local test server), e.g. http://127.0.0.1:9000.
     #[arg(long, env = "DRATA_ETL_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
-    /// Object stores: how long the run's lock object stays valid without renewal (renewed every third of it); a killed run blocks its workspace at most this long.
-    #[arg(long, env = "DRATA_ETL_LOCK_LEASE", default_value = "2m", value_parser = parse_duration)]
+    /// Object stores: how long the run's lock object stays valid without renewal (renewed every third of it); a killed run blocks its workspace at most this long (1s to 1h).
+    #[arg(long, env = "DRATA_ETL_LOCK_LEASE", default_value = "2m", value_parser = duration_in(limits::LOCK_LEASE))]
     pub lock_lease: std::time::Duration,
-    /// Object stores: files larger than this many bytes are uploaded in parts of this size (at least 5 MiB on S3).
-    #[arg(long, env = "DRATA_ETL_UPLOAD_PART_SIZE", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1024..=(5u64 << 30)))]
+    /// Object stores: files larger than this many bytes are uploaded in parts of this size (5 MiB to 5 GiB: S3's part limits).
+    #[arg(long, env = "DRATA_ETL_UPLOAD_PART_SIZE", default_value_t = 8 << 20, value_parser = parse_part_size)]
     pub upload_part_size: u64,
 }
 
@@ -202,8 +202,8 @@ pub struct CheckArgs {
     /// Records asked for per list page; the check reports the cap the server echoes.
     #[arg(long, env = "DRATA_ETL_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub page_size: u64,
-    /// Timeout of one request, e.g. 30s.
-    #[arg(long, env = "DRATA_ETL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Timeout of one request, e.g. 30s (100ms to 1h).
+    #[arg(long, env = "DRATA_ETL_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration_in(limits::REQUEST_TIMEOUT))]
     pub request_timeout: std::time::Duration,
     /// text: a table on stdout; json: one JSON object on stdout.
     #[arg(long, value_enum, default_value = "text")]
@@ -288,8 +288,8 @@ pub struct ListArgs {
 pub struct PruneArgs {
     #[command(flatten)]
     pub root: RootArgs,
-    /// Remove snapshots whose run time is more than N days ago (the latest is always kept).
-    #[arg(long, value_name = "N")]
+    /// Remove snapshots whose run time is more than N days ago, N from 0 to 36500 (the latest is always kept).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub keep_days: Option<u32>,
     /// Keep the N newest snapshots per workspace (N >= 1), remove the rest.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -308,20 +308,20 @@ pub struct Tuning {
     /// Records asked for per list page (the server may cap it; its echoed limit is used).
     #[arg(long, env = "DRATA_ETL_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub page_size: u64,
-    /// Timeout of one request, e.g. 30s.
-    #[arg(long, env = "DRATA_ETL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Timeout of one request, e.g. 30s (100ms to 1h).
+    #[arg(long, env = "DRATA_ETL_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration_in(limits::REQUEST_TIMEOUT))]
     pub request_timeout: std::time::Duration,
-    /// Give up (exit 75, nothing committed) if the run is not done after this long, e.g. 50m. Default: no deadline.
-    #[arg(long, env = "DRATA_ETL_DEADLINE", value_parser = parse_duration)]
+    /// Give up (exit 75, nothing committed) if the run is not done after this long, e.g. 50m (1s to 7d). Default: no deadline.
+    #[arg(long, env = "DRATA_ETL_DEADLINE", value_parser = duration_in(limits::DEADLINE))]
     pub deadline: Option<std::time::Duration>,
-    /// The longest wait the server may ask for (Retry-After, an exhausted quota's reset) that the run sits through; a longer one ends it at once (exit 75, nothing committed) with the time to retry.
-    #[arg(long, env = "DRATA_ETL_MAX_WAIT", default_value = "15m", value_parser = parse_duration)]
+    /// The longest wait the server may ask for (Retry-After, an exhausted quota's reset) that the run sits through; a longer one ends it at once (exit 75, nothing committed) with the time to retry (0s to 7d).
+    #[arg(long, env = "DRATA_ETL_MAX_WAIT", default_value = "15m", value_parser = duration_in(limits::MAX_WAIT))]
     pub max_wait: std::time::Duration,
     /// Attempts per request on server errors, timeouts and cut connections.
     #[arg(long, env = "DRATA_ETL_MAX_RETRIES", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_retries: u32,
-    /// A fixed ceiling on requests per second (default: adaptive pacing from 429s and rate-limit headers).
-    #[arg(long, env = "DRATA_ETL_MAX_RPS")]
+    /// A fixed ceiling on requests per second, 0.01 to 10000 (default: adaptive pacing from 429s and rate-limit headers).
+    #[arg(long, env = "DRATA_ETL_MAX_RPS", value_parser = f64_in(limits::MAX_RPS))]
     pub max_rps: Option<f64>,
     /// People whose enrichment may still fail after retries before the run refuses to commit: a count or a percentage (e.g. 1%).
     #[arg(long, env = "DRATA_ETL_MAX_FAILED_ENRICHMENTS", default_value = "0")]
@@ -332,16 +332,16 @@ pub struct Tuning {
     /// Reuse the training and background-check rows of people whose list record is unchanged since the latest committed snapshot (of the same workspace and API) and younger than --refresh-after; fetch everyone else.
     #[arg(long, env = "DRATA_ETL_INCREMENTAL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub incremental: bool,
-    /// With --incremental: re-fetch child data older than this even when the person is unchanged.
-    #[arg(long, env = "DRATA_ETL_REFRESH_AFTER", default_value = "24h", value_parser = parse_duration)]
+    /// With --incremental: re-fetch child data older than this even when the person is unchanged (0s to 365d).
+    #[arg(long, env = "DRATA_ETL_REFRESH_AFTER", default_value = "24h", value_parser = duration_in(limits::REFRESH_AFTER))]
     pub refresh_after: std::time::Duration,
 }
 
 #[cfg(feature = "simulator")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// People in the simulated workspace.
-    #[arg(long, default_value_t = 500)]
+    /// People in the simulated workspace (0 to 1000000).
+    #[arg(long, default_value_t = 500, value_parser = usize_in(0, 1_000_000))]
     pub personnel: usize,
     /// Output root directory.
     #[arg(long, default_value = "drata-demo-out")]
@@ -349,8 +349,8 @@ pub struct DemoArgs {
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Simulated latency per request, in milliseconds (a realistic API round trip, so the concurrency shows).
-    #[arg(long, default_value_t = 20)]
+    /// Simulated latency per request, in milliseconds, 0 to 60000 (a realistic API round trip, so the concurrency shows).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub latency_ms: u64,
     #[command(flatten)]
     pub tuning: Tuning,
@@ -362,14 +362,16 @@ pub struct SimulateArgs {
     /// Address to listen on.
     #[arg(long, env = "DRATA_SIM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    #[arg(long, env = "DRATA_SIM_PERSONNEL", default_value_t = 1000)]
+    /// People in the simulated workspace (0 to 10000000).
+    #[arg(long, env = "DRATA_SIM_PERSONNEL", default_value_t = 1000, value_parser = usize_in(0, 10_000_000))]
     pub personnel: usize,
-    #[arg(long, env = "DRATA_SIM_CONTROLS", default_value_t = 80)]
+    /// Controls in the simulated workspace (0 to 100000).
+    #[arg(long, env = "DRATA_SIM_CONTROLS", default_value_t = 80, value_parser = usize_in(0, 100_000))]
     pub controls: usize,
     #[arg(long, env = "DRATA_SIM_SEED", default_value_t = 42)]
     pub seed: u64,
-    /// Latency added to every response, in milliseconds.
-    #[arg(long, env = "DRATA_SIM_LATENCY_MS", default_value_t = 0)]
+    /// Latency added to every response, in milliseconds (0 to 60000).
+    #[arg(long, env = "DRATA_SIM_LATENCY_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub latency_ms: u64,
     /// The key clients must send (default: sim-key).
     #[arg(long, env = "DRATA_SIM_API_KEY", default_value = "sim-key")]
@@ -377,46 +379,47 @@ pub struct SimulateArgs {
     /// Scopes of that key, comma-separated.
     #[arg(long, default_value = "personnel:read,controls:read", value_delimiter = ',')]
     pub scopes: Vec<String>,
-    /// Token-bucket rate limit in requests per second (429 with Retry-After beyond it).
-    #[arg(long)]
+    /// Token-bucket rate limit in requests per second, 0.01 to 100000 (429 with Retry-After beyond it).
+    #[arg(long, value_parser = f64_in((0.01, 100_000.0)))]
     pub rate_limit: Option<f64>,
-    /// Burst size of the rate limit.
-    #[arg(long, default_value_t = 10)]
+    /// Burst size of the rate limit (1 to 100000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate_burst: u32,
     /// Fraction of requests answered 502/503 with an HTML body.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub html_error_rate: f64,
     /// Fraction of responses whose connection is cut mid-body.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub cut_rate: f64,
     /// Fraction of 200 responses with a truncated JSON body.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub truncate_rate: f64,
     /// Fraction of responses delayed by --slow-ms.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub slow_rate: f64,
-    #[arg(long, default_value_t = 60_000)]
+    /// Delay of a slow response, in milliseconds (0 to 3600000).
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub slow_ms: u64,
-    /// Cap the page limit below 100 (the server echoes its own limit).
-    #[arg(long)]
+    /// Cap the page limit below 100 (the server echoes its own limit); 1 to 1000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_page_limit: Option<u32>,
-    /// Drift: people inserted at the front per personnel page request.
-    #[arg(long, default_value_t = 0)]
+    /// Drift: people inserted at the front per personnel page request (0 to 10000).
+    #[arg(long, default_value_t = 0, value_parser = usize_in(0, 10_000))]
     pub drift_inserts: usize,
-    /// Drift: people deleted behind the reader per personnel page request.
-    #[arg(long, default_value_t = 0)]
+    /// Drift: people deleted behind the reader per personnel page request (0 to 10000).
+    #[arg(long, default_value_t = 0, value_parser = usize_in(0, 10_000))]
     pub drift_deletes: usize,
-    /// Drift stops after this many page requests.
-    #[arg(long, default_value_t = 20)]
+    /// Drift stops after this many page requests (0 to 1000000).
+    #[arg(long, default_value_t = 20, value_parser = usize_in(0, 1_000_000))]
     pub drift_events: usize,
     /// Fraction of people whose child endpoints answer 404 while they stay listed.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub vanished_rate: f64,
     /// Fraction of people whose child endpoints always answer 503.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub broken_rate: f64,
-    /// Added to the personnel list's reported total (a server whose count is wrong).
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    /// Added to the personnel list's reported total (a server whose count is wrong); -1000000000 to 1000000000.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1_000_000_000..=1_000_000_000))]
     pub total_skew: i64,
     /// Answer 401 to every request.
     #[arg(long)]
@@ -520,15 +523,120 @@ pub struct ReconcileArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Durations like `30s`, `500ms`, `10m`, `1h 30m`, or plain seconds.
+/// The accepted range of every number a user can give (flag, environment variable or
+/// `--config` file: all three go through these parsers, so one check covers them). The
+/// bounds keep every later sum safe (`now + deadline`, `1 / max_rps`, a lease added to a
+/// timestamp) and reject values that cannot be meant (a zero timeout, a part S3 refuses).
+pub mod limits {
+    use std::time::Duration;
+
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+    const DAY: u64 = 24 * 3600;
+
+    pub const REQUEST_TIMEOUT: (Duration, Duration) = (Duration::from_millis(100), secs(3600));
+    pub const DEADLINE: (Duration, Duration) = (secs(1), secs(7 * DAY));
+    pub const MAX_WAIT: (Duration, Duration) = (Duration::ZERO, secs(7 * DAY));
+    pub const REFRESH_AFTER: (Duration, Duration) = (Duration::ZERO, secs(365 * DAY));
+    pub const LOCK_LEASE: (Duration, Duration) = (secs(1), secs(3600));
+    pub const MAX_RPS: (f64, f64) = (0.01, 10_000.0);
+    /// S3's multipart limits (every part but the last at least 5 MiB, at most 5 GiB); GCS's
+    /// XML multipart API has the same floor.
+    pub const UPLOAD_PART_SIZE: (u64, u64) = (5 << 20, 5 << 30);
+    /// Set to 1 to accept parts down to 1 KiB: only for test servers configured to take them
+    /// (moto with `S3_UPLOAD_PART_MIN_SIZE`), so multipart paths can be tested with small files.
+    pub const SMALL_PARTS_ENV: &str = "DRATA_ETL_TEST_SMALL_UPLOAD_PARTS";
+}
+
+/// Durations like `30s`, `500ms`, `10m`, `1h 30m`, or plain seconds. Never panics: a number
+/// too large for a `Duration` is an error.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Ok(std::time::Duration::from_secs_f64(secs));
+            return std::time::Duration::try_from_secs_f64(secs)
+                .map_err(|_| format!("'{s}' seconds is too long for a duration"));
         }
+        return Err(format!("'{s}' is not a duration like 30s, 10m or 2h (it must be a finite, non-negative number)"));
     }
     humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 30s, 10m or 2h: {e}"))
+}
+
+/// A short form of a range bound in the units `parse_duration` reads: `100ms`, `1h`, `7d`.
+fn show(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match () {
+        _ if d.subsec_nanos() != 0 || (secs == 0 && !d.is_zero()) => format!("{}ms", d.as_millis()),
+        _ if secs != 0 && secs % 86_400 == 0 => format!("{}d", secs / 86_400),
+        _ if secs != 0 && secs % 3600 == 0 => format!("{}h", secs / 3600),
+        _ if secs != 0 && secs % 60 == 0 => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
+    }
+}
+
+/// Checks that `d` lies in `range` (both ends included); the message gives the range.
+pub fn check_duration(d: std::time::Duration, range: (std::time::Duration, std::time::Duration)) -> Result<(), String> {
+    let (min, max) = range;
+    if d < min || d > max {
+        return Err(format!("{} is outside the accepted range {} to {}", show(d), show(min), show(max)));
+    }
+    Ok(())
+}
+
+/// A clap value parser: a duration within `range`.
+pub fn duration_in(
+    range: (std::time::Duration, std::time::Duration),
+) -> impl Fn(&str) -> Result<std::time::Duration, String> + Clone + Send + Sync + 'static {
+    move |s| {
+        let d = parse_duration(s)
+            .map_err(|e| format!("{e}; the accepted range is {} to {}", show(range.0), show(range.1)))?;
+        check_duration(d, range)
+            .map(|()| d)
+            .map_err(|_| format!("'{}' is outside the accepted range {} to {}", s.trim(), show(range.0), show(range.1)))
+    }
+}
+
+/// Checks that `v` is a finite number within `range` (both ends included).
+pub fn check_f64(v: f64, range: (f64, f64)) -> Result<(), String> {
+    let (min, max) = range;
+    if !(v.is_finite() && v >= min && v <= max) {
+        return Err(format!("{v} is outside the accepted range {min} to {max}"));
+    }
+    Ok(())
+}
+
+/// A clap value parser: a finite number within `range`.
+pub fn f64_in(range: (f64, f64)) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s| {
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a number; the accepted range is {} to {}", range.0, range.1))?;
+        check_f64(v, range)
+            .map(|()| v)
+            .map_err(|_| format!("'{}' is outside the accepted range {} to {}", s.trim(), range.0, range.1))
+    }
+}
+
+/// A clap value parser: a count within `min..=max`.
+pub fn usize_in(min: u64, max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min..=max)
+}
+
+/// `--upload-part-size`: bytes within S3's part limits (see `limits::SMALL_PARTS_ENV`).
+pub fn parse_part_size(s: &str) -> Result<u64, String> {
+    let n: u64 = s.trim().parse().map_err(|_| format!("'{s}' is not a whole number of bytes"))?;
+    let (mut min, max) = limits::UPLOAD_PART_SIZE;
+    if std::env::var_os(limits::SMALL_PARTS_ENV).is_some_and(|v| v == "1") {
+        min = 1024;
+    }
+    if n < min || n > max {
+        return Err(format!(
+            "{n} is outside the accepted range {min} to {max} bytes (5 MiB to 5 GiB: S3 refuses smaller parts, and only when the upload completes, and larger ones)"
+        ));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -547,5 +655,44 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap().as_millis(), 1500);
         assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
         assert!(parse_duration("soon").is_err());
+        // Too large for a Duration, negative, not finite: errors, never a panic.
+        for bad in ["1e20", "1e300", "-5", "NaN", "inf", "99999999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_name_the_accepted_range() {
+        let timeout = duration_in(limits::REQUEST_TIMEOUT);
+        assert_eq!(timeout("30s").unwrap().as_secs(), 30);
+        assert_eq!(timeout("100ms").unwrap().as_millis(), 100);
+        assert_eq!(timeout("1h").unwrap().as_secs(), 3600);
+        for bad in ["1e20", "0", "99ms", "3601", "-1", "NaN"] {
+            let e = timeout(bad).unwrap_err();
+            assert!(e.contains("100ms to 1h"), "{bad}: {e}");
+        }
+        let deadline = duration_in(limits::DEADLINE);
+        assert!(deadline("1e19").unwrap_err().contains("'1e19' is outside the accepted range 1s to 7d"));
+        assert!(deadline("7d").is_ok() && deadline("1s").is_ok() && deadline("500ms").is_err());
+        assert!(duration_in(limits::MAX_WAIT)("0s").is_ok());
+        assert!(duration_in(limits::LOCK_LEASE)("1000000h").unwrap_err().contains("1s to 1h"));
+        assert!(duration_in(limits::REFRESH_AFTER)("366d").unwrap_err().contains("0s to 365d"));
+        assert_eq!(show(std::time::Duration::from_millis(1500)), "1500ms");
+        assert_eq!(show(std::time::Duration::from_secs(90)), "90s");
+
+        let rps = f64_in(limits::MAX_RPS);
+        assert_eq!(rps("8").unwrap(), 8.0);
+        for bad in ["1e-300", "0", "-1", "NaN", "inf", "1e5", "fast"] {
+            let e = rps(bad).unwrap_err();
+            assert!(e.contains("0.01 to 10000") && !e.contains("0.0000"), "{bad}: {e}");
+        }
+        assert!(f64_in((0.0, 1.0))("1.5").is_err() && f64_in((0.0, 1.0))("0").is_ok());
+
+        for bad in ["1024", "5242879", "5368709121", "-1", "1e9", "big"] {
+            assert!(parse_part_size(bad).is_err(), "{bad}");
+        }
+        assert!(parse_part_size("1024").unwrap_err().contains("5242880 to 5368709120"));
+        assert_eq!(parse_part_size("5242880").unwrap(), 5 << 20);
+        assert_eq!(parse_part_size("5368709120").unwrap(), 5 << 30);
     }
 }

@@ -239,11 +239,9 @@ pub fn run_options(
         .map_err(|e| EtlError::usage(format!("--workspace: {e}")))?;
     let max_failed_enrichments = FailureBudget::parse(&t.max_failed_enrichments)
         .map_err(|e| EtlError::usage(format!("--max-failed-enrichments: {e}")))?;
-    if let Some(r) = t.max_rps {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(EtlError::usage("--max-rps must be a positive number of requests per second"));
-        }
-    }
+    // clap checks these for the command line; `Tuning` built in code is checked here too,
+    // because an out-of-range value panics later (`1 / max_rps`, `now + deadline`).
+    check_tuning(t)?;
     let client = client_config(base_url, key, t);
     Ok(RunOptions {
         client,
@@ -259,6 +257,25 @@ pub fn run_options(
         progress: Default::default(),
         api: None,
     })
+}
+
+/// The duration and rate ranges of `crate::cli::limits`, for a `Tuning` not built by clap; the message names
+/// the flag and the range (exit 64).
+pub fn check_tuning(t: &Tuning) -> Result<(), EtlError> {
+    use crate::cli::{check_duration, check_f64, limits};
+    fn flag(name: &'static str) -> impl Fn(String) -> EtlError {
+        move |e| EtlError::usage(format!("--{name}: {e}"))
+    }
+    check_duration(t.request_timeout, limits::REQUEST_TIMEOUT).map_err(flag("request-timeout"))?;
+    if let Some(d) = t.deadline {
+        check_duration(d, limits::DEADLINE).map_err(flag("deadline"))?;
+    }
+    check_duration(t.max_wait, limits::MAX_WAIT).map_err(flag("max-wait"))?;
+    check_duration(t.refresh_after, limits::REFRESH_AFTER).map_err(flag("refresh-after"))?;
+    if let Some(r) = t.max_rps {
+        check_f64(r, limits::MAX_RPS).map_err(flag("max-rps"))?;
+    }
+    Ok(())
 }
 
 pub fn from_run_args(a: &RunArgs) -> Result<RunOptions, EtlError> {

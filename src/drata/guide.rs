@@ -475,6 +475,8 @@ mod tests {
         }
     }
 
+    // Structure-aware generators for every parsed input are in `super::proptests`; raw
+    // bytes still cover the JSON layer itself.
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {

@@ -6,6 +6,8 @@ pub mod client;
 pub mod dialect;
 pub mod guide;
 pub mod pacing;
+#[cfg(test)]
+mod proptests;
 pub mod retry;
 pub mod v1;
 pub mod v2;

@@ -29,3 +29,4 @@ mod resilience_e2e;
 mod sim_api;
 mod trust_read_back_e2e;
 mod untrusted_api;
+mod user_limits_e2e;

@@ -64,7 +64,9 @@ impl Moto {
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
             .env("AWS_REGION", "us-east-1")
             .env("DRATA_ETL_S3_ENDPOINT", &self.endpoint)
-            .env("DRATA_ETL_LOG", "info");
+            .env("DRATA_ETL_LOG", "info")
+            // moto takes 1 KiB parts (S3_UPLOAD_PART_MIN_SIZE above), so small files exercise multipart.
+            .env("DRATA_ETL_TEST_SMALL_UPLOAD_PARTS", "1");
         c
     }
 

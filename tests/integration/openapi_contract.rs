@@ -3,8 +3,9 @@
 //!
 //! The spec is read at test time from `../shared/reference/drata-openapi-v2.json` (relative
 //! to the crate root; it is never copied into the project; `$DRATA_ETL_OPENAPI_SPEC` names
-//! another place). A checkout without it prints a loud SKIPPED warning; a spec that is there
-//! but unreadable fails. The simulator runs on `127.0.0.1:0` in v2 mode; every v2
+//! another place, and then only that). A checkout without it fails, unless
+//! `DRATA_ETL_SKIP_OPENAPI_CONTRACT=1` asks to skip (a loud SKIPPED warning, nothing
+//! checked); a spec that is there but unreadable fails. The simulator runs on `127.0.0.1:0` in v2 mode; every v2
 //! endpoint the pipeline calls is called with the pipeline's own queries (every page of
 //! every listing), plus the error bodies the simulator produces (400, 401, 402, 403, 404,
 //! 412), and each JSON body is validated against the response schema the spec declares for
@@ -23,33 +24,63 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Where the spec may live: `$DRATA_ETL_OPENAPI_SPEC`, else beside the project
-/// (`../shared/reference/`), else the workspace's shared folder (`/work/shared/reference/`);
-/// never inside the project.
-fn spec_candidates() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::env::var_os("DRATA_ETL_OPENAPI_SPEC").map(PathBuf::from).into_iter().collect();
-    v.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/drata-openapi-v2.json"));
-    v.push(PathBuf::from("/work/shared/reference/drata-openapi-v2.json"));
-    v
+/// Names the spec's path; when set, only that path is tried (a wrong path fails, it does
+/// not fall back to another copy).
+const SPEC_ENV: &str = "DRATA_ETL_OPENAPI_SPEC";
+/// Set to 1 to run without the spec: the contract tests then check nothing and say so on
+/// stderr. Without it a missing spec fails every contract test.
+const SKIP_ENV: &str = "DRATA_ETL_SKIP_OPENAPI_CONTRACT";
+
+/// Where the spec may live when `$DRATA_ETL_OPENAPI_SPEC` is not set: beside the project
+/// (`../shared/reference/`, as in CI), else the workspace's shared folder
+/// (`/work/shared/reference/`); never inside the project.
+fn default_spec_candidates() -> Vec<PathBuf> {
+    vec![
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/drata-openapi-v2.json"),
+        PathBuf::from("/work/shared/reference/drata-openapi-v2.json"),
+    ]
 }
 
-/// The spec, read once per test binary. Without it (a checkout away from the shared
-/// reference folder) the contract tests say so loudly on stderr and check nothing; with it,
-/// an unreadable spec fails.
+/// The spec's path: `explicit` when given (and then only it), else the first default
+/// candidate that is a file. Not found: an error naming every place tried, unless `skip`
+/// (then `None`, and the caller says loudly that nothing was checked).
+fn locate_spec(explicit: Option<PathBuf>, skip: bool, defaults: Vec<PathBuf>) -> Result<Option<PathBuf>, String> {
+    let candidates = match explicit {
+        Some(p) => vec![p],
+        None => defaults,
+    };
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(Some(found.clone()));
+    }
+    let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    if skip {
+        return Ok(None);
+    }
+    Err(format!(
+        "Drata's v2 OpenAPI spec was not found at {tried}: put the shared reference folder beside the project (../shared/reference/drata-openapi-v2.json), set {SPEC_ENV} to the spec's path, or set {SKIP_ENV}=1 to run without the contract checks"
+    ))
+}
+
+/// The spec, read once per test binary. Not found: every contract test fails, unless
+/// `$DRATA_ETL_SKIP_OPENAPI_CONTRACT=1` (then they say so loudly on stderr and check
+/// nothing); found but unreadable: fails.
 fn spec() -> Option<&'static Spec> {
-    static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let candidates = spec_candidates();
-        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+    static SPEC: OnceLock<Result<Option<Spec>, String>> = OnceLock::new();
+    let found = SPEC.get_or_init(|| {
+        let skip = std::env::var_os(SKIP_ENV).is_some_and(|v| v == "1");
+        let Some(path) = locate_spec(std::env::var_os(SPEC_ENV).map(PathBuf::from), skip, default_spec_candidates())?
+        else {
             eprintln!(
-                "WARNING: openapi_contract SKIPPED: Drata's v2 OpenAPI spec was not found at any of {}; set DRATA_ETL_OPENAPI_SPEC to its path to run the contract tests",
-                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                "\n*** WARNING: openapi_contract SKIPPED ({SKIP_ENV}=1): Drata's v2 OpenAPI spec was not found, NOTHING was checked against it ***\n"
             );
-            return None;
+            return Ok(None);
         };
-        Some(Spec::load(path).unwrap_or_else(|e| panic!("cannot use Drata's v2 OpenAPI spec at {}: {e}", path.display())))
-    })
-    .as_ref()
+        Spec::load(&path).map(Some).map_err(|e| format!("cannot use Drata's v2 OpenAPI spec at {}: {e}", path.display()))
+    });
+    match found {
+        Ok(spec) => spec.as_ref(),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// The spec inside a test that already checked it is there.
@@ -152,6 +183,61 @@ impl<'a> Contract<'a> {
 
 fn v2_config(personnel: usize) -> SimConfig {
     SimConfig { dialect: SimDialect::V2, controls: 30, ..sim_config(personnel) }
+}
+
+#[test]
+fn a_missing_spec_fails_unless_skipping_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nonexistent.json");
+    let present = tmp.path().join("spec.json");
+    std::fs::write(&present, "{}").unwrap();
+
+    // Named explicitly but missing: an error, even though a default candidate exists.
+    let e = locate_spec(Some(missing.clone()), false, vec![present.clone()]).unwrap_err();
+    assert!(e.contains(&missing.display().to_string()) && e.contains(SKIP_ENV), "{e}");
+    // No default candidate there either: an error naming both places.
+    let e = locate_spec(None, false, vec![missing.clone(), tmp.path().join("other.json")]).unwrap_err();
+    assert!(e.contains("nonexistent.json") && e.contains("other.json"), "{e}");
+    // Skipping only when asked for.
+    assert_eq!(locate_spec(Some(missing.clone()), true, vec![]), Ok(None));
+    // Found: the explicit path, else the first default candidate that exists.
+    assert_eq!(locate_spec(Some(present.clone()), false, vec![]), Ok(Some(present.clone())));
+    assert_eq!(locate_spec(None, false, vec![missing, present.clone()]), Ok(Some(present)));
+}
+
+/// The whole test binary run as CI would run it, with the spec pointed at a missing file:
+/// the contract test fails (and passes, loudly skipped, only with the opt-out variable).
+#[test]
+fn the_contract_test_fails_when_the_spec_path_is_missing() {
+    if std::env::var_os("DRATA_ETL_CONTRACT_CHILD").is_some() {
+        return; // the child below runs only the named test, but never recurse
+    }
+    let run = |skip: bool| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["the_spec_is_read_from_the_shared_reference_folder", "--exact", "--nocapture"])
+            .env(SPEC_ENV, "/nonexistent/drata-openapi-v2.json")
+            .env("DRATA_ETL_CONTRACT_CHILD", "1")
+            .env_remove(SKIP_ENV);
+        if skip {
+            c.env(SKIP_ENV, "1");
+        }
+        c.output().unwrap()
+    };
+    let failed = run(false);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert!(!failed.status.success(), "passed without the spec:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("/nonexistent/drata-openapi-v2.json") && stderr.contains("was not found"), "{stderr}");
+    let skipped = run(true);
+    let stderr = String::from_utf8_lossy(&skipped.stderr);
+    assert!(skipped.status.success(), "{stderr}");
+    assert!(stderr.contains("SKIPPED") && stderr.contains("NOTHING was checked"), "{stderr}");
+    // The child really ran the test (not zero tests matched).
+    assert!(
+        String::from_utf8_lossy(&skipped.stdout).contains("1 passed"),
+        "{}",
+        String::from_utf8_lossy(&skipped.stdout)
+    );
 }
 
 #[test]
