@@ -4,6 +4,7 @@
 //! Nothing here knows HTTP or any API dialect's wire format; it sees `crate::record` only.
 
 pub mod batch;
+pub mod catalogue;
 pub mod commit;
 pub mod layout;
 pub mod manifest;
@@ -13,6 +14,7 @@ pub mod verify;
 pub mod writer;
 
 pub use batch::TableRow;
+pub use catalogue::{Catalogue, Snapshot};
 pub use commit::{OutputRoot, Recovery, Staging};
 pub use layout::{SnapshotKey, Table};
 pub use manifest::{FileEntry, Manifest};

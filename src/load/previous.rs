@@ -14,7 +14,7 @@
 //! buckets) and twice that while it grows. Child rows are streamed one batch at a time,
 //! never held.
 
-use super::commit::committed_manifests;
+use super::catalogue::Catalogue;
 use super::manifest::Manifest;
 use super::verify::verify_snapshot;
 use super::writer::TableWriter;
@@ -125,7 +125,8 @@ fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
 }
 
 impl PreviousSnapshot {
-    /// The latest committed snapshot of `workspace`, if it can be trusted for reuse.
+    /// The latest committed snapshot of `workspace` (as the catalogue decides), if it can be
+    /// trusted for reuse.
     /// `Ok(Ok(None))`: there is none yet. `Ok(Err)`: there is one, and why it is refused
     /// (the run falls back to fetching everyone). `Err`: a manifest under the root fails
     /// validation (65), which a fallback must not hide.
@@ -135,15 +136,15 @@ impl PreviousSnapshot {
         dialect: &str,
         base_url: &str,
     ) -> Result<Result<Option<PreviousSnapshot>, Refusal>, EtlError> {
-        let manifests = match committed_manifests(root) {
-            Ok(m) => m,
+        let catalogue = match Catalogue::trusted(root, &root.display().to_string()) {
+            Ok(c) => c,
             Err(e) if e.kind == FailureKind::DataInvalid => return Err(e),
             Err(e) => return Ok(Err(format!("cannot list snapshots: {e}"))),
         };
-        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
+        let Some(latest) = catalogue.latest(workspace) else {
             return Ok(Ok(None));
         };
-        Ok(Self::open(root, m, dialect, base_url))
+        Ok(Self::open(root, latest.manifest.clone(), dialect, base_url))
     }
 
     fn open(root: &Path, m: Manifest, dialect: &str, base_url: &str) -> Result<Option<PreviousSnapshot>, Refusal> {

@@ -41,7 +41,7 @@ pub async fn list(args: &ListArgs) -> Result<String, EtlError> {
     // A rejected manifest is not a snapshot: it is named (stderr, and below the table) but
     // not listed, and listing still succeeds; `verify` exits 65 on it.
     let rejected: Vec<_> =
-        scan.unreadable.iter().filter(|u| only.is_none() || u.workspace.as_deref() == only.as_deref()).collect();
+        scan.rejected.iter().filter(|u| only.is_none() || u.workspace.as_deref() == only.as_deref()).collect();
     for u in &rejected {
         tracing::warn!(path = %view.display(&u.path), error = %u.error, "manifest rejected, not listed; `drata-etl verify` reports it");
     }

@@ -35,7 +35,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<(String, Option<EtlError>), Etl
         }
     }
     let unreadable: Vec<_> = scan
-        .unreadable
+        .rejected
         .iter()
         .filter(|u| scopes.contains(&u.workspace))
         .filter(|u| matches!(args.snapshot.as_str(), "latest" | "all") || u.snapshot_id == args.snapshot)
