@@ -1,6 +1,6 @@
 //! Canonical records -> Arrow `RecordBatch`es: the one place that fixes each table's
-//! columns, types and order. `schemas/<table>.json` documents the same columns and a test
-//! keeps the two in step.
+//! columns, types and order, also for the rows an incremental run reads back (`row_schema`).
+//! `schemas/<table>.json` documents the same columns and a test keeps the two in step.
 //!
 //! Dates are `date32`, `snapshot_at` is a UTC microsecond timestamp, enums stay strings so
 //! values the API adds later survive, and JSON-shaped values (`training_status`, `extra`)

@@ -1,5 +1,6 @@
 //! Load: canonical records -> Arrow batches -> Parquet files -> an atomically committed
-//! snapshot with a manifest.
+//! snapshot with a manifest; and the catalogue (`catalogue`), the one place that decides
+//! which committed snapshots exist and which is the latest.
 //!
 //! Nothing here knows HTTP or any API dialect's wire format; it sees `crate::record` only.
 

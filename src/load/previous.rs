@@ -1,6 +1,7 @@
-//! The previous committed snapshot, as an incremental run needs it: an index from person to
-//! (list fingerprint, when their child data was fetched), and a streaming copy of the child
-//! rows of the people whose data is reused.
+//! The previous committed snapshot (the catalogue's latest of the workspace), as an
+//! incremental run needs it: an index from person to (list fingerprint, when their child
+//! data was fetched), and a streaming copy of the child rows of the people whose data is
+//! reused, as whole batches of each table's declared columns.
 //!
 //! Trust is earned, not assumed: a previous snapshot of another workspace, dialect or API
 //! host, one that fails verification against its manifest (missing file, wrong checksum or
@@ -280,7 +281,7 @@ mod tests {
     use super::*;
     use crate::load::batch::schema_for;
     use crate::load::commit::{manifest_path, OutputRoot};
-    use crate::load::layout::{partition_dir, SnapshotKey, Table};
+    use crate::load::layout::{part_file_name, partition_dir, SnapshotKey, Table};
     use crate::load::manifest::{FileEntry, TableEntry};
     use crate::load::writer::WriterOptions;
     use arrow::array::TimestampMicrosecondArray;
@@ -296,7 +297,7 @@ mod tests {
     /// them), with the key columns an incremental run needs set so every row is reusable.
     fn extreme_column(name: &str, t: &DataType, nullable: bool) -> ArrayRef {
         let null0 = |i: usize| nullable && i == 0;
-        let far_future = Utc::now().timestamp_micros() + 10 * 365 * 86_400 * 1_000_000;
+        let far_future = 7_258_118_400_000_000; // 2200-01-01: fixed, so a copy compares equal
         match (name, t) {
             ("id" | "personnel_id", _) => Arc::new(StringArray::from(IDS.to_vec())),
             ("training_fetch_status" | "background_check_fetch_status", _) => {
@@ -407,19 +408,9 @@ mod tests {
             assert_eq!(prev.lookup(id), None);
         }
         // Nobody is reusable, so nothing is copied even when every id is marked.
-        let mut marks = prev.reuse_marks();
-        for id in IDS {
-            prev.mark_reused(&mut marks, id);
-        }
-        let out = tempfile::tempdir().unwrap();
-        let root = OutputRoot::open(out.path(), None).unwrap();
-        let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().to_utc());
-        let staging = root.begin(&key, "r2").unwrap();
-        let (mut t, mut c) = (
-            staging.writer::<Training>(WriterOptions::default()).unwrap(),
-            staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap(),
-        );
-        assert_eq!(prev.copy_children(&marks, &mut t, &mut c).unwrap(), (0, 0));
+        let (copied, written) = copy_everyone(&prev);
+        assert_eq!(copied, (0, 0));
+        assert!(written.iter().all(|b| b.num_rows() == 0));
         // The one value decoded on reading back, on every extreme value.
         let schema = schema_for(Table::PersonnelTraining);
         let cols = schema.fields().iter().map(|f| extreme_column(f.name(), f.data_type(), f.is_nullable())).collect();
@@ -442,6 +433,21 @@ mod tests {
             .map(|id| Entry { key: halves(id_key(id)), fingerprint: [0; 2], enriched_at_micros: 0 })
             .collect();
         prev.people.sort_unstable_by_key(|e| e.key);
+        let (copied, written) = copy_everyone(&prev);
+        assert_eq!(copied, (4, 4));
+        // Every value arrives as it was; only snapshot_at is this run's.
+        for (table, b) in [Table::PersonnelTraining, Table::PersonnelBackgroundChecks].into_iter().zip(&written) {
+            assert_eq!(b.num_rows(), 4, "{table:?}");
+            for f in schema_for(table).fields().iter().filter(|f| f.name() != "snapshot_at") {
+                let want = extreme_column(f.name(), f.data_type(), f.is_nullable());
+                assert_eq!(b.column_by_name(f.name()).unwrap().to_data(), want.to_data(), "{table:?}.{}", f.name());
+            }
+        }
+    }
+
+    /// Mark every person of `prev` reused and copy their child rows into a new staging
+    /// folder: the rows copied, and the training and background-check rows written.
+    fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64), Vec<RecordBatch>) {
         let mut marks = prev.reuse_marks();
         for id in IDS {
             prev.mark_reused(&mut marks, id);
@@ -452,8 +458,18 @@ mod tests {
         let staging = root.begin(&key, "r2").unwrap();
         let mut t = staging.writer::<Training>(WriterOptions::default()).unwrap();
         let mut c = staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap();
-        assert_eq!(prev.copy_children(&marks, &mut t, &mut c).unwrap(), (4, 4));
-        assert_eq!(t.finish().unwrap().iter().map(|f| f.rows).sum::<u64>(), 4);
-        assert_eq!(c.finish().unwrap().iter().map(|f| f.rows).sum::<u64>(), 4);
+        let copied = prev.copy_children(&marks, &mut t, &mut c).unwrap();
+        let files = [t.finish().unwrap(), c.finish().unwrap()];
+        let written =
+            [Table::PersonnelTraining, Table::PersonnelBackgroundChecks].iter().zip(files).map(|(table, files)| {
+                let batches: Vec<RecordBatch> = (0..files.len())
+                    .flat_map(|i| {
+                        let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
+                        ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
+                    })
+                    .collect();
+                arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
+            });
+        (copied, written.collect())
     }
 }

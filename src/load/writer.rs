@@ -220,18 +220,23 @@ fn io_err(e: parquet::errors::ParquetError) -> io::Error {
 mod tests {
     use super::*;
     use crate::record::Control;
+    use arrow::array::AsArray;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn control(i: usize) -> Control {
         Control { id: format!("DCF-{i}"), name: Some(format!("Control {i}")), ..Default::default() }
     }
 
+    /// A writer of small batches, row groups and files, stamping `snapshot_at` 7.
+    fn small_writer(dir: &Path) -> TableWriter<Control> {
+        let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
+        TableWriter::create(dir, Path::new("controls/x"), 7, None, opts).unwrap()
+    }
+
     #[test]
     fn rolls_files_and_round_trips() {
         let tmp = tempfile::tempdir().unwrap();
-        let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
-        let mut w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("controls/x"), 7, None, opts).unwrap();
+        let mut w = small_writer(tmp.path());
         for i in 0..12 {
             w.push(control(i)).unwrap();
         }
@@ -256,34 +261,27 @@ mod tests {
     #[test]
     fn pushed_batches_follow_pushed_rows_roll_files_and_get_this_runs_snapshot_at() {
         let tmp = tempfile::tempdir().unwrap();
-        let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
-        let mut w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("controls/x"), 7, None, opts).unwrap();
+        let mut w = small_writer(tmp.path());
         for i in 0..2 {
             w.push(control(i)).unwrap();
         }
         // Rows of an earlier snapshot: the table's own columns, stamped 1 back then.
         let earlier = crate::load::batch::to_batch(&(2..8).map(control).collect::<Vec<_>>(), 1);
-        let own = RecordBatch::try_new(
-            crate::load::batch::row_schema::<Control>(),
-            earlier.columns()[..earlier.num_columns() - 1].to_vec(),
-        )
-        .unwrap();
-        w.push_batch(&own).unwrap();
+        let own = earlier.columns()[..earlier.num_columns() - 1].to_vec();
+        w.push_batch(&RecordBatch::try_new(crate::load::batch::row_schema::<Control>(), own).unwrap()).unwrap();
         w.push(control(8)).unwrap();
         let files = w.finish().unwrap();
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![5, 4]);
         let (mut ids, mut stamps) = (Vec::new(), Vec::new());
-        for i in 0..files.len() {
+        let batches = (0..files.len()).flat_map(|i| {
             let f = File::open(tmp.path().join(part_file_name(i))).unwrap();
-            for b in ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap() {
-                let b = b.unwrap();
-                let col = b.column(0).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
-                ids.extend(col.iter().map(|s| s.unwrap().to_string()));
-                let at = b.column_by_name("snapshot_at").unwrap();
-                let at = at.as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>().unwrap();
-                stamps.extend(at.values().iter().copied());
-            }
+            ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
+        });
+        for b in batches {
+            ids.extend(b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()));
+            let at =
+                b.column_by_name("snapshot_at").unwrap().as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            stamps.extend(at.values().iter().copied());
         }
         assert_eq!(ids, (0..9).map(|i| format!("DCF-{i}")).collect::<Vec<_>>());
         assert_eq!(stamps, vec![7; 9]);
