@@ -2,13 +2,14 @@
 //! their manifests list (never a glob of the table folders, which may hold a partition
 //! whose commit has not finished).
 //!
-//! Snapshots are ordered by their logical run time (`run_at`), then id. Several workspaces
+//! Which snapshots exist, their order and which is the latest are the catalogue's to say
+//! (`crate::load::catalogue`); a rejected manifest there is exit 65. Several workspaces
 //! may share an output root: with one workspace (or none) it is picked implicitly; with
 //! several, `--workspace` must say which.
 
 use super::polars_err;
 use crate::error::EtlError;
-use crate::load::commit::committed_manifests_of;
+use crate::load::catalogue::Catalogue;
 use crate::load::{Manifest, Table};
 use polars::prelude::*;
 use std::collections::BTreeSet;
@@ -35,8 +36,8 @@ impl Snapshots {
     /// Read the committed manifests under `root` for `workspace` (see the module docs).
     pub fn open(root: &Path, workspace: Option<&str>, label: &str) -> Result<Snapshots, EtlError> {
         // A manifest that fails validation is exit 65 (it names itself and the field).
-        let all = committed_manifests_of(root, label)?;
-        let scopes: BTreeSet<Option<String>> = all.iter().map(|m| m.workspace.clone()).collect();
+        let catalogue = Catalogue::trusted(root, label)?;
+        let scopes: BTreeSet<Option<String>> = catalogue.workspaces();
         let chosen = match workspace {
             Some(w) => Some(w.to_string()),
             None if scopes.len() > 1 => {
@@ -48,17 +49,18 @@ impl Snapshots {
             }
             None => scopes.into_iter().next().flatten(),
         };
-        let mut manifests: Vec<Manifest> = all.into_iter().filter(|m| m.workspace == chosen).collect();
+        let manifests: Vec<Manifest> =
+            catalogue.of(chosen.as_deref()).into_iter().map(|s| s.manifest.clone()).collect();
         if manifests.is_empty() {
             let whose = chosen.as_deref().map(|w| format!(" for workspace {w}")).unwrap_or_default();
             return Err(EtlError::usage(format!(
                 "no committed snapshot under {label}{whose} yet: run `drata-etl run --out {label}` first (a snapshot counts once its _manifest.json is written)"
             )));
         }
-        manifests.sort_by(|a, b| run_time(a).cmp(&run_time(b)).then_with(|| a.snapshot_id.cmp(&b.snapshot_id)));
         Ok(Snapshots { root: root.to_path_buf(), label: label.to_string(), workspace: chosen, manifests })
     }
 
+    /// The last in the catalogue's order.
     pub fn latest(&self) -> &Manifest {
         self.manifests.last().expect("open() never returns an empty list")
     }
@@ -113,10 +115,6 @@ impl Snapshots {
         }
         Ok((&self.manifests[from_i], &self.manifests[to_i]))
     }
-}
-
-fn run_time(m: &Manifest) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(&m.run_at).ok().map(|t| t.to_utc())
 }
 
 /// The absolute paths of one table's files as the manifest lists them, or `None` when the

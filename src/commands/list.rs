@@ -41,11 +41,12 @@ async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
     let scan = scan(root)?;
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
-    chosen.sort_by(|a, b| a.workspace().cmp(&b.workspace()).then(a.run_at.cmp(&b.run_at)));
+    // Grouped by workspace; within one, the catalogue's order (the sort is stable).
+    chosen.sort_by(|a, b| a.workspace().cmp(&b.workspace()));
     // A rejected manifest is not a snapshot: it is named (stderr, and below the table) but
     // not listed, and listing still succeeds; `verify` exits 65 on it.
     let rejected: Vec<_> =
-        scan.unreadable.iter().filter(|u| only.is_none() || u.workspace.as_deref() == only.as_deref()).collect();
+        scan.rejected.iter().filter(|u| only.is_none() || u.workspace.as_deref() == only.as_deref()).collect();
     for u in &rejected {
         tracing::warn!(path = %view.display(&u.path), error = %u.error, "manifest rejected, not listed; `drata-etl verify` reports it");
     }

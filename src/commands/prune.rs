@@ -188,7 +188,7 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
                     }
                 }
             }
-            for u in scan.unreadable.iter().filter(|u| u.workspace.as_deref() == ws) {
+            for u in scan.rejected.iter().filter(|u| u.workspace.as_deref() == ws) {
                 let _ = writeln!(
                     out,
                     "left    {}  {label}: manifest {} rejected ({}); not pruned",

@@ -1,53 +1,18 @@
 //! The committed snapshots under an output root as the maintenance commands (`verify`,
-//! `list`, `prune`) see them: the manifests (parsed, or unreadable), the partition folders
-//! on disk, and the orphans between them (partition folders whose manifest is gone, e.g. a
-//! prune killed between its two steps). Reads only; knows the layout from `crate::load`.
+//! `list`, `prune`) see them: the catalogue (`crate::load::catalogue`, which alone decides
+//! which snapshots exist, their order and which manifests are rejected), the partition
+//! folders on disk, and the orphans between them (partition folders whose manifest is gone,
+//! e.g. a prune killed between its two steps). Reads only; knows the layout from
+//! `crate::load`.
 
 use crate::error::EtlError;
-use crate::load::commit::{manifest_path, MANIFEST_FILE, SNAPSHOTS_DIR, STAGING_DIR};
+use crate::load::catalogue::{sorted_dirs as dirs, Catalogue};
+pub use crate::load::catalogue::{Rejected, Snapshot};
+use crate::load::commit::{manifest_path, STAGING_DIR};
 use crate::load::layout::{scope_name, validate_workspace, Table};
-use crate::load::Manifest;
-use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-
-/// One committed snapshot.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub manifest: Manifest,
-    pub manifest_path: PathBuf,
-    /// The logical run time (`--run-at`), which orders snapshots.
-    pub run_at: DateTime<Utc>,
-}
-
-impl Snapshot {
-    pub fn workspace(&self) -> Option<&str> {
-        self.manifest.workspace.as_deref()
-    }
-
-    pub fn files(&self) -> usize {
-        self.manifest.tables.values().map(|t| t.files.len()).sum()
-    }
-
-    pub fn bytes(&self) -> u64 {
-        // Saturating: the numbers come from a file anyone with write access could edit.
-        self.manifest.tables.values().flat_map(|t| t.files.iter().map(|f| f.bytes)).fold(0, u64::saturating_add)
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.manifest.tables.values().map(|t| t.rows).fold(0, u64::saturating_add)
-    }
-}
-
-/// A `_manifest.json` that exists but does not parse or fails validation
-/// (`Manifest::parse`): nothing it names is read, and no command acts on it.
-#[derive(Debug, Clone)]
-pub struct Unreadable {
-    pub path: PathBuf,
-    pub workspace: Option<String>,
-    pub snapshot_id: String,
-    pub error: String,
-}
 
 /// One `<table>/[workspace=…/]snapshot_date=…/snapshot_id=…` folder.
 #[derive(Debug, Clone)]
@@ -58,85 +23,24 @@ pub struct Partition {
     pub path: PathBuf,
 }
 
+/// The catalogue of the root (its snapshots, oldest first, and its rejected manifests)
+/// plus the partition folders on disk.
 #[derive(Debug, Default)]
 pub struct Scan {
-    /// Oldest first (by run time, then workspace).
-    pub snapshots: Vec<Snapshot>,
-    pub unreadable: Vec<Unreadable>,
+    pub catalogue: Catalogue,
     pub partitions: Vec<Partition>,
 }
 
-fn io_err(what: &str, path: &Path, e: std::io::Error) -> EtlError {
-    EtlError::cannot_write(format!("cannot read {what} {}: {e}", path.display()))
-}
-
-fn dirs(path: &Path) -> Result<Vec<(String, PathBuf)>, EtlError> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(path) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err("folder", path, e)),
-    };
-    for entry in rd {
-        let entry = entry.map_err(|e| io_err("folder", path, e))?;
-        let p = entry.path();
-        if p.is_dir() {
-            out.push((entry.file_name().to_string_lossy().into_owned(), p));
-        }
+impl Deref for Scan {
+    type Target = Catalogue;
+    fn deref(&self) -> &Catalogue {
+        &self.catalogue
     }
-    out.sort();
-    Ok(out)
 }
 
-/// The logical run time of a manifest (falling back to when it finished).
-fn run_time(m: &Manifest) -> DateTime<Utc> {
-    [&m.run_at, &m.finished_at]
-        .iter()
-        .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.to_utc())
-        .unwrap_or_default()
-}
-
-/// Read every manifest and partition folder under `root`.
+/// Read the catalogue and every partition folder under `root`.
 pub fn scan(root: &Path) -> Result<Scan, EtlError> {
-    let mut scan = Scan::default();
-    let mut snapshot_dirs: Vec<(Option<String>, String, PathBuf)> = Vec::new();
-    for (name, path) in dirs(&root.join(SNAPSHOTS_DIR))? {
-        match name.strip_prefix("workspace=") {
-            Some(ws) => {
-                for (id, p) in dirs(&path)? {
-                    snapshot_dirs.push((Some(ws.to_string()), id, p));
-                }
-            }
-            None => snapshot_dirs.push((None, name, path)),
-        }
-    }
-    for (workspace, id, dir) in snapshot_dirs {
-        let path = dir.join(MANIFEST_FILE);
-        let at = match &workspace {
-            Some(w) => format!("{SNAPSHOTS_DIR}/workspace={w}/{id}/{MANIFEST_FILE}"),
-            None => format!("{SNAPSHOTS_DIR}/{id}/{MANIFEST_FILE}"),
-        };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("manifest", &path, e)),
-        };
-        match Manifest::parse(&bytes, &path.display().to_string(), Some(&at)) {
-            Ok(manifest) => {
-                let run_at = run_time(&manifest);
-                scan.snapshots.push(Snapshot { manifest, manifest_path: path, run_at });
-            }
-            Err(e) => scan.unreadable.push(Unreadable {
-                path,
-                workspace,
-                snapshot_id: id,
-                error: format!("{}: {}", e.field, e.reason),
-            }),
-        }
-    }
-    scan.snapshots
-        .sort_by(|a, b| a.run_at.cmp(&b.run_at).then_with(|| a.manifest.workspace.cmp(&b.manifest.workspace)));
+    let mut scan = Scan { catalogue: Catalogue::read(root, &root.display().to_string())?, partitions: Vec::new() };
     for table in Table::ALL {
         let mut scoped: Vec<(Option<String>, PathBuf)> = Vec::new();
         let table_dir = root.join(table.name());
@@ -168,17 +72,12 @@ pub fn scan(root: &Path) -> Result<Scan, EtlError> {
 }
 
 impl Scan {
-    /// Every workspace scope that has a snapshot, an unreadable manifest or a partition.
+    /// Every workspace scope that has a snapshot, a rejected manifest or a partition.
     pub fn scopes(&self) -> BTreeSet<Option<String>> {
-        let mut s: BTreeSet<Option<String>> = self.snapshots.iter().map(|x| x.manifest.workspace.clone()).collect();
-        s.extend(self.unreadable.iter().map(|u| u.workspace.clone()));
+        let mut s = self.catalogue.workspaces();
+        s.extend(self.rejected.iter().map(|u| u.workspace.clone()));
         s.extend(self.partitions.iter().map(|p| p.workspace.clone()));
         s
-    }
-
-    /// A scope's snapshots, oldest first.
-    pub fn of(&self, workspace: Option<&str>) -> Vec<&Snapshot> {
-        self.snapshots.iter().filter(|s| s.workspace() == workspace).collect()
     }
 
     /// Partition folders of one snapshot.
@@ -234,6 +133,7 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::Manifest;
 
     #[test]
     fn sizes() {
@@ -257,7 +157,7 @@ mod tests {
             "api": crate::stats::ApiStats::default(),
         });
         let manifest = Manifest::parse(&serde_json::to_vec(&m).unwrap(), "test", None).unwrap();
-        let s = Snapshot { manifest, manifest_path: PathBuf::new(), run_at: DateTime::<Utc>::default() };
+        let s = Snapshot { manifest, manifest_path: PathBuf::new(), run_at: Default::default() };
         assert_eq!((s.bytes(), s.rows(), s.files()), (u64::MAX, u64::MAX, 2));
         assert_eq!(human_bytes(s.bytes()), "16777216.0 TiB");
     }

@@ -41,7 +41,7 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
         }
     }
     let unreadable: Vec<_> = scan
-        .unreadable
+        .rejected
         .iter()
         .filter(|u| scopes.contains(&u.workspace))
         .filter(|u| matches!(args.snapshot.as_str(), "latest" | "all") || u.snapshot_id == args.snapshot)

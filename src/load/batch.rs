@@ -1,6 +1,6 @@
 //! Canonical records -> Arrow `RecordBatch`es: the one place that fixes each table's
-//! columns, types and order. `schemas/<table>.json` documents the same columns and a test
-//! keeps the two in step.
+//! columns, types and order, also for the rows an incremental run reads back (`row_schema`).
+//! `schemas/<table>.json` documents the same columns and a test keeps the two in step.
 //!
 //! Dates are `date32`, `snapshot_at` is a UTC microsecond timestamp, enums stay strings so
 //! values the API adds later survive, and JSON-shaped values (`training_status`, `extra`)
@@ -12,6 +12,7 @@ use arrow::array::{
     TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::{Arc, OnceLock};
 
@@ -29,9 +30,23 @@ pub trait TableRow: Send + 'static {
 
 /// Build one batch; every row carries the run's `snapshot_at`.
 pub fn to_batch<R: TableRow>(rows: &[R], snapshot_at_micros: i64) -> RecordBatch {
-    let mut cols = R::columns(rows);
-    cols.push(Arc::new(TimestampMicrosecondArray::from(vec![snapshot_at_micros; rows.len()]).with_timezone("UTC")));
-    RecordBatch::try_new(R::schema(), cols).expect("columns match the table schema")
+    stamp::<R>(R::columns(rows), snapshot_at_micros).expect("columns match the table schema")
+}
+
+/// A table's own columns: its schema without `snapshot_at`, which every run stamps anew.
+/// What an earlier snapshot's rows are read back as.
+pub fn row_schema<R: TableRow>() -> SchemaRef {
+    let schema = R::schema();
+    let fields = &schema.fields()[..schema.fields().len() - 1];
+    Arc::new(Schema::new(fields.to_vec()))
+}
+
+/// `columns` (a table's own, in `row_schema` order) plus `snapshot_at`. `Err` when a column
+/// does not have the declared type, or holds nulls where the table allows none.
+pub fn stamp<R: TableRow>(mut columns: Vec<ArrayRef>, snapshot_at_micros: i64) -> Result<RecordBatch, ArrowError> {
+    let rows = columns.first().map_or(0, |c| c.len());
+    columns.push(Arc::new(TimestampMicrosecondArray::from(vec![snapshot_at_micros; rows]).with_timezone("UTC")));
+    RecordBatch::try_new(R::schema(), columns)
 }
 
 fn snapshot_at() -> Field {

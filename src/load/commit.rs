@@ -320,64 +320,10 @@ fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Committed manifests under an output root (all workspaces), oldest first by snapshot id.
-///
-/// Every manifest is validated (`Manifest::parse`); one that fails is exit 65 naming it and
-/// the field, not skipped: a reader that silently dropped it would report on a different
-/// set of snapshots than the root holds, and one that used it could be steered outside
-/// the root.
-pub fn committed_manifests(root: &Path) -> Result<Vec<Manifest>, EtlError> {
-    committed_manifests_of(root, &root.display().to_string())
-}
-
-/// As `committed_manifests`, naming manifests in errors under `label` (the root as the
-/// user named it: a folder, or the URL of the store `root` mirrors).
-pub fn committed_manifests_of(root: &Path, label: &str) -> Result<Vec<Manifest>, EtlError> {
-    let mut out = Vec::new();
-    let dir = root.join(SNAPSHOTS_DIR);
-    if !dir.is_dir() {
-        return Ok(out);
-    }
-    let read_err = |p: &Path, e: io::Error| {
-        EtlError::cannot_write(format!(
-            "cannot read {}: {e}. Check that this user may read the output root",
-            p.display()
-        ))
-    };
-    // (path relative to the root, `/`-separated, of the manifest's folder; that folder)
-    let mut snapshot_dirs = Vec::new();
-    for entry in fs::read_dir(&dir).map_err(|e| read_err(&dir, e))? {
-        let entry = entry.map_err(|e| read_err(&dir, e))?;
-        let (name, path) = (entry.file_name().to_string_lossy().into_owned(), entry.path());
-        if name.starts_with("workspace=") && path.is_dir() {
-            for inner in fs::read_dir(&path).map_err(|e| read_err(&path, e))? {
-                let inner = inner.map_err(|e| read_err(&path, e))?;
-                let rel = format!("{SNAPSHOTS_DIR}/{name}/{}", inner.file_name().to_string_lossy());
-                snapshot_dirs.push((rel, inner.path()));
-            }
-        } else {
-            snapshot_dirs.push((format!("{SNAPSHOTS_DIR}/{name}"), path));
-        }
-    }
-    for (rel, d) in snapshot_dirs {
-        let path = d.join(MANIFEST_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let at = format!("{rel}/{MANIFEST_FILE}");
-                let from = format!("{}/{at}", label.trim_end_matches('/'));
-                out.push(Manifest::parse(&bytes, &from, Some(&at)).map_err(|e| e.into_error())?)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {}
-            Err(e) => return Err(read_err(&path, e)),
-        }
-    }
-    out.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id).then(a.workspace.cmp(&b.workspace)));
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::catalogue::committed_manifests;
     use crate::record::Control;
     use chrono::{DateTime, Utc};
 

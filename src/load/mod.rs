@@ -1,9 +1,11 @@
 //! Load: canonical records -> Arrow batches -> Parquet files -> an atomically committed
-//! snapshot with a manifest.
+//! snapshot with a manifest; and the catalogue (`catalogue`), the one place that decides
+//! which committed snapshots exist and which is the latest.
 //!
 //! Nothing here knows HTTP or any API dialect's wire format; it sees `crate::record` only.
 
 pub mod batch;
+pub mod catalogue;
 pub mod commit;
 pub mod layout;
 pub mod manifest;
@@ -13,6 +15,7 @@ pub mod verify;
 pub mod writer;
 
 pub use batch::TableRow;
+pub use catalogue::{Catalogue, Snapshot};
 pub use commit::{OutputRoot, Recovery, Staging};
 pub use layout::{SnapshotKey, Table};
 pub use manifest::{FileEntry, Manifest};

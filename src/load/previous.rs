@@ -1,6 +1,7 @@
-//! The previous committed snapshot, as an incremental run needs it: an index from person to
-//! (list fingerprint, when their child data was fetched), and a streaming copy of the child
-//! rows of the people whose data is reused.
+//! The previous committed snapshot (the catalogue's latest of the workspace), as an
+//! incremental run needs it: an index from person to (list fingerprint, when their child
+//! data was fetched), and a streaming copy of the child rows of the people whose data is
+//! reused, as whole batches of each table's declared columns.
 //!
 //! Trust is earned, not assumed: a previous snapshot of another workspace, dialect or API
 //! host, one that fails verification against its manifest (missing file, wrong checksum or
@@ -14,15 +15,17 @@
 //! buckets) and twice that while it grows. Child rows are streamed one batch at a time,
 //! never held.
 
-use super::commit::committed_manifests;
+use super::batch::{row_schema, TableRow};
+use super::catalogue::Catalogue;
 use super::manifest::Manifest;
 use super::verify::verify_snapshot;
 use super::writer::TableWriter;
 use crate::error::{EtlError, FailureKind};
 use crate::record::{id_key, BackgroundCheck, Training};
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Date32Type, Int32Type, TimestampMicrosecondType};
-use chrono::{DateTime, NaiveDate, Utc};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::TimestampMicrosecondType;
+use chrono::{DateTime, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use std::path::{Path, PathBuf};
@@ -109,23 +112,9 @@ fn opt_time(b: &RecordBatch, name: &str, i: usize) -> Option<DateTime<Utc>> {
     (!c.is_null(i)).then(|| micros_to_time(c.value(i))).flatten()
 }
 
-/// A date read back; a `date32` outside chrono's range (only a tampered file has one) reads
-/// as no date rather than overflowing.
-fn opt_date(b: &RecordBatch, name: &str, i: usize) -> Option<NaiveDate> {
-    let c = b.column_by_name(name)?.as_primitive::<Date32Type>();
-    if c.is_null(i) {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::try_days(i64::from(c.value(i)))?)
-}
-
-fn opt_str(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
-    let c = strs(b, name);
-    (!c.is_null(i)).then(|| c.value(i).to_string())
-}
-
 impl PreviousSnapshot {
-    /// The latest committed snapshot of `workspace`, if it can be trusted for reuse.
+    /// The latest committed snapshot of `workspace` (as the catalogue decides), if it can be
+    /// trusted for reuse.
     /// `Ok(Ok(None))`: there is none yet. `Ok(Err)`: there is one, and why it is refused
     /// (the run falls back to fetching everyone). `Err`: a manifest under the root fails
     /// validation (65), which a fallback must not hide.
@@ -135,15 +124,15 @@ impl PreviousSnapshot {
         dialect: &str,
         base_url: &str,
     ) -> Result<Result<Option<PreviousSnapshot>, Refusal>, EtlError> {
-        let manifests = match committed_manifests(root) {
-            Ok(m) => m,
+        let catalogue = match Catalogue::trusted(root, &root.display().to_string()) {
+            Ok(c) => c,
             Err(e) if e.kind == FailureKind::DataInvalid => return Err(e),
             Err(e) => return Ok(Err(format!("cannot list snapshots: {e}"))),
         };
-        let Some(m) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else {
+        let Some(latest) = catalogue.latest(workspace) else {
             return Ok(Ok(None));
         };
-        Ok(Self::open(root, m, dialect, base_url))
+        Ok(Self::open(root, latest.manifest.clone(), dialect, base_url))
     }
 
     fn open(root: &Path, m: Manifest, dialect: &str, base_url: &str) -> Result<Option<PreviousSnapshot>, Refusal> {
@@ -243,65 +232,39 @@ impl PreviousSnapshot {
         training: &mut TableWriter<Training>,
         checks: &mut TableWriter<BackgroundCheck>,
     ) -> Result<(u64, u64), String> {
-        let mut counts = (0, 0);
         if reused.bits.iter().all(|w| *w == 0) {
-            return Ok(counts);
+            return Ok((0, 0));
         }
-        let io = |e: std::io::Error| format!("writing reused rows failed: {e}");
-        let cols = ["personnel_id", "ordinal", "name", "status", "completed_at", "extra", "enriched_at"];
-        for_each_batch(&self.files("personnel_training"), &cols, |b| {
-            {
-                let (pid, ord) = (
-                    strs(b, "personnel_id"),
-                    b.column_by_name("ordinal").expect("ordinal").as_primitive::<Int32Type>(),
-                );
-                for i in 0..b.num_rows() {
-                    if !self.is_reused(reused, pid.value(i)) {
-                        continue;
-                    }
-                    training
-                        .push(Training {
-                            personnel_id: pid.value(i).to_string(),
-                            ordinal: ord.value(i),
-                            name: opt_str(b, "name", i),
-                            status: opt_str(b, "status", i),
-                            completed_at: opt_date(b, "completed_at", i),
-                            extra: opt_str(b, "extra", i),
-                            enriched_at: opt_time(b, "enriched_at", i),
-                        })
-                        .map_err(io)?;
-                    counts.0 += 1;
-                }
+        Ok((self.copy_table(reused, training)?, self.copy_table(reused, checks)?))
+    }
+
+    /// Copy the rows of `R`'s table whose `personnel_id` is reused. The columns are the
+    /// table's own declaration (`row_schema`), read back by name and handed to the writer
+    /// whole, so no field is listed here and no value is decoded: a hostile value is copied
+    /// as it is or refused, never panicked on.
+    fn copy_table<R: TableRow>(&self, reused: &ReuseMarks, writer: &mut TableWriter<R>) -> Result<u64, Refusal> {
+        let table = R::TABLE.name();
+        let schema = row_schema::<R>();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let mut copied = 0;
+        for_each_batch(&self.files(table), &names, |b| {
+            let differs = |e: &dyn std::fmt::Display| {
+                format!("a {table} file of the previous snapshot differs from the table's schema: {e}")
+            };
+            let columns = names.iter().map(|n| b.column_by_name(n).expect("projected column").clone()).collect();
+            let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| differs(&e))?;
+            let ids = batch.column_by_name("personnel_id").and_then(|c| c.as_string_opt::<i32>());
+            let ids = ids.ok_or_else(|| differs(&"no personnel_id text column"))?;
+            let keep: BooleanArray =
+                ids.iter().map(|id| Some(id.is_some_and(|id| self.is_reused(reused, id)))).collect();
+            let kept = filter_record_batch(&batch, &keep).map_err(|e| differs(&e))?;
+            if kept.num_rows() > 0 {
+                writer.push_batch(&kept).map_err(|e| format!("writing reused rows failed: {e}"))?;
+                copied += kept.num_rows() as u64;
             }
             Ok(())
         })?;
-        let cols = ["personnel_id", "ordinal", "status", "completed_at", "extra", "enriched_at"];
-        for_each_batch(&self.files("personnel_background_checks"), &cols, |b| {
-            {
-                let (pid, ord) = (
-                    strs(b, "personnel_id"),
-                    b.column_by_name("ordinal").expect("ordinal").as_primitive::<Int32Type>(),
-                );
-                for i in 0..b.num_rows() {
-                    if !self.is_reused(reused, pid.value(i)) {
-                        continue;
-                    }
-                    checks
-                        .push(BackgroundCheck {
-                            personnel_id: pid.value(i).to_string(),
-                            ordinal: ord.value(i),
-                            status: opt_str(b, "status", i),
-                            completed_at: opt_date(b, "completed_at", i),
-                            extra: opt_str(b, "extra", i),
-                            enriched_at: opt_time(b, "enriched_at", i),
-                        })
-                        .map_err(io)?;
-                    counts.1 += 1;
-                }
-            }
-            Ok(())
-        })?;
-        Ok(counts)
+        Ok(copied)
     }
 
     fn files(&self, table: &str) -> Vec<PathBuf> {
@@ -318,7 +281,7 @@ mod tests {
     use super::*;
     use crate::load::batch::schema_for;
     use crate::load::commit::{manifest_path, OutputRoot};
-    use crate::load::layout::{partition_dir, SnapshotKey, Table};
+    use crate::load::layout::{part_file_name, partition_dir, SnapshotKey, Table};
     use crate::load::manifest::{FileEntry, TableEntry};
     use crate::load::writer::WriterOptions;
     use arrow::array::TimestampMicrosecondArray;
@@ -334,7 +297,7 @@ mod tests {
     /// them), with the key columns an incremental run needs set so every row is reusable.
     fn extreme_column(name: &str, t: &DataType, nullable: bool) -> ArrayRef {
         let null0 = |i: usize| nullable && i == 0;
-        let far_future = Utc::now().timestamp_micros() + 10 * 365 * 86_400 * 1_000_000;
+        let far_future = 7_258_118_400_000_000; // 2200-01-01: fixed, so a copy compares equal
         match (name, t) {
             ("id" | "personnel_id", _) => Arc::new(StringArray::from(IDS.to_vec())),
             ("training_fetch_status" | "background_check_fetch_status", _) => {
@@ -444,30 +407,19 @@ mod tests {
         for id in IDS {
             assert_eq!(prev.lookup(id), None);
         }
-        // Copying child rows reads every date and timestamp column, extremes included.
-        let mut marks = prev.reuse_marks();
-        for id in IDS {
-            prev.mark_reused(&mut marks, id);
-        }
-        let out = tempfile::tempdir().unwrap();
-        let root = OutputRoot::open(out.path(), None).unwrap();
-        let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().to_utc());
-        let staging = root.begin(&key, "r2").unwrap();
-        let (mut t, mut c) = (
-            staging.writer::<Training>(WriterOptions::default()).unwrap(),
-            staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap(),
-        );
-        assert_eq!(prev.copy_children(&marks, &mut t, &mut c).unwrap(), (0, 0));
-        // Every accessor on every extreme value.
+        // Nobody is reusable, so nothing is copied even when every id is marked.
+        let (copied, written) = copy_everyone(&prev);
+        assert_eq!(copied, (0, 0));
+        assert!(written.iter().all(|b| b.num_rows() == 0));
+        // The one value decoded on reading back, on every extreme value.
         let schema = schema_for(Table::PersonnelTraining);
         let cols = schema.fields().iter().map(|f| extreme_column(f.name(), f.data_type(), f.is_nullable())).collect();
         let b = RecordBatch::try_new(schema, cols).unwrap();
         for i in 0..4 {
-            let _ = (opt_date(&b, "completed_at", i), opt_time(&b, "enriched_at", i), opt_str(&b, "name", i));
+            let _ = opt_time(&b, "enriched_at", i);
         }
-        assert_eq!(opt_date(&b, "completed_at", 1), None, "i32::MAX days is past chrono's range");
-        assert_eq!(opt_time(&b, "enriched_at", 1), None, "i64::MAX microseconds too");
-        assert!(opt_date(&b, "completed_at", 3).is_some());
+        assert_eq!(opt_time(&b, "enriched_at", 1), None, "i64::MAX microseconds is past chrono's range");
+        assert!(opt_time(&b, "enriched_at", 3).is_some());
     }
 
     #[test]
@@ -481,6 +433,21 @@ mod tests {
             .map(|id| Entry { key: halves(id_key(id)), fingerprint: [0; 2], enriched_at_micros: 0 })
             .collect();
         prev.people.sort_unstable_by_key(|e| e.key);
+        let (copied, written) = copy_everyone(&prev);
+        assert_eq!(copied, (4, 4));
+        // Every value arrives as it was; only snapshot_at is this run's.
+        for (table, b) in [Table::PersonnelTraining, Table::PersonnelBackgroundChecks].into_iter().zip(&written) {
+            assert_eq!(b.num_rows(), 4, "{table:?}");
+            for f in schema_for(table).fields().iter().filter(|f| f.name() != "snapshot_at") {
+                let want = extreme_column(f.name(), f.data_type(), f.is_nullable());
+                assert_eq!(b.column_by_name(f.name()).unwrap().to_data(), want.to_data(), "{table:?}.{}", f.name());
+            }
+        }
+    }
+
+    /// Mark every person of `prev` reused and copy their child rows into a new staging
+    /// folder: the rows copied, and the training and background-check rows written.
+    fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64), Vec<RecordBatch>) {
         let mut marks = prev.reuse_marks();
         for id in IDS {
             prev.mark_reused(&mut marks, id);
@@ -491,8 +458,18 @@ mod tests {
         let staging = root.begin(&key, "r2").unwrap();
         let mut t = staging.writer::<Training>(WriterOptions::default()).unwrap();
         let mut c = staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap();
-        assert_eq!(prev.copy_children(&marks, &mut t, &mut c).unwrap(), (4, 4));
-        assert_eq!(t.finish().unwrap().iter().map(|f| f.rows).sum::<u64>(), 4);
-        assert_eq!(c.finish().unwrap().iter().map(|f| f.rows).sum::<u64>(), 4);
+        let copied = prev.copy_children(&marks, &mut t, &mut c).unwrap();
+        let files = [t.finish().unwrap(), c.finish().unwrap()];
+        let written =
+            [Table::PersonnelTraining, Table::PersonnelBackgroundChecks].iter().zip(files).map(|(table, files)| {
+                let batches: Vec<RecordBatch> = (0..files.len())
+                    .flat_map(|i| {
+                        let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
+                        ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
+                    })
+                    .collect();
+                arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
+            });
+        (copied, written.collect())
     }
 }

@@ -1,12 +1,16 @@
 //! `TableWriter`: streams rows of one table into zstd Parquet part files in a staging
 //! directory, hashing every byte as it is written so the manifest's sha256 costs no re-read.
 //!
-//! Memory is bounded by one Arrow batch of rows plus the Parquet writer's open row group;
-//! a part file is closed and a new one started after `rows_per_file` rows.
+//! Rows arrive as records (`push`, converted a batch at a time) or, when an incremental run
+//! reuses an earlier snapshot's rows, as Arrow batches already (`push_batch`); either way
+//! this run's `snapshot_at` is stamped here. Memory is bounded by one Arrow batch of rows
+//! plus the Parquet writer's open row group; a part file is closed and a new one started
+//! after `rows_per_file` rows.
 
-use super::batch::{to_batch, TableRow};
+use super::batch::{stamp, to_batch, TableRow};
 use super::layout::part_file_name;
 use super::manifest::FileEntry;
+use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -127,24 +131,39 @@ impl<R: TableRow> TableWriter<R> {
         Ok(self.open.as_mut().expect("just opened"))
     }
 
+    /// Write rows that already are Arrow columns (the rows of an earlier snapshot an
+    /// incremental run reuses): `columns` holds the table's own columns in `row_schema`
+    /// order, and every row gets this run's `snapshot_at`. Rows pushed before come first.
+    pub fn push_batch(&mut self, columns: &RecordBatch) -> io::Result<()> {
+        self.flush_buffer()?;
+        let batch = stamp::<R>(columns.columns().to_vec(), self.snapshot_at_micros)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.write_rows(&batch)
+    }
+
     fn flush_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batch = to_batch(&self.buffer, self.snapshot_at_micros);
+        self.buffer.clear();
+        self.write_rows(&batch)
+    }
+
+    /// Write `batch` into part files, rolling to the next file at `rows_per_file`.
+    fn write_rows(&mut self, batch: &RecordBatch) -> io::Result<()> {
         let mut start = 0;
-        while start < self.buffer.len() {
+        while start < batch.num_rows() {
             let limit = self.opts.rows_per_file;
             let part = self.open_part()?;
-            let room = (limit - part.rows) as usize;
-            let end = (start + room).min(self.buffer.len());
-            let rows = &self.buffer[start..end];
-            let batch = to_batch(rows, self.snapshot_at_micros);
-            let part = self.open.as_mut().expect("open");
-            part.writer.write(&batch).map_err(io_err)?;
-            part.rows += rows.len() as u64;
-            start = end;
+            let len = ((limit - part.rows) as usize).min(batch.num_rows() - start);
+            part.writer.write(&batch.slice(start, len)).map_err(io_err)?;
+            part.rows += len as u64;
+            start += len;
             if part.rows >= limit {
                 self.close_part()?;
             }
         }
-        self.buffer.clear();
         Ok(())
     }
 
@@ -201,18 +220,23 @@ fn io_err(e: parquet::errors::ParquetError) -> io::Error {
 mod tests {
     use super::*;
     use crate::record::Control;
+    use arrow::array::AsArray;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn control(i: usize) -> Control {
         Control { id: format!("DCF-{i}"), name: Some(format!("Control {i}")), ..Default::default() }
     }
 
+    /// A writer of small batches, row groups and files, stamping `snapshot_at` 7.
+    fn small_writer(dir: &Path) -> TableWriter<Control> {
+        let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
+        TableWriter::create(dir, Path::new("controls/x"), 7, None, opts).unwrap()
+    }
+
     #[test]
     fn rolls_files_and_round_trips() {
         let tmp = tempfile::tempdir().unwrap();
-        let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
-        let mut w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("controls/x"), 7, None, opts).unwrap();
+        let mut w = small_writer(tmp.path());
         for i in 0..12 {
             w.push(control(i)).unwrap();
         }
@@ -232,6 +256,48 @@ mod tests {
             }
         }
         assert_eq!(ids, (0..12).map(|i| format!("DCF-{i}")).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pushed_batches_follow_pushed_rows_roll_files_and_get_this_runs_snapshot_at() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = small_writer(tmp.path());
+        for i in 0..2 {
+            w.push(control(i)).unwrap();
+        }
+        // Rows of an earlier snapshot: the table's own columns, stamped 1 back then.
+        let earlier = crate::load::batch::to_batch(&(2..8).map(control).collect::<Vec<_>>(), 1);
+        let own = earlier.columns()[..earlier.num_columns() - 1].to_vec();
+        w.push_batch(&RecordBatch::try_new(crate::load::batch::row_schema::<Control>(), own).unwrap()).unwrap();
+        w.push(control(8)).unwrap();
+        let files = w.finish().unwrap();
+        assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![5, 4]);
+        let (mut ids, mut stamps) = (Vec::new(), Vec::new());
+        let batches = (0..files.len()).flat_map(|i| {
+            let f = File::open(tmp.path().join(part_file_name(i))).unwrap();
+            ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
+        });
+        for b in batches {
+            ids.extend(b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()));
+            let at =
+                b.column_by_name("snapshot_at").unwrap().as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            stamps.extend(at.values().iter().copied());
+        }
+        assert_eq!(ids, (0..9).map(|i| format!("DCF-{i}")).collect::<Vec<_>>());
+        assert_eq!(stamps, vec![7; 9]);
+    }
+
+    #[test]
+    fn a_batch_that_is_not_the_tables_columns_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w: TableWriter<Control> =
+            TableWriter::create(tmp.path(), Path::new("c"), 0, None, WriterOptions::default()).unwrap();
+        let wrong = RecordBatch::try_from_iter([(
+            "id",
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![1])) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        assert_eq!(w.push_batch(&wrong).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -230,13 +230,13 @@ pub async fn probe(out: &Output) -> Result<String, EtlError> {
 async fn bring_latest(remote: &Remote, workspace: Option<&str>, work: &Path) -> Result<(), EtlError> {
     let view = mirror::RootView::mirror(remote.clone()).await?;
     // Validated (exit 65 on a hostile manifest) before anything it names is downloaded.
-    let manifests = crate::load::commit::committed_manifests_of(view.path(), remote.url())?;
-    let Some(latest) = manifests.into_iter().rfind(|m| m.workspace.as_deref() == workspace) else { return Ok(()) };
-    mirror::fetch_files(remote, work, &[&latest]).await?;
+    let catalogue = crate::load::Catalogue::trusted(view.path(), remote.url())?;
+    let Some(latest) = catalogue.latest(workspace).map(|s| &s.manifest) else { return Ok(()) };
+    mirror::fetch_files(remote, work, &[latest]).await?;
     let rel = crate::load::layout::manifest_rel(workspace, &latest.snapshot_id);
     let local = work.join(&rel);
     std::fs::create_dir_all(local.parent().expect("manifest in a folder"))
-        .and_then(|_| std::fs::write(&local, serde_json::to_vec_pretty(&latest).expect("serialisable")))
+        .and_then(|_| std::fs::write(&local, serde_json::to_vec_pretty(latest).expect("serialisable")))
         .map_err(|e| EtlError::cannot_write(format!("cannot write {}: {e}", local.display())))
 }
 

@@ -5,7 +5,7 @@
 //! next run. Also: the API key never appears in any output, at the most verbose log level.
 
 use crate::common::*;
-use drata_etl::load::commit::committed_manifests;
+use drata_etl::load::catalogue::committed_manifests;
 use drata_etl::load::verify::verify_snapshot;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;

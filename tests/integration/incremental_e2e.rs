@@ -75,7 +75,7 @@ async fn unchanged_data_gives_identical_content_with_far_fewer_requests() {
         assert_eq!(content(&inc_out, table), content(fresh.path(), table), "{table} differs");
     }
     // Reused rows keep the time they were actually fetched.
-    let m = &drata_etl::load::commit::committed_manifests(full.path()).unwrap()[1];
+    let m = &drata_etl::load::catalogue::committed_manifests(full.path()).unwrap()[1];
     assert_eq!(m.incremental.as_ref().unwrap().reused, 500);
 }
 

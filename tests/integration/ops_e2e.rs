@@ -427,7 +427,7 @@ fn rfc3339_ago(hours: i64) -> String {
 }
 
 fn committed_ids(out: &Path) -> Vec<String> {
-    drata_etl::load::commit::committed_manifests(out).unwrap().into_iter().map(|m| m.snapshot_id).collect()
+    drata_etl::load::catalogue::committed_manifests(out).unwrap().into_iter().map(|m| m.snapshot_id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,7 +501,7 @@ async fn prune_refuses_while_a_run_holds_the_lock_and_cleans_orphans() {
         assert_eq!(r.code, 75, "{}\n{}", r.stdout, r.stderr);
         assert!(r.summary()["message"].as_str().unwrap().contains("lock"), "{}", r.stdout);
         assert!(r.stdout.contains("skipped workspace acme"), "{}", r.stdout);
-        let left: Vec<_> = drata_etl::load::commit::committed_manifests(out)
+        let left: Vec<_> = drata_etl::load::catalogue::committed_manifests(out)
             .unwrap()
             .into_iter()
             .map(|m| (m.workspace.unwrap(), m.snapshot_id))

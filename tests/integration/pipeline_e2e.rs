@@ -311,7 +311,7 @@ async fn workspaces_share_an_output_root_and_run_in_parallel() {
     assert_eq!(rows(&read_table(&tmp.path().join("personnel"), "workspace=acme")), 120);
     assert_eq!(rows(&read_table(&tmp.path().join("personnel"), "workspace=globex")), 80);
     assert!(manifests(tmp.path()).is_empty(), "workspace manifests live one level down");
-    let ws: Vec<_> = drata_etl::load::commit::committed_manifests(tmp.path())
+    let ws: Vec<_> = drata_etl::load::catalogue::committed_manifests(tmp.path())
         .unwrap()
         .into_iter()
         .map(|m| (m.workspace.unwrap(), m.tables["personnel"].rows))
