@@ -84,7 +84,8 @@ const CASES: &[Case] = &[
     file(&[RUN], "concurrency = 9223372036854775807\n", &["`concurrency`", "1..=1024"]),
 ];
 
-async fn invoke(case: &Case, dir: &std::path::Path) -> Run {
+/// The run, or `None` when it was still running after 20 s (the value was accepted).
+async fn invoke(case: &Case, dir: &std::path::Path) -> Option<Run> {
     let mut c = bin();
     c.args(case.args);
     if case.args[0] == RUN {
@@ -99,11 +100,8 @@ async fn invoke(case: &Case, dir: &std::path::Path) -> Run {
         c.env(k, v);
     }
     // Nothing may start: a value that got through would start a run or a server.
-    let out = tokio::time::timeout(Duration::from_secs(60), c.output())
-        .await
-        .unwrap_or_else(|_| panic!("{:?} {:?}: still running after 60 s (the value was accepted)", case.args, case.env))
-        .expect("binary runs");
-    out.into()
+    let out = tokio::time::timeout(Duration::from_secs(20), c.output()).await.ok()?;
+    Some(out.expect("binary runs").into())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,8 +109,11 @@ async fn absurd_numbers_exit_64_naming_the_setting_and_its_range() {
     let tmp = tempfile::tempdir().unwrap();
     let mut problems = Vec::new();
     for case in CASES {
-        let r = invoke(case, tmp.path()).await;
         let what = format!("{:?} env {:?} config {:?}", case.args, case.env, case.config);
+        let Some(r) = invoke(case, tmp.path()).await else {
+            problems.push(format!("{what}: still running after 20 s (the value was accepted)"));
+            continue;
+        };
         if r.code != 64 {
             problems.push(format!("{what}: exit {} (want 64); stderr: {}", r.code, r.stderr));
             continue;
@@ -125,7 +126,10 @@ async fn absurd_numbers_exit_64_naming_the_setting_and_its_range() {
                 problems.push(format!("{what}: stderr does not say {n:?}: {}", r.stderr));
             }
         }
-        assert!(!tmp.path().join("out").exists(), "{what}: wrote output");
+        if tmp.path().join("out").exists() {
+            problems.push(format!("{what}: created the output root"));
+            let _ = std::fs::remove_dir_all(tmp.path().join("out"));
+        }
     }
     assert!(problems.is_empty(), "{} of {} cases failed:\n{}", problems.len(), CASES.len(), problems.join("\n"));
 }
