@@ -3,8 +3,8 @@
 //! The binary (`src/main.rs`) is thin: it parses, starts logging and calls one command.
 //! Everything else lives here, layered so arrows point one way (ARCHITECTURE.md draws it):
 //!
-//! - `cli` / `config` / `config_file`: arguments, environment and the TOML file, resolved
-//!   into complete options;
+//! - `cli`: arguments, environment and the `--config` TOML file (`cli::file`), resolved
+//!   into complete run options (`cli::resolve`);
 //! - `commands`: one file per subcommand; they own the terminal (progress, summary line);
 //! - `run`: one run — preflight probe, extract, write, commit — bumping progress counters;
 //! - `drata` (HTTP, retry, pacing, dialects) -> `extract` (paging, enrichment) -> `load`
@@ -17,8 +17,6 @@
 pub mod analyze;
 pub mod cli;
 pub mod commands;
-pub mod config;
-pub mod config_file;
 pub mod deadline;
 pub mod drata;
 pub mod error;

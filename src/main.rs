@@ -2,13 +2,13 @@
 //! defaults), start logging, call the library, print what the command prints, and map
 //! errors to exit codes. No logic lives here.
 
+use drata_etl::cli::file::{ParseError, Sources};
 use drata_etl::cli::{Cli, Command, ConfigCommand};
-use drata_etl::config_file::{ParseError, Sources};
 use drata_etl::error::{EtlError, FailureKind};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let (cli, sources) = match drata_etl::config_file::parse(std::env::args_os()) {
+    let (cli, sources) = match drata_etl::cli::file::parse(std::env::args_os()) {
         Ok(parsed) => parsed,
         Err(ParseError::Clap(e)) => {
             let code = if e.use_stderr() { FailureKind::Usage.exit_code() } else { 0 };

@@ -4,8 +4,8 @@
 //! first failure's.
 
 use super::Outcome;
+use crate::cli::file::Sources;
 use crate::cli::{CheckArgs, OutputFormat};
-use crate::config_file::Sources;
 use crate::drata::DrataClient;
 use crate::error::EtlError;
 use crate::run::preflight::{run_checks, Check, PreflightReport, Status};
@@ -27,14 +27,9 @@ pub async fn check(args: &CheckArgs, sources: &Sources) -> Result<Outcome, EtlEr
 /// The report, whatever it found; `Err` only for usage problems (a bad
 /// `--base-url`, no key) found before any request.
 async fn report(args: &CheckArgs, sources: &Sources) -> Result<PreflightReport, EtlError> {
-    let base = crate::config::parse_base_url(&crate::config::effective_base_url(
-        &args.base_url,
-        args.region,
-        sources.get("base_url"),
-    ))?;
-    let (key, _) = crate::config::api_key_for(args.api_key_file.as_deref(), sources)?;
-    let client = DrataClient::new(crate::config::check_client_config(base, key, args.request_timeout))?;
-    let mut report = run_checks(&client, args.page_size, args.api.choice()).await;
+    let (base, key) = crate::cli::resolve::connection(&args.connection, sources)?;
+    let client = DrataClient::new(crate::cli::resolve::check_client_config(base, key, args.request_timeout))?;
+    let mut report = run_checks(&client, args.page_size, args.connection.api.choice()).await;
     if let Some(out) = &args.out {
         let started = Instant::now();
         let opts = args.store.options(3, args.request_timeout);

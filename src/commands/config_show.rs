@@ -7,9 +7,9 @@
 //! The API key is never printed: it shows as `***` plus where it came from (or why none was
 //! found). The key file is read only to prove it is readable.
 
+use crate::cli::file::{setting_keys, Sources};
+use crate::cli::resolve::api_key_for;
 use crate::cli::{ConfigShowArgs, ShowFormat};
-use crate::config::api_key_for;
-use crate::config_file::{setting_keys, Sources};
 use std::fmt::Write;
 
 /// A setting's text as the TOML value a config file would hold.
@@ -41,7 +41,7 @@ pub fn show(args: &ConfigShowArgs, src: &Sources) -> String {
     let keys = setting_keys();
     let values: Vec<(&String, Option<&String>)> =
         keys.iter().map(|k| (k, src.values.iter().find(|(id, _)| id == k).and_then(|(_, v)| v.as_ref()))).collect();
-    let key = api_key_for(args.run.api_key_file.as_deref(), src);
+    let key = api_key_for(args.run.connection.api_key_file.as_deref(), src);
     let (key_value, key_source) = match &key {
         Ok((_, from)) => ("***", from.describe()),
         Err(e) => ("(none)", e.message.clone()),
@@ -98,7 +98,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let key = tmp.path().join("key");
         std::fs::write(&key, "sekrit-123").unwrap();
-        let (cli, src) = crate::config_file::parse([
+        let (cli, src) = crate::cli::file::parse([
             "drata-etl",
             "config",
             "show",

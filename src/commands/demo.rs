@@ -2,12 +2,14 @@
 //! against it, and a report a newcomer can read: rows per table, compliance breakdown,
 //! where the files are, and a DuckDB query to paste.
 
+use crate::cli::resolve::{parse_base_url, parse_run_at, run_options, RunSetup};
 use crate::cli::DemoArgs;
-use crate::config::{parse_base_url, run_options};
 use crate::drata::ApiKey;
 use crate::error::{EtlError, FailureKind};
+use crate::run::progress::RunProgress;
 use crate::run::{run, RunSummary};
 use crate::sim::{ApiKeySpec, SimConfig, Simulator};
+use crate::store::StoreOptions;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -28,9 +30,17 @@ async fn demo_text(args: &DemoArgs) -> Result<String, EtlError> {
     let sim = Simulator::spawn(cfg, "127.0.0.1:0".parse().expect("loopback address")).await.map_err(|e| {
         EtlError::new(FailureKind::Unavailable, format!("cannot start the embedded simulator on loopback: {e}"))
     })?;
-    let base = parse_base_url(&sim.base_url())?;
-    let opts = run_options(base, ApiKey::new(key), &args.out, crate::config::parse_run_at(None)?, None, &args.tuning)?;
-    let result = run(opts, crate::signals::shutdown_signal()).await;
+    let setup = RunSetup {
+        base_url: parse_base_url(&sim.base_url())?,
+        key: ApiKey::new(key),
+        api: None,
+        out: &args.out,
+        store: StoreOptions { max_retries: args.tuning.max_retries, ..Default::default() },
+        run_at: parse_run_at(None)?,
+        workspace: None,
+    };
+    let opts = run_options(setup, &args.tuning)?;
+    let result = run(opts, &RunProgress::new(), crate::signals::shutdown_signal()).await;
     let peak = sim.sim.stats().peak_in_flight;
     sim.shutdown().await;
     let summary = result?;

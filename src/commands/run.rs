@@ -4,8 +4,8 @@
 
 use super::metrics::{self, RunMetrics};
 use super::Outcome;
+use crate::cli::file::Sources;
 use crate::cli::RunArgs;
-use crate::config_file::Sources;
 use crate::error::{EtlError, FailureKind};
 use crate::run::progress::RunProgress;
 use crate::run::RunSummary;
@@ -32,10 +32,9 @@ async fn run_with_metrics(
 ) -> Result<RunSummary, EtlError> {
     let clock = std::time::Instant::now();
     let progress = RunProgress::new();
-    let result = match crate::config::from_run_args_with(args, sources) {
-        Ok(mut opts) => {
-            opts.progress = progress.clone();
-            let run = crate::run::run(opts, shutdown);
+    let result = match crate::cli::resolve::from_run_args(args, sources) {
+        Ok(opts) => {
+            let run = crate::run::run(opts, &progress, shutdown);
             with_display(&progress, Display::for_mode(args.progress), run).await
         }
         Err(e) => Err(e),

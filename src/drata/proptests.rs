@@ -635,7 +635,7 @@ proptest! {
 
     #[test]
     fn config_files(lines in config_lines(), mutations in prop::collection::vec(toml_mutation(), 0..4)) {
-        use crate::config_file::{parse, ParseError};
+        use crate::cli::file::{parse, ParseError};
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("etl.toml");
         let text = render_toml(&lines, &mutations);
@@ -645,7 +645,7 @@ proptest! {
             Ok((cli, _)) => {
                 let crate::cli::Command::Run(args) = cli.command else { panic!("run parses as run") };
                 // Whatever the file let through is within the documented ranges.
-                prop_assert!(crate::config::check_tuning(&args.tuning).is_ok(), "{:?}", args.tuning);
+                prop_assert!(crate::cli::resolve::check_tuning(&args.tuning).is_ok(), "{:?}", args.tuning);
             }
             Err(ParseError::Config(e)) => {
                 prop_assert_eq!(e.kind, FailureKind::Usage);
@@ -701,6 +701,6 @@ fn generated_inputs_are_both_accepted_and_rejected() {
     tally(&mut |r| {
         let (lines, ms) = files.new_tree(r).unwrap().current();
         std::fs::write(&path, render_toml(&lines, &ms)).unwrap();
-        crate::config_file::parse(["drata-etl", "run", "--config", path.to_str().unwrap()]).is_ok()
+        crate::cli::file::parse(["drata-etl", "run", "--config", path.to_str().unwrap()]).is_ok()
     });
 }

@@ -25,6 +25,7 @@ use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use crate::store::RunTarget;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
+use progress::RunProgress;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::HashSet;
@@ -47,8 +48,6 @@ pub struct RunOptions {
     /// snapshot while they are younger than this; `None`: a full run.
     pub incremental: Option<std::time::Duration>,
     pub writer: WriterOptions,
-    /// Live counters for the progress display and the metrics file (no display by default).
-    pub progress: progress::RunProgress,
     /// `--api`: the dialect to speak, or `None` to detect it in the preflight.
     pub api: ApiChoice,
 }
@@ -116,6 +115,7 @@ fn write_error(e: std::io::Error) -> EtlError {
 /// fails with the kind `shutdown` returns.
 pub async fn run(
     opts: RunOptions,
+    progress: &RunProgress,
     shutdown: impl std::future::Future<Output = FailureKind>,
 ) -> Result<RunSummary, EtlError> {
     let started = Utc::now();
@@ -127,14 +127,14 @@ pub async fn run(
         r = preflight::before_run(&opts.client, opts.page_size, opts.api) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal during the preflight; nothing was written")),
     };
-    opts.progress.preflight_done(preflight.people_total, preflight.expected_pages());
+    progress.preflight_done(preflight.people_total, preflight.expected_pages());
     let dialect = preflight.dialect.unwrap_or(Dialect::Guide);
     let key = SnapshotKey::from_run_at(opts.run_at).with_workspace(opts.workspace.clone());
     let run_id = new_run_id();
     let client = Arc::new(DrataClient::new(opts.client.clone())?);
     {
         let client = client.clone();
-        opts.progress.attach_api(move || client.stats());
+        progress.attach_api(move || client.stats());
     }
     // The API requests honour the deadline themselves; everything else runs under this.
     let deadline = RunDeadline::new(opts.client.deadline);
@@ -142,7 +142,9 @@ pub async fn run(
         r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some(), &deadline) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
     };
-    let result = run_locked(&opts, &target, &client, dialect, &key, &run_id, started, clock, &deadline, shutdown).await;
+    let result =
+        run_locked(&opts, progress, &target, &client, dialect, &key, &run_id, started, clock, &deadline, shutdown)
+            .await;
     target.close().await;
     result
 }
@@ -151,6 +153,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn run_locked(
     opts: &RunOptions,
+    progress: &RunProgress,
     target: &RunTarget,
     client: &DrataClient,
     dialect: Dialect,
@@ -168,7 +171,7 @@ async fn run_locked(
     let outcome = tokio::select! {
         r = deadline.bound(
             "listing, enriching and writing the snapshot",
-            extract_and_write(opts, client, &staging, dialect, target.local_root(), deadline),
+            extract_and_write(opts, progress, client, &staging, dialect, target.local_root(), deadline),
         ) => r,
         kind = &mut shutdown => Err(EtlError::new(kind, "interrupted by a signal: stopped taking work; nothing was committed (the next run starts clean)")),
     };
@@ -271,6 +274,7 @@ type Written = (ListingStats, WriteTally, TableFiles);
 
 async fn extract_and_write(
     opts: &RunOptions,
+    progress: &RunProgress,
     client: &DrataClient,
     staging: &Staging,
     dialect: Dialect,
@@ -297,7 +301,7 @@ async fn extract_and_write(
         passes = listed.stats.passes,
         "personnel listed"
     );
-    opts.progress.listed(listed.stats.unique);
+    progress.listed(listed.stats.unique);
 
     let writers = Writers {
         personnel: staging.writer(opts.writer)?,
@@ -367,7 +371,7 @@ async fn extract_and_write(
                 if let Some(u) = e.person.person.user_id.as_ref().filter(|u| owners.contains(u.as_str())) {
                     user_to_personnel.insert(u.clone(), e.person.person.id.clone());
                 }
-                opts.progress.enriched(&e);
+                progress.enriched(&e);
                 if tx.send(ToWriter::Person(Box::new(e), origin)).await.is_err() {
                     break; // writer failed; its error is reported below
                 }

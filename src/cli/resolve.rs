@@ -3,17 +3,19 @@
 //! Everything a user can get wrong is caught here with a message that says what to do
 //! (exit 64): a malformed base URL, plain http to a non-loopback host, a missing key, a bad
 //! `--run-at`. The key is read from `DRATA_API_KEY` or a file, never from argv.
-//! The `--config` file layer itself lives in `config_file`; this module only needs to know
+//! The `--config` file layer itself lives in `cli::file`; this module only needs to know
 //! which settings came from it (for the key's precedence).
 
-use crate::cli::{Region, RunArgs, Tuning};
-use crate::config_file::{Source, Sources};
+use crate::cli::file::{Source, Sources};
+use crate::cli::{ConnectionArgs, Region, RunArgs, Tuning};
+use crate::drata::dialect::ApiChoice;
 use crate::drata::retry::Backoff;
 use crate::drata::{ApiKey, ClientConfig};
 use crate::error::EtlError;
 use crate::extract::enrich::FailureBudget;
 use crate::load::WriterOptions;
 use crate::run::RunOptions;
+use crate::store::StoreOptions;
 use chrono::{DateTime, SubsecRound, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,12 +87,6 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The key from `--api-key-file` when given (the more explicit source), else from
-/// `DRATA_API_KEY`.
-pub fn read_api_key(file: Option<&Path>) -> Result<ApiKey, EtlError> {
-    resolve_api_key(file, false).map(|(key, _)| key)
-}
-
 /// Where the API key came from: shown by `config show`, never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -121,12 +117,8 @@ fn key_from_file(path: &Path) -> Result<ApiKey, EtlError> {
 }
 
 /// The key, by precedence flags > environment > config file: `--api-key-file` (flag or
-/// `DRATA_API_KEY_FILE`), then `DRATA_API_KEY`, then `api_key_file` from the config file.
-pub fn resolve_api_key(file: Option<&Path>, file_from_config: bool) -> Result<(ApiKey, KeySource), EtlError> {
-    resolve_api_key_with(file, if file_from_config { None } else { Some(Source::Unset) })
-}
-
-/// As `resolve_api_key`, with where the file path came from (`None`: the config file).
+/// `DRATA_API_KEY_FILE`), then `DRATA_API_KEY`, then `api_key_file` from the config file;
+/// `via` says where the file path came from (`None`: the config file).
 fn resolve_api_key_with(file: Option<&Path>, via: Option<Source>) -> Result<(ApiKey, KeySource), EtlError> {
     if let (Some(path), Some(via)) = (file, via.clone()) {
         return Ok((key_from_file(path)?, KeySource::File { path: path.to_path_buf(), via }));
@@ -224,16 +216,24 @@ pub fn check_client_config(base_url: Url, key: ApiKey, request_timeout: Duration
     }
 }
 
-/// Build the client settings and run options shared by `run` and `demo`.
-pub fn run_options(
-    base_url: Url,
-    key: ApiKey,
-    out: &Path,
-    run_at: DateTime<Utc>,
-    workspace: Option<&str>,
-    t: &Tuning,
-) -> Result<RunOptions, EtlError> {
-    let workspace = workspace
+/// What a run connects to and writes, besides its tuning: the parts `run` takes from its
+/// connection and output flags, and `demo` from the simulator it starts.
+pub struct RunSetup<'a> {
+    pub base_url: Url,
+    pub key: ApiKey,
+    /// `--api`: the dialect to speak, or `None` to detect it.
+    pub api: ApiChoice,
+    pub out: &'a Path,
+    pub store: StoreOptions,
+    pub run_at: DateTime<Utc>,
+    pub workspace: Option<&'a str>,
+}
+
+/// The one function that builds a complete, validated `RunOptions` (shared by `run` and
+/// `demo`); nothing patches the result afterwards.
+pub fn run_options(s: RunSetup<'_>, t: &Tuning) -> Result<RunOptions, EtlError> {
+    let workspace = s
+        .workspace
         .map(crate::load::layout::validate_workspace)
         .transpose()
         .map_err(|e| EtlError::usage(format!("--workspace: {e}")))?;
@@ -242,20 +242,19 @@ pub fn run_options(
     // clap checks these for the command line; `Tuning` built in code is checked here too,
     // because an out-of-range value panics later (`1 / max_rps`, `now + deadline`).
     check_tuning(t)?;
-    let client = client_config(base_url, key, t);
+    let client = client_config(s.base_url, s.key, t);
     Ok(RunOptions {
         client,
-        out: out.to_path_buf(),
-        store: crate::store::StoreOptions { max_retries: t.max_retries, ..Default::default() },
-        run_at,
+        out: s.out.to_path_buf(),
+        store: s.store,
+        run_at: s.run_at,
         workspace,
         page_size: t.page_size,
         max_list_passes: t.max_list_passes,
         max_failed_enrichments,
         incremental: t.incremental.then_some(t.refresh_after),
         writer: WriterOptions::default(),
-        progress: Default::default(),
-        api: None,
+        api: s.api,
     })
 }
 
@@ -278,20 +277,27 @@ pub fn check_tuning(t: &Tuning) -> Result<(), EtlError> {
     Ok(())
 }
 
-pub fn from_run_args(a: &RunArgs) -> Result<RunOptions, EtlError> {
-    from_run_args_with(a, &Sources::default())
+/// The API host and key the connection flags name (shared by `run` and `check`).
+pub fn connection(c: &ConnectionArgs, sources: &Sources) -> Result<(Url, ApiKey), EtlError> {
+    let base_url = parse_base_url(&effective_base_url(&c.base_url, c.region, sources.get("base_url")))?;
+    let (key, _) = api_key_for(c.api_key_file.as_deref(), sources)?;
+    Ok((base_url, key))
 }
 
-/// As `from_run_args`, knowing which settings came from the `--config` file.
-pub fn from_run_args_with(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlError> {
-    let base = parse_base_url(&effective_base_url(&a.base_url, a.region, sources.get("base_url")))?;
-    let out = require_out(a.out.as_deref())?;
-    let run_at = parse_run_at(a.run_at.as_deref())?;
-    let (key, _) = api_key_for(a.api_key_file.as_deref(), sources)?;
-    let mut opts = run_options(base, key, out, run_at, a.workspace.as_deref(), &a.tuning)?;
-    opts.api = a.api.choice();
-    opts.store = a.store.options(a.tuning.max_retries, a.tuning.request_timeout);
-    Ok(opts)
+/// `run`'s arguments (flags > environment > `--config` file > defaults, as `sources`
+/// records) -> the run's options.
+pub fn from_run_args(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlError> {
+    let (base_url, key) = connection(&a.connection, sources)?;
+    let setup = RunSetup {
+        base_url,
+        key,
+        api: a.connection.api.choice(),
+        out: require_out(a.out.as_deref())?,
+        store: a.store.options(a.tuning.max_retries, a.tuning.request_timeout),
+        run_at: parse_run_at(a.run_at.as_deref())?,
+        workspace: a.workspace.as_deref(),
+    };
+    run_options(setup, &a.tuning)
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! lines and Airflow tasks can configure the job without long argv. The API key is never a
 //! flag (argv is visible in `ps`): it comes from `DRATA_API_KEY` or `--api-key-file`.
 
+pub mod file;
+pub mod resolve;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -60,10 +63,11 @@ pub enum Command {
     Reconcile(ReconcileArgs),
 }
 
+/// Where the API is and how to reach it: the connection flags `run` and `check` share.
 #[derive(Debug, Args, Clone)]
-pub struct RunArgs {
+pub struct ConnectionArgs {
     /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
-    #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
+    #[arg(long, env = "DRATA_BASE_URL", default_value = resolve::DEFAULT_BASE_URL)]
     pub base_url: String,
     /// API dialect: auto (detect with cheap probes), guide, v1 or v2 (Drata's real public API v1/v2).
     #[arg(long, env = "DRATA_ETL_API", value_enum, default_value = "auto")]
@@ -71,21 +75,27 @@ pub struct RunArgs {
     /// Drata region (us, eu, apac): sets the API host; an explicitly given --base-url wins.
     #[arg(long, env = "DRATA_ETL_REGION", value_enum)]
     pub region: Option<Region>,
+    /// File holding the API key (takes precedence over DRATA_API_KEY).
+    #[arg(long, env = "DRATA_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// A TOML file with defaults for any of these flags (keys are the flag names with _; never the API key itself). Flags and environment variables win over it.
+    #[arg(long, env = "DRATA_ETL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Output root: a directory, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix (required: flag, DRATA_ETL_OUT or `out` in the --config file).
     #[arg(long, env = "DRATA_ETL_OUT")]
     pub out: Option<PathBuf>,
     /// Logical run time (RFC 3339) naming the snapshot; a rerun with the same value replaces it. Default: now (UTC, whole seconds).
     #[arg(long, env = "DRATA_ETL_RUN_AT")]
     pub run_at: Option<String>,
-    /// File holding the API key (takes precedence over DRATA_API_KEY).
-    #[arg(long, env = "DRATA_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
     /// A label for the workspace, recorded in the manifest, the files' metadata and the partition path (workspace=LABEL), so several workspaces can share one output root.
     #[arg(long, env = "DRATA_ETL_WORKSPACE")]
     pub workspace: Option<String>,
-    /// A TOML file with defaults for any of these flags (keys are the flag names with _; never the API key itself). Flags and environment variables win over it.
-    #[arg(long, env = "DRATA_ETL_CONFIG")]
-    pub config: Option<PathBuf>,
     /// Progress on stderr: auto (only when stderr is a terminal), always (plain lines when it is not), never.
     #[arg(long, env = "DRATA_ETL_PROGRESS", value_enum, default_value = "auto")]
     pub progress: ProgressMode,
@@ -184,21 +194,8 @@ pub enum ProgressMode {
 /// `drata-etl check`: the connection flags of `run`.
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
-    /// API scheme and host; the tool adds /public/... (plain http only for loopback hosts).
-    #[arg(long, env = "DRATA_BASE_URL", default_value = "https://public-api.drata.com")]
-    pub base_url: String,
-    /// API dialect: auto (detect with cheap probes), guide, v1 or v2 (Drata's real public API v1/v2).
-    #[arg(long, env = "DRATA_ETL_API", value_enum, default_value = "auto")]
-    pub api: ApiArg,
-    /// Drata region (us, eu, apac): sets the API host; an explicitly given --base-url wins.
-    #[arg(long, env = "DRATA_ETL_REGION", value_enum)]
-    pub region: Option<Region>,
-    /// File holding the API key (takes precedence over DRATA_API_KEY).
-    #[arg(long, env = "DRATA_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
-    /// A TOML file with defaults for these flags (the same file `run` reads).
-    #[arg(long, env = "DRATA_ETL_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Records asked for per list page; the check reports the cap the server echoes.
     #[arg(long, env = "DRATA_ETL_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub page_size: u64,
