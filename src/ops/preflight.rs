@@ -14,7 +14,7 @@
 use crate::cli::CheckArgs;
 use crate::config_file::Sources;
 use crate::drata::dialect::{Api, ApiChoice, Dialect};
-use crate::drata::guide::Child;
+use crate::drata::wire::Child;
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
 use serde::Serialize;
