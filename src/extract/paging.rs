@@ -6,7 +6,8 @@
 //! (`drata::walk`: echoed `limit`, missing or wrong `total`, a server ignoring `page`) are
 //! shared with the per-person lists; cursor pages are guarded by `walk::CursorGuard`.
 //! Pages come only through the `Api` interface, by paging style (`Api::paging`): nothing
-//! here knows a dialect module or a wire format.
+//! here imports a dialect module or parses wire JSON (the paths below only name the list in
+//! errors).
 //!
 //! The listed people are spilled to a JSON-lines file in the staging area instead of being
 //! held in memory; only a 128-bit hash per id is kept (for dedupe and for comparing passes).
