@@ -1,7 +1,8 @@
 //! Which API dialect a host speaks (guide, real v1, real v2), how to tell with cheap probes,
-//! and `Api`: the one interface the pipeline and the preflight call, dispatching to the
-//! dialect's module (`guide`, `v1`, `v2`). An enum, not a trait object: three dialects,
-//! known at compile time.
+//! and `Api`: the one interface the pipeline, the preflight and `extract` call, dispatching
+//! to the dialect's module (`guide`, `v1`, `v2`; the real dialects' shared training rows
+//! from `real`). Callers see pages, paging styles and records, never a dialect module. An
+//! enum, not a trait object: three dialects, known at compile time.
 //!
 //! Detection (`--api auto`): `GET /public/v2/personnel?size=1&expand[]=user` answering the
 //! `{data, pagination}` envelope means v2; otherwise `GET /public/personnel?page=1&limit=1`
@@ -10,9 +11,11 @@
 //! a 403 on v2 (the key may lack the v2 permission) falls through to the v1/guide probe.
 
 use super::client::{DrataClient, Endpoint, Fetched};
-use super::guide::{Child, GuideApi, Page};
+use super::guide::GuideApi;
+use super::real;
 use super::v1::V1Api;
-use super::v2::{CursorPage, V2Api};
+use super::v2::V2Api;
+use super::wire::{not_found_list, Child, CursorPage, Page};
 use crate::error::{EtlError, FailureKind};
 use crate::record::{BackgroundCheck, Control, Person, Training};
 use serde::Serialize;
@@ -73,7 +76,7 @@ pub async fn detect(client: &DrataClient) -> Result<Dialect, EtlError> {
     let q = [("page", "1".to_string()), ("limit", "1".to_string())];
     match client.get_json(Endpoint::PersonnelList, path, &q).await? {
         Fetched::Json(v) => Ok(if super::v1::looks_like_v1(path, &v)? { Dialect::V1 } else { Dialect::Guide }),
-        Fetched::NotFound => Err(super::guide::not_found_list(path)),
+        Fetched::NotFound => Err(not_found_list(path)),
     }
 }
 
@@ -90,6 +93,15 @@ pub enum Api<'a> {
     Guide(GuideApi<'a>),
     V1(V1Api<'a>),
     V2(V2Api<'a>),
+}
+
+/// How a dialect pages its personnel and controls lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// `page`/`limit` pages (guide, v1): `personnel_page`, `controls_page`.
+    Offset,
+    /// Cursor pages (v2): `personnel_cursor_page`, `cursor_controls`.
+    Cursor,
 }
 
 /// One page of the personnel list as a probe sees it, whatever the paging style.
@@ -118,7 +130,15 @@ impl<'a> Api<'a> {
         }
     }
 
-    /// An offset page of personnel (guide and v1; v2 pages by cursor: `v2_personnel_page`).
+    /// How this dialect pages its lists.
+    pub fn paging(&self) -> Paging {
+        match self {
+            Api::Guide(_) | Api::V1(_) => Paging::Offset,
+            Api::V2(_) => Paging::Cursor,
+        }
+    }
+
+    /// An offset page of personnel (guide and v1; v2 pages by cursor: `personnel_cursor_page`).
     pub async fn personnel_page(&self, page: u64, limit: u64) -> Result<Page<Person>, EtlError> {
         match self {
             Api::Guide(g) => g.personnel_page(page, limit).await,
@@ -128,15 +148,16 @@ impl<'a> Api<'a> {
     }
 
     /// A cursor page of personnel (v2 only), users joined.
-    pub async fn v2_personnel_page(&self, cursor: Option<&str>, size: u64) -> Result<CursorPage<Person>, EtlError> {
+    pub async fn personnel_cursor_page(&self, cursor: Option<&str>, size: u64) -> Result<CursorPage<Person>, EtlError> {
         match self {
             Api::V2(a) => a.personnel_page(cursor, size, true).await,
             _ => Err(EtlError::new(FailureKind::Usage, "internal: only v2 pages by cursor")),
         }
     }
 
-    /// The personnel list's current total (v2 only; `None` elsewhere or when not sent).
-    pub async fn v2_personnel_total(&self) -> Result<Option<u64>, EtlError> {
+    /// The personnel list's current total, asked after a cursor walk (v2 only; `None`
+    /// elsewhere or when not sent).
+    pub async fn personnel_total(&self) -> Result<Option<u64>, EtlError> {
         match self {
             Api::V2(a) => a.personnel_total().await,
             _ => Ok(None),
@@ -149,6 +170,15 @@ impl<'a> Api<'a> {
             Api::Guide(g) => g.controls_page(page, limit).await,
             Api::V1(a) => a.controls_page(page, limit).await,
             Api::V2(_) => Err(EtlError::new(FailureKind::Usage, "internal: v2 has no offset pages")),
+        }
+    }
+
+    /// Every control with every owner's user id, and how many items had no id (v2 only:
+    /// the cursor dialect lists controls per workspace).
+    pub async fn cursor_controls(&self, page_size: u64) -> Result<(Vec<Control>, u64), EtlError> {
+        match self {
+            Api::V2(a) => a.controls(page_size).await,
+            _ => Err(EtlError::new(FailureKind::Usage, "internal: only v2 pages by cursor")),
         }
     }
 
@@ -169,7 +199,7 @@ impl<'a> Api<'a> {
         match self {
             Api::V2(a) => {
                 let p = a.personnel_page(None, page_size, false).await?;
-                Ok(ProbePage { items: p.items, total: p.total, limit: None })
+                Ok(ProbePage { items: p.rows.items, total: p.rows.total, limit: None })
             }
             other => {
                 let p = other.personnel_page(1, page_size).await?;
@@ -181,13 +211,7 @@ impl<'a> Api<'a> {
     /// Proof the controls list is readable: the number of controls if the dialect says.
     pub async fn probe_controls(&self) -> Result<Option<u64>, EtlError> {
         match self {
-            Api::V2(a) => {
-                let q = [("size", "1".to_string())];
-                match a.client.get_json(Endpoint::ControlsList, "/public/v2/workspaces", &q).await? {
-                    Fetched::Json(v) => super::v2::parse_cursor_page("/public/v2/workspaces", v, Some).map(|_| None),
-                    Fetched::NotFound => Err(super::guide::not_found_list("/public/v2/workspaces")),
-                }
-            }
+            Api::V2(a) => a.probe_controls().await,
             other => other.controls_page(1, 1).await.map(|p| p.total),
         }
     }
@@ -196,8 +220,8 @@ impl<'a> Api<'a> {
     pub async fn training(&self, person: &Person) -> Result<Child<Training>, EtlError> {
         match self {
             Api::Guide(g) => g.training(&person.id).await,
-            Api::V1(a) => a.training(person).await,
-            Api::V2(a) => a.training(person).await,
+            Api::V1(a) => real::training(person, |u| a.training_documents(u)).await,
+            Api::V2(a) => real::training(person, |u| a.training_documents(u)).await,
         }
     }
 

@@ -1,6 +1,9 @@
-//! The Drata API client: transport, retries and pacing (`client`, `retry`, `pacing`) shared
-//! by every dialect, and one module per dialect mapping its wire JSON into
-//! `crate::record`. Nothing here knows Arrow or Parquet.
+//! The Drata API client: transport, retries and pacing (`client`, `retry`, `pacing`), the
+//! wire toolkit (`wire`) and paging guards (`walk`) shared by every dialect, the record
+//! mapping the real API's versions share (`real`), one module per dialect (`guide`, `v1`,
+//! `v2`: its requests, paging and records; none imports another), and `dialect`, the one
+//! interface (`Api`) the rest of the crate calls. Everything maps wire JSON into
+//! `crate::record`; nothing here knows Arrow, Parquet or where a snapshot is written.
 
 pub mod client;
 pub mod dialect;
@@ -8,10 +11,12 @@ pub mod guide;
 pub mod pacing;
 #[cfg(test)]
 mod proptests;
+pub mod real;
 pub mod retry;
 pub mod v1;
 pub mod v2;
 pub mod walk;
+pub mod wire;
 
 pub use client::{ApiKey, ClientConfig, DrataClient, Endpoint};
 pub use dialect::{Api, Dialect};

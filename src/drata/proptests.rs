@@ -14,7 +14,7 @@
 //! Cases per target: `CASES` (a few seconds each in a debug build); `PROPTEST_CASES`
 //! overrides it for a longer local soak.
 
-use super::{guide, retry, v1, v2};
+use super::{guide, real, retry, v1, v2, walk, wire};
 use crate::error::FailureKind;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -349,7 +349,7 @@ fn rows_build(people: &[crate::record::Person], controls: &[crate::record::Contr
         .collect();
     to_batch(&enriched, AT);
     let trainings: Vec<_> =
-        people.iter().flat_map(|p| v1::trainings_from_checks(p, vec![json!({"name": 1})])).collect();
+        people.iter().flat_map(|p| real::trainings_from_checks(p, vec![json!({"name": 1})])).collect();
     to_batch(&trainings, AT);
     let checks: Vec<_> = people.iter().flat_map(|p| p.compliance_checks.clone()).collect();
     to_batch(&checks, AT);
@@ -378,7 +378,7 @@ proptest! {
     #[test]
     fn guide_pages(body in mutated(guide_page())) {
         let input = body.clone();
-        match guide::parse_page("/public/personnel", body.clone(), guide::person_from_wire) {
+        match wire::parse_page("/public/personnel", body.clone(), guide::person_from_wire) {
             Ok(page) => {
                 // Accepted: the envelope was there, and every item is either kept or counted.
                 let n = input["data"].as_array().map_or(0, Vec::len) as u64;
@@ -388,7 +388,7 @@ proptest! {
             }
             Err(e) => assert_shape_error(&e, "/public/personnel")?,
         }
-        match guide::parse_page("/public/controls", body.clone(), guide::control_from_wire) {
+        match wire::parse_page("/public/controls", body.clone(), guide::control_from_wire) {
             Ok(page) => rows_build(&[], &page.items),
             Err(e) => assert_shape_error(&e, "/public/controls")?,
         }
@@ -399,7 +399,7 @@ proptest! {
 
     #[test]
     fn guide_child_bodies(body in mutated(child_body())) {
-        if let Err(e) = guide::child_array("/public/personnel/a/trainings", body.clone(), "trainings") {
+        if let Err(e) = wire::child_array("/public/personnel/a/trainings", body.clone(), "trainings") {
             assert_shape_error(&e, "/public/personnel/a/trainings")?;
             prop_assert!(e.message.contains("trainings"), "{}", e.message);
         }
@@ -411,14 +411,14 @@ proptest! {
 
     #[test]
     fn v1_pages(body in mutated(v1_page())) {
-        match guide::parse_page("/public/personnel", body.clone(), v1::person_from_wire) {
+        match wire::parse_page("/public/personnel", body.clone(), v1::person_from_wire) {
             Ok(page) => {
                 prop_assert!(page.items.iter().all(|p| !p.id.trim().is_empty()));
                 rows_build(&page.items, &[]);
             }
             Err(e) => assert_shape_error(&e, "/public/personnel")?,
         }
-        if let Err(e) = guide::parse_page("/public/controls", body, v1::control_from_wire) {
+        if let Err(e) = wire::parse_page("/public/controls", body, v1::control_from_wire) {
             assert_shape_error(&e, "/public/controls")?;
         }
     }
@@ -429,12 +429,12 @@ proptest! {
         users.insert("8".to_string(), v2::UserInfo { job_title: Some(title.clone()), background_checks: vec![crate::record::BackgroundCheck { status: Some(title.clone()), extra: Some("{\"odd\":[]}".into()), ..Default::default() }], external_id: None });
         match v2::parse_cursor_page("/public/v2/personnel", body.clone(), |v| v2::person_from_wire(v, &users)) {
             Ok(page) => {
-                rows_build(&page.items, &[]);
+                rows_build(&page.rows.items, &[]);
                 if let Some(c) = &page.cursor {
                     prop_assert!(!c.is_empty());
                 }
                 // A cursor guard takes any cursor once, and refuses it the second time.
-                let mut guard = v2::CursorGuard::default();
+                let mut guard = walk::CursorGuard::default();
                 if let Some(c) = page.cursor.clone() {
                     prop_assert!(guard.next("/p", Some(c.clone())).is_ok());
                     let e = guard.next("/p", Some(c)).unwrap_err();
@@ -449,7 +449,7 @@ proptest! {
     #[test]
     fn v2_control_pages(body in mutated(v2_page(v2_control()))) {
         match v2::parse_cursor_page("/public/v2/workspaces/1/controls", body, |v| v2::control_from_wire(v, "1")) {
-            Ok(page) => rows_build(&[], &page.items.into_iter().map(|(c, _)| c).collect::<Vec<_>>()),
+            Ok(page) => rows_build(&[], &page.rows.items.into_iter().map(|(c, _)| c).collect::<Vec<_>>()),
             Err(e) => assert_shape_error(&e, "/public/v2/workspaces/1/controls")?,
         }
     }
@@ -688,9 +688,7 @@ fn generated_inputs_are_both_accepted_and_rejected() {
         assert!((40..=360).contains(&ok), "{ok} of 400 accepted");
     };
     let guide_pages = mutated(guide_page());
-    tally(&mut |r| {
-        guide::parse_page("/p", guide_pages.new_tree(r).unwrap().current(), guide::person_from_wire).is_ok()
-    });
+    tally(&mut |r| wire::parse_page("/p", guide_pages.new_tree(r).unwrap().current(), guide::person_from_wire).is_ok());
     let v2_pages = mutated(v2_page(v2_person()));
     tally(&mut |r| {
         v2::parse_cursor_page("/p", v2_pages.new_tree(r).unwrap().current(), v2::person_without_join).is_ok()

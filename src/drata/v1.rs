@@ -1,147 +1,33 @@
-//! Drata's real public API v1 (`/public/...`, `reference/drata-real-api.md`): wire JSON
-//! mapped into canonical records.
+//! Drata's real public API v1 (`/public/...`, `reference/drata-real-api.md`): its requests
+//! and paging, and its personnel and control records mapped into canonical records.
 //!
 //! Differences from the guide this module absorbs: integer ids (kept as their decimal
 //! text), name and email in a nested `user`, `limit` capped at 50, compliance in
 //! `complianceChecks[]` (which also become the person's training rows), background checks
-//! embedded in `user.backgroundChecks`, training evidence in the *user's* documents, the
-//! IdP id in `user.identities[]` (`external_id_from_identities`, shared with v2), and
-//! control owners behind `/controls/{id}/owners`. Liberal per record, strict per envelope
-//! (the guide's rules); nothing here knows Parquet.
+//! embedded in `user.backgroundChecks`, training evidence in the *user's* documents, and
+//! control owners behind `/controls/{id}/owners`. The record shapes v1 shares with v2
+//! (checks, identities, training rows) are mapped by `real`; offset lists are walked by
+//! `walk`. Liberal per record, strict per envelope (`wire`); knows neither the guide nor
+//! v2, and nothing of Parquet.
 
 use super::client::{DrataClient, Endpoint, Fetched};
-use super::guide::{
-    as_u64, child_array, list_page_not_found, parse_page, path_segment, shape_error, Child, Fields, Page,
+use super::real::{
+    background_check_from_wire, compliance_check_from_wire, derive_from_checks, external_id_from_identities, id_text,
 };
 use super::walk::{walk_offset, WalkOptions};
-use crate::error::EtlError;
-use crate::record::{
-    active_from_employment_status, parse_lenient_timestamp, BackgroundCheck, ComplianceCheck, Control, Person,
-    Training, TRAINING_CHECK_TYPES,
+use super::wire::{
+    as_u64, child_array, list_page_not_found, listed_record, parse_page, path_segment, shape_error, Child, Fields, Page,
 };
-use serde_json::{Map, Value};
+use crate::error::EtlError;
+use crate::record::{Control, Person};
+use serde_json::Value;
 
 /// Real v1 answers at most 50 per page.
 pub const MAX_LIMIT: u64 = 50;
 
-fn fields_of(v: Value) -> Fields {
-    match v {
-        Value::Object(map) => Fields::new(map),
-        other => {
-            let mut f = Fields::new(Map::new());
-            f.extra.insert("value".into(), other);
-            f
-        }
-    }
-}
-
-impl Fields {
-    /// A date-time column in UTC; unparsable text goes to extra.
-    pub(crate) fn timestamp(&mut self, key: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.parsed(key, parse_lenient_timestamp)
-    }
-
-    /// A nested object taken out whole (`None` when absent or null; non-objects go to extra).
-    pub(crate) fn object(&mut self, key: &str) -> Option<Map<String, Value>> {
-        match self.map.remove(key)? {
-            Value::Null => None,
-            Value::Object(m) => Some(m),
-            other => {
-                self.extra.insert(key.to_string(), other);
-                None
-            }
-        }
-    }
-
-    /// A nested array taken out whole (`None` when absent or null; non-arrays go to extra).
-    pub(crate) fn array(&mut self, key: &str) -> Option<Vec<Value>> {
-        match self.map.remove(key)? {
-            Value::Null => None,
-            Value::Array(a) => Some(a),
-            other => {
-                self.extra.insert(key.to_string(), other);
-                None
-            }
-        }
-    }
-
-    /// Keep a leftover value under `key` in extra.
-    pub(crate) fn keep(&mut self, key: &str, v: Value) {
-        self.extra.insert(key.to_string(), v);
-    }
-}
-
-/// One `complianceChecks[]` entry (v1 and v2 share the shape; v2's `exclusion` lands in extra).
-pub fn compliance_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> ComplianceCheck {
-    let mut f = fields_of(v);
-    ComplianceCheck {
-        personnel_id: personnel_id.to_string(),
-        ordinal,
-        check_id: f.string("id"),
-        check_type: f.string("type"),
-        status: f.string("status"),
-        check_frequency: f.string("checkFrequency"),
-        completion_date: f.timestamp("completionDate"),
-        expires_at: f.timestamp("expiresAt"),
-        last_checked_at: f.timestamp("lastCheckedAt"),
-        extra: f.extra(),
-    }
-}
-
-/// One background check (`user.backgroundChecks[]` in v1, `/v2/users` in v2).
-/// `completed_at` is `manualCheckDate`; everything else is kept in extra.
-pub fn background_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> BackgroundCheck {
-    let mut f = fields_of(v);
-    BackgroundCheck {
-        personnel_id: personnel_id.to_string(),
-        ordinal,
-        status: f.string("status"),
-        completed_at: f.date("manualCheckDate"),
-        extra: f.extra(),
-        enriched_at: None,
-    }
-}
-
-/// Fill the fields the real dialects derive from the compliance checks: the overall status
-/// (the FULL_COMPLIANCE check) and a training summary `{TYPE: status}`.
-pub(crate) fn derive_from_checks(p: &mut Person) {
-    let status_of =
-        |t: &str| p.compliance_checks.iter().find(|c| c.check_type.as_deref() == Some(t)).map(|c| c.status.clone());
-    p.compliance_status = status_of("FULL_COMPLIANCE").flatten();
-    let mut summary = Map::new();
-    for t in TRAINING_CHECK_TYPES {
-        if let Some(s) = status_of(t) {
-            summary.insert(t.to_string(), s.map(Value::String).unwrap_or(Value::Null));
-        }
-    }
-    p.training_status = (!summary.is_empty()).then(|| Value::Object(summary).to_string());
-    p.is_active = p.employment_status.as_deref().map(active_from_employment_status);
-}
-
-/// `external_id` for the real dialects, from a user's `identities[]` (IdP/HRIS accounts
-/// linked to the Drata user): the `identityId` of the first identity still linked
-/// (`disconnectedAt` null or absent, and its `connection.deletedAt` null or absent), else of
-/// the first identity with an `identityId` at all (a leaver's identity is typically
-/// unlinked but is still their id upstream), else `None`. Array order decides among equals;
-/// a blank `identityId` does not count.
-pub fn external_id_from_identities(identities: Option<&Value>) -> Option<String> {
-    let list = identities?.as_array()?;
-    let id_of = |i: &Value| match i.get("identityId")? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let unset = |v: Option<&Value>| v.is_none_or(Value::is_null);
-    let linked =
-        |i: &&Value| unset(i.get("disconnectedAt")) && unset(i.get("connection").and_then(|c| c.get("deletedAt")));
-    list.iter().filter(linked).find_map(id_of).or_else(|| list.iter().find_map(id_of))
-}
-
 /// Map one v1 personnel record. `None` when it has no usable id.
 pub fn person_from_wire(v: Value) -> Option<Person> {
-    let Value::Object(map) = v else { return None };
-    let mut f = Fields::new(map);
-    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let (id, mut f) = listed_record(v)?;
     let mut p = Person { id, ..Person::default() };
     p.employment_status = f.string("employmentStatus");
     p.start_date = f.date("startDate");
@@ -174,67 +60,8 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
 
 /// A v1 control list item; owners are fetched separately.
 pub fn control_from_wire(v: Value) -> Option<Control> {
-    let Value::Object(map) = v else { return None };
-    let mut f = Fields::new(map);
-    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let (id, mut f) = listed_record(v)?;
     Some(Control { id, name: f.string("name"), extra: f.extra(), ..Control::default() })
-}
-
-/// The id of an owner (a UserCard) or a document, as text.
-fn owner_id_of(v: &Value) -> Option<String> {
-    match v.get("id")? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// The training rows of a real-dialect person: one per training compliance check (name =
-/// the check type, status = the check's status, completed_at = its completion date; the
-/// check id, frequency, expiry and last-checked time in extra), with the user's SEC_TRAINING
-/// documents attached to the SECURITY_TRAINING row (`documents` in extra; a row of its own
-/// when there is no such check but there are documents).
-pub fn trainings_from_checks(person: &Person, documents: Vec<Value>) -> Vec<Training> {
-    let mut out: Vec<Training> = Vec::new();
-    let mut documents = Some(documents).filter(|d| !d.is_empty());
-    for c in &person.compliance_checks {
-        let Some(t) = c.check_type.as_deref().filter(|t| TRAINING_CHECK_TYPES.contains(t)) else { continue };
-        let mut extra = Map::new();
-        let put = |m: &mut Map<String, Value>, k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                m.insert(k.into(), Value::String(v));
-            }
-        };
-        put(&mut extra, "checkId", c.check_id.clone());
-        put(&mut extra, "checkFrequency", c.check_frequency.clone());
-        put(&mut extra, "expiresAt", c.expires_at.map(|t| t.to_rfc3339()));
-        put(&mut extra, "lastCheckedAt", c.last_checked_at.map(|t| t.to_rfc3339()));
-        if t == "SECURITY_TRAINING" {
-            if let Some(d) = documents.take() {
-                extra.insert("documents".into(), Value::Array(d));
-            }
-        }
-        out.push(Training {
-            personnel_id: person.id.clone(),
-            ordinal: out.len() as i32,
-            name: Some(t.to_string()),
-            status: c.status.clone(),
-            completed_at: c.completion_date.map(|d| d.date_naive()),
-            extra: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
-            enriched_at: None,
-        });
-    }
-    if let Some(d) = documents {
-        let extra = serde_json::json!({ "documents": d }).to_string();
-        out.push(Training {
-            personnel_id: person.id.clone(),
-            ordinal: out.len() as i32,
-            name: Some("SECURITY_TRAINING".into()),
-            extra: Some(extra),
-            ..Training::default()
-        });
-    }
-    out
 }
 
 /// The v1 operations.
@@ -270,7 +97,7 @@ impl<'a> V1Api<'a> {
         let fetch = |page: u64, limit: u64| async move {
             let q = [("page", page.to_string()), ("limit", limit.clamp(1, MAX_LIMIT).to_string())];
             match self.client.get_json(Endpoint::ControlsList, path, &q).await? {
-                Fetched::Json(v) => parse_page(path, v, |v| owner_id_of(&v)),
+                Fetched::Json(v) => parse_page(path, v, |v| id_text(&v)),
                 // The control vanished meanwhile (or the list ended with a 404).
                 Fetched::NotFound => Ok(Page { items: Vec::new(), invalid: 0, total: None, limit: None, page: None }),
             }
@@ -312,7 +139,7 @@ impl<'a> V1Api<'a> {
                     Vec::new()
                 }
             };
-            let items = rows.into_iter().map(|d| (owner_id_of(&d).unwrap_or_else(|| d.to_string()), d)).collect();
+            let items = rows.into_iter().map(|d| (id_text(&d).unwrap_or_else(|| d.to_string()), d)).collect();
             Ok(Page { items, invalid: 0, total: None, limit: None, page: Some(page) })
         };
         let opts = WalkOptions { page_size: MAX_LIMIT, concurrency: 1, short_page_ends: true };
@@ -332,18 +159,6 @@ impl<'a> V1Api<'a> {
             return Ok(Child::Gone);
         }
         Ok(Child::Rows(out))
-    }
-
-    /// A person's training rows: their training checks plus their documents.
-    pub async fn training(&self, person: &Person) -> Result<Child<Training>, EtlError> {
-        let docs = match person.user_id.as_deref() {
-            Some(u) => match self.training_documents(u).await? {
-                Child::Rows(d) => d,
-                Child::Gone => return Ok(Child::Gone),
-            },
-            None => Vec::new(),
-        };
-        Ok(Child::Rows(trainings_from_checks(person, docs)))
     }
 }
 
@@ -370,6 +185,7 @@ pub fn looks_like_v1(path: &str, body: &Value) -> Result<bool, EtlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drata::real::trainings_from_checks;
     use serde_json::json;
 
     #[test]

@@ -1,22 +1,27 @@
-//! Drata's real public API v2 (`/public/v2/...`, `reference/drata-openapi-v2.json`): wire
-//! JSON mapped into canonical records.
+//! Drata's real public API v2 (`/public/v2/...`, `reference/drata-openapi-v2.json`): its
+//! requests and cursor paging, and its personnel, user and control records mapped into
+//! canonical records.
 //!
 //! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`; stop at a null cursor,
-//! fail on a repeated one), needs `expand[]` for the user and compliance checks, keeps
-//! background checks and identities on *users* (one
+//! fail on a repeated one: `walk::CursorGuard`), needs `expand[]` for the user and
+//! compliance checks, keeps background checks and identities on *users* (one
 //! `/v2/users?expand[]=backgroundChecks&expand[]=identities` listing, joined by `userId`:
 //! no per-person calls), and scopes controls to workspaces (owners expanded,
 //! at most 10 inline; the full list from `/controls/{id}/owners` when there are more).
-//! Liberal per record, strict per envelope; nothing here knows Parquet.
+//! The record shapes v2 shares with v1 (checks, identities, training rows) are mapped by
+//! `real`. Liberal per record, strict per envelope (`wire`); knows neither the guide nor
+//! v1, and nothing of Parquet.
 
 use super::client::{DrataClient, Endpoint, Fetched};
-use super::guide::{as_u64, not_found_list, path_segment, shape_error, Child, Fields};
-use super::v1::{
-    background_check_from_wire, compliance_check_from_wire, derive_from_checks, external_id_from_identities,
-    trainings_from_checks,
+use super::real::{
+    background_check_from_wire, compliance_check_from_wire, derive_from_checks, external_id_from_identities, id_text,
 };
-use crate::error::{EtlError, FailureKind};
-use crate::record::{BackgroundCheck, Control, Person, Training};
+use super::walk::CursorGuard;
+use super::wire::{
+    as_u64, listed_record, map_items, not_found_list, path_segment, shape_error, Child, CursorPage, Fields, Page,
+};
+use crate::error::EtlError;
+use crate::record::{BackgroundCheck, Control, Person};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::OnceCell;
@@ -25,24 +30,12 @@ use tokio::sync::OnceCell;
 pub const MAX_SIZE: u64 = 500;
 /// Owners a control carries inline with `expand[]=owners`.
 pub const INLINE_OWNERS: usize = 10;
-/// A bound on pages of one listing, as a guard against a server that never ends.
-const MAX_PAGES: usize = 1_000_000;
-
-/// One cursor page.
-#[derive(Debug)]
-pub struct CursorPage<T> {
-    pub items: Vec<T>,
-    pub invalid: u64,
-    /// The next page's cursor; `None` at the end.
-    pub cursor: Option<String>,
-    pub total: Option<u64>,
-}
 
 /// Split `{data, pagination: {cursor, totalCount}}` into mapped items.
 pub fn parse_cursor_page<T>(
     path: &str,
     body: Value,
-    mut map: impl FnMut(Value) -> Option<T>,
+    map: impl FnMut(Value) -> Option<T>,
 ) -> Result<CursorPage<T>, EtlError> {
     let Value::Object(mut obj) = body else {
         return Err(shape_error(path, "expected an object with data and pagination"));
@@ -60,60 +53,9 @@ pub fn parse_cursor_page<T>(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(shape_error(path, "pagination.cursor is not a string")),
     };
-    let mut items = Vec::with_capacity(data.len());
-    let mut invalid = 0;
-    for v in data {
-        match map(v) {
-            Some(t) => items.push(t),
-            None => invalid += 1,
-        }
-    }
-    Ok(CursorPage { items, invalid, cursor, total: as_u64(pagination.get("totalCount")) })
-}
-
-/// Tracks the cursors of one listing: a cursor the server already sent would loop forever,
-/// and a page that repeats an earlier one under a new cursor (a server that ignores
-/// `cursor` but keeps inventing new ones) would append the same records again and again.
-#[derive(Debug, Default)]
-pub struct CursorGuard {
-    seen: HashSet<String>,
-    pages: HashSet<u128>,
-}
-
-impl CursorGuard {
-    /// Note one page's body before it is used: the same non-empty `data` as an earlier page
-    /// of this listing is 65 (records are never appended twice, paging never loops).
-    pub fn page(&mut self, path: &str, body: &Value) -> Result<(), EtlError> {
-        let Some(data) = body.get("data").and_then(Value::as_array).filter(|d| !d.is_empty()) else {
-            return Ok(());
-        };
-        let h = crate::record::id_key(&serde_json::to_string(data).unwrap_or_default());
-        if !self.pages.insert(h) {
-            return Err(EtlError::new(
-                FailureKind::DataInvalid,
-                format!(
-                    "GET {path} answered a later cursor with exactly the records of an earlier page: the server \
-                     ignores the `cursor` parameter, so the list cannot be read whole. Nothing was committed; \
-                     check that --base-url points at the Drata API"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// `Ok(Some(cursor))` to go on, `Ok(None)` at the end, `Err` on a repeated cursor.
-    pub fn next(&mut self, path: &str, cursor: Option<String>) -> Result<Option<String>, EtlError> {
-        let Some(c) = cursor else { return Ok(None) };
-        if !self.seen.insert(c.clone()) || self.seen.len() > MAX_PAGES {
-            return Err(EtlError::new(
-                FailureKind::DataInvalid,
-                format!(
-                    "GET {path} returned a cursor it had already returned; paging would never end. The API is misbehaving; nothing was committed"
-                ),
-            ));
-        }
-        Ok(Some(c))
-    }
+    let (items, invalid) = map_items(data, map);
+    let total = as_u64(pagination.get("totalCount"));
+    Ok(CursorPage { rows: Page { items, invalid, total, limit: None, page: None }, cursor })
 }
 
 /// What the `/v2/users` listing contributes to a person: job title, background checks and
@@ -131,9 +73,7 @@ pub struct UserInfo {
 /// Map one v2 personnel record; `users` joins the user's title, background checks and
 /// external id.
 pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<Person> {
-    let Value::Object(map) = v else { return None };
-    let mut f = Fields::new(map);
-    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let (id, mut f) = listed_record(v)?;
     let mut p = Person { id, ..Person::default() };
     p.user_id = f.string("userId");
     p.employment_status = f.string("employmentStatus");
@@ -172,9 +112,7 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
 
 /// One `/v2/users?expand[]=backgroundChecks&expand[]=identities` item: `(user id, info)`.
 fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
-    let Value::Object(map) = v else { return None };
-    let mut f = Fields::new(map);
-    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let (id, mut f) = listed_record(v)?;
     Some((
         id,
         UserInfo {
@@ -191,20 +129,10 @@ fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
     ))
 }
 
-fn id_text(v: &Value) -> Option<String> {
-    match v.get("id")? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// A v2 control; `owners` is `{data: [...], totalCount}`. Returns the control and whether
 /// its owner list is longer than what came inline.
 pub fn control_from_wire(v: Value, workspace_id: &str) -> Option<(Control, bool)> {
-    let Value::Object(map) = v else { return None };
-    let mut f = Fields::new(map);
-    let id = f.string("id").filter(|s| !s.trim().is_empty())?;
+    let (id, mut f) = listed_record(v)?;
     let name = f.string("name");
     let mut more = false;
     let mut owner_user_ids = Vec::new();
@@ -275,7 +203,7 @@ impl<'a> V2Api<'a> {
         let path = "/public/v2/personnel";
         let q = [("size", "1".to_string()), ("includeTotalCount", "true".to_string())];
         let body = self.get(Endpoint::PersonnelList, path, &q).await?;
-        Ok(parse_cursor_page(path, body, |_| Some(()))?.total)
+        Ok(parse_cursor_page(path, body, |_| Some(()))?.rows.total)
     }
 
     /// Every user's job title, background checks and external id, by user id.
@@ -296,7 +224,7 @@ impl<'a> V2Api<'a> {
             let body = self.get(Endpoint::BackgroundChecks, path, &q).await?;
             guard.page(path, &body)?;
             let page = parse_cursor_page(path, body, user_from_wire)?;
-            out.extend(page.items);
+            out.extend(page.rows.items);
             match guard.next(path, page.cursor)? {
                 Some(c) => cursor = Some(c),
                 None => return Ok(out),
@@ -326,7 +254,7 @@ impl<'a> V2Api<'a> {
             };
             guard.page(path, &body)?;
             let page = parse_cursor_page(path, body, &mut map)?;
-            out.extend(page.items);
+            out.extend(page.rows.items);
             match guard.next(path, page.cursor)? {
                 Some(c) => cursor = Some(c),
                 None => return Ok(Some(out)),
@@ -408,16 +336,15 @@ impl<'a> V2Api<'a> {
         })
     }
 
-    /// A person's training rows: their training checks plus their documents.
-    pub async fn training(&self, person: &Person) -> Result<Child<Training>, EtlError> {
-        let docs = match person.user_id.as_deref() {
-            Some(u) => match self.training_documents(u).await? {
-                Child::Rows(d) => d,
-                Child::Gone => return Ok(Child::Gone),
-            },
-            None => Vec::new(),
-        };
-        Ok(Child::Rows(trainings_from_checks(person, docs)))
+    /// Proof the controls list is readable (one workspace page of size 1); v2 does not
+    /// say how many controls there are.
+    pub async fn probe_controls(&self) -> Result<Option<u64>, EtlError> {
+        let path = "/public/v2/workspaces";
+        let q = [("size", "1".to_string())];
+        match self.client.get_json(Endpoint::ControlsList, path, &q).await? {
+            Fetched::Json(v) => parse_cursor_page(path, v, Some).map(|_| None),
+            Fetched::NotFound => Err(not_found_list(path)),
+        }
     }
 }
 
@@ -434,6 +361,7 @@ pub fn person_without_join(v: Value) -> Option<Person> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::FailureKind;
     use serde_json::json;
 
     #[test]
@@ -502,7 +430,10 @@ mod tests {
             person_without_join,
         )
         .unwrap();
-        assert_eq!((page.items.len(), page.invalid, page.cursor.as_deref(), page.total), (1, 1, Some("abc"), Some(2)));
+        assert_eq!(
+            (page.rows.items.len(), page.rows.invalid, page.cursor.as_deref(), page.rows.total),
+            (1, 1, Some("abc"), Some(2))
+        );
         let page =
             parse_cursor_page("/p", json!({"data": [], "pagination": {"cursor": null}}), person_without_join).unwrap();
         assert_eq!(page.cursor, None);

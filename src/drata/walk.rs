@@ -1,18 +1,23 @@
-//! Walking an offset-paged list (`page`/`limit`, optionally `total`) without trusting the
-//! server to page correctly, for every such list of the guide and v1 dialects: personnel
-//! and controls (`extract::paging`), and per-person and per-control lists (v1 training
-//! documents, control owners).
+//! The paging guards every listing goes through, whichever dialect serves it and whoever
+//! pages it (the dialects' own per-person and per-control lists, and `extract::paging`'s
+//! personnel and controls lists).
 //!
-//! The guards: the page size comes from what page 1 held when the echoed `limit`
-//! disagrees; a `total` that is missing or too low does not stop reading while full pages
-//! keep bringing new ids, one that is too high does not make it page forever, an empty page
-//! in the middle does not hide the pages after it, and a server that ignores `page` (every
-//! page is page 1) fails with 65 instead of looping or passing page 1 off as the whole list.
+//! Offset lists (`page`/`limit`, optionally `total`: the guide and v1) are read by
+//! `walk_offset`, without trusting the server to page correctly: the page size comes from
+//! what page 1 held when the echoed `limit` disagrees; a `total` that is missing or too low
+//! does not stop reading while full pages keep bringing new ids, one that is too high does
+//! not make it page forever, an empty page in the middle does not hide the pages after it,
+//! and a server that ignores `page` (every page is page 1) fails with 65 instead of looping
+//! or passing page 1 off as the whole list. Cursor lists (v2) are guarded by `CursorGuard`:
+//! a repeated cursor or a repeated page is 65.
+//!
+//! Knows pages and ids, not requests, paths of one dialect or record fields.
 
-use super::guide::Page;
+use super::wire::Page;
 use crate::error::{EtlError, FailureKind};
 use crate::record::id_key as id_hash;
 use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
 use std::collections::HashSet;
 
 /// How one walk pages.
@@ -153,8 +158,9 @@ impl Walk {
     }
 }
 
-/// The most pages one walk reads one at a time past what `total` accounts for (a guard
-/// against a server that invents records forever; no real workspace comes near it).
+/// The most pages one walk reads one at a time past what `total` accounts for, and the
+/// most cursors of one cursor listing (a guard against a server that invents records
+/// forever; no real workspace comes near it).
 const MAX_PAGES: u64 = 1_000_000;
 
 /// Walk an offset-paged list (guide and v1 dialects) and hand every record with a new id
@@ -230,6 +236,51 @@ where
         walk.check_not_page_one(path, number)?;
     }
     Ok(walk)
+}
+
+/// Tracks the cursors of one listing: a cursor the server already sent would loop forever,
+/// and a page that repeats an earlier one under a new cursor (a server that ignores
+/// `cursor` but keeps inventing new ones) would append the same records again and again.
+#[derive(Debug, Default)]
+pub struct CursorGuard {
+    seen: HashSet<String>,
+    pages: HashSet<u128>,
+}
+
+impl CursorGuard {
+    /// Note one page's body before it is used: the same non-empty `data` as an earlier page
+    /// of this listing is 65 (records are never appended twice, paging never loops).
+    pub fn page(&mut self, path: &str, body: &Value) -> Result<(), EtlError> {
+        let Some(data) = body.get("data").and_then(Value::as_array).filter(|d| !d.is_empty()) else {
+            return Ok(());
+        };
+        let h = id_hash(&serde_json::to_string(data).unwrap_or_default());
+        if !self.pages.insert(h) {
+            return Err(EtlError::new(
+                FailureKind::DataInvalid,
+                format!(
+                    "GET {path} answered a later cursor with exactly the records of an earlier page: the server \
+                     ignores the `cursor` parameter, so the list cannot be read whole. Nothing was committed; \
+                     check that --base-url points at the Drata API"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `Ok(Some(cursor))` to go on, `Ok(None)` at the end, `Err` on a repeated cursor.
+    pub fn next(&mut self, path: &str, cursor: Option<String>) -> Result<Option<String>, EtlError> {
+        let Some(c) = cursor else { return Ok(None) };
+        if !self.seen.insert(c.clone()) || self.seen.len() as u64 > MAX_PAGES {
+            return Err(EtlError::new(
+                FailureKind::DataInvalid,
+                format!(
+                    "GET {path} returned a cursor it had already returned; paging would never end. The API is misbehaving; nothing was committed"
+                ),
+            ));
+        }
+        Ok(Some(c))
+    }
 }
 
 #[cfg(test)]

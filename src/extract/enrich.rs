@@ -9,7 +9,7 @@
 //! the run.
 
 use crate::drata::dialect::Api;
-use crate::drata::guide::Child;
+use crate::drata::wire::Child;
 use crate::error::{EtlError, FailureKind};
 use crate::record::{BackgroundCheck, EnrichedPerson, FetchStatus, Person, Training};
 

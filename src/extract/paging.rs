@@ -4,7 +4,10 @@
 //!
 //! The server is not trusted to page correctly: the offset dialects' walk and its guards
 //! (`drata::walk`: echoed `limit`, missing or wrong `total`, a server ignoring `page`) are
-//! shared with the per-person lists; v2 cursors are guarded by `CursorGuard`.
+//! shared with the per-person lists; cursor pages are guarded by `walk::CursorGuard`.
+//! Pages come only through the `Api` interface, by paging style (`Api::paging`): nothing
+//! here imports a dialect module or parses wire JSON (the paths below only name the list in
+//! errors).
 //!
 //! The listed people are spilled to a JSON-lines file in the staging area instead of being
 //! held in memory; only a 128-bit hash per id is kept (for dedupe and for comparing passes).
@@ -13,10 +16,8 @@
 //! and the last pass's file is what gets enriched: the snapshot holds the set that exists at
 //! the end, not a mix of before and after.
 
-use crate::drata::dialect::Api;
-use crate::drata::guide::Page;
-use crate::drata::v2::CursorGuard;
-use crate::drata::walk::{walk_offset, Step, Walk, WalkOptions};
+use crate::drata::dialect::{Api, Paging};
+use crate::drata::walk::{walk_offset, CursorGuard, Step, Walk, WalkOptions};
 use crate::error::{EtlError, FailureKind};
 use crate::record::{Control, Person};
 use crate::stats::ListingStats;
@@ -96,20 +97,18 @@ async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass
     };
     let person_id: fn(&Person) -> &str = |p| p.id.as_str();
 
-    let walk = if let Api::V2(_) = api {
+    let walk = if api.paging() == Paging::Cursor {
         // Cursor pages: sequential by nature; `totalCount` comes with the first page only.
         let path = "/public/v2/personnel";
         let mut walk = Walk::new(0);
         let mut guard = CursorGuard::default();
         let mut cursor: Option<String> = None;
         loop {
-            let page = api.v2_personnel_page(cursor.as_deref(), opts.page_size).await?;
-            walk.limit = walk.limit.max(page.items.len() as u64 + page.invalid);
-            let next = guard.next(path, page.cursor.clone())?;
-            let as_offset =
-                Page { items: page.items, invalid: page.invalid, total: page.total, limit: None, page: None };
+            let page = api.personnel_cursor_page(cursor.as_deref(), opts.page_size).await?;
+            walk.limit = walk.limit.max(page.rows.items.len() as u64 + page.rows.invalid);
+            let next = guard.next(path, page.cursor)?;
             // A cursor page of nothing but people already listed: the server ignores `cursor`.
-            if walk.take(as_offset, person_id, &mut sink)? == Step::Stale {
+            if walk.take(page.rows, person_id, &mut sink)? == Step::Stale {
                 return Err(EtlError::new(
                     FailureKind::DataInvalid,
                     format!(
@@ -125,7 +124,7 @@ async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass
             }
         }
         // A cursor hides inserts and deletes behind it; a changed total at the end does not.
-        if let Some(t) = api.v2_personnel_total().await? {
+        if let Some(t) = api.personnel_total().await? {
             if !walk.totals.contains(&t) {
                 walk.totals.push(t);
             }
@@ -186,8 +185,8 @@ fn finish(mut stats: ListingStats, pass: Pass, spill: PathBuf) -> Listed {
 /// List every control (a small list: held in memory), deduplicated by id, with every
 /// owner the dialect can tell (v1 asks per control; v2 walks workspaces by cursor).
 pub async fn list_controls(api: &Api<'_>, opts: ListOptions) -> Result<(Vec<Control>, u64), EtlError> {
-    if let Api::V2(v2) = api {
-        return v2.controls(opts.page_size).await;
+    if api.paging() == Paging::Cursor {
+        return api.cursor_controls(opts.page_size).await;
     }
     let (mut controls, invalid) = list_offset_controls(api, opts).await?;
     api.complete_owners(&mut controls).await?;

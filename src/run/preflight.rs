@@ -12,7 +12,7 @@
 //! (the run's failure budget decides about those). This module knows no wire format.
 
 use crate::drata::dialect::{Api, ApiChoice, Dialect};
-use crate::drata::guide::Child;
+use crate::drata::wire::Child;
 use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
 use serde::Serialize;

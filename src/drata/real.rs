@@ -1,0 +1,209 @@
+//! The record mapping Drata's real API shares between its versions (v1 and v2 answer the
+//! same record shapes under different envelopes): compliance checks, background checks,
+//! the fields derived from the checks, the external id from a user's `identities[]`, and a
+//! person's training rows (their training checks plus their SEC_TRAINING documents).
+//!
+//! Knows no request, path or paging style: `v1` and `v2` fetch, this maps. Knows nothing
+//! of Parquet.
+
+use super::wire::{fields_of, Child};
+use crate::error::EtlError;
+use crate::record::{
+    active_from_employment_status, BackgroundCheck, ComplianceCheck, Person, Training, TRAINING_CHECK_TYPES,
+};
+use serde_json::{Map, Value};
+use std::future::Future;
+
+/// One `complianceChecks[]` entry (v1 and v2 share the shape; v2's `exclusion` lands in extra).
+pub fn compliance_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> ComplianceCheck {
+    let mut f = fields_of(v);
+    ComplianceCheck {
+        personnel_id: personnel_id.to_string(),
+        ordinal,
+        check_id: f.string("id"),
+        check_type: f.string("type"),
+        status: f.string("status"),
+        check_frequency: f.string("checkFrequency"),
+        completion_date: f.timestamp("completionDate"),
+        expires_at: f.timestamp("expiresAt"),
+        last_checked_at: f.timestamp("lastCheckedAt"),
+        extra: f.extra(),
+    }
+}
+
+/// One background check (`user.backgroundChecks[]` in v1, `/v2/users` in v2).
+/// `completed_at` is `manualCheckDate`; everything else is kept in extra.
+pub fn background_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> BackgroundCheck {
+    let mut f = fields_of(v);
+    BackgroundCheck {
+        personnel_id: personnel_id.to_string(),
+        ordinal,
+        status: f.string("status"),
+        completed_at: f.date("manualCheckDate"),
+        extra: f.extra(),
+        enriched_at: None,
+    }
+}
+
+/// Fill the fields the real dialects derive from the compliance checks: the overall status
+/// (the FULL_COMPLIANCE check) and a training summary `{TYPE: status}`.
+pub(crate) fn derive_from_checks(p: &mut Person) {
+    let status_of =
+        |t: &str| p.compliance_checks.iter().find(|c| c.check_type.as_deref() == Some(t)).map(|c| c.status.clone());
+    p.compliance_status = status_of("FULL_COMPLIANCE").flatten();
+    let mut summary = Map::new();
+    for t in TRAINING_CHECK_TYPES {
+        if let Some(s) = status_of(t) {
+            summary.insert(t.to_string(), s.map(Value::String).unwrap_or(Value::Null));
+        }
+    }
+    p.training_status = (!summary.is_empty()).then(|| Value::Object(summary).to_string());
+    p.is_active = p.employment_status.as_deref().map(active_from_employment_status);
+}
+
+/// `external_id` for the real dialects, from a user's `identities[]` (IdP/HRIS accounts
+/// linked to the Drata user): the `identityId` of the first identity still linked
+/// (`disconnectedAt` null or absent, and its `connection.deletedAt` null or absent), else of
+/// the first identity with an `identityId` at all (a leaver's identity is typically
+/// unlinked but is still their id upstream), else `None`. Array order decides among equals;
+/// a blank `identityId` does not count.
+pub fn external_id_from_identities(identities: Option<&Value>) -> Option<String> {
+    let list = identities?.as_array()?;
+    let id_of = |i: &Value| match i.get("identityId")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let unset = |v: Option<&Value>| v.is_none_or(Value::is_null);
+    let linked =
+        |i: &&Value| unset(i.get("disconnectedAt")) && unset(i.get("connection").and_then(|c| c.get("deletedAt")));
+    list.iter().filter(linked).find_map(id_of).or_else(|| list.iter().find_map(id_of))
+}
+
+/// The `id` of a real-API object (a user card, a workspace, a document) as text: numbers
+/// as their decimal text, a blank id as none.
+pub(crate) fn id_text(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The training rows of a real-dialect person: one per training compliance check (name =
+/// the check type, status = the check's status, completed_at = its completion date; the
+/// check id, frequency, expiry and last-checked time in extra), with the user's SEC_TRAINING
+/// documents attached to the SECURITY_TRAINING row (`documents` in extra; a row of its own
+/// when there is no such check but there are documents).
+pub fn trainings_from_checks(person: &Person, documents: Vec<Value>) -> Vec<Training> {
+    let mut out: Vec<Training> = Vec::new();
+    let mut documents = Some(documents).filter(|d| !d.is_empty());
+    for c in &person.compliance_checks {
+        let Some(t) = c.check_type.as_deref().filter(|t| TRAINING_CHECK_TYPES.contains(t)) else { continue };
+        let mut extra = Map::new();
+        let put = |m: &mut Map<String, Value>, k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::String(v));
+            }
+        };
+        put(&mut extra, "checkId", c.check_id.clone());
+        put(&mut extra, "checkFrequency", c.check_frequency.clone());
+        put(&mut extra, "expiresAt", c.expires_at.map(|t| t.to_rfc3339()));
+        put(&mut extra, "lastCheckedAt", c.last_checked_at.map(|t| t.to_rfc3339()));
+        if t == "SECURITY_TRAINING" {
+            if let Some(d) = documents.take() {
+                extra.insert("documents".into(), Value::Array(d));
+            }
+        }
+        out.push(Training {
+            personnel_id: person.id.clone(),
+            ordinal: out.len() as i32,
+            name: Some(t.to_string()),
+            status: c.status.clone(),
+            completed_at: c.completion_date.map(|d| d.date_naive()),
+            extra: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
+            enriched_at: None,
+        });
+    }
+    if let Some(d) = documents {
+        let extra = serde_json::json!({ "documents": d }).to_string();
+        out.push(Training {
+            personnel_id: person.id.clone(),
+            ordinal: out.len() as i32,
+            name: Some("SECURITY_TRAINING".into()),
+            extra: Some(extra),
+            ..Training::default()
+        });
+    }
+    out
+}
+
+/// A person's training rows: their training checks plus their user's SEC_TRAINING
+/// documents, listed by `documents` (the dialect's request for one user id). A person
+/// without a user has no documents to ask for; a user that is gone (404) makes the person
+/// gone.
+pub(crate) async fn training<'p, Fut>(
+    person: &'p Person,
+    documents: impl FnOnce(&'p str) -> Fut,
+) -> Result<Child<Training>, EtlError>
+where
+    Fut: Future<Output = Result<Child<Value>, EtlError>>,
+{
+    let docs = match person.user_id.as_deref() {
+        Some(u) => match documents(u).await? {
+            Child::Rows(d) => d,
+            Child::Gone => return Ok(Child::Gone),
+        },
+        None => Vec::new(),
+    };
+    Ok(Child::Rows(trainings_from_checks(person, docs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn person(user_id: Option<&str>) -> Person {
+        let check = json!({"id": 901, "type": "SECURITY_TRAINING", "status": "PASS"});
+        Person {
+            id: "42".into(),
+            user_id: user_id.map(str::to_string),
+            compliance_checks: vec![compliance_check_from_wire("42", 0, check)],
+            ..Person::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn training_joins_checks_and_the_users_documents() {
+        // The documents are asked for by the person's user id, and land on the check's row.
+        let p = person(Some("7"));
+        let asked = std::sync::Mutex::new(Vec::new());
+        let got = training(&p, |u| {
+            asked.lock().unwrap().push(u.to_string());
+            async { Ok::<_, EtlError>(Child::Rows(vec![json!({"id": 3, "name": "cert.pdf"})])) }
+        })
+        .await
+        .unwrap();
+        let Child::Rows(rows) = got else { panic!("rows expected") };
+        assert_eq!(asked.into_inner().unwrap(), ["7"]);
+        assert_eq!(
+            (rows.len(), rows[0].name.as_deref(), rows[0].status.as_deref()),
+            (1, Some("SECURITY_TRAINING"), Some("PASS"))
+        );
+        assert!(rows[0].extra.as_deref().unwrap().contains("cert.pdf"));
+
+        // No user: nothing to ask for, the checks alone.
+        let p = person(None);
+        let no_request =
+            |_: &str| -> std::future::Ready<Result<Child<Value>, EtlError>> { panic!("no user, no request") };
+        let got = training(&p, no_request).await.unwrap();
+        assert!(
+            matches!(got, Child::Rows(rows) if rows.len() == 1 && rows[0].extra.as_deref().is_some_and(|e| !e.contains("documents")))
+        );
+
+        // The user is gone: so is the person, whatever the checks say.
+        let p = person(Some("7"));
+        assert!(matches!(training(&p, |_| async { Ok::<_, EtlError>(Child::Gone) }).await.unwrap(), Child::Gone));
+    }
+}
