@@ -167,7 +167,8 @@ pub enum Region {
 }
 
 impl Region {
-    pub fn base_url(self) -> &'static str {
+    /// The region's API host (the one table of Drata's hosts).
+    pub const fn base_url(self) -> &'static str {
         match self {
             Region::Us => "https://public-api.drata.com",
             Region::Eu => "https://public-api.eu.drata.com",

@@ -23,7 +23,7 @@ use url::Url;
 
 pub const API_KEY_ENV: &str = "DRATA_API_KEY";
 /// `--base-url`'s built-in default (the US host).
-pub const DEFAULT_BASE_URL: &str = "https://public-api.drata.com";
+pub const DEFAULT_BASE_URL: &str = Region::Us.base_url();
 
 /// The base URL to use: `--base-url` when it was given explicitly (flag, environment or
 /// config file), else the `--region`'s host, else `--base-url`'s default.

@@ -10,6 +10,7 @@
 //! `object_store_e2e.rs`); without it the S3 test fails with a hint (it does not skip).
 
 use crate::common::{bin, manifests, sim_config, start, Run};
+use crate::moto::{MotoServer, BUCKET};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -93,37 +94,10 @@ async fn a_deadline_passed_in_a_blocking_step_is_caught_before_the_commit_intent
 
 // ---- S3 (moto) behind a proxy that stalls chosen requests ----
 
-const BUCKET: &str = "snapshots";
-const HINT: &str = "run `scripts/test.sh` (it installs moto[s3,server] into .venv), or set DRATA_ETL_PYTHON";
-
-fn python() -> PathBuf {
-    match std::env::var_os("DRATA_ETL_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    }
-}
-
-async fn start_moto() -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let py = python();
-    let child = tokio::process::Command::new(&py)
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}; {HINT}", py.display()));
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{endpoint}/")).send().await.is_ok_and(|r| r.status().is_success()) {
-            let r = http.put(format!("{endpoint}/{BUCKET}")).send().await.expect("create bucket");
-            assert!(r.status().is_success(), "creating the bucket failed: {}", r.status());
-            return (child, endpoint);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto's S3 server did not come up on {endpoint} within 30 s; {HINT}");
+async fn start_moto() -> (MotoServer, String) {
+    let server = crate::moto::start().await;
+    let endpoint = server.endpoint.clone();
+    (server, endpoint)
 }
 
 /// Which requests the proxy stalls: (method, path) -> stall?

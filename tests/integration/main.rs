@@ -8,6 +8,7 @@
 
 // Support modules.
 mod common;
+mod moto;
 mod openapi;
 
 // Test families.

@@ -10,50 +10,22 @@
 //! else `<repo>/.azurite`. Without them these tests fail with a hint (they do not skip).
 
 use crate::common::{bin, sim_config, start, Run};
+use crate::moto::{python, MotoServer, BUCKET, HINT};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const BUCKET: &str = "snapshots";
 /// Enough people that the personnel file goes up in hundreds of 1 KiB parts in step 3.
 const PEOPLE: usize = 800;
-const HINT: &str = "run `scripts/test.sh` (it installs moto[s3,server] and pyarrow into .venv from scripts/python-requirements.txt), or set DRATA_ETL_PYTHON";
 
-fn python() -> PathBuf {
-    match std::env::var_os("DRATA_ETL_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    }
-}
-
-/// moto's S3 server on a free loopback port, killed on drop.
+/// moto's S3 server (`crate::moto`) with this file's helpers.
 struct Moto {
-    _child: tokio::process::Child,
+    _server: MotoServer,
     endpoint: String,
 }
 
 async fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let py = python();
-    let child = tokio::process::Command::new(&py)
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-        // Small multipart parts, so a small test file still goes up in many parts.
-        .env("S3_UPLOAD_PART_MIN_SIZE", "1024")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}; {HINT}", py.display()));
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{endpoint}/")).send().await.is_ok_and(|r| r.status().is_success()) {
-            let r = http.put(format!("{endpoint}/{BUCKET}")).send().await.expect("create bucket");
-            assert!(r.status().is_success(), "creating the bucket failed: {}", r.status());
-            return Moto { _child: child, endpoint };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto's S3 server did not come up on {endpoint} within 30 s; {HINT}");
+    let server = crate::moto::start().await;
+    Moto { endpoint: server.endpoint.clone(), _server: server }
 }
 
 impl Moto {

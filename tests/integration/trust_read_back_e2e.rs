@@ -10,14 +10,14 @@
 //! test fails with a hint (it does not skip).
 
 use crate::common::*;
+use crate::moto::{python, MotoServer, BUCKET};
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 const FIRST: &str = "2026-04-01T00:00:00Z";
 const FIRST_ID: &str = "20260401T000000Z";
@@ -125,42 +125,15 @@ async fn hostile_manifests_in_a_local_root_are_exit_65_and_touch_nothing_outside
     sim.shutdown().await;
 }
 
-/// moto's S3 server on a free loopback port, killed on drop.
+/// moto's S3 server (`crate::moto`) with this file's helpers.
 struct Moto {
-    _child: tokio::process::Child,
+    _server: MotoServer,
     endpoint: String,
 }
 
-const BUCKET: &str = "snapshots";
-
-fn python() -> PathBuf {
-    match std::env::var_os("DRATA_ETL_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    }
-}
-
 async fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let py = python();
-    let child = tokio::process::Command::new(&py)
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}; run scripts/test.sh", py.display()));
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{endpoint}/")).send().await.is_ok_and(|r| r.status().is_success()) {
-            let r = http.put(format!("{endpoint}/{BUCKET}")).send().await.expect("create bucket");
-            assert!(r.status().is_success(), "creating the bucket failed: {}", r.status());
-            return Moto { _child: child, endpoint };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto's S3 server did not come up on {endpoint} within 30 s; run scripts/test.sh");
+    let server = crate::moto::start().await;
+    Moto { endpoint: server.endpoint.clone(), _server: server }
 }
 
 impl Moto {
