@@ -214,7 +214,7 @@ fn the_contract_test_fails_when_the_spec_path_is_missing() {
     }
     let run = |skip: bool| {
         let mut c = std::process::Command::new(std::env::current_exe().unwrap());
-        c.args(["the_spec_is_read_from_the_shared_reference_folder", "--exact", "--nocapture"])
+        c.args(["openapi_contract::the_spec_is_read_from_the_shared_reference_folder", "--exact", "--nocapture"])
             .env(SPEC_ENV, "/nonexistent/drata-openapi-v2.json")
             .env("DRATA_ETL_CONTRACT_CHILD", "1")
             .env_remove(SKIP_ENV);
