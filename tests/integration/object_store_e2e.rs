@@ -18,14 +18,10 @@ use std::time::Duration;
 const PEOPLE: usize = 800;
 
 /// moto's S3 server (`crate::moto`) with this file's helpers.
-struct Moto {
-    _server: MotoServer,
-    endpoint: String,
-}
+struct Moto(MotoServer);
 
 async fn start_moto() -> Moto {
-    let server = crate::moto::start().await;
-    Moto { endpoint: server.endpoint.clone(), _server: server }
+    Moto(crate::moto::start().await)
 }
 
 impl Moto {
@@ -35,7 +31,7 @@ impl Moto {
         c.env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
             .env("AWS_REGION", "us-east-1")
-            .env("DRATA_ETL_S3_ENDPOINT", &self.endpoint)
+            .env("DRATA_ETL_S3_ENDPOINT", &self.0.endpoint)
             .env("DRATA_ETL_LOG", "info")
             // moto takes 1 KiB parts (S3_UPLOAD_PART_MIN_SIZE above), so small files exercise multipart.
             .env("DRATA_ETL_TEST_SMALL_UPLOAD_PARTS", "1");
@@ -52,7 +48,7 @@ impl Moto {
 
     /// Every key under the bucket (relative to it), sorted.
     async fn keys(&self, prefix: &str) -> Vec<String> {
-        let body = reqwest::get(format!("{}/{BUCKET}?list-type=2&prefix={prefix}", self.endpoint))
+        let body = reqwest::get(format!("{}/{BUCKET}?list-type=2&prefix={prefix}", self.0.endpoint))
             .await
             .unwrap()
             .text()
@@ -68,7 +64,7 @@ impl Moto {
     fn put(&self, key: &str, body: &str) {
         let code = format!(
             "import boto3, sys; boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').put_object(Bucket='{BUCKET}', Key=sys.argv[1], Body=sys.argv[2].encode())",
-            self.endpoint
+            self.0.endpoint
         );
         let out = std::process::Command::new(python()).args(["-c", &code, key, body]).output().expect("python runs");
         assert!(out.status.success(), "put {key}: {}", String::from_utf8_lossy(&out.stderr));
@@ -79,7 +75,7 @@ impl Moto {
     fn delete(&self, key: &str) {
         let code = format!(
             "import boto3, sys; boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').delete_object(Bucket='{BUCKET}', Key=sys.argv[1])",
-            self.endpoint
+            self.0.endpoint
         );
         let out = std::process::Command::new(python()).args(["-c", &code, key]).output().expect("python runs");
         assert!(out.status.success(), "delete {key}: {}", String::from_utf8_lossy(&out.stderr));
@@ -90,7 +86,7 @@ impl Moto {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/interop/check_s3.py");
         let out = std::process::Command::new(python())
             .arg(script)
-            .arg(&self.endpoint)
+            .arg(&self.0.endpoint)
             .arg(format!("{BUCKET}/{prefix}"))
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
@@ -333,7 +329,7 @@ async fn credentials_from_a_shared_profile_and_the_sdk_endpoint_variable() {
         .env("AWS_PROFILE", "etl")
         .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
         .env("AWS_CONFIG_FILE", &config)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL", &moto.0.endpoint)
         .args(["run", "--base-url", &sim.base_url(), "--out", &url])
         .output()
         .await

@@ -126,14 +126,10 @@ async fn hostile_manifests_in_a_local_root_are_exit_65_and_touch_nothing_outside
 }
 
 /// moto's S3 server (`crate::moto`) with this file's helpers.
-struct Moto {
-    _server: MotoServer,
-    endpoint: String,
-}
+struct Moto(MotoServer);
 
 async fn start_moto() -> Moto {
-    let server = crate::moto::start().await;
-    Moto { endpoint: server.endpoint.clone(), _server: server }
+    Moto(crate::moto::start().await)
 }
 
 impl Moto {
@@ -142,7 +138,7 @@ impl Moto {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing-secret".into()),
             ("AWS_REGION", "us-east-1".into()),
-            ("DRATA_ETL_S3_ENDPOINT", self.endpoint.clone()),
+            ("DRATA_ETL_S3_ENDPOINT", self.0.endpoint.clone()),
         ]
     }
 
@@ -151,7 +147,7 @@ impl Moto {
     fn put(&self, key: &str, body: &[u8]) {
         let code = format!(
             "import boto3, sys; boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').put_object(Bucket='{BUCKET}', Key=sys.argv[1], Body=open(sys.argv[2], 'rb').read())",
-            self.endpoint
+            self.0.endpoint
         );
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), body).unwrap();
@@ -165,7 +161,7 @@ impl Moto {
     fn get(&self, key: &str) -> Vec<u8> {
         let code = format!(
             "import boto3, sys; sys.stdout.buffer.write(boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').get_object(Bucket='{BUCKET}', Key=sys.argv[1])['Body'].read())",
-            self.endpoint
+            self.0.endpoint
         );
         let out = std::process::Command::new(python()).args(["-c", &code, key]).output().expect("python runs");
         assert!(out.status.success(), "get {key}: {}", String::from_utf8_lossy(&out.stderr));
