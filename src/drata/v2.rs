@@ -353,8 +353,9 @@ pub fn looks_like_v2(body: &Value) -> bool {
     body.get("data").is_some_and(Value::is_array) && body.get("pagination").is_some_and(Value::is_object)
 }
 
-/// Kept for callers that want the v2 personnel mapping without a join.
-pub fn person_without_join(v: Value) -> Option<Person> {
+/// The v2 personnel mapping without the users join (tests and property tests).
+#[cfg(test)]
+pub(crate) fn person_without_join(v: Value) -> Option<Person> {
     person_from_wire(v, &HashMap::new())
 }
 
