@@ -542,8 +542,9 @@ pub mod limits {
     /// S3's multipart limits (every part but the last at least 5 MiB, at most 5 GiB); GCS's
     /// XML multipart API has the same floor.
     pub const UPLOAD_PART_SIZE: (u64, u64) = (5 << 20, 5 << 30);
-    /// Set to 1 to accept parts down to 1 KiB: only for test servers configured to take them
-    /// (moto with `S3_UPLOAD_PART_MIN_SIZE`), so multipart paths can be tested with small files.
+    /// TEST-ONLY, debug builds only: set to 1 to accept parts down to 1 KiB, for test servers
+    /// configured to take them (moto with `S3_UPLOAD_PART_MIN_SIZE`), so multipart paths can
+    /// be tested with small files. Release builds ignore it.
     pub const SMALL_PARTS_ENV: &str = "DRATA_ETL_TEST_SMALL_UPLOAD_PARTS";
 }
 
@@ -626,7 +627,8 @@ pub fn usize_in(min: u64, max: u64) -> clap::builder::RangedU64ValueParser<usize
 pub fn parse_part_size(s: &str) -> Result<u64, String> {
     let n: u64 = s.trim().parse().map_err(|_| format!("'{s}' is not a whole number of bytes"))?;
     let (mut min, max) = limits::UPLOAD_PART_SIZE;
-    if std::env::var_os(limits::SMALL_PARTS_ENV).is_some_and(|v| v == "1") {
+    // Test servers only, and only in debug builds: a release binary always keeps S3's floor.
+    if cfg!(debug_assertions) && std::env::var_os(limits::SMALL_PARTS_ENV).is_some_and(|v| v == "1") {
         min = 1024;
     }
     if n < min || n > max {
