@@ -339,13 +339,14 @@ impl DrataClient {
         }
         // A UTF-8 byte-order mark before the JSON (some Windows-hosted proxies add one) is not data.
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
-        // A body that echoes the key (a debugging proxy, a hostile host) must not carry it
-        // into records, ids that end up in error messages, or the output.
-        let scrubbed = scrub_body(body, self.cfg.api_key.expose());
-        let body = scrubbed.as_deref().unwrap_or(body);
         let html = html_type || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
         if (200..300).contains(&status) {
-            let value = serde_json::from_slice::<serde_json::Value>(body).ok();
+            let mut value = serde_json::from_slice::<serde_json::Value>(body).ok();
+            // A body that echoes the key (a debugging proxy, a hostile host) must not carry it
+            // into records, ids that end up in error messages, or the output.
+            if let Some(v) = value.as_mut() {
+                scrub_echoed_key(v, body, self.cfg.api_key.expose());
+            }
             let json_ok = value.is_some();
             (Attempt::Response { status, json_ok, html, retry_after }, value, None)
         } else {
@@ -437,14 +438,27 @@ fn scrub(text: &str, key: &str) -> String {
     out
 }
 
-/// A response body with the key scrubbed, or `None` when it does not hold the key (the
-/// common case: no copy).
-fn scrub_body(body: &[u8], key: &str) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(body).ok()?;
-    if key.is_empty() || !key_forms(key).iter().any(|f| text.contains(f.as_str())) {
-        return None;
+/// Replace the key in every string value of a parsed body that holds it (`raw` is checked
+/// first, so the common case costs one search). Only string values change: field names and
+/// the document's shape stay as the server sent them, so a key that happens to equal a field
+/// name or an enum value cannot break or rename the data.
+fn scrub_echoed_key(v: &mut serde_json::Value, raw: &[u8], key: &str) {
+    if key.is_empty() || !key_forms(key).iter().any(|f| contains(raw, f.as_bytes())) {
+        return;
     }
-    Some(scrub(text, key).into_bytes())
+    fn walk(v: &mut serde_json::Value, key: &str) {
+        match v {
+            serde_json::Value::String(s) if s.contains(key) => *s = s.replace(key, "***"),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, key)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, key)),
+            _ => {}
+        }
+    }
+    walk(v, key);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The `message` of a JSON error body, shortened, with the key scrubbed in case a server
@@ -508,14 +522,31 @@ mod tests {
         no_fragment(&server_message(body.as_bytes(), odd).unwrap(), odd);
     }
 
+    fn scrubbed(body: &str, key: &str) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+        scrub_echoed_key(&mut v, body.as_bytes(), key);
+        v
+    }
+
     #[test]
     fn a_body_echoing_the_key_is_scrubbed_before_use() {
         let key = "sk_live_Q7x9Zr2mW4pL8vT1";
         let body = format!(r#"{{"personnelId":"{key}","trainings":[{{"name":"Bearer {key}"}}]}}"#);
-        let clean = scrub_body(body.as_bytes(), key).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&clean).unwrap();
+        let v = scrubbed(&body, key);
         assert_eq!(v["personnelId"], "***");
+        assert_eq!(v["trainings"][0]["name"], "Bearer ***");
         no_fragment(&v.to_string(), key);
-        assert_eq!(scrub_body(br#"{"data":[]}"#, key), None, "no copy when the key is absent");
+        let untouched = r#"{"data":[]}"#;
+        assert_eq!(scrubbed(untouched, key), serde_json::json!({"data": []}));
+    }
+
+    #[test]
+    fn a_key_equal_to_a_field_name_never_changes_the_documents_shape() {
+        // A (short) key that is also a field name: the field survives, only values holding
+        // the key are masked.
+        let body = r#"{"personnelId":"a","backgroundChecks":[{"status":"PASSED"}],"note":"backgroundChecks"}"#;
+        let v = scrubbed(body, "backgroundChecks");
+        assert_eq!(v["backgroundChecks"][0]["status"], "PASSED");
+        assert_eq!(v["note"], "***");
     }
 }
