@@ -80,6 +80,8 @@ fn page(sim: &Simulator, q: &Query, data: Vec<Value>, total: u64) -> Response {
     let end = q.offset + data.len() as u64;
     let cursor = if sim.cfg.v2_repeat_cursor && q.had_cursor {
         Some(format!("off:{}", q.offset)) // the bug: hand back the cursor just received
+    } else if sim.cfg.faults.cursor_echo && q.had_cursor && end >= total {
+        Some(format!("off:{}", q.offset)) // the last page echoes its cursor instead of null
     } else {
         (end < total).then(|| format!("off:{end}"))
     };
