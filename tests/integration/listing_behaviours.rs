@@ -136,3 +136,62 @@ async fn forbidden_names_the_permission_to_grant() {
         sim.shutdown().await;
     }
 }
+
+/// A v2 server that answers a one-person workspace and logs every request's path and query.
+async fn logging_v2_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    use axum::http::Uri;
+    use axum::response::IntoResponse;
+    use serde_json::json;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = log.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(uri.to_string());
+            let page = |data: Value| json!({"data": data, "pagination": {"cursor": null, "totalCount": data.as_array().map(Vec::len)}});
+            let body = match uri.path() {
+                "/public/v2/personnel" => page(json!([{"id": 1, "userId": 7, "employmentStatus": "CURRENT_EMPLOYEE",
+                    "user": {"id": 7, "email": "ana@example.com"}, "complianceChecks": []}])),
+                "/public/v2/users" => page(json!([{"id": 7, "email": "ana@example.com", "backgroundChecks": [], "identities": []}])),
+                "/public/v2/users/7/documents" => page(json!([])),
+                "/public/v2/workspaces" => page(json!([{"id": 1}])),
+                "/public/v2/workspaces/1/controls" => page(json!([{"id": 5, "name": "Access", "owners": {"data": [], "totalCount": 0}}])),
+                _ => return (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found"}))).into_response(),
+            };
+            axum::Json(body).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, log, task)
+}
+
+/// Every v2 listing the pipeline pages asks the stable order the spec allows on it
+/// (`sort=createdAt&sortDir=ASC`); only the one-record probes (`size=1`) go without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_listings_ask_a_stable_order() {
+    let (url, log, task) = logging_v2_server().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = bin();
+    c.arg("run").arg("--base-url").arg(&url).arg("--out").arg(tmp.path()).args(["--api", "v2"]);
+    let r: Run = c.output().await.expect("binary runs").into();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let log = log.lock().unwrap().clone();
+    task.abort();
+    let listings: Vec<&String> = log.iter().filter(|u| !u.contains("size=1&") && !u.ends_with("size=1")).collect();
+    for path in [
+        "/public/v2/personnel?",
+        "/public/v2/users?",
+        "/public/v2/users/7/documents?",
+        "/public/v2/workspaces?",
+        "/public/v2/workspaces/1/controls?",
+    ] {
+        assert!(listings.iter().any(|u| u.starts_with(path)), "{path} listed: {log:?}");
+    }
+    for u in listings {
+        assert!(u.contains("sort=createdAt") && u.contains("sortDir=ASC"), "no stable order asked: {u}");
+    }
+}
