@@ -2,8 +2,9 @@
 //! requests and cursor paging, and its personnel, user and control records mapped into
 //! canonical records.
 //!
-//! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`; stop at a null cursor,
-//! fail on a repeated one: `walk::CursorGuard`), needs `expand[]` for the user and
+//! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`, in a stable order; stop
+//! at a null cursor or one that echoes the cursor sent, then judged by `totalCount`; fail on
+//! one from further back: `walk::CursorGuard`), needs `expand[]` for the user and
 //! compliance checks, keeps background checks and identities on *users* (one
 //! `/v2/users?expand[]=backgroundChecks&expand[]=identities` listing, joined by `userId`:
 //! no per-person calls), and scopes controls to workspaces (owners expanded,

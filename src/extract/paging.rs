@@ -15,6 +15,9 @@
 //! again until two consecutive passes see the same set of ids (or `max_passes` is reached),
 //! and the last pass's file is what gets enriched: the snapshot holds the set that exists at
 //! the end, not a mix of before and after.
+//! While `total` stays put but passes disagree (an unstable sort repeats and skips people
+//! across pages), the passes are joined instead, until their union reaches `total`; a list
+//! that never does is 65, never a snapshot that is known to miss people.
 
 use crate::drata::dialect::{Api, Paging};
 use crate::drata::walk::{walk_offset, CursorGuard, Step, Walk, WalkOptions};
