@@ -68,7 +68,9 @@ pub struct ComplianceCheck {
 /// The compliance-check types that are trainings (they also fill `personnel_training`).
 pub const TRAINING_CHECK_TYPES: [&str; 3] = ["SECURITY_TRAINING", "HIPAA_TRAINING", "NIST_AI_TRAINING"];
 
-/// `is_active` for the real dialects: a current employee or contractor.
+/// `is_active` for the real dialects: a current employee or contractor. Every other status is
+/// inactive, among them the deprecated `SPECIAL_FORMER_EMPLOYEE` / `SPECIAL_FORMER_CONTRACTOR`
+/// (former people Drata still sends for old records: leavers, never active).
 pub fn active_from_employment_status(status: &str) -> bool {
     matches!(status, "CURRENT_EMPLOYEE" | "CURRENT_CONTRACTOR")
 }
@@ -265,6 +267,25 @@ pub struct OrgRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_current_people_are_active_and_special_former_ones_are_former() {
+        for s in ["CURRENT_EMPLOYEE", "CURRENT_CONTRACTOR"] {
+            assert!(active_from_employment_status(s), "{s}");
+        }
+        for s in [
+            "FORMER_EMPLOYEE",
+            "FORMER_CONTRACTOR",
+            "SPECIAL_FORMER_EMPLOYEE",
+            "SPECIAL_FORMER_CONTRACTOR",
+            "OUT_OF_SCOPE",
+            "FUTURE_HIRE",
+            "SERVICE_ACCOUNT",
+            "UNKNOWN",
+        ] {
+            assert!(!active_from_employment_status(s), "{s}");
+        }
+    }
 
     #[test]
     fn fingerprint_sees_every_field() {

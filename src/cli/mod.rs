@@ -430,6 +430,12 @@ pub struct SimulateArgs {
     /// The API dialect to serve: guide (the integration guide's), v1 or v2 (Drata's real API).
     #[arg(long, env = "DRATA_SIM_DIALECT", value_enum, default_value = "guide")]
     pub dialect: SimDialectArg,
+    /// Guide/v1: page the personnel list in an unstable order (pages repeat and skip people while the total stays put).
+    #[arg(long)]
+    pub unstable_order: bool,
+    /// v2: the last page of each listing hands back the cursor it was sent instead of a null cursor.
+    #[arg(long)]
+    pub cursor_echo: bool,
 }
 
 /// Output of `report` and `reconcile`.

@@ -33,6 +33,8 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
             broken_rate: a.broken_rate,
             total_skew: a.total_skew,
             fault_seed: a.fault_seed,
+            unstable_order: a.unstable_order,
+            cursor_echo: a.cursor_echo,
         },
         dialect: match a.dialect {
             SimDialectArg::Guide => SimDialect::Guide,

@@ -216,7 +216,10 @@ impl DrataClient {
                             Attempt::Transport { .. } => 0,
                         };
                         let server = message.map(|m| format!("; server said: {m}")).unwrap_or_default();
-                        let err = EtlError::new(kind, format!("GET {path} failed with HTTP {status}: {why}{server}"));
+                        // A 403 names the permission this endpoint needs, not only "a permission".
+                        let grant = if status == 403 { super::permissions::hint(path) } else { String::new() };
+                        let err =
+                            EtlError::new(kind, format!("GET {path} failed with HTTP {status}: {why}{grant}{server}"));
                         return Err(if status == 0 { err } else { err.with_status(status) });
                     }
                     Decision::Retry { reason, after } => {

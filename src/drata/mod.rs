@@ -1,7 +1,8 @@
 //! The Drata API client: transport, retries and pacing (`client`, `retry`, `pacing`), the
 //! wire toolkit (`wire`) and paging guards (`walk`) shared by every dialect, the record
 //! mapping the real API's versions share (`real`), one module per dialect (`guide`, `v1`,
-//! `v2`: its requests, paging and records; none imports another), and `dialect`, the one
+//! `v2`: its requests, paging and records; none imports another), the permission each
+//! endpoint needs (`permissions`), and `dialect`, the one
 //! interface (`Api`) the rest of the crate calls. Everything maps wire JSON into
 //! `crate::record`; nothing here knows Arrow, Parquet or where a snapshot is written.
 
@@ -9,6 +10,7 @@ pub mod client;
 pub mod dialect;
 pub mod guide;
 pub mod pacing;
+pub mod permissions;
 #[cfg(test)]
 mod proptests;
 pub mod real;

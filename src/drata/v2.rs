@@ -2,8 +2,9 @@
 //! requests and cursor paging, and its personnel, user and control records mapped into
 //! canonical records.
 //!
-//! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`; stop at a null cursor,
-//! fail on a repeated one: `walk::CursorGuard`), needs `expand[]` for the user and
+//! v2 pages by cursor (`{data, pagination: {cursor, totalCount}}`, in a stable order; stop
+//! at a null cursor or one that echoes the cursor sent, then judged by `totalCount`; fail on
+//! one from further back: `walk::CursorGuard`), needs `expand[]` for the user and
 //! compliance checks, keeps background checks and identities on *users* (one
 //! `/v2/users?expand[]=backgroundChecks&expand[]=identities` listing, joined by `userId`:
 //! no per-person calls), and scopes controls to workspaces (owners expanded,
@@ -160,6 +161,17 @@ fn size_of(page_size: u64) -> String {
     page_size.clamp(1, MAX_SIZE).to_string()
 }
 
+/// A stable order for every listing the pipeline pages (`sort` is `createdAt|updatedAt`,
+/// `sortDir` `ASC|DESC` on each of them in the spec: `/personnel`, `/users`, `/workspaces`,
+/// `/workspaces/{workspaceId}/controls`, `.../controls/{controlId}/owners`,
+/// `/users/{userId}/documents`). Oldest first: a record created while the list is read
+/// lands at the end, behind the cursor's reader, instead of shifting the pages ahead.
+const STABLE_ORDER: [(&str, &str); 2] = [("sort", "createdAt"), ("sortDir", "ASC")];
+
+fn stable_order() -> impl Iterator<Item = (&'static str, String)> {
+    STABLE_ORDER.iter().map(|(k, v)| (*k, v.to_string()))
+}
+
 impl<'a> V2Api<'a> {
     pub fn new(client: &'a DrataClient) -> Self {
         V2Api { client, users: OnceCell::new() }
@@ -188,6 +200,7 @@ impl<'a> V2Api<'a> {
             ("expand[]", "user".to_string()),
             ("expand[]", "complianceChecks".to_string()),
         ];
+        q.extend(stable_order());
         match cursor {
             Some(c) => q.push(("cursor", c.to_string())),
             None => q.push(("includeTotalCount", "true".to_string())),
@@ -210,6 +223,7 @@ impl<'a> V2Api<'a> {
     async fn load_users(&self, page_size: u64) -> Result<HashMap<String, UserInfo>, EtlError> {
         let path = "/public/v2/users";
         let mut out = HashMap::new();
+        let (mut read, mut total) = (0u64, None);
         let mut guard = CursorGuard::default();
         let mut cursor: Option<String> = None;
         loop {
@@ -218,16 +232,23 @@ impl<'a> V2Api<'a> {
                 ("expand[]", "backgroundChecks".to_string()),
                 ("expand[]", "identities".to_string()),
             ];
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
+            q.extend(stable_order());
+            match &cursor {
+                Some(c) => q.push(("cursor", c.clone())),
+                None => q.push(("includeTotalCount", "true".to_string())),
             }
             let body = self.get(Endpoint::BackgroundChecks, path, &q).await?;
             guard.page(path, &body)?;
             let page = parse_cursor_page(path, body, user_from_wire)?;
+            total = total.or(page.rows.total);
+            read += page.rows.items.len() as u64 + page.rows.invalid;
             out.extend(page.rows.items);
-            match guard.next(path, page.cursor)? {
+            match guard.next(path, cursor.as_deref(), page.cursor)? {
                 Some(c) => cursor = Some(c),
-                None => return Ok(out),
+                None => {
+                    guard.ended_short(path, read, total)?;
+                    return Ok(out);
+                }
             }
         }
     }
@@ -237,16 +258,19 @@ impl<'a> V2Api<'a> {
         &self,
         ep: Endpoint,
         path: &str,
-        base: &[(&str, String)],
+        base: &[(&'static str, String)],
         mut map: impl FnMut(Value) -> Option<T>,
     ) -> Result<Option<Vec<T>>, EtlError> {
         let mut out = Vec::new();
+        let (mut read, mut total) = (0u64, None);
         let mut guard = CursorGuard::default();
         let mut cursor: Option<String> = None;
         loop {
             let mut q = base.to_vec();
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
+            q.extend(stable_order());
+            match &cursor {
+                Some(c) => q.push(("cursor", c.clone())),
+                None => q.push(("includeTotalCount", "true".to_string())),
             }
             let body = match self.client.get_json(ep, path, &q).await? {
                 Fetched::Json(v) => v,
@@ -254,10 +278,15 @@ impl<'a> V2Api<'a> {
             };
             guard.page(path, &body)?;
             let page = parse_cursor_page(path, body, &mut map)?;
+            total = total.or(page.rows.total);
+            read += page.rows.items.len() as u64 + page.rows.invalid;
             out.extend(page.rows.items);
-            match guard.next(path, page.cursor)? {
+            match guard.next(path, cursor.as_deref(), page.cursor)? {
                 Some(c) => cursor = Some(c),
-                None => return Ok(Some(out)),
+                None => {
+                    guard.ended_short(path, read, total)?;
+                    return Ok(Some(out));
+                }
             }
         }
     }
@@ -267,7 +296,7 @@ impl<'a> V2Api<'a> {
         &self,
         ep: Endpoint,
         path: &str,
-        base: &[(&str, String)],
+        base: &[(&'static str, String)],
         map: impl FnMut(Value) -> Option<T>,
     ) -> Result<Vec<T>, EtlError> {
         self.all_or_gone(ep, path, base, map).await?.ok_or_else(|| not_found_list(path))
@@ -447,10 +476,20 @@ mod tests {
             assert_eq!(parse_cursor_page("/p", bad, person_without_join).unwrap_err().kind, FailureKind::DataInvalid);
         }
         let mut g = CursorGuard::default();
-        assert_eq!(g.next("/p", Some("a".into())).unwrap().as_deref(), Some("a"));
-        assert_eq!(g.next("/p", Some("b".into())).unwrap().as_deref(), Some("b"));
-        assert!(g.next("/p", Some("a".into())).is_err());
-        assert_eq!(g.next("/p", None).unwrap(), None);
+        assert_eq!(g.next("/p", None, Some("a".into())).unwrap().as_deref(), Some("a"));
+        assert_eq!(g.next("/p", Some("a"), Some("b".into())).unwrap().as_deref(), Some("b"));
+        // A cursor from further back loops: 65.
+        assert!(g.next("/p", Some("b"), Some("a".into())).is_err());
+        assert_eq!(g.next("/p", Some("b"), None).unwrap(), None);
+        // No echo yet: a short list is not judged here.
+        assert!(g.ended_short("/p", 3, Some(10)).is_ok());
+        // The cursor just sent, handed back: the end of the list, judged by totalCount.
+        assert_eq!(g.next("/p", Some("b"), Some("b".into())).unwrap(), None);
+        assert!(g.ended_short("/p", 10, Some(10)).is_ok());
+        assert!(g.ended_short("/p", 10, None).is_ok());
+        let e = g.ended_short("/p", 9, Some(10)).unwrap_err();
+        assert_eq!(e.kind, FailureKind::DataInvalid);
+        assert!(e.message.contains("GET /p") && e.message.contains("9 of the 10"), "{}", e.message);
         assert!(looks_like_v2(&json!({"data": [], "pagination": {"cursor": null}})));
         assert!(!looks_like_v2(&json!({"data": [], "total": 0})));
     }

@@ -9,7 +9,9 @@
 //! not make it page forever, an empty page in the middle does not hide the pages after it,
 //! and a server that ignores `page` (every page is page 1) fails with 65 instead of looping
 //! or passing page 1 off as the whole list. Cursor lists (v2) are guarded by `CursorGuard`:
-//! a repeated cursor or a repeated page is 65.
+//! an earlier page's data under a new cursor, or a cursor from further back, is 65; the
+//! cursor just sent handed back (some endpoints echo it on their last page) ends the list,
+//! which is then judged complete by its `totalCount` (`CursorGuard::ended_short`).
 //!
 //! Knows pages and ids, not requests, paths of one dialect or record fields.
 
@@ -131,6 +133,11 @@ impl Walk {
         })
     }
 
+    /// How many distinct ids this walk has taken.
+    pub(crate) fn seen_count(&self) -> u64 {
+        self.seen.len() as u64
+    }
+
     /// Everything the latest `total` promises has been read.
     fn complete(&self) -> bool {
         self.totals.last().is_some_and(|t| self.seen.len() as u64 + self.invalid >= *t)
@@ -245,6 +252,8 @@ where
 pub struct CursorGuard {
     seen: HashSet<String>,
     pages: HashSet<u128>,
+    /// The list ended because the server handed back the cursor it was sent.
+    echoed: bool,
 }
 
 impl CursorGuard {
@@ -269,8 +278,18 @@ impl CursorGuard {
     }
 
     /// `Ok(Some(cursor))` to go on, `Ok(None)` at the end, `Err` on a repeated cursor.
-    pub fn next(&mut self, path: &str, cursor: Option<String>) -> Result<Option<String>, EtlError> {
+    ///
+    /// `sent` is the cursor this page was asked with. A next cursor equal to it is an echo
+    /// (some endpoints hand back the cursor they were given on their last page): asking it
+    /// again could only answer this page again, so the list ends here, and whether it is
+    /// whole is judged by `totalCount` (`ended_short`), not refused. Any other cursor seen
+    /// before would loop and is 65.
+    pub fn next(&mut self, path: &str, sent: Option<&str>, cursor: Option<String>) -> Result<Option<String>, EtlError> {
         let Some(c) = cursor else { return Ok(None) };
+        if sent == Some(c.as_str()) {
+            self.echoed = true;
+            return Ok(None);
+        }
         if !self.seen.insert(c.clone()) || self.seen.len() as u64 > MAX_PAGES {
             return Err(EtlError::new(
                 FailureKind::DataInvalid,
@@ -280,6 +299,22 @@ impl CursorGuard {
             ));
         }
         Ok(Some(c))
+    }
+
+    /// After a list that ended on an echoed cursor: fewer records read than the
+    /// `totalCount` reported is 65 naming the endpoint (the echo cut the list short).
+    pub fn ended_short(&self, path: &str, read: u64, total: Option<u64>) -> Result<(), EtlError> {
+        match total {
+            Some(t) if self.echoed && read < t => Err(EtlError::new(
+                FailureKind::DataInvalid,
+                format!(
+                    "GET {path} handed back the cursor it was sent, which ends the list, after {read} of the {t} \
+                     records its totalCount reports: the list cannot be read whole. Nothing was committed; retry \
+                     later, and report it to Drata if it persists"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

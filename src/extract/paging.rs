@@ -15,6 +15,9 @@
 //! again until two consecutive passes see the same set of ids (or `max_passes` is reached),
 //! and the last pass's file is what gets enriched: the snapshot holds the set that exists at
 //! the end, not a mix of before and after.
+//! While `total` stays put but passes disagree (an unstable sort repeats and skips people
+//! across pages), the passes are joined instead, until their union reaches `total`; a list
+//! that never does is 65, never a snapshot that is known to miss people.
 
 use crate::drata::dialect::{Api, Paging};
 use crate::drata::walk::{walk_offset, CursorGuard, Step, Walk, WalkOptions};
@@ -106,9 +109,11 @@ async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass
         loop {
             let page = api.personnel_cursor_page(cursor.as_deref(), opts.page_size).await?;
             walk.limit = walk.limit.max(page.rows.items.len() as u64 + page.rows.invalid);
-            let next = guard.next(path, page.cursor)?;
-            // A cursor page of nothing but people already listed: the server ignores `cursor`.
-            if walk.take(page.rows, person_id, &mut sink)? == Step::Stale {
+            let echoed = page.cursor.is_some() && page.cursor.as_deref() == cursor.as_deref();
+            let next = guard.next(path, cursor.as_deref(), page.cursor)?;
+            // A cursor page of nothing but people already listed: the server ignores `cursor`
+            // (unless it also handed back the cursor it was sent: that ends the list).
+            if walk.take(page.rows, person_id, &mut sink)? == Step::Stale && !echoed {
                 return Err(EtlError::new(
                     FailureKind::DataInvalid,
                     format!(
@@ -123,6 +128,7 @@ async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass
                 None => break,
             }
         }
+        guard.ended_short(path, walk.seen_count() + walk.invalid, walk.totals.first().copied())?;
         // A cursor hides inserts and deletes behind it; a changed total at the end does not.
         if let Some(t) = api.personnel_total().await? {
             if !walk.totals.contains(&t) {
@@ -137,10 +143,50 @@ async fn one_pass(api: &Api<'_>, opts: ListOptions, spill: &Path) -> Result<Pass
     Ok(Pass { fingerprint, totals: walk.totals, duplicates: walk.duplicates, invalid: walk.invalid, limit: walk.limit })
 }
 
-/// List every person, re-listing while the list drifts.
+/// The union of the passes read while `total` stayed put: an offset list whose order is
+/// not stable (a sort on a field many people share) repeats some people across pages and
+/// skips others, a different few on every pass, while `total` does not move. No pass is
+/// whole, but together they are: each new person of a later pass is appended to the union's
+/// spill (the first copy read wins, as within a pass).
+struct Union {
+    total: u64,
+    ids: std::collections::HashSet<u128>,
+    spill: PathBuf,
+}
+
+impl Union {
+    /// Start from one pass's spill (its people become the union's).
+    fn start(total: u64, pass_spill: &Path, spill: PathBuf) -> Result<Union, EtlError> {
+        let mut ids = std::collections::HashSet::new();
+        for p in read_spill(pass_spill)? {
+            ids.insert(crate::record::id_key(&p?.id));
+        }
+        std::fs::copy(pass_spill, &spill).map_err(|e| spill_err(&spill, e))?;
+        Ok(Union { total, ids, spill })
+    }
+
+    /// Append the people of `pass_spill` not yet in the union.
+    fn add(&mut self, pass_spill: &Path) -> Result<(), EtlError> {
+        let file = std::fs::OpenOptions::new().append(true).open(&self.spill).map_err(|e| spill_err(&self.spill, e))?;
+        let mut out = BufWriter::new(file);
+        for p in read_spill(pass_spill)? {
+            let p = p?;
+            if self.ids.insert(crate::record::id_key(&p.id)) {
+                serde_json::to_writer(&mut out, &p).map_err(|e| spill_err(&self.spill, e.into()))?;
+                out.write_all(b"\n").map_err(|e| spill_err(&self.spill, e))?;
+            }
+        }
+        out.flush().map_err(|e| spill_err(&self.spill, e))
+    }
+}
+
+/// List every person, re-listing while the list drifts, and joining passes while the order
+/// is unstable. A list that still falls short of its unchanged `total` after `max_passes`
+/// is 65: a snapshot known to miss people is never committed as a success.
 pub async fn list_personnel(api: &Api<'_>, opts: ListOptions, dir: &Path) -> Result<Listed, EtlError> {
     let mut stats = ListingStats { passes: 0, drift: "none".into(), ..Default::default() };
     let mut previous: Option<(Pass, PathBuf)> = None;
+    let mut union: Option<Union> = None;
     let max_passes = opts.max_passes.max(1);
     for n in 1..=max_passes {
         let spill = dir.join(format!("personnel-pass-{n}.jsonl"));
@@ -163,12 +209,68 @@ pub async fn list_personnel(api: &Api<'_>, opts: ListOptions, dir: &Path) -> Res
             std::fs::remove_file(old).ok();
         }
         if done {
+            if let Some(u) = union.take() {
+                std::fs::remove_file(u.spill).ok();
+            }
             return Ok(finish(stats, pass, spill));
+        }
+        // One total, not reached: join this pass to the union of the passes that saw the
+        // same total (a moved total starts the union afresh: the list itself changed).
+        if let [t] = pass.totals.as_slice() {
+            let t = *t;
+            match union.as_mut() {
+                Some(u) if u.total == t => u.add(&spill)?,
+                _ => {
+                    if let Some(u) = union.take() {
+                        std::fs::remove_file(u.spill).ok();
+                    }
+                    union = Some(Union::start(t, &spill, dir.join("personnel-union.jsonl"))?);
+                }
+            }
+            let u = union.as_ref().expect("set above");
+            if u.ids.len() as u64 + pass.invalid >= t && n > 1 {
+                tracing::warn!(
+                    passes = n,
+                    total = t,
+                    "the personnel list's order is unstable (pages repeat and skip people while its total stays put); \
+                     the snapshot holds the union of the passes"
+                );
+                std::fs::remove_file(&spill).ok();
+                let u = union.take().expect("set above");
+                let joined = Pass {
+                    fingerprint: SetFingerprint { count: u.ids.len() as u64, ..SetFingerprint::default() },
+                    totals: vec![t],
+                    duplicates: pass.duplicates,
+                    invalid: pass.invalid,
+                    limit: pass.limit,
+                };
+                return Ok(finish(stats, joined, u.spill));
+            }
+        } else if let Some(u) = union.take() {
+            std::fs::remove_file(u.spill).ok();
         }
         tracing::warn!(pass = n, totals = ?pass.totals, unique = pass.fingerprint.count, "personnel list changed while paging; listing again");
         previous = Some((pass, spill));
     }
     let (pass, spill) = previous.expect("at least one pass");
+    // The total stayed put and the passes together still fall short of it: the server's
+    // order is unstable and did not converge. Committing the last pass would pass a
+    // snapshot known to miss people off as complete.
+    if let Some(u) = union {
+        let got = u.ids.len() as u64 + pass.invalid;
+        std::fs::remove_file(&u.spill).ok();
+        if got < u.total && pass.totals.len() <= 1 && pass.totals.first() == Some(&u.total) {
+            return Err(EtlError::new(
+                FailureKind::DataInvalid,
+                format!(
+                    "GET /public/personnel: the listing did not converge: {got} of {} people after {max_passes} passes; \
+                     the server's order is unstable (pages repeat some people and skip others while the total stays \
+                     put). Nothing was committed; retry later, or raise --max-list-passes (now {max_passes})",
+                    u.total
+                ),
+            ));
+        }
+    }
     stats.drift = "unresolved".into();
     tracing::warn!(passes = max_passes, "personnel list kept changing; the snapshot holds the last pass");
     Ok(finish(stats, pass, spill))

@@ -52,6 +52,13 @@ pub struct Faults {
     pub total_skew: i64,
     /// Fault decisions are deterministic from `(fault_seed, request number)`.
     pub fault_seed: u64,
+    /// Offset listings (guide and v1 personnel) sort unstably: every page after the first
+    /// starts a few places off where it should (a different few on every pass), so pages
+    /// repeat some people and skip others while `total` stays put.
+    pub unstable_order: bool,
+    /// v2 listings hand back the cursor they were sent on their last page, instead of a
+    /// null cursor (what some endpoints do).
+    pub cursor_echo: bool,
 }
 
 impl Default for Faults {
@@ -71,6 +78,8 @@ impl Default for Faults {
             broken_rate: 0.0,
             total_skew: 0,
             fault_seed: 0,
+            unstable_order: false,
+            cursor_echo: false,
         }
     }
 }
@@ -176,6 +185,16 @@ impl Dice {
 /// A deterministic draw for the `k`-th choice of the `event`-th drift event.
 pub(crate) fn drift_draw(seed: u64, event: u64, k: u64) -> u64 {
     hash3(seed ^ KIND_DRIFT, event, k)
+}
+
+/// With `unstable_order`: how many places page `page` (2 or later) of the `pass`-th reading
+/// of the list starts off its offset, in `-s..=s` with `s = max(1, limit / 50)`. A pure
+/// function of the pass and page (not of request order), so concurrent page requests get
+/// the same shifts on every replay.
+pub(crate) fn unstable_shift(seed: u64, pass: u64, page: u64, limit: u64) -> i64 {
+    const KIND_UNSTABLE: u64 = 31;
+    let s = (limit / 50).max(1);
+    (hash3(seed ^ KIND_UNSTABLE, pass, page) % (2 * s + 1)) as i64 - s as i64
 }
 
 // ---------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery
     if page >= 2 {
         sim.maybe_drift(offset);
     }
+    let offset = sim.listing_offset(page, offset, limit);
     let (total, rows) = {
         let r = sim.roster();
         (r.total(), r.page_with_overrides(offset, limit))

@@ -165,6 +165,9 @@ pub struct Simulator {
     pub(crate) keys: HashMap<String, HashSet<String>>,
     pub(crate) bucket: Option<TokenBucket>,
     pub(crate) counters: Counters,
+    /// First-page personnel requests so far: which reading of the list a page belongs to,
+    /// for `Faults::unstable_order`.
+    pub(crate) list_passes: std::sync::atomic::AtomicU64,
 }
 
 impl Simulator {
@@ -184,6 +187,7 @@ impl Simulator {
             keys,
             bucket,
             counters: Counters::default(),
+            list_passes: Default::default(),
             cfg,
         })
     }
@@ -283,6 +287,21 @@ impl Simulator {
             Some(cap) => u64::from(cap.clamp(1, 100)),
             None => 100,
         }
+    }
+
+    /// Where a personnel page starts reading: `offset`, or with `Faults::unstable_order` a
+    /// few places off it on pages 2 and later (never before the start).
+    pub(crate) fn listing_offset(&self, page: u64, offset: u64, limit: u64) -> u64 {
+        use std::sync::atomic::Ordering;
+        if !self.cfg.faults.unstable_order {
+            return offset;
+        }
+        if page == 1 {
+            self.list_passes.fetch_add(1, Ordering::Relaxed);
+            return offset;
+        }
+        let pass = self.list_passes.load(Ordering::Relaxed);
+        offset.saturating_add_signed(faults::unstable_shift(self.cfg.faults.fault_seed, pass, page, limit))
     }
 
     /// On a personnel page request with page >= 2: insert people at the front and delete

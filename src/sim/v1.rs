@@ -83,6 +83,7 @@ async fn list_personnel(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery
     if page >= 2 {
         sim.maybe_drift(offset);
     }
+    let offset = sim.listing_offset(page, offset, limit);
     let (total, rows) = {
         let r = sim.roster();
         (r.total(), r.page(offset, limit))

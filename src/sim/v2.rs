@@ -6,7 +6,8 @@
 //! `expand[]=owners` (at most ten inline) and a control's full owner list. Its own
 //! serialisation; faults, auth and counters come from the shared gate in `server`.
 //! `SimConfig::v2_repeat_cursor` makes every page hand back the cursor it was given (a
-//! server bug clients must not loop on). `tests/integration/openapi_contract.rs` validates what this
+//! server bug clients must not loop on); `Faults::cursor_echo` only the last page (what some
+//! endpoints do). `tests/integration/openapi_contract.rs` validates what this
 //! serves against the spec itself.
 
 // Handlers return a ready `Response` as their error; boxing it buys nothing here.
@@ -78,8 +79,11 @@ impl Query {
 /// A cursor page over `total` items, of which `data` is the slice at `q.offset`.
 fn page(sim: &Simulator, q: &Query, data: Vec<Value>, total: u64) -> Response {
     let end = q.offset + data.len() as u64;
-    let cursor = if sim.cfg.v2_repeat_cursor && q.had_cursor {
-        Some(format!("off:{}", q.offset)) // the bug: hand back the cursor just received
+    // `v2_repeat_cursor`: every page hands back the cursor just received (a bug);
+    // `cursor_echo`: only the last page does, instead of a null cursor.
+    let echo = sim.cfg.v2_repeat_cursor || (sim.cfg.faults.cursor_echo && end >= total);
+    let cursor = if echo && q.had_cursor {
+        Some(format!("off:{}", q.offset))
     } else {
         (end < total).then(|| format!("off:{end}"))
     };

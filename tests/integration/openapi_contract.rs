@@ -24,6 +24,11 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// The stable order every v2 listing of the pipeline asks (`sort`/`sortDir`), and the
+/// `totalCount` it asks on each listing's first page: checked against the spec's parameters.
+const ORDER: &str = "&sort=createdAt&sortDir=ASC";
+const TOTAL: &str = "&includeTotalCount=true";
+
 /// Names the spec's path; when set, only that path is tried (a wrong path fails, it does
 /// not fall back to another copy).
 const SPEC_ENV: &str = "DRATA_ETL_OPENAPI_SPEC";
@@ -289,8 +294,8 @@ async fn simulator_v2_responses_follow_the_openapi_spec() {
     let total = c.get("/personnel", "/personnel?size=1&includeTotalCount=true", 200).await;
     assert_eq!(total["pagination"]["totalCount"], 75);
     assert!(total["data"][0].get("user").is_none(), "user only with expand[]=user: {total}");
-    let expand = "size=20&expand%5B%5D=user&expand%5B%5D=complianceChecks";
-    let people = c.listing("/personnel", "/personnel", &format!("{expand}&includeTotalCount=true"), expand).await;
+    let expand = format!("size=20&expand%5B%5D=user&expand%5B%5D=complianceChecks{ORDER}");
+    let people = c.listing("/personnel", "/personnel", &format!("{expand}{TOTAL}"), &expand).await;
     assert_eq!(people.len(), 75);
     assert!(people.iter().all(|p| p["user"].is_object() && p["complianceChecks"].is_array()));
     let exclusions =
@@ -298,8 +303,8 @@ async fn simulator_v2_responses_follow_the_openapi_spec() {
     assert!(exclusions.count() > 0, "EXCLUDED checks with their exclusion are exercised");
 
     // Users with background checks and identities (the pipeline's one join listing).
-    let users_q = "size=20&expand%5B%5D=backgroundChecks&expand%5B%5D=identities";
-    let users = c.listing("/users", "/users", users_q, users_q).await;
+    let users_q = format!("size=20&expand%5B%5D=backgroundChecks&expand%5B%5D=identities{ORDER}");
+    let users = c.listing("/users", "/users", &format!("{users_q}{TOTAL}"), &users_q).await;
     assert_eq!(users.len(), 75);
     let with = |k: &str| users.iter().filter(|u| u[k].as_array().is_some_and(|a| !a.is_empty())).count();
     assert!(with("backgroundChecks") > 0 && with("identities") > 0, "the join data is exercised");
@@ -308,28 +313,31 @@ async fn simulator_v2_responses_follow_the_openapi_spec() {
     let mut documents = 0;
     for u in &users {
         let path = format!("/users/{}/documents", u["id"]);
-        let q = "type=SEC_TRAINING&size=50";
-        documents += c.listing("/users/{userId}/documents", &path, q, q).await.len();
+        let q = format!("type=SEC_TRAINING&size=50{ORDER}");
+        documents += c.listing("/users/{userId}/documents", &path, &format!("{q}{TOTAL}"), &q).await.len();
     }
     assert!(documents > 0, "documents are exercised");
 
     // Workspaces, their controls with owners expanded, and the full owner lists.
-    let workspaces = c.listing("/workspaces", "/workspaces", "size=20", "size=20").await;
+    let ws_q = format!("size=20{ORDER}");
+    let workspaces = c.listing("/workspaces", "/workspaces", &format!("{ws_q}{TOTAL}"), &ws_q).await;
     assert!(!workspaces.is_empty());
     let probe = c.get("/workspaces", "/workspaces?size=1", 200).await;
     assert_eq!(probe["data"].as_array().map(Vec::len), Some(1));
     let mut long_owner_lists = 0;
     for ws in &workspaces {
         let path = format!("/workspaces/{}/controls", ws["id"]);
-        let q = "size=20&expand%5B%5D=owners";
-        let controls = c.listing("/workspaces/{workspaceId}/controls", &path, q, q).await;
+        let q = format!("size=20&expand%5B%5D=owners{ORDER}");
+        let controls = c.listing("/workspaces/{workspaceId}/controls", &path, &format!("{q}{TOTAL}"), &q).await;
         assert_eq!(controls.len(), 30);
         for ctl in &controls {
             let total = ctl["owners"]["totalCount"].as_u64().expect("owners expanded");
             long_owner_lists += usize::from(total > 10);
             let path = format!("/workspaces/{}/controls/{}/owners", ws["id"], ctl["id"]);
-            let owners =
-                c.listing("/workspaces/{workspaceId}/controls/{controlId}/owners", &path, "size=50", "size=50").await;
+            let q = format!("size=50{ORDER}");
+            let owners = c
+                .listing("/workspaces/{workspaceId}/controls/{controlId}/owners", &path, &format!("{q}{TOTAL}"), &q)
+                .await;
             assert_eq!(owners.len() as u64, total);
         }
     }
