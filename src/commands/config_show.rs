@@ -3,7 +3,7 @@
 //! config file; the source of each value in a comment) or JSON.
 //!
 //! Generic over the `run` flags: it shows what clap resolved for every setting the config
-//! file accepts (`config_file::settings`), so a new flag appears here without code.
+//! file accepts (`cli::file::settings`), so a new flag appears here without code.
 //! The API key is never printed: it shows as `***` plus where it came from (or why none was
 //! found). The key file is read only to prove it is readable.
 

@@ -1,6 +1,6 @@
 //! The catalogue: the one module that decides which committed snapshots exist under an
 //! output root and which is the latest of a workspace. Every reader asks it: `list`,
-//! `verify` and `prune` (through `ops::snapshots`), `report`/`diff`/`reconcile`
+//! `verify` and `prune` (through `commands::snapshots`), `report`/`diff`/`reconcile`
 //! (`analyze::snapshot`), the incremental run (`load::previous`) and the download of the
 //! previous snapshot from an object store (`store`). It reads a local folder only; an
 //! object-store root is mirrored locally first by `crate::store`.
@@ -91,7 +91,7 @@ fn read_err(p: &Path, e: io::Error) -> EtlError {
 }
 
 /// Sub-folders of `path`, sorted by name; none when `path` does not exist. Public for the
-/// commands that also walk the partition folders (`ops::snapshots`).
+/// commands that also walk the partition folders (`commands::snapshots`).
 pub fn sorted_dirs(path: &Path) -> Result<Vec<(String, PathBuf)>, EtlError> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(path) {
