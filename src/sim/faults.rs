@@ -273,10 +273,22 @@ fn ceil_secs(d: Duration) -> u64 {
 #[derive(Debug)]
 pub(crate) enum Limiter {
     Bucket(TokenBucket),
-    Penalty { bucket: TokenBucket, length: Duration, until: Mutex<Option<Instant>> },
+    Penalty {
+        bucket: TokenBucket,
+        length: Duration,
+        until: Mutex<Option<Instant>>,
+    },
     /// `state`: (index of the current window, requests admitted in it).
-    Window { start: Instant, length: Duration, quota: u32, state: Mutex<(u64, u32)> },
-    InFlight { max: u32, now: Arc<AtomicU32> },
+    Window {
+        start: Instant,
+        length: Duration,
+        quota: u32,
+        state: Mutex<(u64, u32)>,
+    },
+    InFlight {
+        max: u32,
+        now: Arc<AtomicU32>,
+    },
 }
 
 /// One admitted request of an in-flight limiter; the slot frees when this is dropped.

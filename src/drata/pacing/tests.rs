@@ -232,7 +232,9 @@ async fn a_long_retry_after_on_every_429_makes_probing_rare() {
 
 #[test]
 fn drata_hosts_have_a_documented_limit_others_do_not() {
-    for host in ["public-api.drata.com", "public-api.eu.drata.com", "PUBLIC-API.APAC.DRATA.COM", "drata.com", "x.drata.com."] {
+    for host in
+        ["public-api.drata.com", "public-api.eu.drata.com", "PUBLIC-API.APAC.DRATA.COM", "drata.com", "x.drata.com."]
+    {
         assert_eq!(documented_limit(Some(host)), Some(500.0 / 60.0), "{host}");
     }
     for host in ["127.0.0.1", "drata.com.evil.example", "notdrata.com", "api.example.com", "localhost"] {
