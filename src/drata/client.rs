@@ -189,9 +189,8 @@ impl DrataClient {
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
                 // A global pause (an exhausted quota, a long Retry-After) that began while
-                // this request waited for a connection slot holds it back too, and so does
-                // a slower pace: the request asks for a slot at the new one.
-                if self.pacer.is_paused() || self.pacer.granted_before_slowdown(sent) {
+                // this request waited for a connection slot holds it back too.
+                if self.pacer.is_paused() {
                     continue;
                 }
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);

@@ -354,15 +354,6 @@ impl Pacer {
         }
     }
 
-    /// Whether a slot granted at `sent` (what `wait` returned) predates the last slowdown:
-    /// the request then waited for a connection slot while the pace dropped, and sending it
-    /// now would be at the old pace. Before the first 429 every request is granted at once
-    /// and queues for a connection, so without this the whole queue would follow the first
-    /// 429 unpaced (the first burst: ~75 refusals in a 300-person run against a 40/s bucket).
-    pub fn granted_before_slowdown(&self, sent: Instant) -> bool {
-        self.state.lock().expect("pacer lock").last_decrease.is_some_and(|t| sent < t)
-    }
-
     /// Whether every request is being held back now (`Retry-After` or an exhausted quota).
     pub fn is_paused(&self) -> bool {
         self.state.lock().expect("pacer lock").paused_until > Instant::now()

@@ -1348,38 +1348,3 @@ async fn a_huge_child_list_is_written_in_full() {
         N + ws.ids().iter().filter(|id| *id != "p-0004").map(|id| trainings_of(id).len()).sum::<usize>()
     );
 }
-
-/// The first burst: before the first 429 nothing is paced, so every request the run has
-/// ready is granted at once and queues for a connection. A server that, from the enrichment's
-/// first child requests on, refuses everything for 0.8 s (`Retry-After: 1`) must not see that whole
-/// queue: once the pace is set, the requests still waiting for a connection ask for a slot
-/// at the new pace. Before, each of them (up to ~150 at `--concurrency 32`) was sent and
-/// refused within the 0.8 s.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_queued_behind_the_first_429_follow_the_new_pace() {
-    let ws = Workspace::new(150);
-    let served = ws.clone();
-    let refused = Arc::new(AtomicU64::new(0));
-    let counter = refused.clone();
-    // (The preflight reads one person's child data first, one request at a time: the
-    // refusals start after it, when the enrichment's requests are all queued.)
-    let children = AtomicU64::new(0);
-    let first_refusal: Mutex<Option<Instant>> = Mutex::new(None);
-    let srv = Hostile::start(move |r| {
-        let child = r.child_of("training").is_some() || r.child_of("background-checks").is_some();
-        if child && children.fetch_add(1, Ordering::Relaxed) >= 8 {
-            let start = *first_refusal.lock().unwrap().get_or_insert_with(Instant::now);
-            if start.elapsed() < Duration::from_millis(800) {
-                counter.fetch_add(1, Ordering::Relaxed);
-                return respond(429, &[("retry-after", "1")], "");
-            }
-        }
-        served.answer(r)
-    })
-    .await;
-    let (r, tmp) = run(&srv, &["--concurrency", "32"]).await;
-    assert_exact(&r, tmp.path(), &ws);
-    let refused = refused.load(Ordering::Relaxed);
-    eprintln!("{refused} answered 429");
-    assert!(refused < 80, "{refused} requests refused in the first 0.8 s: the queue followed the first 429 unpaced");
-}

@@ -298,17 +298,3 @@ async fn a_429_under_a_documented_limit_is_learnt_as_a_first_429() {
     }
     assert!(p.current_rate().unwrap() > r, "{:?} vs {r}", p.current_rate());
 }
-
-#[tokio::test(start_paused = true)]
-async fn a_slot_granted_before_a_slowdown_is_stale() {
-    let p = Pacer::new(None, true);
-    // Unpaced before the first 429: both granted at once.
-    let early = p.wait(None).await.unwrap();
-    let also_early = p.wait(None).await.unwrap();
-    assert!(!p.granted_before_slowdown(early), "no slowdown yet");
-    tokio::time::advance(Duration::from_millis(10)).await;
-    p.on_rate_limited(Duration::from_secs(1), early);
-    assert!(p.granted_before_slowdown(also_early), "granted at the old pace");
-    let paced = p.wait(None).await.unwrap();
-    assert!(!p.granted_before_slowdown(paced));
-}
