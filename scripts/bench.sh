@@ -9,6 +9,9 @@
 #   scripts/bench.sh incremental                 # slow: 10,000 people at 500 requests/minute
 #   scripts/bench.sh incremental_memory          # 1,000,000 people, full then --incremental (~5 min)
 #   BENCH_NO_BUILD=1 BIN=path/to/drata-etl LOAD=path/to/sim_load scripts/bench.sh   # given binaries
+#   BENCH_NO_BUILD=1 BIN=target/debug/drata-etl scripts/bench.sh shapes   # limiter shapes, debug build
+#   scripts/bench.sh shapes_long                 # slow: the same shapes with 5,000 people
+#   SHAPES=penalty_1s,inflight scripts/bench.sh shapes   # some of the shapes only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,13 +48,29 @@ timed_run() {
   local results=$1; shift
   [ -n "${KEEP_OUT:-}" ] || rm -rf "$WORK/out"
   local sim_before; sim_before=$(sim_cpu)
-  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" run --base-url "$BASE" --out "$WORK/out" --log-level warn "$@" \
+  # RUN_LOG_ARGS: e.g. debug JSON logs, from which the 429s of the first second are counted.
+  # shellcheck disable=SC2086
+  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" run --base-url "$BASE" --out "$WORK/out" ${RUN_LOG_ARGS:---log-level warn} "$@" \
     >"$WORK/summary.json" 2>"$WORK/run.err" || { echo "run failed:"; tail -5 "$WORK/run.err"; tail -1 "$WORK/summary.json"; return 1; }
-  python3 - "$WORK/summary.json" "$WORK/time.txt" "$sim_before" "$(sim_cpu)" >>"$results" <<'PY'
-import json, re, sys
+  python3 - "$WORK/summary.json" "$WORK/time.txt" "$sim_before" "$(sim_cpu)" "$WORK/run.err" "${RUN_LOG_ARGS:-}" >>"$results" <<'PY'
+import datetime, json, re, sys
 s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 t = open(sys.argv[2]).read()
 s["sim_cpu_s"] = float(sys.argv[4]) - float(sys.argv[3])
+if "json" in sys.argv[6]:
+    # 429s answered within the first second of the run's log (the unpaced first burst).
+    stamps, limited = [], []
+    for line in open(sys.argv[5]):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        ts = datetime.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp()
+        stamps.append(ts)
+        if e.get("message") == "retrying" and e.get("reason") == "rate limited":
+            limited.append(ts)
+    start = min(stamps) if stamps else 0
+    s["first_second_429"] = sum(1 for ts in limited if ts - start < 1.0)
 def grab(label):
     return re.search(re.escape(label) + r":\s*(.+)", t).group(1).strip()
 wall = grab("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
@@ -194,6 +213,45 @@ for r in runs:
           f"previous {inc.get('previous_snapshot')}, ignored: {inc.get('ignored_reason')}, 429s {r['api']['rate_limited']}")
 PY
 }
+
+# Limiter shapes: the same limit (40 requests/s) behind each shape `simulate` offers, client
+# defaults (adaptive pacing). An in-flight limit of 2 at 50 ms latency is 40 requests/s too.
+# The 60-s window's quota (2,400) exceeds a 300-person run (605 requests): only the long run
+# meets it. Reports admitted rate / limit, share answered 429 and 429s in the first second.
+SHAPE_LIMIT=40
+declare -A SHAPE_FLAGS=(
+  [bucket]=""
+  [penalty_1s]="--rate-limit-shape penalty --rate-limit-penalty 1"
+  [penalty_5s]="--rate-limit-shape penalty --rate-limit-penalty 5"
+  [window_1s]="--rate-limit-shape window --rate-limit-window 1"
+  [window_1s_noheaders]="--rate-limit-shape window --rate-limit-window 1 --rate-limit-headers false"
+  [window_2s]="--rate-limit-shape window --rate-limit-window 2"
+  [window_2s_noheaders]="--rate-limit-shape window --rate-limit-window 2 --rate-limit-headers false"
+  [window_60s]="--rate-limit-shape window --rate-limit-window 60"
+  [window_60s_noheaders]="--rate-limit-shape window --rate-limit-window 60 --rate-limit-headers false"
+  [inflight]="--rate-limit-shape inflight --rate-burst 2 --latency-ms 50"
+)
+SHAPE_ORDER=(bucket penalty_1s penalty_5s window_1s window_1s_noheaders window_2s window_2s_noheaders window_60s window_60s_noheaders inflight)
+
+shapes_at() { # $1 people
+  local people=$1 name
+  IFS=, read -r -a chosen <<<"${SHAPES:-$(IFS=,; echo "${SHAPE_ORDER[*]}")}"
+  for name in "${chosen[@]}"; do
+    local flags=${SHAPE_FLAGS[$name]}
+    [[ $flags == *--rate-burst* ]] || flags="--rate-burst 20 $flags"
+    # shellcheck disable=SC2086
+    start_sim --personnel "$people" --rate-limit $SHAPE_LIMIT $flags
+    : >"$WORK/shape.jsonl"
+    for _ in $(seq "$RUNS"); do
+      RUN_LOG_ARGS="--log-level debug --log-format json" timed_run "$WORK/shape.jsonl"
+    done
+    stop_sim
+    report "$WORK/shape.jsonl" "shape ${name}: ${people} people, limit ${SHAPE_LIMIT}/s (simulate --rate-limit $SHAPE_LIMIT $flags)" \
+      "{'wall_s': r['wall_s'], 'requests': r['api']['requests'], 'fraction_of_limit': (r['api']['requests']-r['api']['rate_limited'])/r['duration_secs']/$SHAPE_LIMIT, 'share_429': r['api']['rate_limited']/r['api']['requests'], 'first_second_429': r['first_second_429']}"
+  done
+}
+bench_shapes() { shapes_at "${SHAPES_PEOPLE:-300}"; }
+bench_shapes_long() { shapes_at 5000; }
 
 benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=(simulator latency rate throughput memory)

@@ -383,6 +383,18 @@ pub struct SimulateArgs {
     /// Burst size of the rate limit (1 to 100000).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate_burst: u32,
+    /// Shape of that limiter: bucket (token bucket), penalty (the bucket, but once dry every request is refused for --rate-limit-penalty), window (rate x --rate-limit-window requests per fixed window), inflight (at most --rate-burst requests in flight).
+    #[arg(long, value_enum, default_value = "bucket")]
+    pub rate_limit_shape: RateShapeArg,
+    /// Penalty shape: how long every request is refused once the bucket runs dry, in seconds (0.001 to 3600).
+    #[arg(long, default_value_t = 1.0, value_parser = f64_in((0.001, 3600.0)))]
+    pub rate_limit_penalty: f64,
+    /// Window shape: the fixed window's length in seconds (0.001 to 86400).
+    #[arg(long, default_value_t = 1.0, value_parser = f64_in((0.001, 86_400.0)))]
+    pub rate_limit_window: f64,
+    /// Whether responses carry X-RateLimit-Limit/-Remaining/-Reset (Retry-After on a 429 is always sent).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub rate_limit_headers: bool,
     /// Fraction of requests answered 502/503 with an HTML body.
     #[arg(long, default_value_t = 0.0, value_parser = f64_in((0.0, 1.0)))]
     pub html_error_rate: f64,
@@ -436,6 +448,16 @@ pub struct SimulateArgs {
     /// v2: the last page of each listing hands back the cursor it was sent instead of a null cursor.
     #[arg(long)]
     pub cursor_echo: bool,
+}
+
+/// `simulate --rate-limit-shape`.
+#[cfg(feature = "simulator")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateShapeArg {
+    Bucket,
+    Penalty,
+    Window,
+    Inflight,
 }
 
 /// Output of `report` and `reconcile`.

@@ -1,9 +1,9 @@
 //! `drata-etl simulate`: the simulator as a standalone server, configured from flags, until
 //! SIGINT/SIGTERM. Prints one JSON line with the address it serves (useful with port 0).
 
-use crate::cli::{SimDialectArg, SimulateArgs};
+use crate::cli::{RateShapeArg, SimDialectArg, SimulateArgs};
 use crate::error::{EtlError, FailureKind};
-use crate::sim::{ApiKeySpec, Drift, Faults, RateLimit, SimConfig, SimDialect, Simulator};
+use crate::sim::{ApiKeySpec, Drift, Faults, LimiterShape, RateLimit, SimConfig, SimDialect, Simulator};
 use std::time::Duration;
 
 pub fn sim_config(a: &SimulateArgs) -> SimConfig {
@@ -20,6 +20,8 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
         keys: vec![ApiKeySpec { key: a.api_key.clone(), scopes: a.scopes.clone() }],
         faults: Faults {
             rate_limit: a.rate_limit.map(|per_second| RateLimit { per_second, burst: a.rate_burst }),
+            rate_shape: rate_shape(a),
+            rate_headers: a.rate_limit_headers,
             html_error_rate: a.html_error_rate,
             cut_rate: a.cut_rate,
             truncate_rate: a.truncate_rate,
@@ -42,6 +44,15 @@ pub fn sim_config(a: &SimulateArgs) -> SimConfig {
             SimDialectArg::V2 => SimDialect::V2,
         },
         ..SimConfig::default()
+    }
+}
+
+fn rate_shape(a: &SimulateArgs) -> LimiterShape {
+    match a.rate_limit_shape {
+        RateShapeArg::Bucket => LimiterShape::Bucket,
+        RateShapeArg::Penalty => LimiterShape::Penalty { length: Duration::from_secs_f64(a.rate_limit_penalty) },
+        RateShapeArg::Window => LimiterShape::Window { length: Duration::from_secs_f64(a.rate_limit_window) },
+        RateShapeArg::Inflight => LimiterShape::InFlight,
     }
 }
 

@@ -139,7 +139,9 @@ impl DrataClient {
         Ok(DrataClient {
             http,
             permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
-            pacer: Pacer::new(cfg.max_rps, cfg.adaptive_pacing).with_max_pause(cfg.max_wait),
+            pacer: Pacer::new(cfg.max_rps, cfg.adaptive_pacing)
+                .with_max_pause(cfg.max_wait)
+                .with_known_limit(super::pacing::documented_limit(cfg.base_url.host_str())),
             auth,
             counters: Counters::default(),
             rng: Mutex::new(rand::rngs::SmallRng::from_entropy()),

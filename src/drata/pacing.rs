@@ -29,6 +29,13 @@
 //!   server answers every 429 with `Retry-After: 5`), and the quiet-time speed-up waits as
 //!   long; and one decrease may go down to 0.9 x 0.7 of the pace instead of 0.9 x 0.9, since
 //!   each further step back under the limit would cost another pause.
+//! - Known limits as a starting point: for Drata's own hosts (`documented_limit`) the
+//!   adaptive pace starts at the documented 500 requests/minute and holds there, without
+//!   probing, so a normal run sees no 429 (not even the first burst). A 429 ends it (the
+//!   server's limit is lower: paced as after a first 429 anywhere), and so do quota headers
+//!   that grant more than the documented pace would use before their reset (or within a
+//!   minute, whichever is longer): then adaptive pacing as for any host. `--max-rps` wins:
+//!   with a fixed ceiling the documented start is not applied.
 //! - Long stops are global: a `Retry-After` over two seconds (on a 429, or on a 503: down
 //!   for maintenance), or an exhausted quota
 //!   (`X-RateLimit-Remaining: 0` or the IETF `RateLimit` forms, see `retry.rs`) with a reset
@@ -78,6 +85,16 @@ const PENALTIES_PER_PROBE: f64 = 20.0;
 /// per step back under the limit).
 const PENALTY_STEP: f64 = 0.7;
 
+/// Drata documents 500 requests per minute per source IP.
+pub const DRATA_DOCUMENTED_RPS: f64 = 500.0 / 60.0;
+
+/// The documented rate limit of `host` in requests/s, if it is one of Drata's hosts
+/// (`drata.com` or a subdomain: every region's API host). Other hosts: unknown.
+pub fn documented_limit(host: Option<&str>) -> Option<f64> {
+    let host = host?.trim_end_matches('.').to_ascii_lowercase();
+    (host == "drata.com" || host.ends_with(".drata.com")).then_some(DRATA_DOCUMENTED_RPS)
+}
+
 #[derive(Debug)]
 struct State {
     next_slot: Instant,
@@ -98,6 +115,8 @@ struct State {
     /// Seconds every request is held back by a 429 lately (its `Retry-After` when that is a
     /// global pause, else 0).
     penalty: f64,
+    /// The pace is a documented limit not yet contradicted by the server (no growth).
+    known_start: bool,
 }
 
 impl State {
@@ -152,6 +171,7 @@ impl Pacer {
                 last_decrease: None,
                 last_grant: None,
                 penalty: 0.0,
+                known_start: false,
             }),
         }
     }
@@ -160,6 +180,18 @@ impl Pacer {
     /// longer than `max_pause` from now.
     pub fn with_max_pause(mut self, max_pause: Duration) -> Self {
         self.max_pause = Some(max_pause);
+        self
+    }
+
+    /// Start the adaptive pace at a documented limit (`documented_limit`) and hold it there
+    /// until the server contradicts it (a 429, or quota headers granting more). Not applied
+    /// under a fixed ceiling (`--max-rps` wins) or without adaptive pacing.
+    pub fn with_known_limit(self, per_second: Option<f64>) -> Self {
+        if let Some(rate) = per_second.filter(|r| *r > 0.0 && self.adaptive && self.max_rps.is_none()) {
+            let mut st = self.state.lock().expect("pacer lock");
+            st.rate = Some(rate.max(MIN_RATE));
+            st.known_start = true;
+        }
         self
     }
 
@@ -187,7 +219,7 @@ impl Pacer {
                         // Keep the average when timers fire late, but never bank a burst.
                         st.next_slot = st.next_slot.max(now.checked_sub(interval).unwrap_or(now)) + interval;
                     }
-                    if let Some(rate) = st.rate {
+                    if let Some(rate) = st.rate.filter(|_| !st.known_start) {
                         let (per_request, per_sec) = if st.slow_start {
                             (SLOW_START_GROWTH, SLOW_START_GROWTH_PER_SEC)
                         } else {
@@ -252,6 +284,11 @@ impl Pacer {
             return;
         }
         let (admitted, measured) = st.admitted_rate(now);
+        if st.known_start {
+            // The documented limit was too high for this server: learn it as any first 429.
+            st.known_start = false;
+            st.rate = None;
+        }
         let rate = match st.rate {
             // The first: whatever was admitted, but at least what the server's own wait
             // implies (one request per `after`, at most one a second).
@@ -301,6 +338,15 @@ impl Pacer {
         // Without a `max_pause` bound a reset over five minutes away is left to the refused
         // requests' own waits; with one, a pause past it fails `wait` at once (exit 75).
         let bounded = self.max_pause.is_some() || reset_in <= Duration::from_secs(300);
+        {
+            let mut st = self.state.lock().expect("pacer lock");
+            let documented = st.rate.filter(|_| st.known_start);
+            if documented.is_some_and(|r| remaining > r * reset_in.max(Duration::from_secs(60)).as_secs_f64()) {
+                // The server grants more than the documented limit: find its limit instead.
+                st.known_start = false;
+                st.rate = None;
+            }
+        }
         if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && bounded {
             let mut st = self.state.lock().expect("pacer lock");
             let until = Instant::now() + reset_in;

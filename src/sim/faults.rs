@@ -9,7 +9,8 @@
 //!
 //! This module decides and shapes faults; it knows nothing about personnel data.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
@@ -25,6 +26,11 @@ pub struct Faults {
     /// delta-seconds and an HTTP-date). When set, every API response carries
     /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
     pub rate_limit: Option<RateLimit>,
+    /// How that limiter behaves (`--rate-limit-shape`): the token bucket by default.
+    pub rate_shape: LimiterShape,
+    /// Whether responses carry the `X-RateLimit-*` quota headers (`Retry-After` on a 429
+    /// is sent either way, and always honest).
+    pub rate_headers: bool,
     /// Fraction of requests answered 502 or 503 with an HTML body, like a load balancer.
     pub html_error_rate: f64,
     /// Fraction of 200 responses whose connection is cut mid-body.
@@ -65,6 +71,8 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             rate_limit: None,
+            rate_shape: LimiterShape::Bucket,
+            rate_headers: true,
             html_error_rate: 0.0,
             cut_rate: 0.0,
             truncate_rate: 0.0,
@@ -89,6 +97,24 @@ impl Default for Faults {
 pub struct RateLimit {
     pub per_second: f64,
     pub burst: u32,
+}
+
+/// The limiter's shape, for `rate_limit`'s numbers. Real gateways differ in what a client
+/// pays for going over, which is what the client's pacing must cope with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimiterShape {
+    /// A token bucket: `per_second` refill, `burst` tokens; each refusal costs only itself.
+    #[default]
+    Bucket,
+    /// The same bucket, but once it runs dry *every* request is refused for `length` (the
+    /// bucket keeps refilling meanwhile), as many API gateways do.
+    Penalty { length: Duration },
+    /// A fixed window: `per_second x length` requests (at least one) per window of `length`,
+    /// the count resetting at each window boundary (counted from the simulator's start).
+    Window { length: Duration },
+    /// At most `burst` requests in flight (from arrival, including the simulated latency);
+    /// the rest are answered 429 at once, without the latency.
+    InFlight,
 }
 
 /// List drift while a client pages personnel: on each list request with `page >= 2`,
@@ -220,19 +246,18 @@ pub(crate) struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub(crate) fn new(cfg: RateLimit) -> Self {
-        TokenBucket { cfg, state: Mutex::new((f64::from(cfg.burst), Instant::now())) }
+    fn new_at(cfg: RateLimit, now: Instant) -> Self {
+        TokenBucket { cfg, state: Mutex::new((f64::from(cfg.burst), now)) }
     }
 
-    pub(crate) fn check(&self) -> RateDecision {
+    fn check_at(&self, now: Instant) -> RateDecision {
         let burst = f64::from(self.cfg.burst.max(1));
         let rate = self.cfg.per_second.max(1e-9);
-        let now = Instant::now();
         let (allowed, tokens) = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let elapsed = now.saturating_duration_since(st.1).as_secs_f64();
             st.0 = (st.0 + elapsed * rate).min(burst);
-            st.1 = now;
+            st.1 = st.1.max(now);
             if st.0 >= 1.0 {
                 st.0 -= 1.0;
                 (true, st.0)
@@ -253,6 +278,152 @@ impl TokenBucket {
             remaining: tokens.floor().max(0.0) as u32,
             reset_secs: secs(burst - tokens),
             retry_after_secs: if allowed { 0 } else { secs(1.0 - tokens) },
+        }
+    }
+}
+
+/// Whole seconds covering `d`, at least one (a `Retry-After` of 0 would invite a retry
+/// that is refused again).
+fn ceil_secs(d: Duration) -> u64 {
+    (d.as_secs_f64().ceil() as u64).max(1)
+}
+
+/// The simulator's rate limiter in one of its shapes (`LimiterShape`).
+#[derive(Debug)]
+pub(crate) enum Limiter {
+    Bucket(TokenBucket),
+    Penalty {
+        bucket: TokenBucket,
+        length: Duration,
+        until: Mutex<Option<Instant>>,
+    },
+    /// `state`: (index of the current window, requests admitted in it).
+    Window {
+        start: Instant,
+        length: Duration,
+        quota: u32,
+        state: Mutex<(u64, u32)>,
+    },
+    InFlight {
+        max: u32,
+        now: Arc<AtomicU32>,
+    },
+}
+
+/// One admitted request of an in-flight limiter; the slot frees when this is dropped.
+#[derive(Debug)]
+pub(crate) struct InFlightSlot(Arc<AtomicU32>);
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(cfg: RateLimit, shape: LimiterShape) -> Self {
+        Self::new_at(cfg, shape, Instant::now())
+    }
+
+    fn new_at(cfg: RateLimit, shape: LimiterShape, now: Instant) -> Self {
+        match shape {
+            LimiterShape::Bucket => Limiter::Bucket(TokenBucket::new_at(cfg, now)),
+            LimiterShape::Penalty { length } => {
+                Limiter::Penalty { bucket: TokenBucket::new_at(cfg, now), length, until: Mutex::new(None) }
+            }
+            LimiterShape::Window { length } => {
+                let length = length.max(Duration::from_millis(1));
+                let quota = (cfg.per_second * length.as_secs_f64()).round().clamp(1.0, f64::from(u32::MAX)) as u32;
+                Limiter::Window { start: now, length, quota, state: Mutex::new((0, 0)) }
+            }
+            LimiterShape::InFlight => Limiter::InFlight { max: cfg.burst.max(1), now: Arc::new(AtomicU32::new(0)) },
+        }
+    }
+
+    /// An in-flight limiter's decision for a request arriving now, and its slot if admitted.
+    /// The other shapes admit here and decide in `check`.
+    pub(crate) fn enter(&self) -> (Option<RateDecision>, Option<InFlightSlot>) {
+        let Limiter::InFlight { max, now } = self else {
+            return (None, None);
+        };
+        let taken = now.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < *max).then_some(n + 1));
+        let (allowed, busy) = match taken {
+            Ok(n) => (true, n + 1),
+            Err(n) => (false, n),
+        };
+        let decision = RateDecision {
+            allowed,
+            limit: *max,
+            remaining: max.saturating_sub(busy),
+            reset_secs: 0,
+            // A slot frees when a request in flight is answered (within the simulated
+            // latency); the smallest whole second covers that.
+            retry_after_secs: if allowed { 0 } else { 1 },
+        };
+        (Some(decision), allowed.then(|| InFlightSlot(now.clone())))
+    }
+
+    /// The decision for a request reaching the limiter now (in-flight limiters: `enter`).
+    pub(crate) fn check(&self) -> RateDecision {
+        self.check_at(Instant::now())
+    }
+
+    fn check_at(&self, now: Instant) -> RateDecision {
+        match self {
+            Limiter::Bucket(b) => b.check_at(now),
+            Limiter::Penalty { bucket, length, until } => {
+                let mut until = until.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(end) = until.filter(|end| *end > now) {
+                    let left = ceil_secs(end - now);
+                    return RateDecision {
+                        allowed: false,
+                        limit: bucket.cfg.burst,
+                        remaining: 0,
+                        reset_secs: left,
+                        retry_after_secs: left,
+                    };
+                }
+                let mut d = bucket.check_at(now);
+                if !d.allowed {
+                    // Dry: everyone is refused for the whole penalty, whatever the bucket holds.
+                    *until = Some(now + *length);
+                    d.retry_after_secs = ceil_secs(*length);
+                    d.reset_secs = d.reset_secs.max(d.retry_after_secs);
+                }
+                d
+            }
+            Limiter::Window { start, length, quota, state } => {
+                let since = now.saturating_duration_since(*start).as_nanos();
+                let index = (since / length.as_nanos()) as u64;
+                let window_end = *start + length.mul_f64((index + 1) as f64);
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                if st.0 != index {
+                    *st = (index, 0);
+                }
+                let allowed = st.1 < *quota;
+                if allowed {
+                    st.1 += 1;
+                }
+                let reset = ceil_secs(window_end.saturating_duration_since(now));
+                RateDecision {
+                    allowed,
+                    limit: *quota,
+                    remaining: quota - st.1,
+                    reset_secs: reset,
+                    retry_after_secs: if allowed { 0 } else { reset },
+                }
+            }
+            // Decided on arrival (`enter`); nothing is counted over time.
+            Limiter::InFlight { max, now } => {
+                let busy = now.load(Ordering::Acquire);
+                RateDecision {
+                    allowed: true,
+                    limit: *max,
+                    remaining: max.saturating_sub(busy),
+                    reset_secs: 0,
+                    retry_after_secs: 0,
+                }
+            }
         }
     }
 }
@@ -355,16 +526,86 @@ mod tests {
 
     #[test]
     fn bucket_limits_then_refuses() {
-        let b = TokenBucket::new(RateLimit { per_second: 0.5, burst: 2 });
-        let a = b.check();
+        let t0 = Instant::now();
+        let b = TokenBucket::new_at(RateLimit { per_second: 0.5, burst: 2 }, t0);
+        let a = b.check_at(t0);
         assert!(a.allowed);
         assert_eq!(a.remaining, 1);
-        assert!(b.check().allowed);
-        let c = b.check();
+        assert!(b.check_at(t0).allowed);
+        let c = b.check_at(t0);
         assert!(!c.allowed);
         assert_eq!(c.retry_after_secs, 2);
         assert_eq!(c.limit, 2);
         assert_eq!(c.remaining, 0);
+    }
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn penalty_refuses_everyone_for_its_length_once_the_bucket_runs_dry() {
+        let t0 = Instant::now();
+        let shape = LimiterShape::Penalty { length: 5 * SEC };
+        let l = Limiter::new_at(RateLimit { per_second: 10.0, burst: 2 }, shape, t0);
+        assert!(l.check_at(t0).allowed && l.check_at(t0).allowed);
+        let dry = l.check_at(t0);
+        assert!(!dry.allowed);
+        assert_eq!(dry.retry_after_secs, 5, "the honest wait is the whole penalty");
+        // The bucket refills meanwhile (2 tokens within 0.2 s), but the penalty holds.
+        let t = t0 + Duration::from_millis(4_500);
+        let held = l.check_at(t);
+        assert!(!held.allowed);
+        assert_eq!((held.retry_after_secs, held.remaining), (1, 0));
+        // Refusals during the penalty do not extend it.
+        let after = t0 + 5 * SEC;
+        assert!(l.check_at(after).allowed && l.check_at(after).allowed);
+        assert!(!l.check_at(after).allowed, "dry again: a new penalty");
+        assert!(!l.check_at(after + Duration::from_millis(4_999)).allowed);
+        assert!(l.check_at(after + 5 * SEC).allowed);
+    }
+
+    #[test]
+    fn a_fixed_window_admits_its_quota_and_resets_at_the_boundary() {
+        let t0 = Instant::now();
+        let shape = LimiterShape::Window { length: 2 * SEC };
+        // 3 requests/s over 2-s windows: 6 a window, however they bunch.
+        let l = Limiter::new_at(RateLimit { per_second: 3.0, burst: 1 }, shape, t0);
+        let t = t0 + Duration::from_millis(500);
+        for k in 0..6 {
+            let d = l.check_at(t);
+            assert!(d.allowed, "request {k}");
+            assert_eq!((d.limit, d.remaining), (6, 5 - k));
+        }
+        let refused = l.check_at(t);
+        assert!(!refused.allowed);
+        assert_eq!((refused.retry_after_secs, refused.reset_secs), (2, 2), "1.5 s to the boundary, in whole seconds");
+        assert!(!l.check_at(t0 + Duration::from_millis(1_999)).allowed);
+        let next = t0 + 2 * SEC;
+        assert!((0..6).all(|_| l.check_at(next).allowed), "a new window, a new quota");
+        assert!(!l.check_at(next).allowed);
+        // A window with nothing sent does not carry over.
+        assert!((0..6).all(|_| l.check_at(t0 + 10 * SEC).allowed));
+        assert!(!l.check_at(t0 + 10 * SEC).allowed);
+    }
+
+    #[test]
+    fn an_in_flight_limit_refuses_while_its_slots_are_taken_and_frees_them_on_drop() {
+        let l = Limiter::new(RateLimit { per_second: 1.0, burst: 2 }, LimiterShape::InFlight);
+        let (a, slot_a) = l.enter();
+        let (b, slot_b) = l.enter();
+        assert!(a.unwrap().allowed && b.unwrap().allowed);
+        assert_eq!(b.unwrap().remaining, 0);
+        let (c, none) = l.enter();
+        let c = c.unwrap();
+        assert!(!c.allowed && none.is_none());
+        assert_eq!(c.retry_after_secs, 1);
+        drop(slot_a);
+        let (d, slot_d) = l.enter();
+        assert!(d.unwrap().allowed, "a slot freed when a request was answered");
+        drop((slot_b, slot_d));
+        assert_eq!(l.check().remaining, 2);
+        // The time-based shapes decide nothing on arrival.
+        let bucket = Limiter::new(RateLimit { per_second: 1.0, burst: 1 }, LimiterShape::Bucket);
+        assert!(matches!(bucket.enter(), (None, None)));
     }
 
     #[test]

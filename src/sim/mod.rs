@@ -41,11 +41,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use faults::{Drift, Faults, PersonFault, RateLimit};
+pub use faults::{Drift, Faults, LimiterShape, PersonFault, RateLimit};
 pub use server::RunningSim;
 
 use data::{Control, Generator};
-use faults::TokenBucket;
+use faults::Limiter;
 use roster::Roster;
 use server::Counters;
 
@@ -163,7 +163,7 @@ pub struct Simulator {
     pub(crate) roster: RwLock<Roster>,
     pub(crate) controls: Vec<Control>,
     pub(crate) keys: HashMap<String, HashSet<String>>,
-    pub(crate) bucket: Option<TokenBucket>,
+    pub(crate) limiter: Option<Limiter>,
     pub(crate) counters: Counters,
     /// First-page personnel requests so far: which reading of the list a page belongs to,
     /// for `Faults::unstable_order`.
@@ -179,13 +179,13 @@ impl Simulator {
         for k in &cfg.keys {
             keys.entry(k.key.clone()).or_default().extend(k.scopes.iter().cloned());
         }
-        let bucket = cfg.faults.rate_limit.map(TokenBucket::new);
+        let limiter = cfg.faults.rate_limit.map(|r| Limiter::new(r, cfg.faults.rate_shape));
         Arc::new(Simulator {
             gen,
             roster: RwLock::new(Roster::new(base)),
             controls,
             keys,
-            bucket,
+            limiter,
             counters: Counters::default(),
             list_passes: Default::default(),
             cfg,

@@ -301,11 +301,14 @@ async fn gate(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Re
     let endpoint = Endpoint::classify(req.method(), req.uri().path());
     c.requests_total.fetch_add(1, Relaxed);
     c.by_endpoint[endpoint as usize].fetch_add(1, Relaxed);
+    // An in-flight limiter decides on arrival and holds the slot through the latency (the
+    // backend's time); its refusals are answered at once.
+    let (arrival, _slot) = sim.limiter.as_ref().map_or((None, None), |l| l.enter());
 
-    if !sim.cfg.latency.is_zero() {
+    if !sim.cfg.latency.is_zero() && arrival.is_none_or(|d| d.allowed) {
         tokio::time::sleep(sim.cfg.latency).await;
     }
-    let resp = respond(&sim, seq, endpoint, req, next, &mut guard).await;
+    let resp = respond(&sim, seq, endpoint, req, next, &mut guard, arrival).await;
     let status = resp.status().as_u16() as usize;
     c.by_status[status.min(STATUS_SLOTS - 1)].fetch_add(1, Relaxed);
     drop(guard);
@@ -319,6 +322,7 @@ async fn respond(
     req: Request,
     next: Next,
     guard: &mut Option<InFlight>,
+    arrival: Option<faults::RateDecision>,
 ) -> Response {
     let f = &sim.cfg.faults;
     let c = &sim.counters;
@@ -327,7 +331,7 @@ async fn respond(
         return faults::html_login();
     }
     let dice = Dice::new(f.fault_seed, seq);
-    let rate = sim.bucket.as_ref().map(|b| b.check());
+    let rate = arrival.or_else(|| sim.limiter.as_ref().map(|l| l.check()));
 
     let mut resp = if let Some(d) = rate.filter(|d| !d.allowed) {
         c.rate_limited.fetch_add(1, Relaxed);
@@ -356,7 +360,7 @@ async fn respond(
             r
         }
     };
-    if let Some(d) = rate {
+    if let Some(d) = rate.filter(|_| f.rate_headers) {
         add_rate_headers(resp.headers_mut(), &d);
     }
     resp

@@ -229,3 +229,72 @@ async fn a_long_retry_after_on_every_429_makes_probing_rare() {
     eprintln!("{rate}/s admitted, {limited} of {requests} refused");
     assert!(rate >= 0.85 * 20.0, "{rate}/s admitted ({limited} of {requests} refused)");
 }
+
+#[test]
+fn drata_hosts_have_a_documented_limit_others_do_not() {
+    for host in
+        ["public-api.drata.com", "public-api.eu.drata.com", "PUBLIC-API.APAC.DRATA.COM", "drata.com", "x.drata.com."]
+    {
+        assert_eq!(documented_limit(Some(host)), Some(500.0 / 60.0), "{host}");
+    }
+    for host in ["127.0.0.1", "drata.com.evil.example", "notdrata.com", "api.example.com", "localhost"] {
+        assert_eq!(documented_limit(Some(host)), None, "{host}");
+    }
+    assert_eq!(documented_limit(None), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_documented_limit_paces_from_the_first_request_and_does_not_probe_past_it() {
+    let p = Pacer::new(None, true).with_known_limit(documented_limit(Some("public-api.drata.com")));
+    let t0 = Instant::now();
+    for _ in 0..=100 {
+        p.wait(None).await.unwrap();
+        p.on_admitted();
+    }
+    // 100 intervals at 500/minute: 12 s, no first burst and no growth.
+    let e = t0.elapsed().as_secs_f64();
+    assert!((11.9..12.2).contains(&e), "{e}");
+    assert!((p.current_rate().unwrap() - 500.0 / 60.0).abs() < 1e-9);
+    // Quota headers that fit the documented limit (a 500-a-minute window) change nothing.
+    p.on_rate_headers(400.0, Duration::from_secs(50));
+    assert!((p.current_rate().unwrap() - 500.0 / 60.0).abs() < 1e-9);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_rps_wins_over_a_documented_limit() {
+    let p = Pacer::new(Some(20.0), true).with_known_limit(Some(500.0 / 60.0));
+    assert_eq!(p.current_rate(), Some(20.0));
+    // Without adaptive pacing nothing is learnt, and nothing documented applies either.
+    assert_eq!(Pacer::new(None, false).with_known_limit(Some(8.0)).current_rate(), None);
+    // Other hosts: unpaced until the first 429, as before.
+    assert_eq!(Pacer::new(None, true).with_known_limit(documented_limit(Some("127.0.0.1"))).current_rate(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn quota_headers_granting_more_than_documented_end_the_documented_start() {
+    let p = Pacer::new(None, true).with_known_limit(Some(500.0 / 60.0));
+    // 1,000 left for the next minute: twice the documented pace.
+    p.on_rate_headers(1000.0, Duration::from_secs(60));
+    assert_eq!(p.current_rate(), None, "adaptive as for any host");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_under_a_documented_limit_is_learnt_as_a_first_429() {
+    let p = Pacer::new(None, true).with_known_limit(Some(500.0 / 60.0));
+    // The server admits only ~4 requests/s.
+    for _ in 0..8 {
+        p.wait(None).await.unwrap();
+        p.on_admitted();
+        tokio::time::advance(Duration::from_millis(250)).await;
+    }
+    let sent = p.wait(None).await.unwrap();
+    p.on_rate_limited(Duration::from_secs(1), sent);
+    let r = p.current_rate().unwrap();
+    assert!(r < 500.0 / 60.0 && r > 2.0, "{r}");
+    // From here it probes again (slow start), as after a first 429 anywhere.
+    for _ in 0..20 {
+        p.wait(None).await.unwrap();
+        p.on_admitted();
+    }
+    assert!(p.current_rate().unwrap() > r, "{:?} vs {r}", p.current_rate());
+}
