@@ -72,3 +72,33 @@ pub async fn simulate(a: &SimulateArgs) -> Result<super::Outcome, EtlError> {
     sim.shutdown().await;
     Ok(super::Outcome::done(String::new()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn faults(args: &[&str]) -> Faults {
+        let cli = Cli::try_parse_from([&["drata-etl", "simulate", "--rate-limit", "40"], args].concat()).unwrap();
+        let Command::Simulate(a) = cli.command else { panic!("not simulate") };
+        sim_config(&a).faults
+    }
+
+    #[test]
+    fn limiter_shape_flags_reach_the_simulator() {
+        let d = faults(&[]);
+        assert_eq!((d.rate_shape, d.rate_headers), (LimiterShape::Bucket, true));
+        let p = faults(&["--rate-limit-shape", "penalty", "--rate-limit-penalty", "5"]);
+        assert_eq!(p.rate_shape, LimiterShape::Penalty { length: Duration::from_secs(5) });
+        let w = faults(&["--rate-limit-shape", "window", "--rate-limit-window", "60", "--rate-limit-headers", "false"]);
+        assert_eq!((w.rate_shape, w.rate_headers), (LimiterShape::Window { length: Duration::from_secs(60) }, false));
+        let i = faults(&["--rate-limit-shape", "inflight", "--rate-burst", "2"]);
+        assert_eq!((i.rate_shape, i.rate_limit.unwrap().burst), (LimiterShape::InFlight, 2));
+        for bad in
+            [&["--rate-limit-shape", "leaky"][..], &["--rate-limit-penalty", "0"], &["--rate-limit-headers", "maybe"]]
+        {
+            assert!(Cli::try_parse_from([&["drata-etl", "simulate"], bad].concat()).is_err(), "{bad:?}");
+        }
+    }
+}

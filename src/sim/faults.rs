@@ -1,4 +1,5 @@
-//! Fault injection for the simulator: rate limiting, load-balancer HTML errors, cut
+//! Fault injection for the simulator: rate limiting (in one of four shapes: token bucket,
+//! penalty window, fixed window, requests in flight), load-balancer HTML errors, cut
 //! connections, truncated JSON, slow responses, a capped page size, list drift, bad
 //! auth and the wrong host (an HTML login page).
 //!
@@ -22,9 +23,10 @@ use super::data::{hash3, unit_f64};
 /// Which faults the simulator injects. `Faults::default()` injects none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faults {
-    /// Token bucket; over the limit answers 429 with `Retry-After` (alternating between
-    /// delta-seconds and an HTTP-date). When set, every API response carries
-    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
+    /// The limit (a token bucket unless `rate_shape` says otherwise); over it answers 429
+    /// with `Retry-After` (alternating between delta-seconds and an HTTP-date). When set,
+    /// every API response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+    /// `X-RateLimit-Reset` unless `rate_headers` is off.
     pub rate_limit: Option<RateLimit>,
     /// How that limiter behaves (`--rate-limit-shape`): the token bucket by default.
     pub rate_shape: LimiterShape,
