@@ -256,7 +256,6 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::Manifest;
     use crate::store::{Remote, StoreOptions};
     use futures::stream::BoxStream;
     use futures::StreamExt;
@@ -355,25 +354,10 @@ mod tests {
     }
 
     fn manifest(id: &str, run_at: &str) -> Vec<u8> {
-        let m = Manifest {
-            format_version: 1,
-            run_id: format!("run-{id}"),
-            snapshot_id: id.into(),
-            snapshot_date: run_at[..10].into(),
-            workspace: None,
-            run_at: run_at.into(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            tool_version: String::new(),
-            api_dialect: "guide".into(),
-            base_url: String::new(),
-            tables: Default::default(),
-            listing: Default::default(),
-            enrichment: Default::default(),
-            incremental: None,
-            api: Default::default(),
-        };
-        serde_json::to_vec(&m).unwrap()
+        let at = chrono::DateTime::parse_from_rfc3339(run_at).unwrap().with_timezone(&chrono::Utc);
+        let key = crate::load::SnapshotKey::from_run_at(at);
+        assert_eq!(key.id, id, "the fixture's id is the one its run time names");
+        serde_json::to_vec(&crate::load::manifest::empty_for_tests(&key, &format!("run-{id}"))).unwrap()
     }
 
     #[tokio::test]

@@ -280,5 +280,28 @@ fn shown_text(s: &str) -> String {
     }
 }
 
+/// An empty manifest of one snapshot (no tables), for tests that need a valid record.
+#[cfg(test)]
+pub(crate) fn empty_for_tests(key: &super::layout::SnapshotKey, run_id: &str) -> Manifest {
+    Manifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        run_id: run_id.into(),
+        snapshot_id: key.id.clone(),
+        snapshot_date: key.date.to_string(),
+        workspace: key.workspace.clone(),
+        run_at: key.run_at_rfc3339(),
+        started_at: String::new(),
+        finished_at: String::new(),
+        tool_version: String::new(),
+        api_dialect: "guide".into(),
+        base_url: String::new(),
+        tables: Default::default(),
+        listing: Default::default(),
+        enrichment: Default::default(),
+        incremental: None,
+        api: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -15,24 +15,7 @@ fn key(at: &str) -> SnapshotKey {
 }
 
 fn manifest_for(k: &SnapshotKey, run_id: &str) -> Manifest {
-    Manifest {
-        format_version: 1,
-        run_id: run_id.into(),
-        snapshot_id: k.id.clone(),
-        snapshot_date: k.date.to_string(),
-        workspace: k.workspace.clone(),
-        run_at: k.run_at_rfc3339(),
-        started_at: String::new(),
-        finished_at: String::new(),
-        tool_version: String::new(),
-        api_dialect: "guide".into(),
-        base_url: String::new(),
-        tables: Default::default(),
-        listing: Default::default(),
-        enrichment: Default::default(),
-        incremental: None,
-        api: Default::default(),
-    }
+    crate::load::manifest::empty_for_tests(k, run_id)
 }
 
 fn stage(root: &OutputRoot, k: &SnapshotKey, run_id: &str, rows: usize) -> Staging {
