@@ -12,6 +12,7 @@
 #   BENCH_NO_BUILD=1 BIN=target/debug/drata-etl scripts/bench.sh shapes   # limiter shapes, debug build
 #   scripts/bench.sh shapes_long                 # slow: the same shapes with 5,000 people
 #   SHAPES=penalty_1s,inflight scripts/bench.sh shapes   # some of the shapes only
+#   CONCURRENT="2 4" SHAPES=bucket,penalty_1s scripts/bench.sh concurrent   # runs sharing one limiter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -252,6 +253,56 @@ shapes_at() { # $1 people
 }
 bench_shapes() { shapes_at "${SHAPES_PEOPLE:-300}"; }
 bench_shapes_long() { shapes_at 5000; }
+
+# Runs sharing one source IP: CONCURRENT (default "2 4") separate `run` processes, each with
+# its own output root and client defaults, start together against ONE simulator at the
+# shapes' limit (40 requests/s), as several mapped Airflow tasks on one worker would. A fresh
+# simulator per repetition, so each starts at a full bucket with no penalty in force.
+# Combined admitted rate / limit = requests not answered 429 across all runs / the wall time
+# from the first start to the last end / 40; combined share answered 429 = 429s / requests,
+# both from each run's summary line (`api` block).
+#   BENCH_NO_BUILD=1 BIN=target/debug/drata-etl scripts/bench.sh concurrent
+#   CONCURRENT=2 SHAPES=penalty_1s RUNS=1 scripts/bench.sh concurrent
+bench_concurrent() {
+  local people=${SHAPES_PEOPLE:-300} name n rep i
+  IFS=, read -r -a chosen <<<"${SHAPES:-bucket}"
+  for name in "${chosen[@]}"; do
+    local flags=${SHAPE_FLAGS[$name]}
+    [[ $flags == *--rate-burst* ]] || flags="--rate-burst 20 $flags"
+    for n in ${CONCURRENT:-2 4}; do
+      : >"$WORK/conc.jsonl"
+      for rep in $(seq "$RUNS"); do
+        # shellcheck disable=SC2086
+        start_sim --personnel "$people" --rate-limit $SHAPE_LIMIT $flags
+        rm -rf "$WORK/cc" && mkdir -p "$WORK/cc"
+        local t0; t0=$(date +%s.%N)
+        for i in $(seq "$n"); do
+          ( "$BIN" run --base-url "$BASE" --out "$WORK/cc/out$i" --log-level warn \
+              >"$WORK/cc/summary$i.json" 2>"$WORK/cc/run$i.err" || echo "run $i failed: $(tail -1 "$WORK/cc/run$i.err")" >&2
+            date +%s.%N >"$WORK/cc/end$i" ) &
+        done
+        wait $(jobs -p | grep -vx "$sim_pid")
+        stop_sim
+        python3 - "$WORK/cc" "$n" "$t0" "$SHAPE_LIMIT" >>"$WORK/conc.jsonl" <<'PY'
+import json, sys
+d, n, t0, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+runs = [json.loads(open(f"{d}/summary{i}.json").read().strip().splitlines()[-1]) for i in range(1, n + 1)]
+wall = max(float(open(f"{d}/end{i}").read()) for i in range(1, n + 1)) - t0
+req = sum(r["api"]["requests"] for r in runs)
+limited = sum(r["api"]["rate_limited"] for r in runs)
+print(json.dumps({"wall_s": wall, "requests": req, "rate_limited": limited,
+                  "combined_fraction_of_limit": (req - limited) / wall / limit,
+                  "combined_share_429": limited / req,
+                  "slowest_run_s": max(r["duration_secs"] for r in runs),
+                  "fastest_run_s": min(r["duration_secs"] for r in runs)}))
+PY
+      done
+      report "$WORK/conc.jsonl" "concurrent: ${n} runs of ${people} people sharing one limiter, shape ${name}, limit ${SHAPE_LIMIT}/s (simulate --rate-limit $SHAPE_LIMIT $flags)" \
+        "{'wall_s': r['wall_s'], 'requests (all runs)': r['requests'], 'combined_fraction_of_limit': r['combined_fraction_of_limit'], 'combined_share_429': r['combined_share_429'], 'fastest_run_s': r['fastest_run_s'], 'slowest_run_s': r['slowest_run_s']}"
+      cat "$WORK/conc.jsonl"
+    done
+  done
+}
 
 benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=(simulator latency rate throughput memory)
