@@ -263,6 +263,7 @@ bench_shapes_long() { shapes_at 5000; }
 # both from each run's summary line (`api` block).
 #   BENCH_NO_BUILD=1 BIN=target/debug/drata-etl scripts/bench.sh concurrent
 #   CONCURRENT=2 SHAPES=penalty_1s RUNS=1 scripts/bench.sh concurrent
+#   CONCURRENT=2 CONCURRENT_RUN_ARGS="--max-rps 20" scripts/bench.sh concurrent   # limit / runs each
 bench_concurrent() {
   local people=${SHAPES_PEOPLE:-300} name n rep i
   IFS=, read -r -a chosen <<<"${SHAPES:-bucket}"
@@ -277,7 +278,8 @@ bench_concurrent() {
         rm -rf "$WORK/cc" && mkdir -p "$WORK/cc"
         local t0; t0=$(date +%s.%N)
         for i in $(seq "$n"); do
-          ( "$BIN" run --base-url "$BASE" --out "$WORK/cc/out$i" --log-level warn \
+          # shellcheck disable=SC2086
+          ( "$BIN" run --base-url "$BASE" --out "$WORK/cc/out$i" --log-level warn ${CONCURRENT_RUN_ARGS:-} \
               >"$WORK/cc/summary$i.json" 2>"$WORK/cc/run$i.err" || echo "run $i failed: $(tail -1 "$WORK/cc/run$i.err")" >&2
             date +%s.%N >"$WORK/cc/end$i" ) &
         done
@@ -297,7 +299,7 @@ print(json.dumps({"wall_s": wall, "requests": req, "rate_limited": limited,
                   "fastest_run_s": min(r["duration_secs"] for r in runs)}))
 PY
       done
-      report "$WORK/conc.jsonl" "concurrent: ${n} runs of ${people} people sharing one limiter, shape ${name}, limit ${SHAPE_LIMIT}/s (simulate --rate-limit $SHAPE_LIMIT $flags)" \
+      report "$WORK/conc.jsonl" "concurrent: ${n} runs of ${people} people sharing one limiter, shape ${name}, limit ${SHAPE_LIMIT}/s, run flags: ${CONCURRENT_RUN_ARGS:-defaults} (simulate --rate-limit $SHAPE_LIMIT $flags)" \
         "{'wall_s': r['wall_s'], 'requests (all runs)': r['requests'], 'combined_fraction_of_limit': r['combined_fraction_of_limit'], 'combined_share_429': r['combined_share_429'], 'fastest_run_s': r['fastest_run_s'], 'slowest_run_s': r['slowest_run_s']}"
       cat "$WORK/conc.jsonl"
     done
