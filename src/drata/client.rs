@@ -448,7 +448,9 @@ fn scrub(text: &str, key: &str) -> String {
 /// the document's shape stay as the server sent them, so a key that happens to equal a field
 /// name or an enum value cannot break or rename the data.
 fn scrub_echoed_key(v: &mut serde_json::Value, raw: &[u8], key: &str) {
-    if key.is_empty() || !key_forms(key).iter().any(|f| contains(raw, f.as_bytes())) {
+    // A body that is not UTF-8 holds no string value to scrub (it did not parse as JSON).
+    let Ok(text) = std::str::from_utf8(raw) else { return };
+    if key.is_empty() || !key_forms(key).iter().any(|f| text.contains(f.as_str())) {
         return;
     }
     fn walk(v: &mut serde_json::Value, key: &str) {
@@ -460,10 +462,6 @@ fn scrub_echoed_key(v: &mut serde_json::Value, raw: &[u8], key: &str) {
         }
     }
     walk(v, key);
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The `message` of a JSON error body, shortened, with the key scrubbed in case a server
