@@ -13,15 +13,16 @@
 --   SET VARIABLE from_snapshot = '20260130T020000Z'; -- diff: default the one before snapshot
 
 CREATE OR REPLACE TEMP VIEW manifests AS
-SELECT snapshot_id, snapshot_date, workspace, CAST(run_at AS TIMESTAMPTZ) AS run_at, tables
+SELECT snapshot_id, snapshot_date, workspace, CAST(run_at AS TIMESTAMPTZ) AS run_at, api_dialect, tables
 FROM read_json('_snapshots/**/_manifest.json', format = 'auto', maximum_object_size = 1073741824, columns = {
-    snapshot_id: 'VARCHAR', snapshot_date: 'VARCHAR', workspace: 'VARCHAR', run_at: 'VARCHAR',
+    snapshot_id: 'VARCHAR', snapshot_date: 'VARCHAR', workspace: 'VARCHAR', run_at: 'VARCHAR', api_dialect: 'VARCHAR',
     tables: 'STRUCT(
         personnel STRUCT(files STRUCT(path VARCHAR)[]),
         personnel_training STRUCT(files STRUCT(path VARCHAR)[]),
         personnel_background_checks STRUCT(files STRUCT(path VARCHAR)[]),
         controls STRUCT(files STRUCT(path VARCHAR)[]),
-        personnel_org STRUCT(files STRUCT(path VARCHAR)[]))'
+        personnel_org STRUCT(files STRUCT(path VARCHAR)[]),
+        personnel_compliance_checks STRUCT(files STRUCT(path VARCHAR)[]))'
 });
 
 -- One row per committed file: (snapshot_id, tbl, path relative to the output root).
@@ -33,6 +34,7 @@ FROM (
     UNION ALL SELECT snapshot_id, workspace, 'personnel_background_checks', tables.personnel_background_checks.files FROM manifests
     UNION ALL SELECT snapshot_id, workspace, 'controls', tables.controls.files FROM manifests
     UNION ALL SELECT snapshot_id, workspace, 'personnel_org', tables.personnel_org.files FROM manifests
+    UNION ALL SELECT snapshot_id, workspace, 'personnel_compliance_checks', tables.personnel_compliance_checks.files FROM manifests
 );
 
 -- The workspace scope: the variable, else the only one present.
@@ -43,14 +45,25 @@ WHERE workspace IS NOT DISTINCT FROM coalesce(
     (SELECT CASE WHEN count(DISTINCT coalesce(workspace, '')) = 1 THEN any_value(workspace) END FROM manifests));
 
 CREATE OR REPLACE TEMP VIEW chosen AS
-SELECT snapshot_id, snapshot_date, run_at FROM scope
+SELECT snapshot_id, snapshot_date, run_at, api_dialect FROM scope
 WHERE snapshot_id = coalesce(nullif(getvariable('snapshot'), 'latest'), (SELECT max_by(snapshot_id, run_at) FROM scope));
 
 CREATE OR REPLACE TEMP VIEW chosen_from AS
-SELECT snapshot_id, snapshot_date, run_at FROM scope
+SELECT snapshot_id, snapshot_date, run_at, api_dialect FROM scope
 WHERE snapshot_id = coalesce(
     getvariable('from_snapshot'),
     (SELECT max_by(snapshot_id, run_at) FROM scope WHERE run_at < (SELECT run_at FROM chosen)));
+
+-- What the chosen snapshot's statuses mean (its API dialect; `drata-etl report` uses the
+-- same table, src/analyze/vocab.rs): the guide's COMPLIANT / NON_COMPLIANT, COMPLETED
+-- trainings and PASSED checks; the real dialects' FULL_COMPLIANCE PASS / FAIL or
+-- MISCONFIGURED, PASS trainings and OK background checks.
+CREATE OR REPLACE TEMP VIEW vocab AS
+SELECT CASE WHEN api_dialect IN ('v1', 'v2') THEN 'PASS' ELSE 'COMPLIANT' END AS compliant,
+       CASE WHEN api_dialect IN ('v1', 'v2') THEN ['FAIL', 'MISCONFIGURED'] ELSE ['NON_COMPLIANT'] END AS non_compliant,
+       CASE WHEN api_dialect IN ('v1', 'v2') THEN 'PASS' ELSE 'COMPLETED' END AS training_done,
+       CASE WHEN api_dialect IN ('v1', 'v2') THEN 'OK' ELSE 'PASSED' END AS check_passed
+FROM chosen;
 
 -- Tables of the chosen snapshot (and of the diff's older one, *_from). union_by_name: files
 -- written by older versions may lack newer columns.
@@ -66,6 +79,9 @@ WHERE filename IN (SELECT path FROM committed_files WHERE tbl = 'personnel_backg
 CREATE OR REPLACE TEMP VIEW controls AS
 SELECT * EXCLUDE (filename) FROM read_parquet('controls/**/*.parquet', filename = true, hive_partitioning = false, union_by_name = true)
 WHERE filename IN (SELECT path FROM committed_files WHERE tbl = 'controls' AND snapshot_id = (SELECT snapshot_id FROM chosen) AND workspace IS NOT DISTINCT FROM (SELECT any_value(workspace) FROM scope));
+CREATE OR REPLACE TEMP VIEW personnel_compliance_checks AS
+SELECT * EXCLUDE (filename) FROM read_parquet('personnel_compliance_checks/**/*.parquet', filename = true, hive_partitioning = false, union_by_name = true)
+WHERE filename IN (SELECT path FROM committed_files WHERE tbl = 'personnel_compliance_checks' AND snapshot_id = (SELECT snapshot_id FROM chosen) AND workspace IS NOT DISTINCT FROM (SELECT any_value(workspace) FROM scope));
 
 CREATE OR REPLACE TEMP VIEW personnel_from AS
 SELECT * EXCLUDE (filename) FROM read_parquet('personnel/**/*.parquet', filename = true, hive_partitioning = false, union_by_name = true)

@@ -1,11 +1,11 @@
--- Trainings newly completed (a COMPLETED row now, none before for that person and course),
+-- Trainings newly completed (a done row now, per `vocab`, none before for that person and course),
 -- for people in both snapshots (`drata-etl diff`: trainings_completed).
 WITH done_to AS (
     SELECT personnel_id, coalesce(name, '(none)') AS course, max(completed_at) AS completed_at
-    FROM personnel_training WHERE status = 'COMPLETED' GROUP BY ALL
+    FROM personnel_training WHERE status = (SELECT training_done FROM vocab) GROUP BY ALL
 ), done_from AS (
     SELECT DISTINCT personnel_id, coalesce(name, '(none)') AS course
-    FROM personnel_training_from WHERE status = 'COMPLETED'
+    FROM personnel_training_from WHERE status = (SELECT training_done FROM vocab)
 )
 SELECT p.email, p.first_name, p.last_name, p.department, p.id, d.course, d.completed_at
 FROM done_to d

@@ -7,10 +7,11 @@
 //! not a change); control changes by control id. `--format parquet` writes every change as
 //! one row of a flat table (written with arrow-rs, like the snapshot files themselves).
 
-use super::people::{active, inactive, ints, label, people, people_table, status_rank, strs, PeopleList, PERSON_COLS};
+use super::people::{active, inactive, ints, label, people, people_table, strs, PeopleList, PERSON_COLS};
 use super::polars_err;
 use super::render::{Doc, Section, Table};
 use super::snapshot::{scan, Snapshots};
+use super::vocab::Vocab;
 use crate::error::EtlError;
 use crate::load::{Manifest, Table as T};
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -80,6 +81,7 @@ pub fn diff(snaps: &Snapshots, from: Option<&str>, to: Option<&str>, limit: usiz
 }
 
 fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff, EtlError> {
+    let v = Vocab::of(tm);
     let what = format!("the diff {} -> {}", fm.snapshot_id, tm.snapshot_id);
     let err = polars_err(&what);
     let cols: Vec<&str> = [&PERSON_COLS[..], &["is_active", "compliance_status"][..]].concat();
@@ -133,18 +135,17 @@ fn build(root: &Path, fm: &Manifest, tm: &Manifest, limit: usize) -> Result<Diff
     let mut compliance_transitions: Vec<Transition> =
         transitions.into_iter().map(|((from, to), count)| Transition { from, to, count }).collect();
     compliance_transitions.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| (status_rank(&a.from), &a.from, &a.to).cmp(&(status_rank(&b.from), &b.from, &b.to)))
+        b.count.cmp(&a.count).then_with(|| (v.rank(&a.from), &a.from, &a.to).cmp(&(v.rank(&b.from), &b.from, &b.to)))
     });
 
     let in_both = both.clone().select([col("id").alias("personnel_id")]);
     let to_people = scan(root, tm, T::Personnel, &PERSON_COLS)?;
 
-    // Trainings newly completed: (person, course) with a COMPLETED row now and none before.
+    // Trainings newly completed: (person, course) with a done row now (COMPLETED in the
+    // guide, PASS in the real dialects: `vocab`) and none before.
     let completed = |m: &Manifest| -> Result<LazyFrame, EtlError> {
         Ok(scan(root, m, T::PersonnelTraining, &["personnel_id", "name", "status", "completed_at"])?
-            .filter(col("status").eq(lit("COMPLETED")))
+            .filter(col("status").eq(lit(Vocab::of(m).training_done)))
             .group_by([col("personnel_id"), label("name").alias("course")])
             .agg([col("completed_at").max().cast(DataType::String).alias("completed_at")]))
     };

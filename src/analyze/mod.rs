@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod vocab;
 
 use crate::error::{EtlError, FailureKind};
 use std::io::Write;

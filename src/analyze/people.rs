@@ -127,14 +127,3 @@ pub(crate) fn people_table(list: &PeopleList, detail: Option<&str>) -> Table {
     t.more = list.count - list.people.len() as u64;
     t
 }
-
-/// COMPLIANT first, then NON_COMPLIANT, PENDING, anything else.
-pub(crate) fn status_rank(s: &str) -> u8 {
-    match s {
-        "COMPLIANT" => 0,
-        "NON_COMPLIANT" => 1,
-        "PENDING" => 2,
-        NONE_LABEL => 4,
-        _ => 3,
-    }
-}

@@ -8,11 +8,12 @@
 //! cut at `--limit` (counts are always exact).
 
 use super::people::{
-    active, days_since_epoch, inactive, ints, label, people, people_list, people_table, status_rank, strs, PeopleList,
-    PersonRef, NONE_LABEL, PERSON_COLS,
+    active, days_since_epoch, inactive, ints, label, people, people_list, people_table, strs, PeopleList, PersonRef,
+    NONE_LABEL, PERSON_COLS,
 };
 use super::render::{Chart, Doc, Section, Table};
 use super::snapshot::{scan, table_files, Snapshots};
+use super::vocab::Vocab;
 use super::{pct, polars_err};
 use crate::error::EtlError;
 use crate::load::org::OrgGraph;
@@ -61,9 +62,20 @@ pub struct ControlProblem {
     pub problem: String,
 }
 
+/// Real dialects: how many active non-compliant people fail one compliance check type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailingCheck {
+    /// The compliance check type (ANTIVIRUS, BG_CHECK, SECURITY_TRAINING, ...).
+    pub check_type: String,
+    /// Active non-compliant people whose check of this type is not compliant.
+    pub people: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub snapshot_id: String,
+    /// The API dialect the snapshot was read from (it decides what statuses mean: `vocab`).
+    pub api_dialect: String,
     pub snapshot_date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
@@ -74,7 +86,11 @@ pub struct Report {
     pub headcount: Vec<Headcount>,
     pub compliance_status: BTreeMap<String, u64>,
     pub compliance_by_department: Vec<DepartmentCompliance>,
+    /// Real dialects: each person's detail is the check types they fail, comma-separated.
     pub non_compliant_active: PeopleList,
+    /// Real dialects: why people are non-compliant, by failing check type (most first).
+    /// Empty for guide snapshots, which carry no compliance checks.
+    pub failing_checks: Vec<FailingCheck>,
     pub inactive_without_end_date: PeopleList,
     pub active_past_end_date: PeopleList,
     pub trainings: Vec<CourseCompletion>,
@@ -108,6 +124,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
     let what = format!("the report on snapshot {}", m.snapshot_id);
     let err = polars_err(&what);
     let limit = opts.limit;
+    let v = Vocab::of(m);
     let personnel = |cols: &[&str]| scan(root, m, T::Personnel, cols);
     let snapshot_day = NaiveDate::parse_from_str(&m.snapshot_date, "%Y-%m-%d")
         .map(days_since_epoch)
@@ -158,18 +175,46 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         .into_iter()
         .map(|(department, statuses)| {
             let active: u64 = statuses.values().sum();
-            let compliant = statuses.get("COMPLIANT").copied().unwrap_or(0);
+            let compliant = statuses.get(v.compliant).copied().unwrap_or(0);
             DepartmentCompliance { department, active, compliant_pct: pct(compliant, active), statuses }
         })
         .collect();
     compliance_by_department.sort_by(|a, b| b.active.cmp(&a.active).then_with(|| a.department.cmp(&b.department)));
 
-    // Active people who are NON_COMPLIANT.
-    let df = personnel(&[&PERSON_COLS[..], &["is_active", "compliance_status"]].concat())?
-        .filter(active().and(col("compliance_status").eq(lit("NON_COMPLIANT"))))
-        .collect()
-        .map_err(&err)?;
-    let non_compliant_active = people_list(&df, limit).map_err(&err)?;
+    // Active people who are not compliant; in real dialects, with the check types they fail.
+    let non_compliant = personnel(&[&PERSON_COLS[..], &["is_active", "compliance_status"]].concat())?
+        .filter(active().and(v.is_non_compliant("compliance_status")));
+    let (non_compliant_active, failing_checks) =
+        if v.has_checks && m.tables.contains_key(T::PersonnelComplianceChecks.name()) {
+            let failing = scan(root, m, T::PersonnelComplianceChecks, &["personnel_id", "type", "status"])?
+                .filter(v.is_non_compliant("status").and(col("type").neq(lit("FULL_COMPLIANCE"))))
+                .join(
+                    non_compliant.clone().select([col("id")]),
+                    [col("personnel_id")],
+                    [col("id")],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .select([col("personnel_id"), label("type").alias("check_type")]);
+            let pairs = failing.unique(None, UniqueKeepStrategy::First).collect().map_err(&err)?;
+            let (who, what) = (strs(&pairs, "personnel_id").map_err(&err)?, strs(&pairs, "check_type").map_err(&err)?);
+            let mut by_person: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+            let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+            for (p, t) in who.iter().zip(&what) {
+                let (p, t) = (p.unwrap_or_default(), t.unwrap_or(NONE_LABEL));
+                by_person.entry(p).or_default().insert(t);
+                *by_type.entry(t).or_default() += 1;
+            }
+            let mut failing_checks: Vec<FailingCheck> =
+                by_type.into_iter().map(|(t, n)| FailingCheck { check_type: t.to_string(), people: n }).collect();
+            failing_checks.sort_by(|a, b| b.people.cmp(&a.people).then_with(|| a.check_type.cmp(&b.check_type)));
+            let mut list = people(&non_compliant.collect().map_err(&err)?).map_err(&err)?;
+            for p in &mut list {
+                p.detail = by_person.get(p.id.as_str()).map(|t| t.iter().copied().collect::<Vec<_>>().join(", "));
+            }
+            (PeopleList::cut(list, limit), failing_checks)
+        } else {
+            (people_list(&non_compliant.collect().map_err(&err)?, limit).map_err(&err)?, Vec::new())
+        };
 
     // Offboarding gaps.
     let df = personnel(&[&PERSON_COLS[..], &["is_active", "end_date"]].concat())?
@@ -203,7 +248,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
             JoinArgs::new(JoinType::Inner),
         )
         .group_by([col("personnel_id"), label("name").alias("course")])
-        .agg([col("status").eq(lit("COMPLETED")).fill_null(lit(false)).cast(DataType::Int32).max().alias("done")]);
+        .agg([col("status").eq(lit(v.training_done)).fill_null(lit(false)).cast(DataType::Int32).max().alias("done")]);
     let df = per_person_course
         .clone()
         .group_by([col("course")])
@@ -264,7 +309,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         .map_err(&err)?;
     let background_check_unknown = ints(&df, "n").map_err(&err)?.first().copied().unwrap_or(0);
     let passed = scan(root, m, T::PersonnelBackgroundChecks, &["personnel_id", "status"])?
-        .filter(col("status").eq(lit("PASSED")))
+        .filter(col("status").eq(lit(v.check_passed)))
         .group_by([col("personnel_id")])
         .agg([len().alias("passed")]);
     let df = personnel(&[&PERSON_COLS[..], &["is_active", "background_check_fetch_status"]].concat())?
@@ -323,6 +368,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
 
     Ok(Report {
         snapshot_id: m.snapshot_id.clone(),
+        api_dialect: m.api_dialect.clone(),
         snapshot_date: m.snapshot_date.clone(),
         workspace: m.workspace.clone(),
         run_at: m.run_at.clone(),
@@ -333,6 +379,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         compliance_status,
         compliance_by_department,
         non_compliant_active,
+        failing_checks,
         inactive_without_end_date,
         active_past_end_date,
         trainings,
@@ -458,7 +505,8 @@ impl Report {
 
         let statuses: Vec<String> = {
             let mut s: Vec<String> = self.compliance_status.keys().cloned().collect();
-            s.sort_by_key(|k| (status_rank(k), k.clone()));
+            let v = Vocab::of_dialect(&self.api_dialect);
+            s.sort_by_key(|k| (v.rank(k), k.clone()));
             s
         };
         let mut cols = vec!["department".to_string(), "active".to_string()];
@@ -506,10 +554,29 @@ impl Report {
                 .table(t),
         );
 
-        sections.push(
-            Section::new(format!("Active people who are NON_COMPLIANT: {}", self.non_compliant_active.count))
-                .table(people_table(&self.non_compliant_active, None)),
-        );
+        let v = Vocab::of_dialect(&self.api_dialect);
+        let mut s = Section::new(format!(
+            "Active people who are {}: {}",
+            v.non_compliant.join(" or "),
+            self.non_compliant_active.count
+        ));
+        if v.has_checks {
+            s = s.para(
+                "Status is the FULL_COMPLIANCE check; the detail lists the other compliance checks each person fails.",
+            );
+        }
+        sections.push(s.table(people_table(&self.non_compliant_active, v.has_checks.then_some("failing checks"))));
+        if !self.failing_checks.is_empty() {
+            let mut t = Table::new(&["compliance check", "people failing it"]);
+            for f in &self.failing_checks {
+                t.row(vec![f.check_type.clone(), f.people.to_string()]);
+            }
+            sections.push(
+                Section::new("Why people are not compliant: failing compliance checks")
+                    .para("Active non-compliant people per check type they fail (a person may fail several).")
+                    .table(t),
+            );
+        }
         sections.push(
             Section::new(format!(
                 "Offboarding gaps: {} inactive without end_date, {} active past end_date",

@@ -7,6 +7,7 @@
 #![cfg(feature = "analytics")]
 
 use crate::common::*;
+use crate::queries::sql;
 use chrono::{DateTime, NaiveDate, Utc};
 use drata_etl::load::manifest::TableEntry;
 use drata_etl::load::{FileEntry, Manifest, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
@@ -723,48 +724,6 @@ async fn report_diff_and_org_on_known_snapshots() {
 // ------------------------------------------------------------------------------------------
 // Simulator, CLI and DuckDB SQL agree
 // ------------------------------------------------------------------------------------------
-
-/// The interpreter tests/integration/interop.rs uses: `$DRATA_ETL_PYTHON`, else the repo's .venv, else python3.
-fn python() -> std::path::PathBuf {
-    match std::env::var_os("DRATA_ETL_PYTHON") {
-        Some(p) if !p.is_empty() => p.into(),
-        _ => {
-            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-            if venv.exists() {
-                venv
-            } else {
-                "python3".into()
-            }
-        }
-    }
-}
-
-/// `scripts/queries/run.py OUT --json`: query name -> rows (as JSON arrays).
-fn sql(out: &Path, extra: &[&str]) -> BTreeMap<String, Vec<Vec<Value>>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/queries/run.py");
-    let o = std::process::Command::new(python())
-        .arg(&script)
-        .arg(out)
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} with {}: {e}", script.display(), python().display()));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "scripts/queries failed ({}; run scripts/test.sh so .venv has duckdb):\n{}\n{stdout}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    stdout
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let rows = v["rows"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect();
-            (v["query"].as_str().unwrap().to_string(), rows)
-        })
-        .collect()
-}
 
 fn column_of(rows: &[Vec<Value>], i: usize) -> Vec<String> {
     rows.iter().map(|r| r[i].as_str().unwrap_or_default().to_string()).collect()

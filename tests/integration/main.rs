@@ -10,6 +10,8 @@
 mod common;
 mod moto;
 mod openapi;
+#[cfg(feature = "analytics")]
+mod queries;
 
 // Test families.
 mod airflow_dag;
@@ -28,6 +30,8 @@ mod object_store_e2e;
 mod openapi_contract;
 mod ops_e2e;
 mod pipeline_e2e;
+#[cfg(feature = "analytics")]
+mod real_answers_e2e;
 mod resilience_e2e;
 mod sim_api;
 mod trust_read_back_e2e;
