@@ -13,6 +13,7 @@
 #   scripts/bench.sh shapes_long                 # slow: the same shapes with 5,000 people
 #   SHAPES=penalty_1s,inflight scripts/bench.sh shapes   # some of the shapes only
 #   CONCURRENT="2 4" SHAPES=bucket,penalty_1s scripts/bench.sh concurrent   # runs sharing one limiter
+#   scripts/bench.sh v2                          # 10,000 people in the real v2 dialect at 50 ms latency
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,6 +105,20 @@ bench_latency() {
   stop_sim
   report "$WORK/latency.jsonl" "1. latency-bound: ${people} people, ${lat} ms latency, concurrency ${conc}" \
     "{'wall_s': r['wall_s'], 'requests': r['api']['requests'], 'ideal_s (requests*L/C)': r['api']['requests']*$lat/1000/$conc, 'fraction_of_ideal': (r['api']['requests']*$lat/1000/$conc)/r['wall_s'], 'peak_rss_mb': r['rss_kb']/1024}"
+}
+
+# The real v2 dialect, latency-bound: every list (personnel, users, devices, workspaces,
+# controls) is cursor-paged and each person costs one documents and one assigned-policies
+# call. Ideal: requests x L / C (every request at full concurrency).
+bench_v2() {
+  local people=${V2_PEOPLE:-10000} lat=50 conc=32
+  start_sim --personnel "$people" --latency-ms $lat --dialect v2
+  : >"$WORK/v2.jsonl"
+  for _ in $(seq "$RUNS"); do timed_run "$WORK/v2.jsonl" --concurrency $conc --api v2; done
+  stop_sim
+  report "$WORK/v2.jsonl" "v2 dialect, latency-bound: ${people} people, ${lat} ms latency, concurrency ${conc}" \
+    "{'wall_s': r['wall_s'], 'requests': r['api']['requests'], 'ideal_s (requests*L/C)': r['api']['requests']*$lat/1000/$conc, 'fraction_of_ideal': (r['api']['requests']*$lat/1000/$conc)/r['wall_s'], 'peak_rss_mb': r['rss_kb']/1024}"
+  python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); print("  rows:", json.dumps(r["rows"]), " requests by endpoint:", json.dumps(r["api"].get("requests_by_endpoint", {})))' "$WORK/v2.jsonl"
 }
 
 bench_rate() {

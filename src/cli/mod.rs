@@ -3,6 +3,7 @@
 //! flag (argv is visible in `ps`): it comes from `DRATA_API_KEY` or `--api-key-file`.
 
 pub mod file;
+pub mod key_command;
 pub mod resolve;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -78,6 +79,12 @@ pub struct ConnectionArgs {
     /// File holding the API key (takes precedence over DRATA_API_KEY).
     #[arg(long, env = "DRATA_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// A command that prints the API key (run through sh, stdin closed; e.g. `vault kv get -field=key secret/drata`); takes precedence over DRATA_API_KEY. Never with --api-key-file.
+    #[arg(long, env = "DRATA_API_KEY_COMMAND")]
+    pub api_key_command: Option<String>,
+    /// How long --api-key-command may take, e.g. 30s (1s to 10m).
+    #[arg(long, env = "DRATA_API_KEY_COMMAND_TIMEOUT", default_value = "30s", value_parser = duration_in(limits::KEY_COMMAND_TIMEOUT))]
+    pub api_key_command_timeout: std::time::Duration,
     /// A TOML file with defaults for any of these flags (keys are the flag names with _; never the API key itself). Flags and environment variables win over it.
     #[arg(long, env = "DRATA_ETL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -566,6 +573,7 @@ pub mod limits {
     pub const MAX_WAIT: (Duration, Duration) = (Duration::ZERO, secs(7 * DAY));
     pub const REFRESH_AFTER: (Duration, Duration) = (Duration::ZERO, secs(365 * DAY));
     pub const LOCK_LEASE: (Duration, Duration) = (secs(1), secs(3600));
+    pub const KEY_COMMAND_TIMEOUT: (Duration, Duration) = (secs(1), secs(600));
     pub const MAX_RPS: (f64, f64) = (0.01, 10_000.0);
     /// S3's multipart limits (every part but the last at least 5 MiB, at most 5 GiB); GCS's
     /// XML multipart API has the same floor.

@@ -94,6 +94,9 @@ pub enum KeySource {
     File { path: PathBuf, via: Source },
     /// The `DRATA_API_KEY` environment variable.
     Env,
+    /// Printed by `--api-key-command`; `via` says where the command came from (the command
+    /// itself is never shown: it may carry a token).
+    Command { via: Source },
 }
 
 impl KeySource {
@@ -101,6 +104,7 @@ impl KeySource {
         match self {
             KeySource::File { path, via } => format!("key file {} ({})", path.display(), via.describe()),
             KeySource::Env => format!("env {API_KEY_ENV}"),
+            KeySource::Command { via } => format!("api_key_command ({})", via.describe()),
         }
     }
 }
@@ -116,34 +120,87 @@ fn key_from_file(path: &Path) -> Result<ApiKey, EtlError> {
     Ok(ApiKey::new(key))
 }
 
-/// The key, by precedence flags > environment > config file: `--api-key-file` (flag or
-/// `DRATA_API_KEY_FILE`), then `DRATA_API_KEY`, then `api_key_file` from the config file;
-/// `via` says where the file path came from (`None`: the config file).
-fn resolve_api_key_with(file: Option<&Path>, via: Option<Source>) -> Result<(ApiKey, KeySource), EtlError> {
-    if let (Some(path), Some(via)) = (file, via.clone()) {
-        return Ok((key_from_file(path)?, KeySource::File { path: path.to_path_buf(), via }));
-    }
-    if let Ok(k) = std::env::var(API_KEY_ENV) {
-        if !k.trim().is_empty() {
-            return Ok((ApiKey::new(k.trim()), KeySource::Env));
-        }
-    }
-    if let Some(path) = file {
-        let via = via.unwrap_or(Source::Unset);
-        return Ok((key_from_file(path)?, KeySource::File { path: path.to_path_buf(), via }));
-    }
-    Err(EtlError::usage(format!(
-        "no API key: set {API_KEY_ENV} or pass --api-key-file PATH (a file holding only the key). Create a key in Drata under Settings > API Keys"
-    )))
+/// Where the key will come from, decided without reading it (so `config show` never runs
+/// the key command): by precedence flags > environment > config file, a key file or key
+/// command given by flag or environment, then `DRATA_API_KEY`, then the config file's
+/// `api_key_file` or `api_key_command`. A file and a command at the same level is a usage
+/// error (which one was meant is unclear).
+#[derive(Debug, Clone)]
+pub struct KeyPlan {
+    source: KeySource,
+    command: Option<(String, std::time::Duration)>,
 }
 
-/// The key for a parsed command, honouring where `api_key_file` came from.
-pub fn api_key_for(file: Option<&Path>, sources: &Sources) -> Result<(ApiKey, KeySource), EtlError> {
-    let via = match sources.get("api_key_file") {
-        Source::File(_) => None,
+impl KeyPlan {
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// Read the key (run the command, read the file or the environment).
+    pub fn load(&self) -> Result<ApiKey, EtlError> {
+        match (&self.source, &self.command) {
+            (KeySource::Command { .. }, Some((cmd, timeout))) => super::key_command::key_from_command(cmd, *timeout),
+            (KeySource::File { path, .. }, _) => key_from_file(path),
+            _ => match std::env::var(API_KEY_ENV) {
+                Ok(k) if !k.trim().is_empty() => Ok(ApiKey::new(k.trim())),
+                _ => Err(no_key()),
+            },
+        }
+    }
+}
+
+fn no_key() -> EtlError {
+    EtlError::usage(format!(
+        "no API key: set {API_KEY_ENV}, pass --api-key-file PATH (a file holding only the key) or --api-key-command CMD (prints the key). Create a key in Drata under Settings > API Keys"
+    ))
+}
+
+/// The key plan for a connection, honouring where each key setting came from.
+pub fn key_plan(c: &ConnectionArgs, sources: &Sources) -> Result<KeyPlan, EtlError> {
+    let given = |name: &str| match sources.get(name) {
+        Source::File(_) | Source::Unset | Source::Default => None,
         other => Some(other.clone()),
     };
-    resolve_api_key_with(file, via)
+    let in_file = |name: &str| matches!(sources.get(name), Source::File(_));
+    let file = |via: Source| {
+        c.api_key_file
+            .as_ref()
+            .map(|path| KeyPlan { source: KeySource::File { path: path.clone(), via }, command: None })
+    };
+    let command = |via: Source| {
+        c.api_key_command.as_ref().map(|cmd| KeyPlan {
+            source: KeySource::Command { via },
+            command: Some((cmd.clone(), c.api_key_command_timeout)),
+        })
+    };
+    let both = |level: &str| {
+        EtlError::usage(format!("both api_key_file and api_key_command are set ({level}); keep one of them"))
+    };
+    match (given("api_key_file"), given("api_key_command")) {
+        (Some(_), Some(_)) => return Err(both("flags or environment")),
+        (Some(via), None) => return Ok(file(via).expect("a given file")),
+        (None, Some(via)) => return Ok(command(via).expect("a given command")),
+        (None, None) => {}
+    }
+    if std::env::var(API_KEY_ENV).is_ok_and(|k| !k.trim().is_empty()) {
+        return Ok(KeyPlan { source: KeySource::Env, command: None });
+    }
+    let config = sources.config_file.clone().unwrap_or_default();
+    match (
+        in_file("api_key_file") && c.api_key_file.is_some(),
+        in_file("api_key_command") && c.api_key_command.is_some(),
+    ) {
+        (true, true) => Err(both("config file")),
+        (true, false) => Ok(file(Source::File(config)).expect("a file")),
+        (false, true) => Ok(command(Source::File(config)).expect("a command")),
+        (false, false) => Err(no_key()),
+    }
+}
+
+/// The key for a parsed command, and where it came from.
+pub fn api_key_for(c: &ConnectionArgs, sources: &Sources) -> Result<(ApiKey, KeySource), EtlError> {
+    let plan = key_plan(c, sources)?;
+    Ok((plan.load()?, plan.source))
 }
 
 #[cfg(unix)]
@@ -280,7 +337,7 @@ pub fn check_tuning(t: &Tuning) -> Result<(), EtlError> {
 /// The API host and key the connection flags name (shared by `run` and `check`).
 pub fn connection(c: &ConnectionArgs, sources: &Sources) -> Result<(Url, ApiKey), EtlError> {
     let base_url = parse_base_url(&effective_base_url(&c.base_url, c.region, sources.get("base_url")))?;
-    let (key, _) = api_key_for(c.api_key_file.as_deref(), sources)?;
+    let (key, _) = api_key_for(c, sources)?;
     Ok((base_url, key))
 }
 

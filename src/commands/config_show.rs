@@ -8,7 +8,7 @@
 //! found). The key file is read only to prove it is readable.
 
 use crate::cli::file::{setting_keys, Sources};
-use crate::cli::resolve::api_key_for;
+use crate::cli::resolve::key_plan;
 use crate::cli::{ConfigShowArgs, ShowFormat};
 use std::fmt::Write;
 
@@ -39,11 +39,18 @@ pub fn config_show(args: &ConfigShowArgs, src: &Sources) -> Result<super::Outcom
 
 pub fn show(args: &ConfigShowArgs, src: &Sources) -> String {
     let keys = setting_keys();
-    let values: Vec<(&String, Option<&String>)> =
-        keys.iter().map(|k| (k, src.values.iter().find(|(id, _)| id == k).and_then(|(_, v)| v.as_ref()))).collect();
-    let key = api_key_for(args.run.connection.api_key_file.as_deref(), src);
+    // The key command is shown as set, not spelled out: it may carry a token.
+    let masked = "***".to_string();
+    let values: Vec<(&String, Option<&String>)> = keys
+        .iter()
+        .map(|k| {
+            let v = src.values.iter().find(|(id, _)| id == k).and_then(|(_, v)| v.as_ref());
+            (k, if k == "api_key_command" { v.map(|_| &masked) } else { v })
+        })
+        .collect();
+    let key = key_plan(&args.run.connection, src);
     let (key_value, key_source) = match &key {
-        Ok((_, from)) => ("***", from.describe()),
+        Ok(plan) => ("***", plan.source().describe()),
         Err(e) => ("(none)", e.message.clone()),
     };
     match args.format {

@@ -24,6 +24,7 @@ mod dialects_e2e;
 mod hostile_api;
 mod incremental_e2e;
 mod interop;
+mod key_command_e2e;
 mod limiter_shapes_e2e;
 mod listing_behaviours;
 mod object_store_e2e;
