@@ -279,6 +279,7 @@ bench_shapes_long() { shapes_at 5000; }
 #   BENCH_NO_BUILD=1 BIN=target/debug/drata-etl scripts/bench.sh concurrent
 #   CONCURRENT=2 SHAPES=penalty_1s RUNS=1 scripts/bench.sh concurrent
 #   CONCURRENT=2 CONCURRENT_RUN_ARGS="--max-rps 20" scripts/bench.sh concurrent   # limit / runs each
+#   SHARED_PACE=1 scripts/bench.sh concurrent   # every run with --shared-pace-file (a fresh file per repetition)
 bench_concurrent() {
   local people=${SHAPES_PEOPLE:-300} name n rep i
   IFS=, read -r -a chosen <<<"${SHAPES:-bucket}"
@@ -291,10 +292,12 @@ bench_concurrent() {
         # shellcheck disable=SC2086
         start_sim --personnel "$people" --rate-limit $SHAPE_LIMIT $flags
         rm -rf "$WORK/cc" && mkdir -p "$WORK/cc"
+        local shared=""
+        if [ -n "${SHARED_PACE:-}" ]; then rm -f "$WORK/pace.json"; shared="--shared-pace-file $WORK/pace.json"; fi
         local t0; t0=$(date +%s.%N)
         for i in $(seq "$n"); do
           # shellcheck disable=SC2086
-          ( "$BIN" run --base-url "$BASE" --out "$WORK/cc/out$i" --log-level warn ${CONCURRENT_RUN_ARGS:-} \
+          ( "$BIN" run --base-url "$BASE" --out "$WORK/cc/out$i" --log-level warn ${CONCURRENT_RUN_ARGS:-} $shared \
               >"$WORK/cc/summary$i.json" 2>"$WORK/cc/run$i.err" || echo "run $i failed: $(tail -1 "$WORK/cc/run$i.err")" >&2
             date +%s.%N >"$WORK/cc/end$i" ) &
         done
@@ -314,7 +317,7 @@ print(json.dumps({"wall_s": wall, "requests": req, "rate_limited": limited,
                   "fastest_run_s": min(r["duration_secs"] for r in runs)}))
 PY
       done
-      report "$WORK/conc.jsonl" "concurrent: ${n} runs of ${people} people sharing one limiter, shape ${name}, limit ${SHAPE_LIMIT}/s, run flags: ${CONCURRENT_RUN_ARGS:-defaults} (simulate --rate-limit $SHAPE_LIMIT $flags)" \
+      report "$WORK/conc.jsonl" "concurrent: ${n} runs of ${people} people sharing one limiter, shape ${name}, limit ${SHAPE_LIMIT}/s, run flags: ${CONCURRENT_RUN_ARGS:-defaults}${SHARED_PACE:+ + --shared-pace-file} (simulate --rate-limit $SHAPE_LIMIT $flags)" \
         "{'wall_s': r['wall_s'], 'requests (all runs)': r['requests'], 'combined_fraction_of_limit': r['combined_fraction_of_limit'], 'combined_share_429': r['combined_share_429'], 'fastest_run_s': r['fastest_run_s'], 'slowest_run_s': r['slowest_run_s']}"
       cat "$WORK/conc.jsonl"
     done

@@ -328,6 +328,9 @@ pub struct Tuning {
     /// A fixed ceiling on requests per second, 0.01 to 10000 (default: adaptive pacing from 429s and rate-limit headers).
     #[arg(long, env = "DRATA_ETL_MAX_RPS", value_parser = f64_in(limits::MAX_RPS))]
     pub max_rps: Option<f64>,
+    /// A file (created if absent) in which every run naming it keeps one shared pace: runs from one machine share its source IP's rate limit, so they pace as one client (with --max-rps, the ceiling is for all of them together).
+    #[arg(long, env = "DRATA_ETL_SHARED_PACE_FILE")]
+    pub shared_pace_file: Option<PathBuf>,
     /// People whose enrichment may still fail after retries before the run refuses to commit: a count or a percentage (e.g. 1%).
     #[arg(long, env = "DRATA_ETL_MAX_FAILED_ENRICHMENTS", default_value = "0")]
     pub max_failed_enrichments: String,

@@ -250,6 +250,7 @@ pub fn client_config(base_url: Url, key: ApiKey, t: &Tuning) -> ClientConfig {
         max_wait: t.max_wait,
         max_rps: t.max_rps,
         adaptive_pacing: t.max_rps.is_none(),
+        shared_pace_file: t.shared_pace_file.clone(),
     }
 }
 
@@ -270,6 +271,7 @@ pub fn check_client_config(base_url: Url, key: ApiKey, request_timeout: Duration
         max_wait: Duration::from_secs(30),
         max_rps: None,
         adaptive_pacing: true,
+        shared_pace_file: None,
     }
 }
 

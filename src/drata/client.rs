@@ -83,6 +83,8 @@ pub struct ClientConfig {
     pub max_wait: Duration,
     pub max_rps: Option<f64>,
     pub adaptive_pacing: bool,
+    /// `--shared-pace-file`: one pace with every other run naming the same file.
+    pub shared_pace_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -136,12 +138,28 @@ impl DrataClient {
             EtlError::usage("the API key contains characters that cannot be sent in an HTTP header; check DRATA_API_KEY or the key file for stray quotes or line breaks")
         })?;
         auth.set_sensitive(true);
+        let mut pacer = Pacer::new(cfg.max_rps, cfg.adaptive_pacing)
+            .with_max_pause(cfg.max_wait)
+            .with_known_limit(super::pacing::documented_limit(cfg.base_url.host_str()));
+        if let Some(path) = &cfg.shared_pace_file {
+            // One pace per API host: runs against other hosts sharing the file do not interact.
+            let host = format!(
+                "{}:{}",
+                cfg.base_url.host_str().unwrap_or(""),
+                cfg.base_url.port_or_known_default().unwrap_or(0)
+            );
+            let shared = super::pacing::SharedPace::open(path, &host).map_err(|e| {
+                EtlError::usage(format!(
+                    "cannot open --shared-pace-file {}: {e}. Give a file in a folder every run sharing the pace can write",
+                    path.display()
+                ))
+            })?;
+            pacer = pacer.with_shared(shared);
+        }
         Ok(DrataClient {
             http,
             permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
-            pacer: Pacer::new(cfg.max_rps, cfg.adaptive_pacing)
-                .with_max_pause(cfg.max_wait)
-                .with_known_limit(super::pacing::documented_limit(cfg.base_url.host_str())),
+            pacer,
             auth,
             counters: Counters::default(),
             rng: Mutex::new(rand::rngs::SmallRng::from_entropy()),

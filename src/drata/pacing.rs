@@ -45,6 +45,12 @@
 //!   gate just before the pause wait too). Short
 //!   `Retry-After`s are honoured by the refused request alone; pausing everyone for them
 //!   would waste the server's refill.
+//! - Shared between runs (`--shared-pace-file`, `shared`): every step below runs on one
+//!   state kept in a file under its lock, so several runs from one machine (one source IP,
+//!   one limit) pace as one client instead of each probing the limit on its own.
+
+mod shared;
+pub use shared::SharedPace;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -150,6 +156,15 @@ pub struct Pacer {
     /// A server-imposed pause longer than this fails `wait` at once (`--max-wait`).
     max_pause: Option<Duration>,
     state: Mutex<State>,
+    /// The state lives in a file shared with other runs (`with_shared`).
+    shared: Option<SharedPace>,
+}
+
+/// What one look at the schedule decided.
+enum Slot {
+    Granted(Instant),
+    Refused(PastDeadline),
+    SleepUntil(Instant),
 }
 
 impl Pacer {
@@ -173,6 +188,22 @@ impl Pacer {
                 penalty: 0.0,
                 known_start: false,
             }),
+            shared: None,
+        }
+    }
+
+    /// Keep the pace in a file shared with the other runs that name it (see `shared`).
+    pub fn with_shared(mut self, shared: SharedPace) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Run one step on the state: this process's own, or the shared file's under its lock.
+    fn step<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut st = self.state.lock().expect("pacer lock");
+        match &self.shared {
+            Some(shared) => shared.step(&mut st, f),
+            None => f(&mut st),
         }
     }
 
@@ -208,13 +239,12 @@ impl Pacer {
     /// without sleeping, when the slot lies beyond `deadline` or a pause beyond `max_pause`.
     pub async fn wait(&self, deadline: Option<Instant>) -> Result<Instant, PastDeadline> {
         loop {
-            let due = {
-                let mut st = self.state.lock().expect("pacer lock");
+            let slot = self.step(|st| {
                 let now = Instant::now();
                 st.first_request.get_or_insert(now);
                 let due = st.next_slot.max(st.paused_until);
                 if due <= now {
-                    if let Some(rate) = self.effective_rate(&st) {
+                    if let Some(rate) = self.effective_rate(st) {
                         let interval = Duration::from_secs_f64(1.0 / rate);
                         // Keep the average when timers fire late, but never bank a burst.
                         st.next_slot = st.next_slot.max(now.checked_sub(interval).unwrap_or(now)) + interval;
@@ -246,15 +276,19 @@ impl Pacer {
                         st.rate = Some((rate * growth).min(cap).max(rate));
                     }
                     st.last_grant = Some(now);
-                    return Ok(now);
+                    return Slot::Granted(now);
                 }
                 let too_long = self.max_pause.is_some_and(|m| st.paused_until > now + m);
                 if too_long || deadline.is_some_and(|d| due >= d) {
-                    return Err(PastDeadline { wait: due - now });
+                    return Slot::Refused(PastDeadline { wait: due - now });
                 }
-                due
-            };
-            tokio::time::sleep_until(due).await;
+                Slot::SleepUntil(due)
+            });
+            match slot {
+                Slot::Granted(at) => return Ok(at),
+                Slot::Refused(e) => return Err(e),
+                Slot::SleepUntil(due) => tokio::time::sleep_until(due).await,
+            }
         }
     }
 
@@ -263,10 +297,11 @@ impl Pacer {
         if !self.adaptive {
             return;
         }
-        let mut st = self.state.lock().expect("pacer lock");
-        let now = Instant::now();
-        st.admitted.push_back(now);
-        st.admitted_rate(now);
+        self.step(|st| {
+            let now = Instant::now();
+            st.admitted.push_back(now);
+            st.admitted_rate(now);
+        })
     }
 
     /// A 429 arrived with the server's requested wait, for a request sent at `sent` (what
@@ -276,7 +311,10 @@ impl Pacer {
         if !self.adaptive {
             return;
         }
-        let mut st = self.state.lock().expect("pacer lock");
+        self.step(|st| self.rate_limited(st, after, sent))
+    }
+
+    fn rate_limited(&self, st: &mut State, after: Duration, sent: Instant) {
         let now = Instant::now();
         st.penalty = if after > GLOBAL_PAUSE_OVER { after.as_secs_f64() } else { 0.0 };
         // Sent before the last decrease: at the old pace, already answered for.
@@ -317,7 +355,7 @@ impl Pacer {
         st.first_limited.get_or_insert(now);
         st.last_decrease = Some(now);
         // The server's bucket is empty now: the next request keeps one interval's distance.
-        st.next_slot = st.next_slot.max(now + Duration::from_secs_f64(1.0 / self.effective_rate(&st).unwrap_or(rate)));
+        st.next_slot = st.next_slot.max(now + Duration::from_secs_f64(1.0 / self.effective_rate(st).unwrap_or(rate)));
         tracing::debug!(admitted, rate = st.rate, "rate limited: pacing adjusted");
     }
 
@@ -326,9 +364,10 @@ impl Pacer {
     /// the pause is in place before the request's connection slot is handed on.
     pub fn on_retry_after(&self, after: Duration) {
         if after > GLOBAL_PAUSE_OVER {
-            let mut st = self.state.lock().expect("pacer lock");
-            let until = Instant::now() + after;
-            st.paused_until = st.paused_until.max(until);
+            self.step(|st| {
+                let until = Instant::now() + after;
+                st.paused_until = st.paused_until.max(until);
+            })
         }
     }
 
@@ -338,30 +377,27 @@ impl Pacer {
         // Without a `max_pause` bound a reset over five minutes away is left to the refused
         // requests' own waits; with one, a pause past it fails `wait` at once (exit 75).
         let bounded = self.max_pause.is_some() || reset_in <= Duration::from_secs(300);
-        {
-            let mut st = self.state.lock().expect("pacer lock");
+        self.step(|st| {
             let documented = st.rate.filter(|_| st.known_start);
             if documented.is_some_and(|r| remaining > r * reset_in.max(Duration::from_secs(60)).as_secs_f64()) {
                 // The server grants more than the documented limit: find its limit instead.
                 st.known_start = false;
                 st.rate = None;
             }
-        }
-        if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && bounded {
-            let mut st = self.state.lock().expect("pacer lock");
-            let until = Instant::now() + reset_in;
-            st.paused_until = st.paused_until.max(until);
-        }
+            if remaining < 1.0 && reset_in > GLOBAL_PAUSE_OVER && bounded {
+                let until = Instant::now() + reset_in;
+                st.paused_until = st.paused_until.max(until);
+            }
+        })
     }
 
     /// Whether every request is being held back now (`Retry-After` or an exhausted quota).
     pub fn is_paused(&self) -> bool {
-        self.state.lock().expect("pacer lock").paused_until > Instant::now()
+        self.step(|st| st.paused_until > Instant::now())
     }
 
     pub fn current_rate(&self) -> Option<f64> {
-        let st = self.state.lock().expect("pacer lock");
-        self.effective_rate(&st)
+        self.step(|st| self.effective_rate(st))
     }
 }
 

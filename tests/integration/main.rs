@@ -34,6 +34,7 @@ mod pipeline_e2e;
 #[cfg(feature = "analytics")]
 mod real_answers_e2e;
 mod resilience_e2e;
+mod shared_pace_e2e;
 mod sim_api;
 mod trust_read_back_e2e;
 mod untrusted_api;
