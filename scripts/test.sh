@@ -2,9 +2,10 @@
 # The project's one test command: `scripts/test.sh [cargo test args...]`.
 #
 # Makes sure .venv (repo root) has the Python packages the interoperability tests need
-# (scripts/python-requirements.txt: duckdb, pyarrow, and moto's S3 server) and .venv-airflow has the pinned Apache
-# Airflow the DAG check needs (scripts/airflow/requirements.txt), points the tests at them
-# through DRATA_ETL_PYTHON and DRATA_ETL_AIRFLOW_PYTHON, then runs `cargo test --all-targets`
+# (scripts/python-requirements.txt: duckdb, pyarrow, and moto's S3 server), .venv-airflow has the pinned Apache
+# Airflow the DAG check needs (scripts/airflow/requirements.txt) and .venv-dbt dbt-duckdb
+# (scripts/dbt/requirements.txt), points the tests at them through DRATA_ETL_PYTHON,
+# DRATA_ETL_AIRFLOW_PYTHON and DRATA_ETL_DBT, then runs `cargo test --all-targets`
 # with any extra arguments.
 # Passing a target selection (e.g. `--test integration interop::`) replaces --all-targets.
 # Also installs Azurite (the Azure Storage emulator) from npm into .azurite for the az:// test.
@@ -68,6 +69,11 @@ ensure_venv "$repo/.venv" "$repo/scripts/python-requirements.txt" --only-binary=
 airflow_py="$repo/.venv-airflow/bin/python"
 ensure_venv "$repo/.venv-airflow" "$repo/scripts/airflow/requirements.txt"
 export DRATA_ETL_AIRFLOW_PYTHON="$airflow_py"
+
+# dbt with the DuckDB adapter for the dbt project's check (tests/integration/dbt_e2e.rs and
+# scripts/dbt/): a venv of its own, pinned by scripts/dbt/requirements.txt.
+ensure_venv "$repo/.venv-dbt" "$repo/scripts/dbt/requirements.txt" --only-binary=:all:
+export DRATA_ETL_DBT="$repo/.venv-dbt/bin/dbt"
 
 export DRATA_ETL_PYTHON="$py"
 

@@ -19,6 +19,7 @@ mod airflow_dag;
 mod analytics_e2e;
 mod analytics_scale;
 mod crash_e2e;
+mod dbt_e2e;
 mod deadline_e2e;
 mod dialects_e2e;
 mod hostile_api;

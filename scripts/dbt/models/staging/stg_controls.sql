@@ -1,0 +1,2 @@
+-- Controls in each workspace's latest committed snapshot.
+{{ latest_of('stg_controls_history') }}
