@@ -45,6 +45,51 @@ pub struct Person {
     /// from `/v2/users` by user id): `Some` means no per-person call is needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listed_background_checks: Option<Vec<BackgroundCheck>>,
+    /// The documented real-API personnel and user fields that have no guide counterpart
+    /// (issue 17). Skipped when empty, so guide fingerprints stay what they were.
+    #[serde(default, skip_serializing_if = "PersonDetails::is_empty")]
+    pub details: PersonDetails,
+}
+
+/// A real-dialect personnel record's documented fields beyond the canonical ones
+/// (`reference/drata-real-api.md` section 3); each is a column of `personnel`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersonDetails {
+    pub status_updated_at: Option<DateTime<Utc>>,
+    pub not_human_reason: Option<String>,
+    /// `reasonProvider.id`: the user who marked the person out of scope.
+    pub reason_provider_user_id: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub user_created_at: Option<DateTime<Utc>>,
+    pub user_updated_at: Option<DateTime<Utc>>,
+    /// Drata platform roles (ADMIN, EMPLOYEE, ...), in API order.
+    pub roles: Option<Vec<String>>,
+    pub avatar_url: Option<String>,
+    pub drata_terms_agreed_at: Option<DateTime<Utc>>,
+    pub user_entry_id: Option<String>,
+    // v1 list-only fields.
+    pub os_version: Option<String>,
+    pub serial_number: Option<String>,
+    pub agent_enabled: Option<bool>,
+    pub manual_upload_enabled: Option<bool>,
+    pub devices_count: Option<i32>,
+    pub devices_failing_compliance_count: Option<i32>,
+    // v1 agent data (`data`).
+    pub agent_version: Option<String>,
+    pub agent_os_version: Option<String>,
+    pub agent_serial_number: Option<String>,
+    pub agent_mac_address: Option<String>,
+    pub agent_screen_lock_time: Option<String>,
+    pub agent_last_checked_at: Option<DateTime<Utc>>,
+    pub agent_created_at: Option<DateTime<Utc>>,
+    pub agent_updated_at: Option<DateTime<Utc>>,
+}
+
+impl PersonDetails {
+    pub fn is_empty(&self) -> bool {
+        *self == PersonDetails::default()
+    }
 }
 
 /// One entry of a real-dialect personnel record's `complianceChecks[]`.
@@ -63,6 +108,16 @@ pub struct ComplianceCheck {
     pub expires_at: Option<DateTime<Utc>>,
     pub last_checked_at: Option<DateTime<Utc>>,
     pub extra: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// v2's `exclusion` (set when an admin excluded the person from the check).
+    pub exclusion_id: Option<String>,
+    pub exclusion_reason: Option<String>,
+    pub exclusion_created_by_id: Option<String>,
+    pub exclusion_created_by_email: Option<String>,
+    pub exclusion_created_at: Option<DateTime<Utc>>,
+    pub exclusion_start_date: Option<DateTime<Utc>>,
+    pub exclusion_end_date: Option<DateTime<Utc>>,
 }
 
 /// The compliance-check types that are trainings (they also fill `personnel_training`).
@@ -147,6 +202,31 @@ pub struct Training {
     pub extra: Option<String>,
     /// When this row was fetched from the API.
     pub enriched_at: Option<DateTime<Utc>>,
+    // Real dialects: the training compliance check behind the row, and its evidence.
+    pub check_id: Option<String>,
+    pub check_frequency: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// The user's SEC_TRAINING documents (on the SECURITY_TRAINING row; `None` on other
+    /// rows and in the guide dialect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<Vec<TrainingDocument>>,
+}
+
+/// One user document (`type=SEC_TRAINING`) attached to a training row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingDocument {
+    pub id: Option<String>,
+    /// v2's `userId` (v1 documents do not carry it).
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub doc_type: Option<String>,
+    pub file_url: Option<String>,
+    pub renewal_date: Option<NaiveDate>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Undocumented fields and values that did not fit, as a JSON object.
+    pub extra: Option<String>,
 }
 
 /// One background check of one person.
@@ -159,6 +239,24 @@ pub struct BackgroundCheck {
     pub extra: Option<String>,
     /// When this row was fetched from the API.
     pub enriched_at: Option<DateTime<Utc>>,
+    // Real dialects (`BackgroundCheckResponsePublicV2Dto`); `completed_at` is `manualCheckDate`.
+    pub id: Option<String>,
+    pub user_id: Option<String>,
+    /// KARMACHECK, MANUAL, CERTN, CHECKR, HRIS_RIPPLING, ... (kept as sent).
+    pub check_type: Option<String>,
+    pub source: Option<String>,
+    pub case_id: Option<String>,
+    pub case_invitation_id: Option<String>,
+    pub url: Option<String>,
+    pub manually_check_url: Option<String>,
+    /// `reportData` as sent (its shape is undocumented): text verbatim, anything else as JSON.
+    pub report_data: Option<String>,
+    pub out_of_scope_reason: Option<String>,
+    pub out_of_scope_at: Option<DateTime<Utc>>,
+    pub invitation_email: Option<String>,
+    pub linked_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// One control; `owner_id` points at a personnel id.
@@ -175,6 +273,33 @@ pub struct Control {
     /// Every owner as a personnel id (guide: `[owner_id]`; real dialects: the owners whose
     /// user id belongs to a listed person). Filled by `resolve_owners`.
     pub owner_ids: Vec<String>,
+    /// The documented real-API control fields (issue 17); empty for the guide.
+    pub details: ControlDetails,
+}
+
+/// A real-dialect control's documented fields (`reference/drata-real-api.md` section 5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlDetails {
+    /// DCF-85 and the like.
+    pub code: Option<String>,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub question: Option<String>,
+    pub activity: Option<String>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub rationale: Option<String>,
+    pub control_template_id: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub workspace_id: Option<String>,
+    pub framework_tags: Option<Vec<String>>,
+    pub topics: Option<Vec<String>>,
+    pub has_evidence: Option<bool>,
+    pub has_policy: Option<bool>,
+    pub has_owner: Option<bool>,
+    pub is_monitored: Option<bool>,
+    pub is_ready: Option<bool>,
+    pub has_ticket: Option<bool>,
 }
 
 impl Control {

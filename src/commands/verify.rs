@@ -11,7 +11,7 @@
 use super::snapshots::{run_in_flight, scan, scope_label, workspace_arg, Snapshot};
 use crate::cli::VerifyArgs;
 use crate::error::{EtlError, FailureKind};
-use crate::load::verify::verify_snapshot;
+use crate::load::verify::verify_snapshot_report;
 use crate::store::mirror::RootView;
 use std::fmt::Write;
 
@@ -71,13 +71,23 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
     let mut bad_snapshots = 0usize;
     for s in &chosen {
         let m = &s.manifest;
-        let found = verify_snapshot(root, m);
+        let verified = verify_snapshot_report(root, m);
+        let found = verified.problems;
         let label = scope_label(s.workspace());
         if found.is_empty() {
             let tables = m.tables.len();
+            // Files from an older version hold a leading prefix of today's columns: intact.
+            let older = if verified.older_tables.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} written by an older version: today's columns up to the ones added since, which read as absent)",
+                    verified.older_tables.join(", ")
+                )
+            };
             let _ = writeln!(
                 out,
-                "ok      {}  {label}: {tables} tables, {} files, {} rows; sizes, sha256, row counts and schemas match",
+                "ok      {}  {label}: {tables} tables, {} files, {} rows; sizes, sha256, row counts and schemas match{older}",
                 m.snapshot_id,
                 s.files(),
                 s.rows()

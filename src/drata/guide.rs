@@ -45,7 +45,7 @@ fn training_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> Training {
         status: f.string("status"),
         completed_at: f.date("completedAt"),
         extra: f.extra(),
-        enriched_at: None,
+        ..Default::default()
     }
 }
 
@@ -57,7 +57,7 @@ fn background_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> Bac
         status: f.string("status"),
         completed_at: f.date("completedAt"),
         extra: f.extra(),
-        enriched_at: None,
+        ..Default::default()
     }
 }
 
@@ -71,7 +71,7 @@ pub fn control_from_wire(v: Value) -> Option<Control> {
         owner_ids: owner_id.iter().cloned().collect(),
         owner_id,
         extra: f.extra(),
-        owner_user_ids: Vec::new(),
+        ..Control::default()
     })
 }
 

@@ -6,18 +6,21 @@
 //! Knows no request, path or paging style: `v1` and `v2` fetch, this maps. Knows nothing
 //! of Parquet.
 
+use super::wire::Fields;
 use super::wire::{fields_of, Child};
 use crate::error::EtlError;
 use crate::record::{
-    active_from_employment_status, BackgroundCheck, ComplianceCheck, Person, Training, TRAINING_CHECK_TYPES,
+    active_from_employment_status, BackgroundCheck, ComplianceCheck, ControlDetails, Person, PersonDetails, Training,
+    TrainingDocument, TRAINING_CHECK_TYPES,
 };
 use serde_json::{Map, Value};
 use std::future::Future;
 
-/// One `complianceChecks[]` entry (v1 and v2 share the shape; v2's `exclusion` lands in extra).
+/// One `complianceChecks[]` entry (v1 and v2 share the shape; v2 adds `exclusion`, whose
+/// documented fields become columns and whose undocumented ones stay in extra).
 pub fn compliance_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> ComplianceCheck {
     let mut f = fields_of(v);
-    ComplianceCheck {
+    let mut c = ComplianceCheck {
         personnel_id: personnel_id.to_string(),
         ordinal,
         check_id: f.string("id"),
@@ -27,21 +30,121 @@ pub fn compliance_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) ->
         completion_date: f.timestamp("completionDate"),
         expires_at: f.timestamp("expiresAt"),
         last_checked_at: f.timestamp("lastCheckedAt"),
-        extra: f.extra(),
-    }
+        created_at: f.timestamp("createdAt"),
+        updated_at: f.timestamp("updatedAt"),
+        ..ComplianceCheck::default()
+    };
+    f.nested("exclusion", |e| {
+        c.exclusion_id = e.string("id");
+        c.exclusion_reason = e.string("reason");
+        c.exclusion_created_by_id = e.string("createdById");
+        c.exclusion_created_by_email = e.string("createdByEmail");
+        c.exclusion_created_at = e.timestamp("createdAt");
+        c.exclusion_start_date = e.timestamp("startDate");
+        c.exclusion_end_date = e.timestamp("endDate");
+    });
+    c.extra = f.extra();
+    c
 }
 
-/// One background check (`user.backgroundChecks[]` in v1, `/v2/users` in v2).
-/// `completed_at` is `manualCheckDate`; everything else is kept in extra.
+/// One background check (`user.backgroundChecks[]` in v1, `/v2/users` in v2): every field
+/// of `BackgroundCheckResponsePublicV2Dto` a column (`completed_at` is `manualCheckDate`,
+/// `reportData` verbatim text); v1's nested `user` card lends its id when `userId` is
+/// missing and otherwise stays in extra.
 pub fn background_check_from_wire(personnel_id: &str, ordinal: i32, v: Value) -> BackgroundCheck {
     let mut f = fields_of(v);
-    BackgroundCheck {
+    let mut b = BackgroundCheck {
         personnel_id: personnel_id.to_string(),
         ordinal,
         status: f.string("status"),
         completed_at: f.date("manualCheckDate"),
+        id: f.string("id"),
+        user_id: f.string("userId"),
+        check_type: f.string("type"),
+        source: f.string("source"),
+        case_id: f.string("caseId"),
+        case_invitation_id: f.string("caseInvitationId"),
+        url: f.string("url"),
+        manually_check_url: f.string("manuallyCheckUrl"),
+        report_data: f.text_or_json("reportData"),
+        out_of_scope_reason: f.string("outOfScopeReason"),
+        out_of_scope_at: f.timestamp("outOfScopeAt"),
+        invitation_email: f.string("invitationEmail"),
+        linked_at: f.timestamp("linkedAt"),
+        created_at: f.timestamp("createdAt"),
+        updated_at: f.timestamp("updatedAt"),
+        ..BackgroundCheck::default()
+    };
+    if b.user_id.is_none() {
+        if let Some(Value::Object(u)) = f.map.get("user") {
+            b.user_id = id_text(&Value::Object(u.clone()));
+        }
+    }
+    b.extra = f.extra();
+    b
+}
+
+/// The documented user fields v1's nested `user` and v2's `/v2/users` items share, into
+/// `details` (`createdAt`/`updatedAt` are the caller's: v2 takes them from `expand[]=user`).
+pub(crate) fn user_details_from_wire(u: &mut Fields, d: &mut PersonDetails) {
+    d.roles = u.str_list("roles");
+    d.avatar_url = u.string("avatarUrl");
+    d.drata_terms_agreed_at = u.timestamp("drataTermsAgreedAt");
+    d.user_entry_id = u.string("entryId");
+}
+
+/// The documented fields of a real personnel record both versions carry.
+pub(crate) fn personnel_details_from_wire(f: &mut Fields, d: &mut PersonDetails) {
+    d.status_updated_at = f.timestamp("statusUpdatedAt");
+    d.not_human_reason = f.string("notHumanReason");
+    d.created_at = f.timestamp("createdAt");
+    d.updated_at = f.timestamp("updatedAt");
+    if let Some(id) = f.nested("reasonProvider", |r| r.string("id")) {
+        d.reason_provider_user_id = id;
+    }
+}
+
+/// The documented control fields v1 and v2 share (v1 keeps the flags at the top level, v2
+/// under `flags`, which the caller passes as `flags`).
+pub(crate) fn control_details_from_wire(f: &mut Fields, d: &mut ControlDetails) {
+    d.code = f.string("code");
+    d.slug = f.string("slug");
+    d.description = f.string("description");
+    d.question = f.string("question");
+    d.activity = f.string("activity");
+    d.archived_at = f.timestamp("archivedAt");
+    d.rationale = f.string("rationale");
+    d.control_template_id = f.string("controlTemplateId");
+    d.created_at = f.timestamp("createdAt");
+    d.updated_at = f.timestamp("updatedAt");
+    d.framework_tags = f.str_list("frameworkTags");
+    d.topics = f.str_list("topics");
+}
+
+/// The six control flags, from whichever object holds them.
+pub(crate) fn control_flags_from_wire(f: &mut Fields, d: &mut ControlDetails) {
+    d.has_evidence = f.bool("hasEvidence");
+    d.has_policy = f.bool("hasPolicy");
+    d.has_owner = f.bool("hasOwner");
+    d.is_monitored = f.bool("isMonitored");
+    d.is_ready = f.bool("isReady");
+    d.has_ticket = f.bool("hasTicket");
+}
+
+/// One user document (`id, name, type, fileUrl, renewalDate, createdAt, updatedAt`, v2's
+/// `userId`); anything else (v2's `downloadUrl`) in its `extra`.
+pub fn document_from_wire(v: Value) -> TrainingDocument {
+    let mut f = fields_of(v);
+    TrainingDocument {
+        id: f.string("id"),
+        user_id: f.string("userId"),
+        name: f.string("name"),
+        doc_type: f.string("type"),
+        file_url: f.string("fileUrl"),
+        renewal_date: f.date("renewalDate"),
+        created_at: f.timestamp("createdAt"),
+        updated_at: f.timestamp("updatedAt"),
         extra: f.extra(),
-        enriched_at: None,
     }
 }
 
@@ -91,47 +194,35 @@ pub(crate) fn id_text(v: &Value) -> Option<String> {
 }
 
 /// The training rows of a real-dialect person: one per training compliance check (name =
-/// the check type, status = the check's status, completed_at = its completion date; the
-/// check id, frequency, expiry and last-checked time in extra), with the user's SEC_TRAINING
-/// documents attached to the SECURITY_TRAINING row (`documents` in extra; a row of its own
-/// when there is no such check but there are documents).
+/// the check type, status = the check's status, completed_at = its completion date, and
+/// the check's id, frequency, expiry and last-checked time), with the user's SEC_TRAINING
+/// documents in `documents` of the SECURITY_TRAINING row (an empty list when there are
+/// none; a row of its own when there is no such check but there are documents).
 pub fn trainings_from_checks(person: &Person, documents: Vec<Value>) -> Vec<Training> {
     let mut out: Vec<Training> = Vec::new();
-    let mut documents = Some(documents).filter(|d| !d.is_empty());
+    let mut documents = Some(documents.into_iter().map(document_from_wire).collect::<Vec<_>>());
     for c in &person.compliance_checks {
         let Some(t) = c.check_type.as_deref().filter(|t| TRAINING_CHECK_TYPES.contains(t)) else { continue };
-        let mut extra = Map::new();
-        let put = |m: &mut Map<String, Value>, k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                m.insert(k.into(), Value::String(v));
-            }
-        };
-        put(&mut extra, "checkId", c.check_id.clone());
-        put(&mut extra, "checkFrequency", c.check_frequency.clone());
-        put(&mut extra, "expiresAt", c.expires_at.map(|t| t.to_rfc3339()));
-        put(&mut extra, "lastCheckedAt", c.last_checked_at.map(|t| t.to_rfc3339()));
-        if t == "SECURITY_TRAINING" {
-            if let Some(d) = documents.take() {
-                extra.insert("documents".into(), Value::Array(d));
-            }
-        }
         out.push(Training {
             personnel_id: person.id.clone(),
             ordinal: out.len() as i32,
             name: Some(t.to_string()),
             status: c.status.clone(),
             completed_at: c.completion_date.map(|d| d.date_naive()),
-            extra: (!extra.is_empty()).then(|| Value::Object(extra).to_string()),
-            enriched_at: None,
+            check_id: c.check_id.clone(),
+            check_frequency: c.check_frequency.clone(),
+            expires_at: c.expires_at,
+            last_checked_at: c.last_checked_at,
+            documents: if t == "SECURITY_TRAINING" { documents.take() } else { None },
+            ..Training::default()
         });
     }
-    if let Some(d) = documents {
-        let extra = serde_json::json!({ "documents": d }).to_string();
+    if let Some(d) = documents.filter(|d| !d.is_empty()) {
         out.push(Training {
             personnel_id: person.id.clone(),
             ordinal: out.len() as i32,
             name: Some("SECURITY_TRAINING".into()),
-            extra: Some(extra),
+            documents: Some(d),
             ..Training::default()
         });
     }
@@ -191,16 +282,16 @@ mod tests {
             (rows.len(), rows[0].name.as_deref(), rows[0].status.as_deref()),
             (1, Some("SECURITY_TRAINING"), Some("PASS"))
         );
-        assert!(rows[0].extra.as_deref().unwrap().contains("cert.pdf"));
+        let docs = rows[0].documents.as_ref().unwrap();
+        assert_eq!((docs.len(), docs[0].id.as_deref(), docs[0].name.as_deref()), (1, Some("3"), Some("cert.pdf")));
+        assert_eq!(rows[0].extra, None);
 
         // No user: nothing to ask for, the checks alone.
         let p = person(None);
         let no_request =
             |_: &str| -> std::future::Ready<Result<Child<Value>, EtlError>> { panic!("no user, no request") };
         let got = training(&p, no_request).await.unwrap();
-        assert!(
-            matches!(got, Child::Rows(rows) if rows.len() == 1 && rows[0].extra.as_deref().is_some_and(|e| !e.contains("documents")))
-        );
+        assert!(matches!(got, Child::Rows(rows) if rows.len() == 1 && rows[0].documents == Some(vec![])));
 
         // The user is gone: so is the person, whatever the checks say.
         let p = person(Some("7"));

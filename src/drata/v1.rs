@@ -12,7 +12,8 @@
 
 use super::client::{DrataClient, Endpoint, Fetched};
 use super::real::{
-    background_check_from_wire, compliance_check_from_wire, derive_from_checks, external_id_from_identities, id_text,
+    background_check_from_wire, compliance_check_from_wire, control_details_from_wire, control_flags_from_wire,
+    derive_from_checks, external_id_from_identities, id_text, personnel_details_from_wire, user_details_from_wire,
 };
 use super::walk::{walk_offset, WalkOptions};
 use super::wire::{
@@ -32,9 +33,31 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
     p.employment_status = f.string("employmentStatus");
     p.start_date = f.date("startDate");
     p.end_date = f.date("separationDate");
+    personnel_details_from_wire(&mut f, &mut p.details);
+    let d = &mut p.details;
+    d.os_version = f.string("osVersion");
+    d.serial_number = f.string("serialNumber");
+    d.agent_enabled = f.bool("agentEnabled");
+    d.manual_upload_enabled = f.bool("manualUploadEnabled");
+    d.devices_count = f.int32("devicesCount");
+    d.devices_failing_compliance_count = f.int32("devicesFailingComplianceCount");
+    // The agent's own data; `lastcheckedAt` is spelled so by Drata.
+    f.nested("data", |a| {
+        d.agent_version = a.string("agentVersion");
+        d.agent_os_version = a.string("osVersion");
+        d.agent_serial_number = a.string("serialNumber");
+        d.agent_mac_address = a.string("macAddress");
+        d.agent_screen_lock_time = a.string("screenLockTime");
+        d.agent_last_checked_at = a.timestamp("lastcheckedAt");
+        d.agent_created_at = a.timestamp("createdAt");
+        d.agent_updated_at = a.timestamp("updatedAt");
+    });
     if let Some(user) = f.object("user") {
         let mut u = Fields::new(user);
         p.user_id = u.string("id");
+        user_details_from_wire(&mut u, &mut p.details);
+        p.details.user_created_at = u.timestamp("createdAt");
+        p.details.user_updated_at = u.timestamp("updatedAt");
         p.email = u.string("email");
         p.first_name = u.string("firstName");
         p.last_name = u.string("lastName");
@@ -58,10 +81,16 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
     Some(p)
 }
 
-/// A v1 control list item; owners are fetched separately.
+/// A v1 control list item (its flags at the top level); owners are fetched separately.
+/// `frameworkRequirements[]` (objects of undocumented shape) stays in extra.
 pub fn control_from_wire(v: Value) -> Option<Control> {
     let (id, mut f) = listed_record(v)?;
-    Some(Control { id, name: f.string("name"), extra: f.extra(), ..Control::default() })
+    let mut c = Control { id, name: f.string("name"), ..Control::default() };
+    control_details_from_wire(&mut f, &mut c.details);
+    control_flags_from_wire(&mut f, &mut c.details);
+    c.details.workspace_id = f.string("workspaceId");
+    c.extra = f.extra();
+    Some(c)
 }
 
 /// The v1 operations.
@@ -226,14 +255,97 @@ mod tests {
         assert_eq!(bg[0].completed_at.unwrap().to_string(), "2024-01-02");
         assert_eq!(p.external_id.as_deref(), Some("00u7okta"), "the first linked identity");
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
-        assert_eq!(extra["user"]["roles"], json!(["EMPLOYEE"]));
+        assert_eq!(p.details.roles.as_deref(), Some(&["EMPLOYEE".to_string()][..]));
         assert_eq!(extra["user"]["identities"][1]["identityId"], "00u7okta", "identities are kept in extra");
-        assert_eq!(extra["devicesCount"], 0);
+        assert_eq!(extra.get("devicesCount"), None);
+        assert_eq!(p.details.devices_count, Some(0));
         let t = trainings_from_checks(&p, vec![json!({"id": 3, "name": "cert.pdf"})]);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].name.as_deref(), Some("SECURITY_TRAINING"));
         assert_eq!(t[0].completed_at.unwrap().to_string(), "2024-03-01");
-        assert!(t[0].extra.as_deref().unwrap().contains("cert.pdf"));
+        assert_eq!((t[0].check_id.as_deref(), t[0].check_frequency.as_deref()), (Some("901"), None));
+        assert_eq!(t[0].expires_at.unwrap().to_rfc3339(), "2025-03-01T00:00:00+00:00");
+        assert_eq!(t[0].documents.as_ref().unwrap()[0].name.as_deref(), Some("cert.pdf"));
+    }
+
+    #[test]
+    fn v1_documented_fields_are_typed_columns() {
+        let ts = |s: &str| Some(crate::record::parse_lenient_timestamp(s).unwrap());
+        let p = person_from_wire(json!({
+            "id": 42, "employmentStatus": "OUT_OF_SCOPE", "startDate": "2023-02-01T09:30:00.000Z",
+            "statusUpdatedAt": "2024-06-01T12:00:00.000Z", "notHumanReason": "Shared mailbox",
+            "reasonProvider": {"id": 9, "email": "admin@example.com"},
+            "osVersion": "macOS 14.5", "serialNumber": null, "agentEnabled": true, "manualUploadEnabled": "false",
+            "devicesCount": 2, "devicesFailingComplianceCount": "1",
+            "data": {"agentVersion": "3.4.1", "osVersion": "14.5", "serialNumber": "C02X", "macAddress": "aa:bb",
+                     "screenLockTime": 300, "lastcheckedAt": "yesterday", "createdAt": "2024-01-01T00:00:00Z",
+                     "updatedAt": null, "battery": 80},
+            "user": {"id": 7, "email": "a@example.com", "roles": ["ADMIN", "EMPLOYEE"], "avatarUrl": null,
+                     "drataTermsAgreedAt": "2024-02-02T10:00:00.000Z", "entryId": "9f1c", "createdAt": "2023-01-01T00:00:00.000Z",
+                     "updatedAt": "not a time"},
+            "createdAt": "2023-01-05T08:00:00.000Z"
+        }))
+        .unwrap();
+        let d = &p.details;
+        // A date-time where a date is documented keeps its calendar date.
+        assert_eq!(p.start_date.unwrap().to_string(), "2023-02-01");
+        assert_eq!(d.status_updated_at, ts("2024-06-01T12:00:00Z"));
+        assert_eq!(d.not_human_reason.as_deref(), Some("Shared mailbox"));
+        assert_eq!(d.reason_provider_user_id.as_deref(), Some("9"));
+        assert_eq!((d.os_version.as_deref(), d.serial_number.as_deref()), (Some("macOS 14.5"), None));
+        assert_eq!((d.agent_enabled, d.manual_upload_enabled), (Some(true), Some(false)));
+        assert_eq!((d.devices_count, d.devices_failing_compliance_count), (Some(2), Some(1)));
+        assert_eq!((d.agent_version.as_deref(), d.agent_screen_lock_time.as_deref()), (Some("3.4.1"), Some("300")));
+        assert_eq!((d.agent_os_version.as_deref(), d.agent_serial_number.as_deref()), (Some("14.5"), Some("C02X")));
+        assert_eq!((d.agent_mac_address.as_deref(), d.agent_last_checked_at), (Some("aa:bb"), None));
+        assert_eq!((d.agent_created_at, d.agent_updated_at), (ts("2024-01-01T00:00:00Z"), None));
+        assert_eq!(d.roles, Some(vec!["ADMIN".to_string(), "EMPLOYEE".to_string()]));
+        assert_eq!((d.avatar_url.as_deref(), d.user_entry_id.as_deref()), (None, Some("9f1c")));
+        assert_eq!(d.drata_terms_agreed_at, ts("2024-02-02T10:00:00Z"));
+        assert_eq!((d.user_created_at, d.user_updated_at), (ts("2023-01-01T00:00:00Z"), None));
+        assert_eq!((d.created_at, d.updated_at), (ts("2023-01-05T08:00:00Z"), None));
+        // What does not fit stays in extra, under its own key: nothing is lost.
+        let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(extra["data"], json!({"lastcheckedAt": "yesterday", "battery": 80}));
+        assert_eq!(extra["user"], json!({"updatedAt": "not a time"}));
+        assert_eq!(extra["reasonProvider"], json!({"email": "admin@example.com"}));
+        assert_eq!(extra.get("osVersion"), None);
+        // Missing or junk-typed values: nulls, and the junk in extra.
+        let p = person_from_wire(
+            json!({"id": 1, "devicesCount": 1e12, "agentEnabled": 3, "user": {"id": 2, "roles": [1, {"x": 1}]}}),
+        )
+        .unwrap();
+        assert_eq!((p.details.devices_count, p.details.agent_enabled, p.details.roles.as_ref()), (None, None, None));
+        let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
+        assert_eq!((&extra["devicesCount"], &extra["agentEnabled"]), (&json!(1e12), &json!(3)));
+        assert_eq!(extra["user"]["roles"], json!([1, {"x": 1}]));
+        assert!(person_from_wire(json!({"id": 3})).unwrap().details.is_empty());
+    }
+
+    #[test]
+    fn v1_controls_keep_every_documented_field() {
+        let c = control_from_wire(json!({
+            "id": 5, "name": "Access", "code": "DCF-5", "description": "d", "slug": "dcf-5", "workspaceId": 1,
+            "archivedAt": "2025-06-30T00:00:00.000Z", "frameworkTags": ["SOC_2", "ISO27001"], "hasEvidence": true,
+            "hasOwner": false, "isMonitored": null, "isReady": true, "hasTicket": false,
+            "frameworkRequirements": [{"id": 1}], "topics": ["SECURITY"]
+        }))
+        .unwrap();
+        let d = &c.details;
+        assert_eq!(
+            (d.code.as_deref(), d.slug.as_deref(), d.description.as_deref()),
+            (Some("DCF-5"), Some("dcf-5"), Some("d"))
+        );
+        assert_eq!(d.workspace_id.as_deref(), Some("1"));
+        assert_eq!(d.archived_at.unwrap().to_rfc3339(), "2025-06-30T00:00:00+00:00");
+        assert_eq!(d.framework_tags, Some(vec!["SOC_2".into(), "ISO27001".into()]));
+        assert_eq!(d.topics, Some(vec!["SECURITY".into()]));
+        assert_eq!(
+            (d.has_evidence, d.has_owner, d.is_monitored, d.is_ready, d.has_ticket),
+            (Some(true), Some(false), None, Some(true), Some(false))
+        );
+        assert_eq!(d.has_policy, None, "v1 list items have no hasPolicy");
+        assert_eq!(c.extra.as_deref(), Some(r#"{"frameworkRequirements":[{"id":1}]}"#));
     }
 
     #[test]

@@ -15,14 +15,15 @@
 
 use super::client::{DrataClient, Endpoint, Fetched};
 use super::real::{
-    background_check_from_wire, compliance_check_from_wire, derive_from_checks, external_id_from_identities, id_text,
+    background_check_from_wire, compliance_check_from_wire, control_details_from_wire, control_flags_from_wire,
+    derive_from_checks, external_id_from_identities, id_text, personnel_details_from_wire, user_details_from_wire,
 };
 use super::walk::CursorGuard;
 use super::wire::{
     as_u64, listed_record, map_items, not_found_list, path_segment, shape_error, Child, CursorPage, Fields, Page,
 };
 use crate::error::EtlError;
-use crate::record::{BackgroundCheck, Control, Person};
+use crate::record::{BackgroundCheck, Control, ControlDetails, Person, PersonDetails};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::OnceCell;
@@ -69,6 +70,8 @@ pub struct UserInfo {
     /// Mapped with an empty `personnel_id`; the join fills it in.
     pub background_checks: Vec<BackgroundCheck>,
     pub external_id: Option<String>,
+    /// The user's documented fields (roles, avatar, terms, created/updated).
+    pub details: PersonDetails,
 }
 
 /// Map one v2 personnel record; `users` joins the user's title, background checks and
@@ -80,12 +83,15 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
     p.employment_status = f.string("employmentStatus");
     p.start_date = f.date("startedAt");
     p.end_date = f.date("separatedAt");
+    personnel_details_from_wire(&mut f, &mut p.details);
     if let Some(user) = f.object("user") {
         let mut u = Fields::new(user);
         let uid = u.string("id");
         if p.user_id.is_none() {
             p.user_id = uid;
         }
+        p.details.user_created_at = u.timestamp("createdAt");
+        p.details.user_updated_at = u.timestamp("updatedAt");
         p.email = u.string("email");
         p.first_name = u.string("firstName");
         p.last_name = u.string("lastName");
@@ -100,6 +106,15 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
     let info = p.user_id.as_ref().and_then(|u| users.get(u));
     p.title = info.and_then(|i| i.job_title.clone());
     p.external_id = info.and_then(|i| i.external_id.clone());
+    if let Some(u) = info.map(|i| &i.details) {
+        let d = &mut p.details;
+        d.roles.clone_from(&u.roles);
+        d.avatar_url.clone_from(&u.avatar_url);
+        d.drata_terms_agreed_at = u.drata_terms_agreed_at;
+        d.user_entry_id.clone_from(&u.user_entry_id);
+        d.user_created_at = d.user_created_at.or(u.user_created_at);
+        d.user_updated_at = d.user_updated_at.or(u.user_updated_at);
+    }
     p.listed_background_checks = Some(
         info.map(|i| i.background_checks.as_slice())
             .unwrap_or_default()
@@ -111,9 +126,14 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
     Some(p)
 }
 
-/// One `/v2/users?expand[]=backgroundChecks&expand[]=identities` item: `(user id, info)`.
+/// One `/v2/users?expand[]=backgroundChecks&expand[]=identities&expand[]=roles` item:
+/// `(user id, info)`.
 fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
     let (id, mut f) = listed_record(v)?;
+    let mut details = PersonDetails::default();
+    user_details_from_wire(&mut f, &mut details);
+    details.user_created_at = f.timestamp("createdAt");
+    details.user_updated_at = f.timestamp("updatedAt");
     Some((
         id,
         UserInfo {
@@ -126,15 +146,20 @@ fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
                 .map(|(i, v)| background_check_from_wire("", i as i32, v))
                 .collect(),
             external_id: external_id_from_identities(f.map.get("identities")),
+            details,
         },
     ))
 }
 
-/// A v2 control; `owners` is `{data: [...], totalCount}`. Returns the control and whether
-/// its owner list is longer than what came inline.
+/// A v2 control (`expand[]=owners|flags|frameworkTags|topics`); `owners` is `{data: [...],
+/// totalCount}`. Returns the control and whether its owner list is longer than what came
+/// inline. `workspace_id` is the workspace it was listed under.
 pub fn control_from_wire(v: Value, workspace_id: &str) -> Option<(Control, bool)> {
     let (id, mut f) = listed_record(v)?;
     let name = f.string("name");
+    let mut details = ControlDetails { workspace_id: Some(workspace_id.to_string()), ..ControlDetails::default() };
+    control_details_from_wire(&mut f, &mut details);
+    f.nested("flags", |flags| control_flags_from_wire(flags, &mut details));
     let mut more = false;
     let mut owner_user_ids = Vec::new();
     if let Some(mut owners) = f.object("owners") {
@@ -146,8 +171,7 @@ pub fn control_from_wire(v: Value, workspace_id: &str) -> Option<(Control, bool)
         let total = as_u64(owners.get("totalCount")).unwrap_or(0);
         more = total > data.len() as u64;
     }
-    f.keep("workspaceId", Value::String(workspace_id.to_string()));
-    Some((Control { id, name, owner_user_ids, extra: f.extra(), ..Control::default() }, more))
+    Some((Control { id, name, owner_user_ids, details, extra: f.extra(), ..Control::default() }, more))
 }
 
 /// The v2 operations.
@@ -231,6 +255,7 @@ impl<'a> V2Api<'a> {
                 ("size", size_of(page_size)),
                 ("expand[]", "backgroundChecks".to_string()),
                 ("expand[]", "identities".to_string()),
+                ("expand[]", "roles".to_string()),
             ];
             q.extend(stable_order());
             match &cursor {
@@ -317,7 +342,13 @@ impl<'a> V2Api<'a> {
                 "/public/v2/workspaces/{}/controls",
                 path_segment("workspace", &ws, "/public/v2/workspaces/{id}/controls")?
             );
-            let q = [size.clone(), ("expand[]", "owners".to_string())];
+            let q = [
+                size.clone(),
+                ("expand[]", "owners".to_string()),
+                ("expand[]", "flags".to_string()),
+                ("expand[]", "frameworkTags".to_string()),
+                ("expand[]", "topics".to_string()),
+            ];
             let items = self.all(Endpoint::ControlsList, &path, &q, |v| Some(control_from_wire(v, &ws))).await?;
             let wanting: Vec<_> = items
                 .into_iter()
@@ -407,6 +438,7 @@ mod tests {
                     json!({"id": 3, "status": "OK", "type": "CHECKR", "userId": 7}),
                 )],
                 external_id: Some("00u7okta".into()),
+                details: PersonDetails::default(),
             },
         );
         let p = person_from_wire(
@@ -426,9 +458,88 @@ mod tests {
         assert_eq!(p.start_date.unwrap().to_string(), "2023-02-01");
         let bg = &p.listed_background_checks.as_ref().unwrap()[0];
         assert_eq!((bg.personnel_id.as_str(), bg.ordinal, bg.status.as_deref()), ("42", 0, Some("OK")));
-        assert!(p.compliance_checks[0].extra.as_deref().unwrap().contains("exclusion"));
+        let c = &p.compliance_checks[0];
+        assert_eq!(
+            (c.exclusion_id.as_deref(), c.exclusion_reason.as_deref(), c.extra.as_deref()),
+            (Some("1"), Some("r"), None)
+        );
+        // The unparsable user createdAt stays in extra; the explicit null is just null.
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
-        assert_eq!(extra, json!({"user": {"createdAt": "x"}, "statusUpdatedAt": null}));
+        assert_eq!(extra, json!({"user": {"createdAt": "x"}}));
+        assert_eq!((p.details.status_updated_at, p.details.user_created_at), (None, None));
+    }
+
+    #[test]
+    fn v2_documented_fields_are_typed_columns() {
+        let ts = |s: &str| Some(crate::record::parse_lenient_timestamp(s).unwrap());
+        let (uid, info) = user_from_wire(json!({
+            "id": 7, "email": "a@example.com", "roles": ["ADMIN"], "avatarUrl": "https://a.example/7.png",
+            "drataTermsAgreedAt": null, "createdAt": "2023-01-01T00:00:00.000Z", "updatedAt": "2023-01-02T00:00:00.000Z",
+            "backgroundChecks": [{
+                "id": 70, "userId": 7, "status": "OUT_OF_SCOPE", "caseId": null, "caseInvitationId": "inv-1",
+                "url": "https://k.example/70", "manualCheckDate": "2024-01-02T15:00:00.000Z", "manuallyCheckUrl": "https://files.example/70.pdf",
+                "type": "MANUAL", "source": null, "reportData": {"score": 1}, "outOfScopeReason": "Agency screened",
+                "outOfScopeAt": "2024-02-01T00:00:00.000Z", "invitationEmail": "a@example.com", "linkedAt": "soon",
+                "createdAt": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-01-03T00:00:00.000Z"
+            }]
+        }))
+        .unwrap();
+        assert_eq!(uid, "7");
+        let mut users = HashMap::new();
+        users.insert(uid, info);
+        let p = person_from_wire(
+            json!({"id": 42, "userId": 7, "employmentStatus": "CURRENT_EMPLOYEE", "startedAt": null,
+                   "statusUpdatedAt": "2024-06-01T12:00:00.000Z", "notHumanReason": null,
+                   "createdAt": "2023-01-05T08:00:00.000Z", "updatedAt": "2025-01-01T00:00:00.000Z",
+                   "user": {"id": 7, "email": "a@example.com", "createdAt": "2023-01-01T00:00:00.000Z"},
+                   "complianceChecks": [{"id": 900, "type": "BG_CHECK", "status": "EXCLUDED",
+                       "createdAt": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-01-02T00:00:00.000Z",
+                       "exclusion": {"id": 1, "reason": "Hired before checks", "createdById": 100001, "createdByEmail": "admin@example.com",
+                                     "createdAt": "2024-03-01T00:00:00.000Z", "startDate": "2024-03-01", "endDate": null, "note": "n"}}]}),
+            &users,
+        )
+        .unwrap();
+        let d = &p.details;
+        assert_eq!((d.status_updated_at, d.not_human_reason.as_deref()), (ts("2024-06-01T12:00:00Z"), None));
+        assert_eq!((d.created_at, d.updated_at), (ts("2023-01-05T08:00:00Z"), ts("2025-01-01T00:00:00Z")));
+        assert_eq!(d.roles, Some(vec!["ADMIN".to_string()]));
+        assert_eq!((d.avatar_url.as_deref(), d.drata_terms_agreed_at), (Some("https://a.example/7.png"), None));
+        // The personnel's user expansion says when the user was created; the users listing fills the rest.
+        assert_eq!((d.user_created_at, d.user_updated_at), (ts("2023-01-01T00:00:00Z"), ts("2023-01-02T00:00:00Z")));
+        assert_eq!(p.extra, None);
+        let c = &p.compliance_checks[0];
+        assert_eq!((c.created_at, c.updated_at), (ts("2024-01-01T00:00:00Z"), ts("2024-01-02T00:00:00Z")));
+        assert_eq!(
+            (c.exclusion_created_by_id.as_deref(), c.exclusion_created_by_email.as_deref()),
+            (Some("100001"), Some("admin@example.com"))
+        );
+        assert_eq!(
+            (c.exclusion_created_at, c.exclusion_start_date, c.exclusion_end_date),
+            (ts("2024-03-01T00:00:00Z"), ts("2024-03-01T00:00:00Z"), None)
+        );
+        assert_eq!(c.extra.as_deref(), Some(r#"{"exclusion":{"note":"n"}}"#));
+        let b = &p.listed_background_checks.as_ref().unwrap()[0];
+        assert_eq!(
+            (b.id.as_deref(), b.user_id.as_deref(), b.status.as_deref()),
+            (Some("70"), Some("7"), Some("OUT_OF_SCOPE"))
+        );
+        assert_eq!((b.check_type.as_deref(), b.source.as_deref(), b.case_id.as_deref()), (Some("MANUAL"), None, None));
+        assert_eq!((b.case_invitation_id.as_deref(), b.url.as_deref()), (Some("inv-1"), Some("https://k.example/70")));
+        // A date-time where a date is documented: its calendar date.
+        assert_eq!(b.completed_at.unwrap().to_string(), "2024-01-02");
+        assert_eq!(b.manually_check_url.as_deref(), Some("https://files.example/70.pdf"));
+        assert_eq!(b.report_data.as_deref(), Some(r#"{"score":1}"#), "reportData of any shape, as JSON text");
+        assert_eq!(
+            (b.out_of_scope_reason.as_deref(), b.out_of_scope_at),
+            (Some("Agency screened"), ts("2024-02-01T00:00:00Z"))
+        );
+        assert_eq!(b.invitation_email.as_deref(), Some("a@example.com"));
+        assert_eq!((b.created_at, b.updated_at), (ts("2024-01-01T00:00:00Z"), ts("2024-01-03T00:00:00Z")));
+        // A malformed timestamp is kept in extra, not a failed record.
+        assert_eq!((b.linked_at, b.extra.as_deref()), (None, Some(r#"{"linkedAt":"soon"}"#)));
+        // reportData as text stays verbatim.
+        let b = background_check_from_wire("1", 0, json!({"reportData": "{}", "user": {"id": 9}}));
+        assert_eq!((b.report_data.as_deref(), b.user_id.as_deref()), (Some("{}"), Some("9")));
     }
 
     #[test]
@@ -503,7 +614,32 @@ mod tests {
         .unwrap();
         assert!(more);
         assert_eq!(c.owner_user_ids, vec!["1", "2"]);
-        assert!(c.extra.as_deref().unwrap().contains("DCF-5"));
+        assert_eq!(
+            (c.details.code.as_deref(), c.details.workspace_id.as_deref(), c.extra.as_deref()),
+            (Some("DCF-5"), Some("1"), None)
+        );
+        let (c, _) = control_from_wire(
+            json!({"id": 7, "name": "Keys", "code": "DCF-7", "slug": null, "description": "Rotate keys", "question": "Are keys rotated?",
+                   "activity": "Rotate yearly", "archivedAt": "2025-06-30T00:00:00.000Z", "rationale": "r", "controlTemplateId": 1007,
+                   "createdAt": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-02-01T00:00:00.000Z",
+                   "frameworkTags": ["SOC_2"], "topics": [],
+                   "flags": {"hasEvidence": true, "hasPolicy": false, "isReady": null, "hasTicket": true, "hasOwner": true, "isMonitored": false, "x": 1}}),
+            "3",
+        )
+        .unwrap();
+        let d = &c.details;
+        assert_eq!(
+            (d.slug.as_deref(), d.question.as_deref(), d.activity.as_deref()),
+            (None, Some("Are keys rotated?"), Some("Rotate yearly"))
+        );
+        assert_eq!((d.rationale.as_deref(), d.control_template_id.as_deref()), (Some("r"), Some("1007")));
+        assert_eq!(d.archived_at.unwrap().to_rfc3339(), "2025-06-30T00:00:00+00:00");
+        assert_eq!((d.framework_tags.clone(), d.topics.clone()), (Some(vec!["SOC_2".into()]), Some(vec![])));
+        assert_eq!(
+            (d.has_evidence, d.has_policy, d.is_ready, d.has_ticket, d.has_owner, d.is_monitored),
+            (Some(true), Some(false), None, Some(true), Some(true), Some(false))
+        );
+        assert_eq!(c.extra.as_deref(), Some(r#"{"flags":{"x":1}}"#));
         let (_, more) = control_from_wire(json!({"id": 6, "owners": {"data": [], "totalCount": 0}}), "1").unwrap();
         assert!(!more);
     }

@@ -200,6 +200,72 @@ impl Fields {
         self.extra.insert(key.to_string(), v);
     }
 
+    /// A list of strings (numbers kept as their text); a list holding anything else, or a
+    /// non-list, goes to extra whole.
+    pub(crate) fn str_list(&mut self, key: &str) -> Option<Vec<String>> {
+        match self.map.remove(key)? {
+            Value::Null => None,
+            Value::Array(a) => {
+                let texts: Option<Vec<String>> = a
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                if texts.is_none() {
+                    self.extra.insert(key.to_string(), Value::Array(a));
+                }
+                texts
+            }
+            other => {
+                self.extra.insert(key.to_string(), other);
+                None
+            }
+        }
+    }
+
+    /// A 32-bit integer (also as an integral float or numeric text); anything else goes to
+    /// extra.
+    pub(crate) fn int32(&mut self, key: &str) -> Option<i32> {
+        let v = self.map.remove(key)?;
+        let n = match &v {
+            Value::Null => return None,
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        let n = n.and_then(|n| i32::try_from(n).ok());
+        if n.is_none() {
+            self.extra.insert(key.to_string(), v);
+        }
+        n
+    }
+
+    /// Text kept verbatim; any other value as its compact JSON text (for fields whose shape
+    /// is undocumented).
+    pub(crate) fn text_or_json(&mut self, key: &str) -> Option<String> {
+        match self.map.remove(key)? {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            v => Some(v.to_string()),
+        }
+    }
+
+    /// A nested object's fields, mapped by `take`; whatever it leaves is kept in extra under
+    /// `key`. A non-object value goes to extra whole.
+    pub(crate) fn nested<T>(&mut self, key: &str, take: impl FnOnce(&mut Fields) -> T) -> Option<T> {
+        let map = self.object(key)?;
+        let mut inner = Fields::new(map);
+        let out = take(&mut inner);
+        inner.extra.extend(std::mem::take(&mut inner.map));
+        if !inner.extra.is_empty() {
+            self.extra.insert(key.to_string(), Value::Object(inner.extra));
+        }
+        Some(out)
+    }
+
     /// Everything not taken, as one JSON object (or `None` when nothing is left).
     pub(crate) fn extra(mut self) -> Option<String> {
         self.extra.extend(std::mem::take(&mut self.map));

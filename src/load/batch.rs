@@ -5,13 +5,18 @@
 //! Dates are `date32`, `snapshot_at` is a UTC microsecond timestamp, enums stay strings so
 //! values the API adds later survive, and JSON-shaped values (`training_status`, `extra`)
 //! are kept as JSON text.
+//!
+//! Columns added to a table after its first release go in its `appended` list, which
+//! follows `snapshot_at`: a file written by an older version then holds a leading prefix
+//! of today's columns (what `verify` accepts and `previous` refuses to reuse).
 
-use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, OrgRow, Training};
+use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, OrgRow, Training, TrainingDocument};
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Int32Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    StructArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::{Arc, OnceLock};
@@ -21,8 +26,11 @@ use super::layout::Table;
 /// A record type that is one row of one output table.
 pub trait TableRow: Send + 'static {
     const TABLE: Table;
+    /// Where `snapshot_at` sits: after the table's first-release columns, before the
+    /// appended ones.
+    const SNAPSHOT_AT: usize;
     fn schema() -> SchemaRef;
-    /// Columns for `rows`, in schema order, without `snapshot_at` (appended by `to_batch`).
+    /// Columns for `rows`, in schema order, without `snapshot_at` (inserted by `to_batch`).
     fn columns(rows: &[Self]) -> Vec<ArrayRef>
     where
         Self: Sized;
@@ -37,15 +45,20 @@ pub fn to_batch<R: TableRow>(rows: &[R], snapshot_at_micros: i64) -> RecordBatch
 /// What an earlier snapshot's rows are read back as.
 pub fn row_schema<R: TableRow>() -> SchemaRef {
     let schema = R::schema();
-    let fields = &schema.fields()[..schema.fields().len() - 1];
-    Arc::new(Schema::new(fields.to_vec()))
+    let mut fields = schema.fields().to_vec();
+    fields.remove(R::SNAPSHOT_AT);
+    Arc::new(Schema::new(fields))
 }
 
 /// `columns` (a table's own, in `row_schema` order) plus `snapshot_at`. `Err` when a column
 /// does not have the declared type, or holds nulls where the table allows none.
 pub fn stamp<R: TableRow>(mut columns: Vec<ArrayRef>, snapshot_at_micros: i64) -> Result<RecordBatch, ArrowError> {
     let rows = columns.first().map_or(0, |c| c.len());
-    columns.push(Arc::new(TimestampMicrosecondArray::from(vec![snapshot_at_micros; rows]).with_timezone("UTC")));
+    let at = Arc::new(TimestampMicrosecondArray::from(vec![snapshot_at_micros; rows]).with_timezone("UTC"));
+    if columns.len() < R::SNAPSHOT_AT {
+        return Err(ArrowError::SchemaError(format!("{} columns, the table has more", columns.len())));
+    }
+    columns.insert(R::SNAPSHOT_AT, at);
     RecordBatch::try_new(R::schema(), columns)
 }
 
@@ -53,9 +66,36 @@ fn snapshot_at() -> Field {
     Field::new("snapshot_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
 }
 
-fn schema_of(mut fields: Vec<Field>) -> SchemaRef {
+fn schema_of(mut fields: Vec<Field>, appended: Vec<Field>) -> SchemaRef {
     fields.push(snapshot_at());
+    fields.extend(appended);
     Arc::new(Schema::new(fields))
+}
+
+/// How a file's columns relate to its table's contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaFit {
+    /// Exactly today's columns.
+    Current,
+    /// A leading prefix of today's columns that still includes `snapshot_at`: written by
+    /// an older version, before the rest were appended.
+    Older { missing: usize },
+    /// Anything else (reordered, retyped, renamed, extra or too few columns).
+    Differs,
+}
+
+/// Compare a file's fields with `table`'s contract.
+pub fn schema_fit(table: Table, file: &arrow::datatypes::Fields) -> SchemaFit {
+    let want = schema_for(table);
+    let want = want.fields();
+    let at = want.iter().position(|f| f.name() == "snapshot_at").expect("every table has snapshot_at");
+    if file == want {
+        SchemaFit::Current
+    } else if file.len() > at && file.len() < want.len() && file.iter().zip(want.iter()).all(|(a, b)| a == b) {
+        SchemaFit::Older { missing: want.len() - file.len() }
+    } else {
+        SchemaFit::Differs
+    }
 }
 
 /// The column kinds a table may have: each fixes the Arrow type and how a column is built
@@ -118,6 +158,54 @@ mod kind {
         }
     }
 
+    /// A list of training documents, each a struct of the documented fields (and `extra`);
+    /// `None` is a null list.
+    pub struct DocList;
+    impl DocList {
+        fn fields() -> Fields {
+            Fields::from(vec![
+                Field::new("id", DataType::Utf8, true),
+                Field::new("user_id", DataType::Utf8, true),
+                Field::new("name", DataType::Utf8, true),
+                Field::new("type", DataType::Utf8, true),
+                Field::new("file_url", DataType::Utf8, true),
+                Field::new("renewal_date", DataType::Date32, true),
+                Field::new("created_at", Timestamp::data_type(), true),
+                Field::new("updated_at", Timestamp::data_type(), true),
+                Field::new("extra", DataType::Utf8, true),
+            ])
+        }
+        fn item() -> Arc<Field> {
+            Arc::new(Field::new("item", DataType::Struct(Self::fields()), true))
+        }
+        pub fn data_type() -> DataType {
+            DataType::List(Self::item())
+        }
+        pub fn build<'a>(it: impl Iterator<Item = Option<&'a [TrainingDocument]>>) -> ArrayRef {
+            let lists: Vec<Option<&[TrainingDocument]>> = it.collect();
+            let docs: Vec<&TrainingDocument> = lists.iter().flatten().flat_map(|l| l.iter()).collect();
+            let s = |f: fn(&TrainingDocument) -> Option<&str>| Utf8::build(docs.iter().map(|d| f(d)));
+            let values = StructArray::new(
+                Self::fields(),
+                vec![
+                    s(|d| d.id.as_deref()),
+                    s(|d| d.user_id.as_deref()),
+                    s(|d| d.name.as_deref()),
+                    s(|d| d.doc_type.as_deref()),
+                    s(|d| d.file_url.as_deref()),
+                    Date::build(docs.iter().map(|d| d.renewal_date)),
+                    Timestamp::build(docs.iter().map(|d| d.created_at)),
+                    Timestamp::build(docs.iter().map(|d| d.updated_at)),
+                    s(|d| d.extra.as_deref()),
+                ],
+                None,
+            );
+            let offsets = OffsetBuffer::from_lengths(lists.iter().map(|l| l.map_or(0, <[_]>::len)));
+            let nulls = NullBuffer::from_iter(lists.iter().map(Option::is_some));
+            Arc::new(ListArray::new(Self::item(), offsets, Arc::new(values), Some(nulls)))
+        }
+    }
+
     /// A list of strings (items nullable); `None` is a null list.
     pub struct StrList;
     impl StrList {
@@ -138,22 +226,31 @@ mod kind {
 }
 
 /// Declares a table's columns once: name, kind, nullability and the value of each row. Its
-/// schema (plus `snapshot_at`) and its batches both come from this one list, in its order.
+/// schema (with `snapshot_at` between the first-release and the `appended` columns) and its
+/// batches both come from this one list, in its order.
 macro_rules! table_row {
-    ($row:ty => $table:expr, [$($name:literal: $kind:ident $($nullable:ident)?, |$r:ident| $get:expr;)*]) => {
+    ($row:ty => $table:expr, [$($name:literal: $kind:ident $($nullable:ident)?, |$r:ident| $get:expr;)*]
+     $(, appended [$($aname:literal: $akind:ident $($anullable:ident)?, |$ar:ident| $aget:expr;)*])?) => {
         impl TableRow for $row {
             const TABLE: Table = $table;
+            const SNAPSHOT_AT: usize = [$($name),*].len();
 
             fn schema() -> SchemaRef {
                 static S: OnceLock<SchemaRef> = OnceLock::new();
                 S.get_or_init(|| {
-                    schema_of(vec![$(Field::new($name, kind::$kind::data_type(), table_row!(@nullable $($nullable)?))),*])
+                    schema_of(
+                        vec![$(Field::new($name, kind::$kind::data_type(), table_row!(@nullable $($nullable)?))),*],
+                        vec![$($(Field::new($aname, kind::$akind::data_type(), table_row!(@nullable $($anullable)?))),*)?],
+                    )
                 })
                 .clone()
             }
 
             fn columns(rows: &[Self]) -> Vec<ArrayRef> {
-                vec![$(kind::$kind::build(rows.iter().map(|$r: &$row| $get))),*]
+                vec![
+                    $(kind::$kind::build(rows.iter().map(|$r: &$row| $get)),)*
+                    $($(kind::$akind::build(rows.iter().map(|$ar: &$row| $aget)),)*)?
+                ]
             }
         }
     };
@@ -184,6 +281,32 @@ table_row!(EnrichedPerson => Table::Personnel, [
     "enriched_at": Timestamp, |r| r.enriched_at;
     "employment_status": Utf8, |r| r.person.employment_status.as_deref();
     "user_id": Utf8, |r| r.person.user_id.as_deref();
+], appended [
+    "status_updated_at": Timestamp, |r| r.person.details.status_updated_at;
+    "not_human_reason": Utf8, |r| r.person.details.not_human_reason.as_deref();
+    "reason_provider_user_id": Utf8, |r| r.person.details.reason_provider_user_id.as_deref();
+    "created_at": Timestamp, |r| r.person.details.created_at;
+    "updated_at": Timestamp, |r| r.person.details.updated_at;
+    "user_created_at": Timestamp, |r| r.person.details.user_created_at;
+    "user_updated_at": Timestamp, |r| r.person.details.user_updated_at;
+    "roles": StrList, |r| r.person.details.roles.as_deref();
+    "avatar_url": Utf8, |r| r.person.details.avatar_url.as_deref();
+    "drata_terms_agreed_at": Timestamp, |r| r.person.details.drata_terms_agreed_at;
+    "user_entry_id": Utf8, |r| r.person.details.user_entry_id.as_deref();
+    "os_version": Utf8, |r| r.person.details.os_version.as_deref();
+    "serial_number": Utf8, |r| r.person.details.serial_number.as_deref();
+    "agent_enabled": Boolean, |r| r.person.details.agent_enabled;
+    "manual_upload_enabled": Boolean, |r| r.person.details.manual_upload_enabled;
+    "devices_count": Int32, |r| r.person.details.devices_count;
+    "devices_failing_compliance_count": Int32, |r| r.person.details.devices_failing_compliance_count;
+    "agent_version": Utf8, |r| r.person.details.agent_version.as_deref();
+    "agent_os_version": Utf8, |r| r.person.details.agent_os_version.as_deref();
+    "agent_serial_number": Utf8, |r| r.person.details.agent_serial_number.as_deref();
+    "agent_mac_address": Utf8, |r| r.person.details.agent_mac_address.as_deref();
+    "agent_screen_lock_time": Utf8, |r| r.person.details.agent_screen_lock_time.as_deref();
+    "agent_last_checked_at": Timestamp, |r| r.person.details.agent_last_checked_at;
+    "agent_created_at": Timestamp, |r| r.person.details.agent_created_at;
+    "agent_updated_at": Timestamp, |r| r.person.details.agent_updated_at;
 ]);
 
 table_row!(Training => Table::PersonnelTraining, [
@@ -194,6 +317,12 @@ table_row!(Training => Table::PersonnelTraining, [
     "completed_at": Date, |r| r.completed_at;
     "extra": Utf8, |r| r.extra.as_deref();
     "enriched_at": Timestamp, |r| r.enriched_at;
+], appended [
+    "check_id": Utf8, |r| r.check_id.as_deref();
+    "check_frequency": Utf8, |r| r.check_frequency.as_deref();
+    "expires_at": Timestamp, |r| r.expires_at;
+    "last_checked_at": Timestamp, |r| r.last_checked_at;
+    "documents": DocList, |r| r.documents.as_deref();
 ]);
 
 table_row!(BackgroundCheck => Table::PersonnelBackgroundChecks, [
@@ -203,6 +332,22 @@ table_row!(BackgroundCheck => Table::PersonnelBackgroundChecks, [
     "completed_at": Date, |r| r.completed_at;
     "extra": Utf8, |r| r.extra.as_deref();
     "enriched_at": Timestamp, |r| r.enriched_at;
+], appended [
+    "id": Utf8, |r| r.id.as_deref();
+    "user_id": Utf8, |r| r.user_id.as_deref();
+    "type": Utf8, |r| r.check_type.as_deref();
+    "source": Utf8, |r| r.source.as_deref();
+    "case_id": Utf8, |r| r.case_id.as_deref();
+    "case_invitation_id": Utf8, |r| r.case_invitation_id.as_deref();
+    "url": Utf8, |r| r.url.as_deref();
+    "manually_check_url": Utf8, |r| r.manually_check_url.as_deref();
+    "report_data": Utf8, |r| r.report_data.as_deref();
+    "out_of_scope_reason": Utf8, |r| r.out_of_scope_reason.as_deref();
+    "out_of_scope_at": Timestamp, |r| r.out_of_scope_at;
+    "invitation_email": Utf8, |r| r.invitation_email.as_deref();
+    "linked_at": Timestamp, |r| r.linked_at;
+    "created_at": Timestamp, |r| r.created_at;
+    "updated_at": Timestamp, |r| r.updated_at;
 ]);
 
 table_row!(Control => Table::Controls, [
@@ -214,6 +359,26 @@ table_row!(Control => Table::Controls, [
     "owner_ids": StrList required, |r| Some(r.owner_ids.as_slice());
     // Null (not empty) when the dialect has no user ids (the guide).
     "owner_user_ids": StrList, |r| (!r.owner_user_ids.is_empty()).then_some(r.owner_user_ids.as_slice());
+], appended [
+    "code": Utf8, |r| r.details.code.as_deref();
+    "slug": Utf8, |r| r.details.slug.as_deref();
+    "description": Utf8, |r| r.details.description.as_deref();
+    "question": Utf8, |r| r.details.question.as_deref();
+    "activity": Utf8, |r| r.details.activity.as_deref();
+    "archived_at": Timestamp, |r| r.details.archived_at;
+    "rationale": Utf8, |r| r.details.rationale.as_deref();
+    "control_template_id": Utf8, |r| r.details.control_template_id.as_deref();
+    "created_at": Timestamp, |r| r.details.created_at;
+    "updated_at": Timestamp, |r| r.details.updated_at;
+    "workspace_id": Utf8, |r| r.details.workspace_id.as_deref();
+    "framework_tags": StrList, |r| r.details.framework_tags.as_deref();
+    "topics": StrList, |r| r.details.topics.as_deref();
+    "has_evidence": Boolean, |r| r.details.has_evidence;
+    "has_policy": Boolean, |r| r.details.has_policy;
+    "has_owner": Boolean, |r| r.details.has_owner;
+    "is_monitored": Boolean, |r| r.details.is_monitored;
+    "is_ready": Boolean, |r| r.details.is_ready;
+    "has_ticket": Boolean, |r| r.details.has_ticket;
 ]);
 
 table_row!(OrgRow => Table::PersonnelOrg, [
@@ -239,6 +404,16 @@ table_row!(ComplianceCheck => Table::PersonnelComplianceChecks, [
     "expires_at": Timestamp, |r| r.expires_at;
     "last_checked_at": Timestamp, |r| r.last_checked_at;
     "extra": Utf8, |r| r.extra.as_deref();
+], appended [
+    "created_at": Timestamp, |r| r.created_at;
+    "updated_at": Timestamp, |r| r.updated_at;
+    "exclusion_id": Utf8, |r| r.exclusion_id.as_deref();
+    "exclusion_reason": Utf8, |r| r.exclusion_reason.as_deref();
+    "exclusion_created_by_id": Utf8, |r| r.exclusion_created_by_id.as_deref();
+    "exclusion_created_by_email": Utf8, |r| r.exclusion_created_by_email.as_deref();
+    "exclusion_created_at": Timestamp, |r| r.exclusion_created_at;
+    "exclusion_start_date": Timestamp, |r| r.exclusion_start_date;
+    "exclusion_end_date": Timestamp, |r| r.exclusion_end_date;
 ]);
 
 /// The Arrow schema of a table by name (for verification and schema checks).

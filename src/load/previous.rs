@@ -5,8 +5,9 @@
 //!
 //! Trust is earned, not assumed: a previous snapshot of another workspace, dialect or API
 //! host, one that fails verification against its manifest (missing file, wrong checksum or
-//! row count, wrong schema), or one written without fingerprints is refused with a reason,
-//! and the caller falls back to a full run.
+//! row count, wrong schema), one written by an older version (its files lack columns
+//! appended since, which reused rows would then lack too), or one written without
+//! fingerprints is refused with a reason, and the caller falls back to a full run.
 //!
 //! Memory: the index is one sorted vector of 40 bytes per reusable person (id key,
 //! fingerprint, timestamp; 40 MB for 1,000,000 people, allocated once at its final size), and
@@ -18,7 +19,7 @@
 use super::batch::{row_schema, TableRow};
 use super::catalogue::Catalogue;
 use super::manifest::Manifest;
-use super::verify::verify_snapshot;
+use super::verify::verify_snapshot_report;
 use super::writer::TableWriter;
 use crate::error::{EtlError, FailureKind};
 use crate::record::{id_key, BackgroundCheck, Training};
@@ -145,7 +146,8 @@ impl PreviousSnapshot {
         if m.base_url != base_url {
             return Err(format!("snapshot {} was taken from {}, not {base_url}", m.snapshot_id, m.base_url));
         }
-        let problems = verify_snapshot(root, &m);
+        let verified = verify_snapshot_report(root, &m);
+        let problems = verified.problems;
         if let Some(p) = problems.first() {
             return Err(format!(
                 "snapshot {} failed verification ({} problem(s), first: {}: {})",
@@ -153,6 +155,14 @@ impl PreviousSnapshot {
                 problems.len(),
                 p.path,
                 p.what
+            ));
+        }
+        // Reused rows would lack the columns appended since (null where the API has values).
+        if !verified.older_tables.is_empty() {
+            return Err(format!(
+                "snapshot {} was written by an older version of drata-etl (its {} files lack columns added since); fetching everyone once writes them",
+                m.snapshot_id,
+                verified.older_tables.join(", ")
             ));
         }
         let cols = ["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];

@@ -1,9 +1,11 @@
 //! Re-read a committed snapshot and check it against its manifest: every file present,
-//! same size, same sha256, same row count, and the table's expected schema.
+//! same size, same sha256, same row count, and the table's expected schema. A file whose
+//! columns are a leading prefix of today's contract (written by an older version, before
+//! columns were appended) is intact, and reported as older rather than as a problem.
 //!
 //! Used by `drata-etl verify` and by the crash tests; reads files only, never writes.
 
-use super::batch::schema_for;
+use super::batch::{schema_fit, SchemaFit};
 use super::layout::Table;
 use super::manifest::Manifest;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -34,9 +36,25 @@ fn sha256_of(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n_total))
 }
 
+/// What verifying one snapshot found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// Empty when the snapshot is intact.
+    pub problems: Vec<Problem>,
+    /// Tables whose files hold a leading prefix of today's columns (an older version wrote
+    /// them): readable, but lacking the columns appended since.
+    pub older_tables: Vec<String>,
+}
+
 /// Check every file the manifest lists. An empty result means the snapshot is intact.
 pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
+    verify_snapshot_report(root, m).problems
+}
+
+/// `verify_snapshot`, also saying which tables an older version wrote.
+pub fn verify_snapshot_report(root: &Path, m: &Manifest) -> Verified {
     let mut problems = Vec::new();
+    let mut older_tables = Vec::new();
     for table in Table::ALL {
         // Snapshots committed before a derived table existed lack it; that is not damage.
         if !m.tables.contains_key(table.name()) && !table.may_be_absent() {
@@ -44,7 +62,7 @@ pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
         }
     }
     for (name, entry) in &m.tables {
-        let expected_schema = Table::from_name(name).map(schema_for);
+        let table = Table::from_name(name);
         let mut rows_total: u64 = 0;
         for f in &entry.files {
             let path = root.join(&f.path);
@@ -77,10 +95,14 @@ pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
                     if rows != f.rows {
                         problems.push(problem(format!("{rows} rows, manifest says {}", f.rows)));
                     }
-                    if let Some(s) = &expected_schema {
-                        if b.schema().fields() != s.fields() {
-                            problems.push(problem("schema differs from the table's contract (schemas/)".into()));
+                    match table.map(|t| schema_fit(t, b.schema().fields())) {
+                        Some(SchemaFit::Differs) => {
+                            problems.push(problem("schema differs from the table's contract (schemas/)".into()))
                         }
+                        Some(SchemaFit::Older { .. }) if !older_tables.contains(name) => {
+                            older_tables.push(name.clone())
+                        }
+                        _ => {}
                     }
                 }
                 Err(e) => problems.push(problem(format!("not a readable Parquet file: {e}"))),
@@ -93,5 +115,5 @@ pub fn verify_snapshot(root: &Path, m: &Manifest) -> Vec<Problem> {
             });
         }
     }
-    problems
+    Verified { problems, older_tables }
 }

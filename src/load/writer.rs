@@ -267,7 +267,8 @@ mod tests {
         }
         // Rows of an earlier snapshot: the table's own columns, stamped 1 back then.
         let earlier = crate::load::batch::to_batch(&(2..8).map(control).collect::<Vec<_>>(), 1);
-        let own = earlier.columns()[..earlier.num_columns() - 1].to_vec();
+        let mut own = earlier.columns().to_vec();
+        own.remove(<Control as crate::load::batch::TableRow>::SNAPSHOT_AT);
         w.push_batch(&RecordBatch::try_new(crate::load::batch::row_schema::<Control>(), own).unwrap()).unwrap();
         w.push(control(8)).unwrap();
         let files = w.finish().unwrap();

@@ -29,6 +29,7 @@ mod faults;
 mod guide;
 mod person_gate;
 mod real;
+mod real_fields;
 mod respond;
 mod roster;
 mod server;

@@ -17,6 +17,9 @@
 //! deleted Google connection, so "the first identity" and "the first linked identity"
 //! differ. People without an `externalId` have no identities.
 //!
+//! The documented fields beyond these (personnel and user details, background-check
+//! providers, control details) follow the rules in `real_fields`.
+//!
 //! Values are built as `serde_json::Value` with the real API's field names; nothing here is
 //! shared with the client's models. Test overlays (`set_person_field`) apply to the guide
 //! dialect only.
@@ -143,13 +146,7 @@ impl Generator {
                     "FAILED" => "ISSUE",
                     _ => "PENDING",
                 };
-                json!({
-                    "id": user_id * 10 + k as u64, "userId": user_id, "status": status, "caseId": null,
-                    "caseInvitationId": format!("inv-{user_id}-{k}"), "url": format!("https://checkr.example/{user_id}/{k}"),
-                    "manualCheckDate": b.completed_at, "manuallyCheckUrl": null, "type": "CHECKR", "source": "CHECKR",
-                    "reportData": "{}", "outOfScopeReason": null, "outOfScopeAt": null, "invitationEmail": null,
-                    "linkedAt": null, "createdAt": STAMP, "updatedAt": STAMP,
-                })
+                super::real_fields::background_check(user_id, k as u64, status, b.completed_at.as_deref(), &p.email)
             })
             .collect();
         let documents = trainings
@@ -159,7 +156,7 @@ impl Generator {
             .map(|(k, t)| {
                 json!({
                     "id": user_id * 10 + k as u64, "name": format!("{} certificate.pdf", t.name), "type": "SEC_TRAINING",
-                    "fileUrl": null, "renewalDate": t.completed_at.as_deref().map(plus_year).map(|d| d[..10].to_string()),
+                    "fileUrl": super::real_fields::document_file_url(user_id * 10 + k as u64, k as u64), "renewalDate": t.completed_at.as_deref().map(plus_year).map(|d| d[..10].to_string()),
                     "createdAt": STAMP, "updatedAt": STAMP,
                 })
             })

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::person_gate::person_gate;
 use super::real::{TIMESTAMP, WORKSPACE_ID};
+use super::real_fields;
 use super::respond::{bad_request, json_value, not_found, parse_paging};
 use super::Simulator;
 
@@ -39,7 +40,7 @@ pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
     for c in p.checks.iter_mut().filter_map(Value::as_object_mut) {
         c.remove("exclusion");
     }
-    json!({
+    let mut v = json!({
         "id": p.personnel_id,
         "employmentStatus": p.employment_status,
         "startDate": p.start_date.as_deref().map(|d| d.get(..10).unwrap_or(d).to_string()),
@@ -51,7 +52,7 @@ pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
         "user": {
             "id": p.user_id, "email": p.email, "firstName": p.first_name, "lastName": p.last_name,
             "jobTitle": p.job_title, "avatarUrl": null, "drataTermsAgreedAt": TIMESTAMP,
-            "roles": [p.role], "identities": p.identities, "backgroundChecks": p.background_checks,
+            "roles": real_fields::roles(index, p.role), "identities": p.identities, "backgroundChecks": p.background_checks,
             "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP,
         },
         "complianceChecks": p.checks,
@@ -62,7 +63,12 @@ pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
         "manualUploadEnabled": true,
         "createdAt": TIMESTAMP,
         "updatedAt": TIMESTAMP,
-    })
+    });
+    // The documented details (`real_fields`) overwrite the placeholders above.
+    let fields = real_fields::personnel_fields(index, p.start_date.as_deref());
+    v.as_object_mut().expect("an object").extend(fields.into_iter().chain(real_fields::v1_agent_fields(index)));
+    v["user"].as_object_mut().expect("an object").extend(real_fields::user_fields(index, p.user_id));
+    v
 }
 
 fn paging(sim: &Simulator, q: Option<&str>) -> Result<(u64, u64), Response> {
@@ -137,15 +143,7 @@ async fn list_controls(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery)
         .iter()
         .skip(((page - 1) * limit) as usize)
         .take(limit as usize)
-        .map(|c| {
-            json!({
-                "id": c.id, "name": c.name, "code": c.code, "description": format!("{} control", c.name),
-                "slug": c.code.to_ascii_lowercase(), "workspaceId": WORKSPACE_ID, "archivedAt": null,
-                "frameworkTags": ["SOC_2"], "hasEvidence": true, "hasOwner": !c.owner_indices.is_empty(),
-                "isMonitored": c.id % 2 == 0, "isReady": c.id % 3 != 0, "hasTicket": false,
-                "frameworkRequirements": [], "topics": [],
-            })
-        })
+        .map(|c| real_fields::v1_control(c, WORKSPACE_ID))
         .collect();
     json_value(json!({"data": data, "page": page, "limit": limit, "total": total}))
 }

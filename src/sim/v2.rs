@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::person_gate::person_gate;
 use super::real::{TIMESTAMP, WORKSPACE_ID};
+use super::real_fields;
 use super::respond::{bad_request, json_value, not_found};
 use super::Simulator;
 
@@ -106,6 +107,8 @@ pub(crate) fn person_json(sim: &Simulator, index: u64, user: bool, checks: bool)
         "createdAt": TIMESTAMP,
         "updatedAt": TIMESTAMP,
     });
+    // The documented details (`real_fields`) overwrite the placeholders above.
+    v.as_object_mut().expect("an object").extend(real_fields::personnel_fields(index, p.start_date.as_deref()));
     if user {
         v["user"] = sim.user_compact(index);
     }
@@ -161,8 +164,10 @@ async fn list_users(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) ->
             let p = sim.gen.real_person(*i);
             let mut v = sim.user_compact(*i);
             v["jobTitle"] = p.job_title;
-            v["avatarUrl"] = Value::Null;
-            v["drataTermsAgreedAt"] = Value::String(TIMESTAMP.into());
+            v.as_object_mut().expect("an object").extend(real_fields::user_fields(*i, p.user_id));
+            if q.expands("roles") {
+                v["roles"] = json!(real_fields::roles(*i, p.role));
+            }
             if q.expands("backgroundChecks") {
                 v["backgroundChecks"] = Value::Array(p.background_checks);
             }
@@ -229,12 +234,7 @@ async fn list_controls(State(sim): State<Arc<Simulator>>, Path(ws): Path<String>
         .skip(q.offset as usize)
         .take(q.size as usize)
         .map(|c| {
-            let mut v = json!({
-                "id": c.id, "name": c.name, "code": c.code, "slug": c.code.to_ascii_lowercase(),
-                "description": format!("{} control", c.name), "question": null, "activity": null,
-                "archivedAt": null, "rationale": null, "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP,
-                "controlTemplateId": null,
-            });
+            let mut v = real_fields::v2_control(c, q.expands("flags"), q.expands("frameworkTags"), q.expands("topics"));
             if q.expands("owners") {
                 let inline: Vec<Value> = c.owner_indices.iter().take(10).map(|i| sim.user_compact(*i)).collect();
                 v["owners"] = json!({"data": inline, "totalCount": c.owner_indices.len()});

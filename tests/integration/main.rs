@@ -34,6 +34,7 @@ mod ops_e2e;
 mod pipeline_e2e;
 #[cfg(feature = "analytics")]
 mod real_answers_e2e;
+mod real_fields_e2e;
 mod resilience_e2e;
 mod shared_pace_e2e;
 mod sim_api;

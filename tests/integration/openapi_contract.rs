@@ -303,11 +303,25 @@ async fn simulator_v2_responses_follow_the_openapi_spec() {
     assert!(exclusions.count() > 0, "EXCLUDED checks with their exclusion are exercised");
 
     // Users with background checks and identities (the pipeline's one join listing).
-    let users_q = format!("size=20&expand%5B%5D=backgroundChecks&expand%5B%5D=identities{ORDER}");
+    let users_q = format!("size=20&expand%5B%5D=backgroundChecks&expand%5B%5D=identities&expand%5B%5D=roles{ORDER}");
     let users = c.listing("/users", "/users", &format!("{users_q}{TOTAL}"), &users_q).await;
     assert_eq!(users.len(), 75);
     let with = |k: &str| users.iter().filter(|u| u[k].as_array().is_some_and(|a| !a.is_empty())).count();
     assert!(with("backgroundChecks") > 0 && with("identities") > 0, "the join data is exercised");
+    assert_eq!(with("roles"), 75, "roles with expand[]=roles");
+    assert!(users.iter().any(|u| u["roles"].as_array().unwrap().len() > 1), "several roles are exercised");
+    for k in ["avatarUrl", "drataTermsAgreedAt"] {
+        assert!(users.iter().any(|u| u[k].is_null()) && users.iter().any(|u| u[k].is_string()), "{k} both ways");
+    }
+    // Every documented background-check shape: each provider type, a manual check with its
+    // file, an out-of-scope check, a linked HRIS check, null and text caseIds.
+    let checks: Vec<&Value> = users.iter().flat_map(|u| u["backgroundChecks"].as_array().unwrap()).collect();
+    for t in ["CHECKR", "KARMACHECK", "MANUAL", "HRIS_RIPPLING"] {
+        assert!(checks.iter().any(|b| b["type"] == t), "type {t} is exercised");
+    }
+    assert!(checks.iter().any(|b| b["type"] == "MANUAL" && b["manuallyCheckUrl"].is_string() && b["source"].is_null()));
+    assert!(checks.iter().any(|b| b["status"] == "OUT_OF_SCOPE" && b["outOfScopeAt"].is_string()));
+    assert!(checks.iter().any(|b| b["linkedAt"].is_string()) && checks.iter().any(|b| b["caseId"].is_null()));
 
     // Each user's SEC_TRAINING documents.
     let mut documents = 0;
@@ -327,9 +341,21 @@ async fn simulator_v2_responses_follow_the_openapi_spec() {
     let mut long_owner_lists = 0;
     for ws in &workspaces {
         let path = format!("/workspaces/{}/controls", ws["id"]);
-        let q = format!("size=20&expand%5B%5D=owners{ORDER}");
+        // As the pipeline lists them: owners, flags, framework tags and topics expanded.
+        let q = format!(
+            "size=20&expand%5B%5D=owners&expand%5B%5D=flags&expand%5B%5D=frameworkTags&expand%5B%5D=topics{ORDER}"
+        );
         let controls = c.listing("/workspaces/{workspaceId}/controls", &path, &format!("{q}{TOTAL}"), &q).await;
         assert_eq!(controls.len(), 30);
+        assert!(controls
+            .iter()
+            .all(|c| c["flags"].is_object() && c["frameworkTags"].is_array() && c["topics"].is_array()));
+        for k in ["archivedAt", "question", "activity", "rationale", "controlTemplateId"] {
+            assert!(
+                controls.iter().any(|c| c[k].is_null()) && controls.iter().any(|c| !c[k].is_null()),
+                "{k} both ways"
+            );
+        }
         for ctl in &controls {
             let total = ctl["owners"]["totalCount"].as_u64().expect("owners expanded");
             long_owner_lists += usize::from(total > 10);

@@ -289,6 +289,10 @@ fn type_name(t: &arrow::datatypes::DataType) -> String {
         DataType::Date32 => "date32".into(),
         DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp[us, {tz}]"),
         DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
+        DataType::Struct(fields) => {
+            let f: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name(), type_name(f.data_type()))).collect();
+            format!("struct<{}>", f.join(", "))
+        }
         other => format!("{other:?}"),
     }
 }

@@ -311,17 +311,22 @@ fn ok(r: &Run) {
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
 }
 
-/// The document ids in the committed training rows (`extra.documents[].id`), sorted.
+/// The document ids in the committed training rows (`documents[].id`), sorted.
 fn document_ids(out: &std::path::Path) -> Vec<u64> {
-    let mut ids: Vec<u64> = col(&read_table(out, "personnel_training"), "extra")
-        .into_iter()
-        .flatten()
-        .flat_map(|e| {
-            let v: Value = serde_json::from_str(&e).unwrap();
-            v["documents"].as_array().cloned().unwrap_or_default()
-        })
-        .map(|d| d["id"].as_u64().unwrap())
-        .collect();
+    use arrow::array::{Array, AsArray};
+    let mut ids: Vec<u64> = Vec::new();
+    for b in read_table(out, "personnel_training") {
+        let docs = b.column_by_name("documents").expect("documents column").as_list::<i32>().clone();
+        let values = docs.values().as_struct().clone();
+        let id = values.column_by_name("id").unwrap().as_string::<i32>().clone();
+        for i in 0..docs.len() {
+            if docs.is_null(i) {
+                continue;
+            }
+            let (from, to) = (docs.value_offsets()[i] as usize, docs.value_offsets()[i + 1] as usize);
+            ids.extend((from..to).map(|j| id.value(j).parse::<u64>().unwrap()));
+        }
+    }
     ids.sort_unstable();
     ids
 }

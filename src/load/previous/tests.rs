@@ -53,6 +53,31 @@ fn extreme_column(name: &str, t: &DataType, nullable: bool) -> ArrayRef {
             )
         }
         (_, DataType::Boolean) => Arc::new(BooleanArray::from_iter((0..4).map(|i| (!null0(i)).then_some(i % 2 == 0)))),
+        ("documents", DataType::List(_)) => {
+            // Built by the table's own declaration: a null list, an empty one, and documents
+            // with extreme text, dates and times.
+            let big = "x".repeat(100_000);
+            let doc = |s: &str| crate::record::TrainingDocument {
+                id: Some(s.to_string()),
+                name: Some(big.clone()),
+                renewal_date: chrono::NaiveDate::from_ymd_opt(262_142, 12, 31),
+                created_at: DateTime::from_timestamp_micros(far_future),
+                extra: Some("\u{0}\u{202e}".into()),
+                ..Default::default()
+            };
+            let docs = [None, Some(vec![]), Some(vec![doc("1"), doc("")]), Some(vec![doc("\u{1F600}")])];
+            let rows: Vec<Training> = docs
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| Training {
+                    documents: if null0(i) { None } else { d.or(Some(vec![])) },
+                    ..Default::default()
+                })
+                .collect();
+            let cols = <Training as TableRow>::columns(&rows);
+            let at = row_schema::<Training>().index_of("documents").unwrap();
+            cols[at].clone()
+        }
         (_, DataType::List(_)) => {
             let mut b = ListBuilder::new(StringBuilder::new());
             for i in 0..4 {
@@ -72,10 +97,19 @@ fn extreme_column(name: &str, t: &DataType, nullable: bool) -> ArrayRef {
 /// Every table an incremental run reads back, written with extreme values, and a
 /// manifest that matches the files (so verification passes and the values are read).
 fn extreme_snapshot(root: &Path) -> SnapshotKey {
+    extreme_snapshot_with(root, |s| s)
+}
+
+/// `extreme_snapshot` with each table's schema passed through `shape` first (to write files
+/// as another version would have).
+fn extreme_snapshot_with(
+    root: &Path,
+    shape: impl Fn(Arc<arrow::datatypes::Schema>) -> Arc<arrow::datatypes::Schema>,
+) -> SnapshotKey {
     let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc());
     let mut tables = std::collections::BTreeMap::new();
     for table in [Table::Personnel, Table::PersonnelTraining, Table::PersonnelBackgroundChecks, Table::Controls] {
-        let schema = schema_for(table);
+        let schema = shape(schema_for(table));
         let cols: Vec<ArrayRef> =
             schema.fields().iter().map(|f| extreme_column(f.name(), f.data_type(), f.is_nullable())).collect();
         let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
@@ -189,4 +223,57 @@ fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64), Vec<RecordBatch>) {
             arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
         });
     (copied, written.collect())
+}
+
+/// The columns a version before the appended ones wrote: up to and including `snapshot_at`.
+fn first_release(s: Arc<arrow::datatypes::Schema>) -> Arc<arrow::datatypes::Schema> {
+    let at = s.index_of("snapshot_at").unwrap();
+    Arc::new(arrow::datatypes::Schema::new(s.fields()[..=at].to_vec()))
+}
+
+#[test]
+fn a_snapshot_written_by_an_older_version_verifies_but_is_not_reused() {
+    use crate::load::verify::verify_snapshot_report;
+    let tmp = tempfile::tempdir().unwrap();
+    extreme_snapshot_with(tmp.path(), first_release);
+    let m = Catalogue::trusted(tmp.path(), "t").unwrap().latest(None).unwrap().manifest.clone();
+    let v = verify_snapshot_report(tmp.path(), &m);
+    assert_eq!(v.problems, vec![], "an older prefix schema is intact");
+    let mut older = v.older_tables.clone();
+    older.sort();
+    assert_eq!(older, ["controls", "personnel", "personnel_background_checks", "personnel_training"]);
+    let refused = PreviousSnapshot::open_latest(tmp.path(), None, "guide", "http://x").unwrap().err().unwrap();
+    assert!(refused.contains("older version of drata-etl") && refused.contains("personnel_training"), "{refused}");
+}
+
+#[test]
+fn verify_flags_reordered_retyped_and_truncated_columns() {
+    use crate::load::verify::verify_snapshot;
+    let shapes: [(&str, fn(Arc<arrow::datatypes::Schema>) -> Arc<arrow::datatypes::Schema>); 3] = [
+        ("reordered", |s| {
+            let mut f = s.fields().to_vec();
+            f.swap(2, 3);
+            Arc::new(arrow::datatypes::Schema::new(f))
+        }),
+        ("retyped", |s| {
+            // An appended column whose type changed: not an older prefix.
+            let mut f: Vec<arrow::datatypes::Field> = s.fields().iter().map(|f| f.as_ref().clone()).collect();
+            let last = f.len() - 1;
+            let t = if f[last].data_type() == &DataType::Int32 { DataType::Utf8 } else { DataType::Int32 };
+            f[last] = arrow::datatypes::Field::new(f[last].name(), t, true);
+            Arc::new(arrow::datatypes::Schema::new(f))
+        }),
+        ("without snapshot_at", |s| {
+            let at = s.index_of("snapshot_at").unwrap();
+            Arc::new(arrow::datatypes::Schema::new(s.fields()[..at].to_vec()))
+        }),
+    ];
+    for (what, shape) in shapes {
+        let tmp = tempfile::tempdir().unwrap();
+        extreme_snapshot_with(tmp.path(), shape);
+        let m = Catalogue::trusted(tmp.path(), "t").unwrap().latest(None).unwrap().manifest.clone();
+        let problems = verify_snapshot(tmp.path(), &m);
+        assert_eq!(problems.len(), 4, "{what}: {problems:?}");
+        assert!(problems.iter().all(|p| p.what.contains("schema differs")), "{what}: {problems:?}");
+    }
 }
