@@ -426,7 +426,8 @@ proptest! {
     #[test]
     fn v2_personnel_pages(body in mutated(v2_page(v2_person())), title in odd_string()) {
         let mut users = HashMap::new();
-        users.insert("8".to_string(), v2::UserInfo { job_title: Some(title.clone()), background_checks: vec![crate::record::BackgroundCheck { status: Some(title.clone()), extra: Some("{\"odd\":[]}".into()), ..Default::default() }], external_id: None });
+        users.insert("8".to_string(), v2::UserInfo { job_title: Some(title.clone()), background_checks: vec![crate::record::BackgroundCheck { status: Some(title.clone()), extra: Some("{\"odd\":[]}".into()), ..Default::default() }], external_id: None, identities: Vec::new() });
+        let users = v2::Joins { users, ..Default::default() };
         match v2::parse_cursor_page("/public/v2/personnel", body.clone(), |v| v2::person_from_wire(v, &users)) {
             Ok(page) => {
                 rows_build(&page.rows.items, &[]);

@@ -1,15 +1,17 @@
 //! The record mapping Drata's real API shares between its versions (v1 and v2 answer the
 //! same record shapes under different envelopes): compliance checks, background checks,
-//! the fields derived from the checks, the external id from a user's `identities[]`, and a
-//! person's training rows (their training checks plus their SEC_TRAINING documents).
+//! the fields derived from the checks, a user's `identities[]` (and the external id,
+//! employment type and title derived from them), devices with their compliance checks, and
+//! a person's training rows (their training checks plus their SEC_TRAINING documents).
 //!
 //! Knows no request, path or paging style: `v1` and `v2` fetch, this maps. Knows nothing
 //! of Parquet.
 
-use super::wire::{fields_of, Child};
+use super::wire::{fields_of, Child, Fields};
 use crate::error::EtlError;
 use crate::record::{
-    active_from_employment_status, BackgroundCheck, ComplianceCheck, Person, Training, TRAINING_CHECK_TYPES,
+    active_from_employment_status, BackgroundCheck, ComplianceCheck, Device, DeviceCheck, Identity, Person, Training,
+    TRAINING_CHECK_TYPES,
 };
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -59,6 +61,187 @@ pub(crate) fn derive_from_checks(p: &mut Person) {
     }
     p.training_status = (!summary.is_empty()).then(|| Value::Object(summary).to_string());
     p.is_active = p.employment_status.as_deref().map(active_from_employment_status);
+}
+
+/// One `identities[]` entry (`UserIdentityResponsePublicV2Dto`, v1 and v2 alike) of the
+/// user `user_id`. The connection's id, type, client id, alias, state and deletion become
+/// columns; its other fields stay in extra under `connection`.
+pub fn identity_from_wire(personnel_id: &str, user_id: Option<&str>, ordinal: i32, v: Value) -> Identity {
+    let mut f = fields_of(v);
+    let mut i = Identity {
+        personnel_id: personnel_id.to_string(),
+        ordinal,
+        id: f.string("id"),
+        identity_id: f.string("identityId"),
+        user_id: f.string("userId").or_else(|| user_id.map(str::to_string)),
+        connection_id: f.string("connectionId"),
+        username: f.string("username"),
+        email: f.string("email"),
+        secondary_email: f.string("secondaryEmail"),
+        first_name: f.string("firstName"),
+        last_name: f.string("lastName"),
+        has_mfa: f.bool("hasMfa"),
+        connected_at: f.timestamp("connectedAt"),
+        disconnected_at: f.timestamp("disconnectedAt"),
+        started_at: f.date("startedAt"),
+        separated_at: f.date("separatedAt"),
+        is_contractor: f.bool("isContractor"),
+        job_title: f.string("jobTitle"),
+        manager_id: f.string("managerId"),
+        manager_name: f.string("managerName"),
+        created_at: f.timestamp("createdAt"),
+        updated_at: f.timestamp("updatedAt"),
+        ..Identity::default()
+    };
+    if let Some(conn) = f.object("connection") {
+        let mut c = Fields::new(conn);
+        let id = c.string("id");
+        i.connection_id = i.connection_id.or(id);
+        i.connection_client_type = c.string("clientType");
+        i.connection_client_id = c.string("clientId");
+        i.connection_client_alias = c.string("clientAlias");
+        i.connection_state = c.string("state");
+        i.connection_deleted_at = c.timestamp("deletedAt");
+        if let Some(rest) = c.extra() {
+            f.keep("connection", serde_json::from_str(&rest).unwrap_or(Value::String(rest)));
+        }
+    }
+    i.extra = f.extra();
+    i
+}
+
+/// A user's `identities[]` mapped (a non-array is none).
+pub fn identities_from_wire(personnel_id: &str, user_id: Option<&str>, list: Option<Vec<Value>>) -> Vec<Identity> {
+    let list = list.unwrap_or_default();
+    list.into_iter().enumerate().map(|(k, v)| identity_from_wire(personnel_id, user_id, k as i32, v)).collect()
+}
+
+/// The identity whose fields speak for the person when several could (job title, contractor
+/// flag): the first *linked* identity (`Identity::is_linked`) where `has` holds, else the
+/// first identity at all where it holds. Array order decides among equals.
+pub fn deciding_identity<'a>(identities: &'a [Identity], has: impl Fn(&Identity) -> bool) -> Option<&'a Identity> {
+    identities.iter().find(|i| i.is_linked() && has(i)).or_else(|| identities.iter().find(|i| has(i)))
+}
+
+/// `employment_type` for the real dialects, which have no such field: `CONTRACTOR` for the
+/// contractor statuses (`CURRENT_CONTRACTOR`, `FORMER_CONTRACTOR`,
+/// `SPECIAL_FORMER_CONTRACTOR`), `FULL_TIME` for the employee ones (Drata does not tell
+/// full from part time, so `PART_TIME` is never produced); for any other status (or none)
+/// the deciding identity's `isContractor`: true is `CONTRACTOR`, false `FULL_TIME`, null
+/// unknown.
+pub fn employment_type_of(status: Option<&str>, identities: &[Identity]) -> Option<String> {
+    match status {
+        Some("CURRENT_CONTRACTOR" | "FORMER_CONTRACTOR" | "SPECIAL_FORMER_CONTRACTOR") => {
+            return Some("CONTRACTOR".into())
+        }
+        Some("CURRENT_EMPLOYEE" | "FORMER_EMPLOYEE" | "SPECIAL_FORMER_EMPLOYEE") => return Some("FULL_TIME".into()),
+        _ => {}
+    }
+    let flag = deciding_identity(identities, |i| i.is_contractor.is_some())?.is_contractor?;
+    Some(if flag { "CONTRACTOR" } else { "FULL_TIME" }.into())
+}
+
+/// Fill what the real dialects derive from a person's identities, where the record itself
+/// lacks it: `employment_type` (`employment_type_of`) and `title` (the deciding identity's
+/// `jobTitle` when the user has none). `manager_id` needs everyone's identities: see
+/// `extract::managers`.
+pub(crate) fn derive_from_identities(p: &mut Person) {
+    if p.employment_type.is_none() {
+        p.employment_type = employment_type_of(p.employment_status.as_deref(), &p.identities);
+    }
+    if p.title.is_none() {
+        let has_title = |i: &Identity| i.job_title.as_deref().is_some_and(|t| !t.trim().is_empty());
+        p.title = deciding_identity(&p.identities, has_title).and_then(|i| i.job_title.clone());
+    }
+}
+
+/// One device (`DeviceResponsePublicV2Dto`; v1's embedded `devices[]` have the same shape)
+/// with its `complianceChecks[]`, and the `personnelId` it names (v2 joins by it). The
+/// `*Explanation` values are kept as text (objects as compact JSON text), `identifiers[]`
+/// as `TYPE:identifier` texts; `asset`, `documents` and anything undocumented go to extra.
+pub fn device_from_wire(personnel_id: &str, v: Value) -> (Option<String>, Device) {
+    let mut f = fields_of(v);
+    let named = f.string("personnelId");
+    let mut d = Device {
+        personnel_id: personnel_id.to_string(),
+        device_id: f.string("id"),
+        asset_id: f.string("assetId"),
+        os_version: f.string("osVersion"),
+        serial_number: f.string("serialNumber"),
+        model: f.string("model"),
+        mac_address: f.string("macAddress"),
+        last_checked_at: f.timestamp("lastCheckedAt"),
+        source_type: f.string("sourceType"),
+        created_at: f.timestamp("createdAt"),
+        updated_at: f.timestamp("updatedAt"),
+        deleted_at: f.timestamp("deletedAt"),
+        apps_count: f.i32("appsCount"),
+        is_device_compliant: f.bool("isDeviceCompliant"),
+        screen_lock_time: f.i32("screenLockTime"),
+        screen_lock_explanation: f.text_or_json("screenLockExplanation"),
+        antivirus_enabled: f.bool("antivirusEnabled"),
+        antivirus_explanation: f.text_or_json("antivirusExplanation"),
+        auto_update_enabled: f.bool("autoUpdateEnabled"),
+        auto_update_explanation: f.text_or_json("autoUpdateExplanation"),
+        password_manager_enabled: f.bool("passwordManagerEnabled"),
+        password_manager_explanation: f.text_or_json("passwordManagerExplanation"),
+        encryption_enabled: f.bool("encryptionEnabled"),
+        encryption_explanation: f.text_or_json("encryptionExplanation"),
+        firewall_enabled: f.bool("firewallEnabled"),
+        firewall_explanation: f.text_or_json("firewallExplanation"),
+        user_id: f.string("userId"),
+        external_id: f.string("externalId"),
+        ..Device::default()
+    };
+    d.identifiers = f.array("identifiers").map(|list| list.iter().map(identifier_text).collect());
+    let checks = f.array("complianceChecks").unwrap_or_default();
+    d.checks = checks.into_iter().enumerate().map(|(k, v)| device_check_from_wire(&d, k as i32, v)).collect();
+    d.extra = f.extra();
+    (named, d)
+}
+
+/// `TYPE:identifier` of one `DeviceIdentifierResponsePublicV2Dto` (a missing part is empty;
+/// an entry that is not an object is kept as its JSON text).
+fn identifier_text(v: &Value) -> String {
+    let part = |k: &str| match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    if v.is_object() {
+        format!("{}:{}", part("type"), part("identifier"))
+    } else {
+        v.to_string()
+    }
+}
+
+/// One `complianceChecks[]` entry of a device (`DeviceComplianceCheckResponsePublicV2Dto`).
+pub fn device_check_from_wire(device: &Device, ordinal: i32, v: Value) -> DeviceCheck {
+    let mut f = fields_of(v);
+    DeviceCheck {
+        personnel_id: device.personnel_id.clone(),
+        device_id: device.device_id.clone(),
+        ordinal,
+        check_id: f.string("id"),
+        check_type: f.string("type"),
+        status: f.string("status"),
+        check_frequency: f.string("checkFrequency"),
+        completion_date: f.timestamp("completionDate"),
+        expires_at: f.timestamp("expiresAt"),
+        last_checked_at: f.timestamp("lastCheckedAt"),
+        created_at: f.timestamp("createdAt"),
+        updated_at: f.timestamp("updatedAt"),
+        extra: f.extra(),
+    }
+}
+
+/// A device moved to another person (the join): its checks follow.
+pub fn device_for(personnel_id: &str, d: &Device) -> Device {
+    let mut d = Device { personnel_id: personnel_id.to_string(), ..d.clone() };
+    for c in &mut d.checks {
+        c.personnel_id = personnel_id.to_string();
+    }
+    d
 }
 
 /// `external_id` for the real dialects, from a user's `identities[]` (IdP/HRIS accounts
