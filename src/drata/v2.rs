@@ -513,6 +513,35 @@ mod tests {
     }
 
     #[test]
+    fn v2_joins_identities_by_user_and_devices_by_personnel_id() {
+        let (uid, info) = user_from_wire(json!({"id": 7, "identities": [
+            {"identityId": "00u7", "isContractor": true, "jobTitle": "Eng", "connection": {"id": 1}}
+        ]}))
+        .unwrap();
+        let mut joins = Joins::default();
+        joins.users.insert(uid, info);
+        let (named, d) = device_from_wire("", json!({"id": 11, "personnelId": 42, "complianceChecks": [{"id": 1}]}));
+        joins.devices.by_personnel.insert(named.unwrap(), vec![d]);
+        let (named, d) = device_from_wire("", json!({"id": 12, "personnelId": 99}));
+        joins.devices.by_personnel.insert(named.unwrap(), vec![d]);
+        joins.devices.without_personnel = 1;
+        let p = person_from_wire(json!({"id": 42, "userId": 7, "employmentStatus": "UNKNOWN"}), &joins).unwrap();
+        assert_eq!(p.identities.len(), 1);
+        let i = &p.identities[0];
+        assert_eq!(
+            (i.personnel_id.as_str(), i.user_id.as_deref(), i.identity_id.as_deref()),
+            ("42", Some("7"), Some("00u7"))
+        );
+        // Derived from the identities: the user has no title, the status says nothing.
+        assert_eq!((p.title.as_deref(), p.employment_type.as_deref()), (Some("Eng"), Some("CONTRACTOR")));
+        assert_eq!(p.devices.len(), 1);
+        assert_eq!((p.devices[0].personnel_id.as_str(), p.devices[0].checks[0].personnel_id.as_str()), ("42", "42"));
+        // A person without a user or devices gets none.
+        let q = person_from_wire(json!({"id": 43}), &joins).unwrap();
+        assert!(q.identities.is_empty() && q.devices.is_empty());
+    }
+
+    #[test]
     fn v2_users_carry_the_external_id() {
         let (id, info) = user_from_wire(json!({
             "id": 7, "email": "ana@example.com", "jobTitle": "Eng", "backgroundChecks": [{"id": 3}],
