@@ -95,7 +95,7 @@ pub struct ClientConfig {
 
 #[derive(Default)]
 struct Counters {
-    requests: [AtomicU64; 4],
+    requests: [AtomicU64; Endpoint::ALL.len()],
     retries: AtomicU64,
     rate_limited: AtomicU64,
     timeouts: AtomicU64,

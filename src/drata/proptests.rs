@@ -278,6 +278,9 @@ fn v1_person() -> impl Strategy<Value = Value> {
                             "lastName": "Q", "jobTitle": "Engineer",
                             "identities": [{"identityId": "x", "connectionType": "HRIS", "externalId": "E-9"}],
                             "backgroundChecks": [{"status": "COMPLETED", "completedAt": start}]},
+                   "devices": [{"id": id * 10, "appsCount": 3, "screenLockTime": 60, "lastCheckedAt": start,
+                                "encryptionExplanation": {"why": start}, "identifiers": [{"type": "MAC", "identifier": name}],
+                                "complianceChecks": checks.clone()}],
                    "complianceChecks": checks})
         },
     )
@@ -355,6 +358,12 @@ fn rows_build(people: &[crate::record::Person], controls: &[crate::record::Contr
     to_batch(&checks, AT);
     let bg: Vec<_> = people.iter().flat_map(|p| p.listed_background_checks.clone().unwrap_or_default()).collect();
     to_batch(&bg, AT);
+    let identities: Vec<_> = people.iter().flat_map(|p| p.identities.clone()).collect();
+    to_batch(&identities, AT);
+    let devices: Vec<_> = people.iter().flat_map(|p| p.devices.clone()).collect();
+    let device_checks: Vec<_> = devices.iter().flat_map(|d| d.checks.clone()).collect();
+    to_batch(&devices, AT);
+    to_batch(&device_checks, AT);
     to_batch(controls, AT);
 }
 

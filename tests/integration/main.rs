@@ -20,6 +20,7 @@ mod crash_e2e;
 mod deadline_e2e;
 mod dialects_e2e;
 mod hostile_api;
+mod identities_devices_e2e;
 mod incremental_e2e;
 mod interop;
 mod limiter_shapes_e2e;
