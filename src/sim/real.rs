@@ -247,6 +247,8 @@ fn device_check(id: u64, check_type: &str, pass: bool) -> Value {
 }
 
 /// One device as `/v2/devices?expand[]=complianceChecks&expand[]=identifiers` serves it.
+/// Explanations are objects, as the spec's schema says (its examples show bare text, which
+/// the client also takes).
 /// `settings`: encryption, antivirus, lock screen, auto-update, firewall, password manager.
 fn device_json(id: u64, personnel_id: u64, user_id: u64, k: u64, settings: [bool; 6], deleted: bool) -> Value {
     let [encryption, antivirus, lock, auto_update, firewall, password_manager] = settings;
@@ -274,15 +276,15 @@ fn device_json(id: u64, personnel_id: u64, user_id: u64, k: u64, settings: [bool
         "screenLockTime": if lock { 300 } else { 3600 },
         "screenLockExplanation": {"minutesIdleBeforeSleep": if lock { "5" } else { "60" }, "minutesSleepingBeforePasswordIsRequired": "0"},
         "antivirusEnabled": antivirus,
-        "antivirusExplanation": if antivirus { Value::Null } else { json!("No matching app was found") },
+        "antivirusExplanation": if antivirus { Value::Null } else { json!({"message": "No matching app was found"}) },
         "autoUpdateEnabled": auto_update,
-        "autoUpdateExplanation": if auto_update { Value::Null } else { json!("No compliances found") },
+        "autoUpdateExplanation": if auto_update { Value::Null } else { json!({"message": "No compliances found"}) },
         "passwordManagerEnabled": password_manager,
         "passwordManagerExplanation": if password_manager { json!({"passwordManagerApps": ["1password 7"]}) } else { Value::Null },
         "encryptionEnabled": encryption,
-        "encryptionExplanation": if encryption { Value::Null } else { json!("No encryption provided") },
+        "encryptionExplanation": if encryption { Value::Null } else { json!({"message": "No encryption provided"}) },
         "firewallEnabled": firewall,
-        "firewallExplanation": if firewall { json!({}) } else { json!("Firewall is off") },
+        "firewallExplanation": if firewall { json!({}) } else { json!({"message": "Firewall is off"}) },
         "userId": user_id, "personnelId": personnel_id,
         "externalId": if source == "AGENT" { Value::Null } else { Value::String(format!("{}-{id}", source.to_ascii_lowercase())) },
     })
