@@ -49,6 +49,14 @@ pub struct Person {
     /// (issue 17). Skipped when empty, so guide fingerprints stay what they were.
     #[serde(default, skip_serializing_if = "PersonDetails::is_empty")]
     pub details: PersonDetails,
+    /// The user's `identities[]` (real dialects), mapped. List-level data like the
+    /// compliance checks, but outside the fingerprint (see `Person::fingerprint`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
+    /// The person's devices (v1 `devices[]`, v2 joined from `/v2/devices`), each with its
+    /// compliance checks. Outside the fingerprint, like `identities`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
 }
 
 /// A real-dialect personnel record's documented fields beyond the canonical ones
@@ -90,6 +98,112 @@ impl PersonDetails {
     pub fn is_empty(&self) -> bool {
         *self == PersonDetails::default()
     }
+}
+
+/// One identity (IdP/HRIS account) linked to a person's Drata user (`UserIdentity...Dto`):
+/// one row of `personnel_identities`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub personnel_id: String,
+    pub user_id: Option<String>,
+    /// Position in the user's `identities[]` (0-based).
+    pub ordinal: i32,
+    /// The identity record's own id (`id`).
+    pub id: Option<String>,
+    /// The external service's id for the account (`identityId`): what `managerId` names.
+    pub identity_id: Option<String>,
+    /// `connectionId`, else `connection.id`.
+    pub connection_id: Option<String>,
+    pub connection_client_type: Option<String>,
+    pub connection_client_id: Option<String>,
+    pub connection_client_alias: Option<String>,
+    pub connection_state: Option<String>,
+    pub connection_deleted_at: Option<DateTime<Utc>>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub secondary_email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub has_mfa: Option<bool>,
+    pub connected_at: Option<DateTime<Utc>>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+    pub started_at: Option<NaiveDate>,
+    pub separated_at: Option<NaiveDate>,
+    pub is_contractor: Option<bool>,
+    pub job_title: Option<String>,
+    /// The manager's `identityId` in the same connection.
+    pub manager_id: Option<String>,
+    pub manager_name: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub extra: Option<String>,
+}
+
+impl Identity {
+    /// Still linked: not disconnected, and its connection not deleted.
+    pub fn is_linked(&self) -> bool {
+        self.disconnected_at.is_none() && self.connection_deleted_at.is_none()
+    }
+}
+
+/// One device of one person (`DeviceResponsePublicV2Dto`, also v1's `devices[]`): one row of
+/// `personnel_devices`; its compliance checks travel with it to `personnel_device_checks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub personnel_id: String,
+    pub device_id: Option<String>,
+    pub asset_id: Option<String>,
+    pub os_version: Option<String>,
+    pub serial_number: Option<String>,
+    pub model: Option<String>,
+    pub mac_address: Option<String>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub source_type: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub apps_count: Option<i32>,
+    pub is_device_compliant: Option<bool>,
+    pub screen_lock_time: Option<i32>,
+    /// The `*Explanation` values: text as sent, objects and arrays as compact JSON text.
+    pub screen_lock_explanation: Option<String>,
+    pub antivirus_enabled: Option<bool>,
+    pub antivirus_explanation: Option<String>,
+    pub auto_update_enabled: Option<bool>,
+    pub auto_update_explanation: Option<String>,
+    pub password_manager_enabled: Option<bool>,
+    pub password_manager_explanation: Option<String>,
+    pub encryption_enabled: Option<bool>,
+    pub encryption_explanation: Option<String>,
+    pub firewall_enabled: Option<bool>,
+    pub firewall_explanation: Option<String>,
+    pub user_id: Option<String>,
+    pub external_id: Option<String>,
+    /// `identifiers[]` as `TYPE:identifier` texts; `None` when the API sent none.
+    pub identifiers: Option<Vec<String>>,
+    pub extra: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<DeviceCheck>,
+}
+
+/// One compliance check of one device: one row of `personnel_device_checks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCheck {
+    pub personnel_id: String,
+    pub device_id: Option<String>,
+    /// Position in the device's `complianceChecks[]` (0-based).
+    pub ordinal: i32,
+    pub check_id: Option<String>,
+    /// HDD_ENCRYPTION, ANTIVIRUS, LOCK_SCREEN, ... (kept as sent).
+    pub check_type: Option<String>,
+    pub status: Option<String>,
+    pub check_frequency: Option<String>,
+    pub completion_date: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub extra: Option<String>,
 }
 
 /// One entry of a real-dialect personnel record's `complianceChecks[]`.
@@ -171,8 +285,17 @@ impl Person {
     /// A stable fingerprint (128 bits of SHA-256, hex) over every list-level field, used
     /// to tell whether a person changed since an earlier snapshot. Persisted, so it must
     /// not depend on the Rust version or process: serde's field order is fixed here.
+    ///
+    /// `identities` and `devices` are left out: they are written afresh for every person on
+    /// every run (reused or not), the per-person child data does not depend on them, and a
+    /// device's `lastCheckedAt` moves constantly, which would make everyone look changed.
     pub fn fingerprint(&self) -> String {
-        let bytes = serde_json::to_vec(self).expect("a person always serialises");
+        let bytes = if self.identities.is_empty() && self.devices.is_empty() {
+            serde_json::to_vec(self)
+        } else {
+            serde_json::to_vec(&Person { identities: Vec::new(), devices: Vec::new(), ..self.clone() })
+        }
+        .expect("a person always serialises");
         hex::encode(&Sha256::digest(&bytes)[..16])
     }
 }
@@ -423,6 +546,25 @@ mod tests {
         let mut r = p.clone();
         r.extra = Some(r#"{"x":1}"#.into());
         assert_ne!(p.fingerprint(), r.fingerprint());
+    }
+
+    #[test]
+    fn fingerprint_ignores_identities_and_devices() {
+        let p = Person { id: "a".into(), user_id: Some("7".into()), ..Default::default() };
+        let mut q = p.clone();
+        q.identities.push(Identity { personnel_id: "a".into(), identity_id: Some("x".into()), ..Default::default() });
+        q.devices.push(Device {
+            personnel_id: "a".into(),
+            last_checked_at: parse_lenient_timestamp("2026-01-01T00:00:00Z"),
+            ..Default::default()
+        });
+        assert_eq!(p.fingerprint(), q.fingerprint());
+        // ...but they travel through the spill (serde) whole.
+        let back: Person = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();
+        assert_eq!(back, q);
+        // Without them the serialised form is what it was before they existed.
+        assert_eq!(serde_json::to_value(&p).unwrap().get("identities"), None);
+        assert_eq!(serde_json::to_value(&p).unwrap().get("devices"), None);
     }
 
     #[test]

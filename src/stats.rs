@@ -23,6 +23,14 @@ pub struct ListingStats {
     pub drift: String,
     /// `unique == last total`.
     pub matches_total: bool,
+    /// People whose identity names a manager (`managerId`) that no listed person's
+    /// identity in the same connection has: their `manager_id` stays null (real dialects).
+    #[serde(default)]
+    pub unresolved_managers: u64,
+    /// Devices listed apart from the people (v2 `/devices`) whose `personnelId` is nobody
+    /// listed (or absent): not written.
+    #[serde(default)]
+    pub unmatched_devices: u64,
 }
 
 /// How enrichment ended across all people.

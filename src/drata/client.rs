@@ -50,17 +50,25 @@ pub enum Endpoint {
     Training,
     BackgroundChecks,
     ControlsList,
+    /// v2's `/devices` listing (the devices join).
+    Devices,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 4] =
-        [Endpoint::PersonnelList, Endpoint::Training, Endpoint::BackgroundChecks, Endpoint::ControlsList];
+    const ALL: [Endpoint; 5] = [
+        Endpoint::PersonnelList,
+        Endpoint::Training,
+        Endpoint::BackgroundChecks,
+        Endpoint::ControlsList,
+        Endpoint::Devices,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::PersonnelList => "personnel_list",
             Endpoint::Training => "training",
             Endpoint::BackgroundChecks => "background_checks",
             Endpoint::ControlsList => "controls_list",
+            Endpoint::Devices => "devices",
         }
     }
 }
@@ -89,7 +97,7 @@ pub struct ClientConfig {
 
 #[derive(Default)]
 struct Counters {
-    requests: [AtomicU64; 4],
+    requests: [AtomicU64; Endpoint::ALL.len()],
     retries: AtomicU64,
     rate_limited: AtomicU64,
     timeouts: AtomicU64,

@@ -216,6 +216,16 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// Devices the dialect listed apart from the people (v2's `/devices`) whose person is
+    /// not among those `listed`: counted, never written under an invented person. Zero
+    /// where devices come embedded in each person (v1) or not at all (the guide).
+    pub fn unmatched_devices(&self, listed: impl Fn(&str) -> bool) -> u64 {
+        match self {
+            Api::V2(a) => a.unmatched_devices(listed),
+            _ => 0,
+        }
+    }
+
     /// A person's training rows.
     pub async fn training(&self, person: &Person) -> Result<Child<Training>, EtlError> {
         match self {

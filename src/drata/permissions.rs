@@ -19,6 +19,7 @@ const TABLE: &[(&str, &str)] = &[
     ("/public/v2/workspaces", "`workspaces-get`"),
     ("/public/v2/workspaces/*/controls", "`controls-get`"),
     ("/public/v2/workspaces/*/controls/*/owners", "`controls-get-control`"),
+    ("/public/v2/devices", "`devices-get`"),
     // v1 (the v2 permission of the same resource) and the guide (its scope).
     ("/public/personnel", "`personnel-get` (on the integration guide's API: scope personnel:read)"),
     ("/public/personnel/*/training", "scope personnel:read"),
@@ -68,7 +69,8 @@ mod tests {
         assert_eq!(needed_for("/public/controls/5/owners"), Some("`controls-get-control`"));
         // An empty segment is no id; unknown paths name nothing.
         assert_eq!(needed_for("/public/v2/users//documents"), None);
-        assert_eq!(needed_for("/public/v2/devices"), None);
+        assert_eq!(needed_for("/public/v2/devices?expand[]=complianceChecks"), Some("`devices-get`"));
+        assert_eq!(needed_for("/public/v2/devices/5/apps"), None);
         assert!(hint("/public/v2/audits").is_empty());
     }
 }

@@ -278,6 +278,9 @@ fn v1_person() -> impl Strategy<Value = Value> {
                             "lastName": "Q", "jobTitle": "Engineer",
                             "identities": [{"identityId": "x", "connectionType": "HRIS", "externalId": "E-9"}],
                             "backgroundChecks": [{"status": "COMPLETED", "completedAt": start}]},
+                   "devices": [{"id": id * 10, "appsCount": 3, "screenLockTime": 60, "lastCheckedAt": start,
+                                "encryptionExplanation": {"why": start}, "identifiers": [{"type": "MAC", "identifier": name}],
+                                "complianceChecks": checks.clone()}],
                    "complianceChecks": checks})
         },
     )
@@ -355,6 +358,12 @@ fn rows_build(people: &[crate::record::Person], controls: &[crate::record::Contr
     to_batch(&checks, AT);
     let bg: Vec<_> = people.iter().flat_map(|p| p.listed_background_checks.clone().unwrap_or_default()).collect();
     to_batch(&bg, AT);
+    let identities: Vec<_> = people.iter().flat_map(|p| p.identities.clone()).collect();
+    to_batch(&identities, AT);
+    let devices: Vec<_> = people.iter().flat_map(|p| p.devices.clone()).collect();
+    let device_checks: Vec<_> = devices.iter().flat_map(|d| d.checks.clone()).collect();
+    to_batch(&devices, AT);
+    to_batch(&device_checks, AT);
     to_batch(controls, AT);
 }
 
@@ -426,7 +435,8 @@ proptest! {
     #[test]
     fn v2_personnel_pages(body in mutated(v2_page(v2_person())), title in odd_string()) {
         let mut users = HashMap::new();
-        users.insert("8".to_string(), v2::UserInfo { job_title: Some(title.clone()), background_checks: vec![crate::record::BackgroundCheck { status: Some(title.clone()), extra: Some("{\"odd\":[]}".into()), ..Default::default() }], external_id: None, details: Default::default() });
+        users.insert("8".to_string(), v2::UserInfo { job_title: Some(title.clone()), background_checks: vec![crate::record::BackgroundCheck { status: Some(title.clone()), extra: Some("{\"odd\":[]}".into()), ..Default::default() }], external_id: None, identities: Vec::new(), details: Default::default() });
+        let users = v2::Joins { users, ..Default::default() };
         match v2::parse_cursor_page("/public/v2/personnel", body.clone(), |v| v2::person_from_wire(v, &users)) {
             Ok(page) => {
                 rows_build(&page.rows.items, &[]);

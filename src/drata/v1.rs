@@ -4,8 +4,9 @@
 //! Differences from the guide this module absorbs: integer ids (kept as their decimal
 //! text), name and email in a nested `user`, `limit` capped at 50, compliance in
 //! `complianceChecks[]` (which also become the person's training rows), background checks
-//! embedded in `user.backgroundChecks`, training evidence in the *user's* documents, and
-//! control owners behind `/controls/{id}/owners`. The record shapes v1 shares with v2
+//! embedded in `user.backgroundChecks`, identities in `user.identities`, devices (with
+//! their compliance checks) embedded in `devices[]`, training evidence in the *user's*
+//! documents, and control owners behind `/controls/{id}/owners`. The record shapes v1 shares with v2
 //! (checks, identities, training rows) are mapped by `real`; offset lists are walked by
 //! `walk`. Liberal per record, strict per envelope (`wire`); knows neither the guide nor
 //! v2, and nothing of Parquet.
@@ -13,7 +14,8 @@
 use super::client::{DrataClient, Endpoint, Fetched};
 use super::real::{
     background_check_from_wire, compliance_check_from_wire, control_details_from_wire, control_flags_from_wire,
-    derive_from_checks, external_id_from_identities, id_text, personnel_details_from_wire, user_details_from_wire,
+    derive_from_checks, derive_from_identities, device_from_wire, external_id_from_identities, id_text,
+    identities_from_wire, personnel_details_from_wire, user_details_from_wire,
 };
 use super::walk::{walk_offset, WalkOptions};
 use super::wire::{
@@ -62,8 +64,8 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
         p.first_name = u.string("firstName");
         p.last_name = u.string("lastName");
         p.title = u.string("jobTitle");
-        // The identities stay in extra (manager ids, MFA, connection): only the id is mapped.
         p.external_id = external_id_from_identities(u.map.get("identities"));
+        p.identities = identities_from_wire(&p.id, p.user_id.as_deref(), u.array("identities"));
         let checks = u.array("backgroundChecks").unwrap_or_default();
         p.listed_background_checks =
             Some(checks.into_iter().enumerate().map(|(i, v)| background_check_from_wire(&p.id, i as i32, v)).collect());
@@ -77,6 +79,10 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
     p.compliance_checks =
         checks.into_iter().enumerate().map(|(i, v)| compliance_check_from_wire(&p.id, i as i32, v)).collect();
     derive_from_checks(&mut p);
+    derive_from_identities(&mut p);
+    let devices = f.array("devices").unwrap_or_default();
+    // Embedded in the person's record: theirs, whatever `personnelId` a device names.
+    p.devices = devices.into_iter().map(|v| device_from_wire(&p.id, v).1).collect();
     p.extra = f.extra();
     Some(p)
 }
@@ -256,7 +262,11 @@ mod tests {
         assert_eq!(p.external_id.as_deref(), Some("00u7okta"), "the first linked identity");
         let extra: Value = serde_json::from_str(p.extra.as_deref().unwrap()).unwrap();
         assert_eq!(p.details.roles.as_deref(), Some(&["EMPLOYEE".to_string()][..]));
-        assert_eq!(extra["user"]["identities"][1]["identityId"], "00u7okta", "identities are kept in extra");
+        assert_eq!(extra["user"].get("identities"), None, "identities are mapped, not kept in extra");
+        assert_eq!(p.identities.len(), 2);
+        assert_eq!(p.identities[1].identity_id.as_deref(), Some("00u7okta"));
+        assert_eq!((p.identities[1].personnel_id.as_str(), p.identities[1].user_id.as_deref()), ("42", Some("7")));
+        assert_eq!(p.employment_type.as_deref(), Some("CONTRACTOR"));
         assert_eq!(extra.get("devicesCount"), None);
         assert_eq!(p.details.devices_count, Some(0));
         let t = trainings_from_checks(&p, vec![json!({"id": 3, "name": "cert.pdf"})]);

@@ -16,14 +16,15 @@
 use super::client::{DrataClient, Endpoint, Fetched};
 use super::real::{
     background_check_from_wire, compliance_check_from_wire, control_details_from_wire, control_flags_from_wire,
-    derive_from_checks, external_id_from_identities, id_text, personnel_details_from_wire, user_details_from_wire,
+    derive_from_checks, derive_from_identities, device_for, device_from_wire, external_id_from_identities, id_text,
+    identities_from_wire, personnel_details_from_wire, user_details_from_wire,
 };
 use super::walk::CursorGuard;
 use super::wire::{
     as_u64, listed_record, map_items, not_found_list, path_segment, shape_error, Child, CursorPage, Fields, Page,
 };
 use crate::error::EtlError;
-use crate::record::{BackgroundCheck, Control, ControlDetails, Person, PersonDetails};
+use crate::record::{BackgroundCheck, Control, ControlDetails, Device, Identity, Person, PersonDetails};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::OnceCell;
@@ -72,11 +73,30 @@ pub struct UserInfo {
     pub external_id: Option<String>,
     /// The user's documented fields (roles, avatar, terms, created/updated).
     pub details: PersonDetails,
+    /// The user's identities, mapped (empty `personnel_id`; the join fills it in).
+    pub identities: Vec<Identity>,
 }
 
-/// Map one v2 personnel record; `users` joins the user's title, background checks and
-/// external id.
-pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<Person> {
+/// The `/v2/devices` listing, grouped by the `personnelId` each device names (mapped, with
+/// an empty `personnel_id` the join fills in), and the devices that named none.
+#[derive(Debug, Default)]
+pub struct DeviceJoin {
+    pub by_personnel: HashMap<String, Vec<Device>>,
+    pub without_personnel: u64,
+}
+
+/// What the v2 personnel mapping joins by id: users (by `userId`) and devices (by
+/// personnel id).
+#[derive(Debug, Default)]
+pub struct Joins {
+    pub users: HashMap<String, UserInfo>,
+    pub devices: DeviceJoin,
+}
+
+/// Map one v2 personnel record; `joins` adds the user's title, background checks,
+/// identities and external id, and the person's devices.
+pub fn person_from_wire(v: Value, joins: &Joins) -> Option<Person> {
+    let users = &joins.users;
     let (id, mut f) = listed_record(v)?;
     let mut p = Person { id, ..Person::default() };
     p.user_id = f.string("userId");
@@ -122,6 +142,15 @@ pub fn person_from_wire(v: Value, users: &HashMap<String, UserInfo>) -> Option<P
             .map(|c| BackgroundCheck { personnel_id: p.id.clone(), ..c.clone() })
             .collect(),
     );
+    p.identities = info
+        .map(|i| i.identities.iter().map(|x| Identity { personnel_id: p.id.clone(), ..x.clone() }).collect())
+        .unwrap_or_default();
+    p.devices = joins
+        .devices
+        .by_personnel
+        .get(&p.id)
+        .map_or_else(Vec::new, |ds| ds.iter().map(|d| device_for(&p.id, d)).collect());
+    derive_from_identities(&mut p);
     p.extra = f.extra();
     Some(p)
 }
@@ -134,9 +163,12 @@ fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
     user_details_from_wire(&mut f, &mut details);
     details.user_created_at = f.timestamp("createdAt");
     details.user_updated_at = f.timestamp("updatedAt");
+    let external_id = external_id_from_identities(f.map.get("identities"));
+    let identities = identities_from_wire("", Some(&id), f.array("identities"));
     Some((
         id,
         UserInfo {
+            identities,
             job_title: f.string("jobTitle"),
             background_checks: f
                 .array("backgroundChecks")
@@ -145,7 +177,7 @@ fn user_from_wire(v: Value) -> Option<(String, UserInfo)> {
                 .enumerate()
                 .map(|(i, v)| background_check_from_wire("", i as i32, v))
                 .collect(),
-            external_id: external_id_from_identities(f.map.get("identities")),
+            external_id,
             details,
         },
     ))
@@ -177,8 +209,8 @@ pub fn control_from_wire(v: Value, workspace_id: &str) -> Option<(Control, bool)
 /// The v2 operations.
 pub struct V2Api<'a> {
     pub client: &'a DrataClient,
-    /// The `/v2/users` join, loaded once on first use.
-    users: OnceCell<HashMap<String, UserInfo>>,
+    /// The `/v2/users` and `/v2/devices` joins, loaded once on first use.
+    joins: OnceCell<Joins>,
 }
 
 fn size_of(page_size: u64) -> String {
@@ -198,7 +230,7 @@ fn stable_order() -> impl Iterator<Item = (&'static str, String)> {
 
 impl<'a> V2Api<'a> {
     pub fn new(client: &'a DrataClient) -> Self {
-        V2Api { client, users: OnceCell::new() }
+        V2Api { client, joins: OnceCell::new() }
     }
 
     async fn get(&self, ep: Endpoint, path: &str, q: &[(&str, String)]) -> Result<Value, EtlError> {
@@ -216,8 +248,8 @@ impl<'a> V2Api<'a> {
         page_size: u64,
         with_join: bool,
     ) -> Result<CursorPage<Person>, EtlError> {
-        let empty = HashMap::new();
-        let users = if with_join { self.users.get_or_try_init(|| self.load_users(page_size)).await? } else { &empty };
+        let empty = Joins::default();
+        let joins = if with_join { self.joins.get_or_try_init(|| self.load_joins(page_size)).await? } else { &empty };
         let path = "/public/v2/personnel";
         let mut q = vec![
             ("size", size_of(page_size)),
@@ -230,7 +262,7 @@ impl<'a> V2Api<'a> {
             None => q.push(("includeTotalCount", "true".to_string())),
         }
         let body = self.get(Endpoint::PersonnelList, path, &q).await?;
-        parse_cursor_page(path, body, |v| person_from_wire(v, users))
+        parse_cursor_page(path, body, |v| person_from_wire(v, joins))
     }
 
     /// The personnel list's current `totalCount` (one request of size 1), to tell whether
@@ -241,6 +273,53 @@ impl<'a> V2Api<'a> {
         let q = [("size", "1".to_string()), ("includeTotalCount", "true".to_string())];
         let body = self.get(Endpoint::PersonnelList, path, &q).await?;
         Ok(parse_cursor_page(path, body, |_| Some(()))?.rows.total)
+    }
+
+    /// Both joins of the personnel list: the users, then the devices.
+    async fn load_joins(&self, page_size: u64) -> Result<Joins, EtlError> {
+        let users = self.load_users(page_size).await?;
+        let devices = self.load_devices(page_size).await?;
+        Ok(Joins { users, devices })
+    }
+
+    /// Every device with its compliance checks (and identifiers), from ONE cursor listing
+    /// of `/v2/devices` (no per-person calls), grouped by the `personnelId` each names.
+    async fn load_devices(&self, page_size: u64) -> Result<DeviceJoin, EtlError> {
+        let q = [
+            ("size", size_of(page_size)),
+            ("expand[]", "complianceChecks".to_string()),
+            ("expand[]", "identifiers".to_string()),
+        ];
+        let mut join = DeviceJoin::default();
+        let mut invalid = 0u64;
+        let listed = self
+            .all(Endpoint::Devices, "/public/v2/devices", &q, |v| {
+                let (named, d) = device_from_wire("", v);
+                if d.device_id.is_none() {
+                    invalid += 1;
+                    return None;
+                }
+                Some((named, d))
+            })
+            .await?;
+        if invalid > 0 {
+            tracing::warn!(count = invalid, "devices without an id were skipped");
+        }
+        for (named, d) in listed {
+            match named {
+                Some(p) => join.by_personnel.entry(p).or_default().push(d),
+                None => join.without_personnel += 1,
+            }
+        }
+        Ok(join)
+    }
+
+    /// Devices of the `/v2/devices` listing that belong to nobody `listed` (their
+    /// `personnelId` is not a listed person, or absent): counted, never written.
+    pub fn unmatched_devices(&self, listed: impl Fn(&str) -> bool) -> u64 {
+        let Some(j) = self.joins.get() else { return 0 };
+        let orphans = j.devices.by_personnel.iter().filter(|(p, _)| !listed(p)).map(|(_, d)| d.len() as u64);
+        j.devices.without_personnel + orphans.sum::<u64>()
     }
 
     /// Every user's job title, background checks and external id, by user id.
@@ -416,7 +495,7 @@ pub fn looks_like_v2(body: &Value) -> bool {
 /// The v2 personnel mapping without the users join (tests and property tests).
 #[cfg(test)]
 pub(crate) fn person_without_join(v: Value) -> Option<Person> {
-    person_from_wire(v, &HashMap::new())
+    person_from_wire(v, &Joins::default())
 }
 
 #[cfg(test)]
@@ -439,8 +518,10 @@ mod tests {
                 )],
                 external_id: Some("00u7okta".into()),
                 details: PersonDetails::default(),
+                identities: Vec::new(),
             },
         );
+        let users = Joins { users, ..Joins::default() };
         let p = person_from_wire(
             json!({"id": 42, "userId": 7, "employmentStatus": "FORMER_EMPLOYEE", "startedAt": "2023-02-01T00:00:00.000Z",
                    "separatedAt": null, "statusUpdatedAt": null,
@@ -487,6 +568,7 @@ mod tests {
         assert_eq!(uid, "7");
         let mut users = HashMap::new();
         users.insert(uid, info);
+        let users = Joins { users, ..Default::default() };
         let p = person_from_wire(
             json!({"id": 42, "userId": 7, "employmentStatus": "CURRENT_EMPLOYEE", "startedAt": null,
                    "statusUpdatedAt": "2024-06-01T12:00:00.000Z", "notHumanReason": null,
@@ -543,6 +625,35 @@ mod tests {
     }
 
     #[test]
+    fn v2_joins_identities_by_user_and_devices_by_personnel_id() {
+        let (uid, info) = user_from_wire(json!({"id": 7, "identities": [
+            {"identityId": "00u7", "isContractor": true, "jobTitle": "Eng", "connection": {"id": 1}}
+        ]}))
+        .unwrap();
+        let mut joins = Joins::default();
+        joins.users.insert(uid, info);
+        let (named, d) = device_from_wire("", json!({"id": 11, "personnelId": 42, "complianceChecks": [{"id": 1}]}));
+        joins.devices.by_personnel.insert(named.unwrap(), vec![d]);
+        let (named, d) = device_from_wire("", json!({"id": 12, "personnelId": 99}));
+        joins.devices.by_personnel.insert(named.unwrap(), vec![d]);
+        joins.devices.without_personnel = 1;
+        let p = person_from_wire(json!({"id": 42, "userId": 7, "employmentStatus": "UNKNOWN"}), &joins).unwrap();
+        assert_eq!(p.identities.len(), 1);
+        let i = &p.identities[0];
+        assert_eq!(
+            (i.personnel_id.as_str(), i.user_id.as_deref(), i.identity_id.as_deref()),
+            ("42", Some("7"), Some("00u7"))
+        );
+        // Derived from the identities: the user has no title, the status says nothing.
+        assert_eq!((p.title.as_deref(), p.employment_type.as_deref()), (Some("Eng"), Some("CONTRACTOR")));
+        assert_eq!(p.devices.len(), 1);
+        assert_eq!((p.devices[0].personnel_id.as_str(), p.devices[0].checks[0].personnel_id.as_str()), ("42", "42"));
+        // A person without a user or devices gets none.
+        let q = person_from_wire(json!({"id": 43}), &joins).unwrap();
+        assert!(q.identities.is_empty() && q.devices.is_empty());
+    }
+
+    #[test]
     fn v2_users_carry_the_external_id() {
         let (id, info) = user_from_wire(json!({
             "id": 7, "email": "ana@example.com", "jobTitle": "Eng", "backgroundChecks": [{"id": 3}],
@@ -559,7 +670,7 @@ mod tests {
         let (_, info) = user_from_wire(json!({"id": 8, "email": "b@example.com"})).unwrap();
         assert_eq!(info.external_id, None);
         // A person whose user is not in the listing has no external id.
-        let p = person_from_wire(json!({"id": 1, "userId": 9}), &HashMap::new()).unwrap();
+        let p = person_from_wire(json!({"id": 1, "userId": 9}), &Joins::default()).unwrap();
         assert_eq!(p.external_id, None);
     }
 

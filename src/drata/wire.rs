@@ -163,6 +163,35 @@ impl Fields {
         }
     }
 
+    /// A whole number that fits an `i32` (also sent as a float like `30.0` or as numeric
+    /// text); anything else goes to extra.
+    pub(crate) fn i32(&mut self, key: &str) -> Option<i32> {
+        let v = self.map.remove(key)?;
+        let n = match &v {
+            Value::Null => return None,
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        match n.and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                self.extra.insert(key.to_string(), v);
+                None
+            }
+        }
+    }
+
+    /// A value documented as free-form (text or an object): text as sent, anything else as
+    /// compact JSON text.
+    pub(crate) fn text_or_json(&mut self, key: &str) -> Option<String> {
+        match self.map.remove(key)? {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            v => Some(v.to_string()),
+        }
+    }
+
     /// Any JSON value, as compact JSON text.
     pub(crate) fn json(&mut self, key: &str) -> Option<String> {
         match self.map.remove(key)? {
@@ -241,16 +270,6 @@ impl Fields {
             self.extra.insert(key.to_string(), v);
         }
         n
-    }
-
-    /// Text kept verbatim; any other value as its compact JSON text (for fields whose shape
-    /// is undocumented).
-    pub(crate) fn text_or_json(&mut self, key: &str) -> Option<String> {
-        match self.map.remove(key)? {
-            Value::Null => None,
-            Value::String(s) => Some(s),
-            v => Some(v.to_string()),
-        }
     }
 
     /// A nested object's fields, mapped by `take`; whatever it leaves is kept in extra under

@@ -10,7 +10,10 @@
 //! follows `snapshot_at`: a file written by an older version then holds a leading prefix
 //! of today's columns (what `verify` accepts and `previous` refuses to reuse).
 
-use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, OrgRow, Training, TrainingDocument};
+use crate::record::{
+    BackgroundCheck, ComplianceCheck, Control, Device, DeviceCheck, EnrichedPerson, Identity, OrgRow, Training,
+    TrainingDocument,
+};
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Int32Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
     StructArray, TimestampMicrosecondArray,
@@ -416,6 +419,86 @@ table_row!(ComplianceCheck => Table::PersonnelComplianceChecks, [
     "exclusion_end_date": Timestamp, |r| r.exclusion_end_date;
 ]);
 
+table_row!(Identity => Table::PersonnelIdentities, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "user_id": Utf8, |r| r.user_id.as_deref();
+    "ordinal": Int32 required, |r| Some(r.ordinal);
+    "id": Utf8, |r| r.id.as_deref();
+    "identity_id": Utf8, |r| r.identity_id.as_deref();
+    "connection_id": Utf8, |r| r.connection_id.as_deref();
+    "connection_client_type": Utf8, |r| r.connection_client_type.as_deref();
+    "connection_client_id": Utf8, |r| r.connection_client_id.as_deref();
+    "connection_client_alias": Utf8, |r| r.connection_client_alias.as_deref();
+    "connection_state": Utf8, |r| r.connection_state.as_deref();
+    "connection_deleted_at": Timestamp, |r| r.connection_deleted_at;
+    "username": Utf8, |r| r.username.as_deref();
+    "email": Utf8, |r| r.email.as_deref();
+    "secondary_email": Utf8, |r| r.secondary_email.as_deref();
+    "first_name": Utf8, |r| r.first_name.as_deref();
+    "last_name": Utf8, |r| r.last_name.as_deref();
+    "has_mfa": Boolean, |r| r.has_mfa;
+    "connected_at": Timestamp, |r| r.connected_at;
+    "disconnected_at": Timestamp, |r| r.disconnected_at;
+    "started_at": Date, |r| r.started_at;
+    "separated_at": Date, |r| r.separated_at;
+    "is_contractor": Boolean, |r| r.is_contractor;
+    "job_title": Utf8, |r| r.job_title.as_deref();
+    "manager_id": Utf8, |r| r.manager_id.as_deref();
+    "manager_name": Utf8, |r| r.manager_name.as_deref();
+    "created_at": Timestamp, |r| r.created_at;
+    "updated_at": Timestamp, |r| r.updated_at;
+    "extra": Utf8, |r| r.extra.as_deref();
+]);
+
+table_row!(Device => Table::PersonnelDevices, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "device_id": Utf8, |r| r.device_id.as_deref();
+    "asset_id": Utf8, |r| r.asset_id.as_deref();
+    "os_version": Utf8, |r| r.os_version.as_deref();
+    "serial_number": Utf8, |r| r.serial_number.as_deref();
+    "model": Utf8, |r| r.model.as_deref();
+    "mac_address": Utf8, |r| r.mac_address.as_deref();
+    "last_checked_at": Timestamp, |r| r.last_checked_at;
+    "source_type": Utf8, |r| r.source_type.as_deref();
+    "created_at": Timestamp, |r| r.created_at;
+    "updated_at": Timestamp, |r| r.updated_at;
+    "deleted_at": Timestamp, |r| r.deleted_at;
+    "apps_count": Int32, |r| r.apps_count;
+    "is_device_compliant": Boolean, |r| r.is_device_compliant;
+    "screen_lock_time": Int32, |r| r.screen_lock_time;
+    "screen_lock_explanation": Utf8, |r| r.screen_lock_explanation.as_deref();
+    "antivirus_enabled": Boolean, |r| r.antivirus_enabled;
+    "antivirus_explanation": Utf8, |r| r.antivirus_explanation.as_deref();
+    "auto_update_enabled": Boolean, |r| r.auto_update_enabled;
+    "auto_update_explanation": Utf8, |r| r.auto_update_explanation.as_deref();
+    "password_manager_enabled": Boolean, |r| r.password_manager_enabled;
+    "password_manager_explanation": Utf8, |r| r.password_manager_explanation.as_deref();
+    "encryption_enabled": Boolean, |r| r.encryption_enabled;
+    "encryption_explanation": Utf8, |r| r.encryption_explanation.as_deref();
+    "firewall_enabled": Boolean, |r| r.firewall_enabled;
+    "firewall_explanation": Utf8, |r| r.firewall_explanation.as_deref();
+    "user_id": Utf8, |r| r.user_id.as_deref();
+    "external_id": Utf8, |r| r.external_id.as_deref();
+    "identifiers": StrList, |r| r.identifiers.as_deref();
+    "extra": Utf8, |r| r.extra.as_deref();
+]);
+
+table_row!(DeviceCheck => Table::PersonnelDeviceChecks, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "device_id": Utf8, |r| r.device_id.as_deref();
+    "ordinal": Int32 required, |r| Some(r.ordinal);
+    "check_id": Utf8, |r| r.check_id.as_deref();
+    "type": Utf8, |r| r.check_type.as_deref();
+    "status": Utf8, |r| r.status.as_deref();
+    "check_frequency": Utf8, |r| r.check_frequency.as_deref();
+    "completion_date": Timestamp, |r| r.completion_date;
+    "expires_at": Timestamp, |r| r.expires_at;
+    "last_checked_at": Timestamp, |r| r.last_checked_at;
+    "created_at": Timestamp, |r| r.created_at;
+    "updated_at": Timestamp, |r| r.updated_at;
+    "extra": Utf8, |r| r.extra.as_deref();
+]);
+
 /// The Arrow schema of a table by name (for verification and schema checks).
 pub fn schema_for(table: Table) -> SchemaRef {
     match table {
@@ -425,6 +508,9 @@ pub fn schema_for(table: Table) -> SchemaRef {
         Table::Controls => Control::schema(),
         Table::PersonnelOrg => OrgRow::schema(),
         Table::PersonnelComplianceChecks => ComplianceCheck::schema(),
+        Table::PersonnelIdentities => Identity::schema(),
+        Table::PersonnelDevices => Device::schema(),
+        Table::PersonnelDeviceChecks => DeviceCheck::schema(),
     }
 }
 
@@ -467,5 +553,8 @@ mod tests {
         assert_eq!(to_batch::<Control>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<OrgRow>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<ComplianceCheck>(&[], 0).num_rows(), 0);
+        assert_eq!(to_batch::<Identity>(&[], 0).num_rows(), 0);
+        assert_eq!(to_batch::<Device>(&[], 0).num_rows(), 0);
+        assert_eq!(to_batch::<DeviceCheck>(&[], 0).num_rows(), 0);
     }
 }

@@ -19,16 +19,25 @@ pub enum Table {
     PersonnelOrg,
     /// The real dialects' `complianceChecks[]`, one row per check (empty in guide runs).
     PersonnelComplianceChecks,
+    /// The real dialects' user identities, one row per identity (empty in guide runs).
+    PersonnelIdentities,
+    /// The real dialects' devices, one row per device (empty in guide runs).
+    PersonnelDevices,
+    /// The devices' compliance checks, one row per check (empty in guide runs).
+    PersonnelDeviceChecks,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 9] = [
         Table::Personnel,
         Table::PersonnelTraining,
         Table::PersonnelBackgroundChecks,
         Table::Controls,
         Table::PersonnelOrg,
         Table::PersonnelComplianceChecks,
+        Table::PersonnelIdentities,
+        Table::PersonnelDevices,
+        Table::PersonnelDeviceChecks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +48,9 @@ impl Table {
             Table::Controls => "controls",
             Table::PersonnelOrg => "personnel_org",
             Table::PersonnelComplianceChecks => "personnel_compliance_checks",
+            Table::PersonnelIdentities => "personnel_identities",
+            Table::PersonnelDevices => "personnel_devices",
+            Table::PersonnelDeviceChecks => "personnel_device_checks",
         }
     }
 
@@ -55,7 +67,14 @@ impl Table {
     /// Added after snapshots were already being committed: older snapshots lack it, and
     /// that is not damage (derived tables are in the same position).
     pub fn may_be_absent(self) -> bool {
-        self.is_derived() || matches!(self, Table::PersonnelComplianceChecks)
+        self.is_derived()
+            || matches!(
+                self,
+                Table::PersonnelComplianceChecks
+                    | Table::PersonnelIdentities
+                    | Table::PersonnelDevices
+                    | Table::PersonnelDeviceChecks
+            )
     }
 }
 

@@ -15,11 +15,14 @@ use crate::drata::{ClientConfig, DrataClient};
 use crate::error::{EtlError, FailureKind};
 use crate::extract::enrich::{enrich_person, Enriched, FailureBudget};
 use crate::extract::incremental::{decide, Origin};
+use crate::extract::managers::ManagerLink;
 use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOptions};
 use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
-use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Training};
+use crate::record::{
+    BackgroundCheck, ComplianceCheck, Control, Device, DeviceCheck, EnrichedPerson, FetchStatus, Identity, Training,
+};
 use crate::redact::display_url;
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use crate::store::RunTarget;
@@ -86,6 +89,9 @@ struct Writers {
     training: TableWriter<Training>,
     checks: TableWriter<BackgroundCheck>,
     compliance: TableWriter<ComplianceCheck>,
+    identities: TableWriter<Identity>,
+    devices: TableWriter<Device>,
+    device_checks: TableWriter<DeviceCheck>,
 }
 
 /// Aggregates the writer thread reports back.
@@ -302,12 +308,33 @@ async fn extract_and_write(
         "personnel listed"
     );
     progress.listed(listed.stats.unique);
+    let mut listing_stats = listed.stats.clone();
+    // Real dialects: managers from everyone's identities (a manager may be listed after
+    // their reports), so one pass over the whole listing first; and the devices of nobody
+    // listed, counted.
+    let managers = match dialect {
+        Dialect::Guide => None,
+        _ => {
+            let index = crate::extract::managers::ManagerIndex::build(read_spill(&listed.spill)?)?;
+            listing_stats.unmatched_devices = api.unmatched_devices(|id| index.is_listed(id));
+            if listing_stats.unmatched_devices > 0 {
+                tracing::warn!(
+                    count = listing_stats.unmatched_devices,
+                    "devices whose personnelId is nobody listed were not written"
+                );
+            }
+            Some(index)
+        }
+    };
 
     let writers = Writers {
         personnel: staging.writer(opts.writer)?,
         training: staging.writer(opts.writer)?,
         checks: staging.writer(opts.writer)?,
         compliance: staging.writer(opts.writer)?,
+        identities: staging.writer(opts.writer)?,
+        devices: staging.writer(opts.writer)?,
+        device_checks: staging.writer(opts.writer)?,
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let (previous, ignored_reason) = match opts.incremental {
@@ -367,7 +394,15 @@ async fn extract_and_write(
     let mut user_to_personnel: std::collections::HashMap<String, String> = Default::default();
     while let Some(item) = enriched.next().await {
         match item {
-            Ok((e, origin)) => {
+            Ok((mut e, origin)) => {
+                let person = &mut e.person.person;
+                if let (Some(index), None) = (&managers, &person.manager_id) {
+                    match index.resolve(person) {
+                        ManagerLink::Resolved(m) => person.manager_id = Some(m),
+                        ManagerLink::Unresolved => listing_stats.unresolved_managers += 1,
+                        ManagerLink::NoManager => {}
+                    }
+                }
                 if let Some(u) = e.person.person.user_id.as_ref().filter(|u| owners.contains(u.as_str())) {
                     user_to_personnel.insert(u.clone(), e.person.person.id.clone());
                 }
@@ -409,7 +444,13 @@ async fn extract_and_write(
     }
     files.push((Table::Controls, control_writer.finish().map_err(write_error)?));
     deadline.check(WRITING)?;
-    Ok((listed.stats, tally, files))
+    if listing_stats.unresolved_managers > 0 {
+        tracing::warn!(
+            count = listing_stats.unresolved_managers,
+            "people whose identity names a manager nobody listed has: manager_id left null"
+        );
+    }
+    Ok((listing_stats, tally, files))
 }
 
 /// The previous snapshot for an incremental run, or why there is none to use (logged).
@@ -457,6 +498,15 @@ fn write_all(
                     w.compliance.push(c).map_err(write_error)?;
                 }
                 e.person.person.listed_background_checks = None;
+                for i in std::mem::take(&mut e.person.person.identities) {
+                    w.identities.push(i).map_err(write_error)?;
+                }
+                for mut d in std::mem::take(&mut e.person.person.devices) {
+                    for c in std::mem::take(&mut d.checks) {
+                        w.device_checks.push(c).map_err(write_error)?;
+                    }
+                    w.devices.push(d).map_err(write_error)?;
+                }
                 if let Some(inc) = tally.incremental.as_mut() {
                     match origin {
                         Origin::Reused => {
@@ -521,6 +571,9 @@ fn write_all(
         finish(Table::PersonnelTraining, w.training.finish())?,
         finish(Table::PersonnelBackgroundChecks, w.checks.finish())?,
         finish(Table::PersonnelComplianceChecks, w.compliance.finish())?,
+        finish(Table::PersonnelIdentities, w.identities.finish())?,
+        finish(Table::PersonnelDevices, w.devices.finish())?,
+        finish(Table::PersonnelDeviceChecks, w.device_checks.finish())?,
     ];
     Ok((tally, files))
 }

@@ -91,6 +91,8 @@ const STREAM_TRAINING: u64 = 2;
 const STREAM_BGCHECK: u64 = 3;
 const STREAM_CONTROL: u64 = 4;
 const STREAM_ID: u64 = 5;
+/// The real dialects' devices (`sim::real`).
+const STREAM_DEVICE: u64 = 17;
 
 // ---------------------------------------------------------------------------------------
 // Ids: a keyed invertible permutation of the index, packed into a version-4 UUID
@@ -505,6 +507,11 @@ impl Generator {
         let hi = (x & 0xFFFF_FFFF_0000_0000) | (filler & 0x0000_0000_FFFF_0FFF) | 0x4000;
         let lo = 0x8000_0000_0000_0000 | (filler2 & 0x3FFF_FFFF_0000_0000) | (x & 0xFFFF_FFFF);
         (hi, lo)
+    }
+
+    /// The random stream of person `index`'s devices (`sim::real`).
+    pub(crate) fn device_rng(&self, index: u64) -> Rng {
+        Rng::new(self.seed, STREAM_DEVICE, index)
     }
 
     /// The person's UUID (lower-case, hyphenated, version 4 layout).

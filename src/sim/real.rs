@@ -15,7 +15,15 @@
 //! from the IdP connection whose `identityId` is that id (unlinked, `disconnectedAt` set,
 //! for leavers); every fourth current person also has, *first*, an older identity from a
 //! deleted Google connection, so "the first identity" and "the first linked identity"
-//! differ. People without an `externalId` have no identities.
+//! differ. People without an `externalId` have no identities. An identity's `managerId` is
+//! the guide manager's `externalId`; when that manager has none, it is the id the manager
+//! would have (`HR-<index:06>`), which no identity carries: an unresolvable manager. The
+//! Drata user's own `jobTitle` is null for every index ≡ 5 (mod 7) while the identities
+//! still carry the title, so the title falls back to them.
+//!
+//! Devices (v1 `devices[]`, v2 `/devices`, one shape: `DeviceResponsePublicV2Dto` with
+//! `complianceChecks` and `identifiers`): `real_devices` documents who has which. v2's
+//! listing also holds one device of a personnel record no longer listed (`ORPHAN_DEVICE_ID`).
 //!
 //! The documented fields beyond these (personnel and user details, background-check
 //! providers, control details) follow the rules in `real_fields`.
@@ -171,7 +179,7 @@ impl Generator {
             email: p.email,
             first_name: p.first_name,
             last_name: p.last_name,
-            job_title: opt_str(&p.title),
+            job_title: if index % 7 == 5 { Value::Null } else { opt_str(&p.title) },
             role: if p.role == "MEMBER" { "EMPLOYEE" } else { p.role },
             checks,
             background_checks,
@@ -184,9 +192,14 @@ impl Generator {
     fn identities(&self, index: u64, user_id: u64, p: &super::data::Person, contractor: bool) -> Vec<Value> {
         let Opt::Val(external_id) = &p.external_id else { return Vec::new() };
         let manager = match &p.manager_id {
-            Opt::Val(m) => self.index_of(m).map(|i| self.person(i)),
+            Opt::Val(m) => self.index_of(m).map(|i| (i, self.person(i))),
             _ => None,
         };
+        let manager_identity = manager.as_ref().map_or(Value::Null, |(i, m)| match &m.external_id {
+            Opt::Val(e) => Value::String(e.clone()),
+            _ => Value::String(format!("HR-{i:06}")),
+        });
+        let manager = manager.map(|(_, m)| m);
         let separated = p.end_date.as_val_owned().map(|d| midnight(&d));
         let unlinked_at = (!p.is_active).then(|| separated.clone().unwrap_or_else(|| STAMP.to_string()));
         let identity = |k: u64, identity_id: &str, conn: Value, disconnected: Option<String>| {
@@ -198,7 +211,7 @@ impl Generator {
                 "email": p.email, "secondaryEmail": null, "firstName": p.first_name, "lastName": p.last_name,
                 "startedAt": p.start_date.as_val_owned().map(|d| midnight(&d)), "separatedAt": separated,
                 "isContractor": contractor, "jobTitle": opt_str(&p.title),
-                "managerId": manager.as_ref().map_or(Value::Null, |m| opt_str(&m.external_id)),
+                "managerId": manager_identity.clone(),
                 "managerName": manager.as_ref().map(|m| format!("{} {}", m.first_name, m.last_name)),
                 "createdAt": STAMP, "updatedAt": STAMP,
             })
@@ -214,6 +227,106 @@ impl Generator {
             connection(1, "OKTA_IDENTITY", "acme-corp.okta.example", false),
             unlinked_at,
         ));
+        out
+    }
+}
+
+/// The device id of v2's one device whose `personnelId` names nobody listed.
+pub(crate) const ORPHAN_DEVICE_ID: u64 = 9_999_999;
+
+/// One device compliance check (`DeviceComplianceCheckResponsePublicV2Dto`).
+fn device_check(id: u64, check_type: &str, pass: bool) -> Value {
+    json!({
+        "id": id, "type": check_type, "status": if pass { "PASS" } else { "FAIL" }, "checkFrequency": "DAILY",
+        "completionDate": if pass { Value::String(STAMP.into()) } else { Value::Null },
+        "expiresAt": null, "lastCheckedAt": STAMP, "createdAt": STAMP, "updatedAt": STAMP,
+    })
+}
+
+/// One device as `/v2/devices?expand[]=complianceChecks&expand[]=identifiers` serves it.
+/// Explanations are objects, as the spec's schema says (its examples show bare text, which
+/// the client also takes).
+/// `settings`: encryption, antivirus, lock screen, auto-update, firewall, password manager.
+fn device_json(id: u64, personnel_id: u64, user_id: u64, k: u64, settings: [bool; 6], deleted: bool) -> Value {
+    let [encryption, antivirus, lock, auto_update, firewall, password_manager] = settings;
+    let (os, model) = [("MacOS 15.1", "MacBook Pro"), ("Windows 11 23H2", "ThinkPad X1"), ("Ubuntu 24.04", "XPS 13")]
+        [(k % 3) as usize];
+    let source = ["AGENT", "JAMF", "KANDJI"][((personnel_id + k) % 3) as usize];
+    let serial = format!("SN{personnel_id:06}{k}");
+    let checks = vec![
+        device_check(id * 10, "HDD_ENCRYPTION", encryption),
+        device_check(id * 10 + 1, "ANTIVIRUS", antivirus),
+        device_check(id * 10 + 2, "LOCK_SCREEN", lock),
+        device_check(id * 10 + 3, "AUTO_UPDATES", auto_update),
+        device_check(id * 10 + 4, "PASSWORD_MANAGER", password_manager),
+    ];
+    json!({
+        "id": id, "assetId": if k == 2 { Value::Null } else { json!(id + 500_000) },
+        "osVersion": os, "serialNumber": serial, "model": model,
+        "macAddress": format!("65-F9-3D-{:02X}-{:02X}-{:02X}", personnel_id % 256, (personnel_id / 256) % 256, k),
+        "lastCheckedAt": STAMP, "sourceType": source, "createdAt": STAMP, "updatedAt": STAMP,
+        "deletedAt": if deleted { Value::String("2025-06-01T00:00:00.000Z".into()) } else { Value::Null },
+        "appsCount": 12 + (id % 40),
+        "isDeviceCompliant": settings.iter().take(4).chain([&password_manager]).all(|b| *b),
+        "complianceChecks": checks,
+        "identifiers": [{"id": id * 10, "type": "SERIAL_NUMBER", "identifier": serial, "createdAt": STAMP, "updatedAt": STAMP}],
+        "screenLockTime": if lock { 300 } else { 3600 },
+        "screenLockExplanation": {"minutesIdleBeforeSleep": if lock { "5" } else { "60" }, "minutesSleepingBeforePasswordIsRequired": "0"},
+        "antivirusEnabled": antivirus,
+        "antivirusExplanation": if antivirus { Value::Null } else { json!({"message": "No matching app was found"}) },
+        "autoUpdateEnabled": auto_update,
+        "autoUpdateExplanation": if auto_update { Value::Null } else { json!({"message": "No compliances found"}) },
+        "passwordManagerEnabled": password_manager,
+        "passwordManagerExplanation": if password_manager { json!({"passwordManagerApps": ["1password 7"]}) } else { Value::Null },
+        "encryptionEnabled": encryption,
+        "encryptionExplanation": if encryption { Value::Null } else { json!({"message": "No encryption provided"}) },
+        "firewallEnabled": firewall,
+        "firewallExplanation": if firewall { json!({}) } else { json!({"message": "Firewall is off"}) },
+        "userId": user_id, "personnelId": personnel_id,
+        "externalId": if source == "AGENT" { Value::Null } else { Value::String(format!("{}-{id}", source.to_ascii_lowercase())) },
+    })
+}
+
+impl Generator {
+    /// Person `index`'s devices, 0-3 (weights 25/40/25/10), device id = personnel id × 10
+    /// + k. Each setting fails on its own: encryption 15%, antivirus 20%, lock screen 15%,
+    /// auto-update 10%, firewall 10%, password manager 25%; `isDeviceCompliant` is every
+    /// check passing (the firewall has no check). One device in ten is deleted
+    /// (`deletedAt` set); a device's third slot has no asset.
+    pub(crate) fn real_devices(&self, index: u64) -> Vec<Value> {
+        let mut r = self.device_rng(index);
+        let n = r.weighted(&[(25, 0u64), (40, 1), (25, 2), (10, 3)]);
+        let (personnel_id, user_id) = (index + 1, index + USER_ID_BASE);
+        (0..n)
+            .map(|k| {
+                let settings = [
+                    !r.chance(0.15),
+                    !r.chance(0.20),
+                    !r.chance(0.15),
+                    !r.chance(0.10),
+                    !r.chance(0.10),
+                    !r.chance(0.25),
+                ];
+                let deleted = r.chance(0.10);
+                device_json(personnel_id * 10 + k, personnel_id, user_id, k, settings, deleted)
+            })
+            .collect()
+    }
+}
+
+impl Simulator {
+    /// v2's `/devices` listing: every listed person's devices in list order, then one
+    /// device of a personnel record no longer listed (so joins must count, not invent).
+    pub fn v2_devices_json(&self) -> Vec<Value> {
+        let all = {
+            let r = self.roster();
+            r.page(0, r.total())
+        };
+        let mut out: Vec<Value> = all.into_iter().flat_map(|i| self.gen.real_devices(i)).collect();
+        if !out.is_empty() {
+            let gone = 9_000_000;
+            out.push(device_json(ORPHAN_DEVICE_ID, gone, gone, 0, [true; 6], false));
+        }
         out
     }
 }

@@ -87,6 +87,8 @@ impl Endpoint {
             ["users", id, "documents"] | ["v2", "users", id, "documents"] if !id.is_empty() => Endpoint::Training,
             ["v2", "personnel"] => Endpoint::PersonnelList,
             ["v2", "users"] => Endpoint::BackgroundChecks,
+            // The devices join of the personnel listing.
+            ["v2", "devices"] => Endpoint::PersonnelList,
             ["controls", id, "owners"] if !id.is_empty() => Endpoint::ControlsList,
             ["v2", "workspaces"] => Endpoint::ControlsList,
             ["v2", "workspaces", ws, "controls"] if !ws.is_empty() => Endpoint::ControlsList,

@@ -1,6 +1,7 @@
 //! The simulator's real-v1 face (`/public/...` as in `reference/drata-real-api.md`): the
 //! personnel list (limit capped at 50, `{data, page, limit, total, dataAll}`, numeric ids,
-//! nested `user` with `identities` and `backgroundChecks`, `complianceChecks`), the user's
+//! nested `user` with `identities` and `backgroundChecks`, `complianceChecks`, `devices`
+//! with their compliance checks), the user's
 //! documents (`{documents}`, no total), controls without owners and `/controls/{id}/owners`.
 //! Its own serialisation (JSON values built here); faults, auth and counters come from the
 //! shared gate in `server`.
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Router<Arc<Simulator>> {
 /// One v1 personnel record.
 pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
     let mut p = sim.gen.real_person(index);
+    let devices = sim.gen.real_devices(index);
     // v1's compliance checks carry no `exclusion` (a v2 addition).
     for c in p.checks.iter_mut().filter_map(Value::as_object_mut) {
         c.remove("exclusion");
@@ -56,9 +58,9 @@ pub(crate) fn person_json(sim: &Simulator, index: u64) -> Value {
             "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP,
         },
         "complianceChecks": p.checks,
-        "devices": [],
-        "devicesCount": 0,
-        "devicesFailingComplianceCount": 0,
+        "devicesCount": devices.len(),
+        "devicesFailingComplianceCount": devices.iter().filter(|d| d["isDeviceCompliant"] != true).count(),
+        "devices": devices,
         "agentEnabled": false,
         "manualUploadEnabled": true,
         "createdAt": TIMESTAMP,

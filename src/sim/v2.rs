@@ -2,7 +2,9 @@
 //! `reference/drata-openapi-v2.json`): cursor pages `{data, pagination: {cursor,
 //! totalCount}}` (size 1..500, default 50, `totalCount` only when asked on the first page),
 //! personnel with `expand[]=user|complianceChecks|reasonProvider`, users with
-//! `expand[]=backgroundChecks|identities`, the user's documents, workspaces, controls with
+//! `expand[]=backgroundChecks|identities`, devices with `expand[]=complianceChecks|identifiers`
+//! (every person's, in list order, plus one of a person no longer listed), the user's
+//! documents, workspaces, controls with
 //! `expand[]=owners` (at most ten inline) and a control's full owner list. Its own
 //! serialisation; faults, auth and counters come from the shared gate in `server`.
 //! `SimConfig::v2_repeat_cursor` makes every page hand back the cursor it was given (a
@@ -35,6 +37,7 @@ pub(crate) fn routes() -> Router<Arc<Simulator>> {
         .route("/public/v2/workspaces", get(list_workspaces))
         .route("/public/v2/workspaces/{ws}/controls", get(list_controls))
         .route("/public/v2/workspaces/{ws}/controls/{id}/owners", get(control_owners))
+        .route("/public/v2/devices", get(list_devices))
 }
 
 /// The parsed query of a v2 list call.
@@ -175,6 +178,34 @@ async fn list_users(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) ->
                 v["identities"] = Value::Array(p.identities);
             }
             v
+        })
+        .collect();
+    page(&sim, &q, data, total)
+}
+
+async fn list_devices(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
+    let q = match query(q.as_deref()) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let all = sim.v2_devices_json();
+    let total = all.len() as u64;
+    let (checks, identifiers) = (q.expands("complianceChecks"), q.expands("identifiers"));
+    let data = all
+        .into_iter()
+        .skip(q.offset as usize)
+        .take(q.size as usize)
+        .map(|mut d| {
+            if let Some(o) = d.as_object_mut() {
+                if !checks {
+                    o.remove("complianceChecks");
+                    o.remove("isDeviceCompliant");
+                }
+                if !identifiers {
+                    o.remove("identifiers");
+                }
+            }
+            d
         })
         .collect();
     page(&sim, &q, data, total)

@@ -155,6 +155,7 @@ async fn logging_v2_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Str
                 "/public/v2/users" => page(json!([{"id": 7, "email": "ana@example.com", "backgroundChecks": [], "identities": []}])),
                 "/public/v2/users/7/documents" => page(json!([])),
                 "/public/v2/workspaces" => page(json!([{"id": 1}])),
+                "/public/v2/devices" => page(json!([])),
                 "/public/v2/workspaces/1/controls" => page(json!([{"id": 5, "name": "Access", "owners": {"data": [], "totalCount": 0}}])),
                 _ => return (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found"}))).into_response(),
             };
@@ -186,6 +187,7 @@ async fn v2_listings_ask_a_stable_order() {
         "/public/v2/personnel?",
         "/public/v2/users?",
         "/public/v2/users/7/documents?",
+        "/public/v2/devices?",
         "/public/v2/workspaces?",
         "/public/v2/workspaces/1/controls?",
     ] {

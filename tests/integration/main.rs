@@ -23,6 +23,7 @@ mod dbt_e2e;
 mod deadline_e2e;
 mod dialects_e2e;
 mod hostile_api;
+mod identities_devices_e2e;
 mod incremental_e2e;
 mod interop;
 mod key_command_e2e;

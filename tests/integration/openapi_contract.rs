@@ -323,6 +323,18 @@ async fn simulator_v2_responses_follow_the_openapi_spec() {
     assert!(checks.iter().any(|b| b["status"] == "OUT_OF_SCOPE" && b["outOfScopeAt"].is_string()));
     assert!(checks.iter().any(|b| b["linkedAt"].is_string()) && checks.iter().any(|b| b["caseId"].is_null()));
 
+    // Devices with compliance checks and identifiers (the pipeline's devices join listing).
+    let devices_q = format!("size=20&expand%5B%5D=complianceChecks&expand%5B%5D=identifiers{ORDER}");
+    let devices = c.listing("/devices", "/devices", &format!("{devices_q}{TOTAL}"), &devices_q).await;
+    assert_eq!(devices.len(), sim.sim.v2_devices_json().len());
+    assert!(devices.len() > 75, "devices are exercised: {}", devices.len());
+    assert!(devices.iter().all(|d| d["complianceChecks"].is_array() && d["isDeviceCompliant"].is_boolean()));
+    assert!(
+        devices.iter().any(|d| d["isDeviceCompliant"] == false) && devices.iter().any(|d| !d["deletedAt"].is_null())
+    );
+    let plain = c.get("/devices", "/devices?size=1", 200).await;
+    assert!(plain["data"][0].get("complianceChecks").is_none(), "checks only with expand[]: {plain}");
+
     // Each user's SEC_TRAINING documents.
     let mut documents = 0;
     for u in &users {

@@ -246,6 +246,9 @@ async fn parquet_schema_matches_schemas_dir() {
         "controls",
         "personnel_org",
         "personnel_compliance_checks",
+        "personnel_identities",
+        "personnel_devices",
+        "personnel_device_checks",
     ] {
         let doc: serde_json::Value = serde_json::from_slice(
             &std::fs::read(format!("{}/schemas/{table}.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),

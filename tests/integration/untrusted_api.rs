@@ -252,6 +252,7 @@ impl V2 {
                 b
             }
             "/public/v2/users" => self.paged("users", &users, r),
+            "/public/v2/devices" => self.paged("devices", &[], r),
             "/public/v2/workspaces" => self.paged("workspaces", &[json!({"id": 1})], r),
             "/public/v2/workspaces/1/controls" => self.paged("controls", &controls, r),
             "/public/v2/workspaces/1/controls/5/owners" => self.paged("owners", &self.owners, r),

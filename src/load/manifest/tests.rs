@@ -247,3 +247,15 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn manifests_from_before_the_link_counts_are_accepted() {
+    // Older runs wrote no unresolved_managers / unmatched_devices: they read as zero.
+    let mut v = good();
+    let listing = v["listing"].as_object_mut().unwrap();
+    assert!(listing.remove("unresolved_managers").is_some() && listing.remove("unmatched_devices").is_some());
+    let m = parse(&v, Some(AT)).unwrap();
+    assert_eq!((m.listing.unresolved_managers, m.listing.unmatched_devices), (0, 0));
+    v["listing"]["unresolved_managers"] = 3.into();
+    assert_eq!(parse(&v, Some(AT)).unwrap().listing.unresolved_managers, 3);
+}
