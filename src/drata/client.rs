@@ -50,17 +50,25 @@ pub enum Endpoint {
     Training,
     BackgroundChecks,
     ControlsList,
+    /// v2 `GET /users/{userId}/assigned-policies`.
+    Policies,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 4] =
-        [Endpoint::PersonnelList, Endpoint::Training, Endpoint::BackgroundChecks, Endpoint::ControlsList];
+    const ALL: [Endpoint; 5] = [
+        Endpoint::PersonnelList,
+        Endpoint::Training,
+        Endpoint::BackgroundChecks,
+        Endpoint::ControlsList,
+        Endpoint::Policies,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::PersonnelList => "personnel_list",
             Endpoint::Training => "training",
             Endpoint::BackgroundChecks => "background_checks",
             Endpoint::ControlsList => "controls_list",
+            Endpoint::Policies => "policies",
         }
     }
 }
@@ -87,7 +95,7 @@ pub struct ClientConfig {
 
 #[derive(Default)]
 struct Counters {
-    requests: [AtomicU64; 4],
+    requests: [AtomicU64; 5],
     retries: AtomicU64,
     rate_limited: AtomicU64,
     timeouts: AtomicU64,

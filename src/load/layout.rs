@@ -19,16 +19,19 @@ pub enum Table {
     PersonnelOrg,
     /// The real dialects' `complianceChecks[]`, one row per check (empty in guide runs).
     PersonnelComplianceChecks,
+    /// v2's assigned policy versions per person's user (empty in guide and v1 runs).
+    PersonnelPolicies,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Personnel,
         Table::PersonnelTraining,
         Table::PersonnelBackgroundChecks,
         Table::Controls,
         Table::PersonnelOrg,
         Table::PersonnelComplianceChecks,
+        Table::PersonnelPolicies,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Table {
             Table::Controls => "controls",
             Table::PersonnelOrg => "personnel_org",
             Table::PersonnelComplianceChecks => "personnel_compliance_checks",
+            Table::PersonnelPolicies => "personnel_policies",
         }
     }
 
@@ -55,7 +59,7 @@ impl Table {
     /// Added after snapshots were already being committed: older snapshots lack it, and
     /// that is not damage (derived tables are in the same position).
     pub fn may_be_absent(self) -> bool {
-        self.is_derived() || matches!(self, Table::PersonnelComplianceChecks)
+        self.is_derived() || matches!(self, Table::PersonnelComplianceChecks | Table::PersonnelPolicies)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOpti
 use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
-use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Training};
+use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, PolicyAssignment, Training};
 use crate::redact::display_url;
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use crate::store::RunTarget;
@@ -86,6 +86,7 @@ struct Writers {
     training: TableWriter<Training>,
     checks: TableWriter<BackgroundCheck>,
     compliance: TableWriter<ComplianceCheck>,
+    policies: TableWriter<PolicyAssignment>,
 }
 
 /// Aggregates the writer thread reports back.
@@ -308,10 +309,11 @@ async fn extract_and_write(
         training: staging.writer(opts.writer)?,
         checks: staging.writer(opts.writer)?,
         compliance: staging.writer(opts.writer)?,
+        policies: staging.writer(opts.writer)?,
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let (previous, ignored_reason) = match opts.incremental {
-        Some(_) => open_previous(opts, client, dialect, local_root)?,
+        Some(_) => open_previous(opts, client, &api, local_root)?,
         None => (None, None),
     };
     let incremental = opts.incremental.map(|_| IncrementalStats {
@@ -344,10 +346,16 @@ async fn extract_and_write(
                                     person: p,
                                     training_fetch: FetchStatus::Ok,
                                     background_check_fetch: FetchStatus::Ok,
+                                    policies_fetch: api.has_policies().then_some(FetchStatus::Ok),
                                     list_fingerprint: fingerprint,
                                     enriched_at,
                                 };
-                                let e = Enriched { person, trainings: Vec::new(), background_checks: Vec::new() };
+                                let e = Enriched {
+                                    person,
+                                    trainings: Vec::new(),
+                                    background_checks: Vec::new(),
+                                    policies: Vec::new(),
+                                };
                                 return Ok((e, Origin::Reused));
                             }
                             other => other,
@@ -417,11 +425,20 @@ async fn extract_and_write(
 fn open_previous(
     opts: &RunOptions,
     client: &DrataClient,
-    dialect: Dialect,
+    api: &Api<'_>,
     local_root: &std::path::Path,
 ) -> Result<(Option<Arc<PreviousSnapshot>>, Option<String>), EtlError> {
     let base = display_url(client.base_url());
-    Ok(match PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), dialect.name(), &base)? {
+    let previous = PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), api.dialect().name(), &base)?;
+    // A snapshot from before policies were fetched holds no policy rows to reuse.
+    let previous = previous.and_then(|p| match p {
+        Some(p) if api.has_policies() && !p.has_table(Table::PersonnelPolicies) => Err(format!(
+            "snapshot {} has no personnel_policies table (written by an older version of drata-etl), so it cannot stand in for policy acceptance",
+            p.manifest.snapshot_id
+        )),
+        other => Ok(other),
+    });
+    Ok(match previous {
         Ok(Some(p)) => {
             tracing::info!(previous = %p.manifest.snapshot_id, reusable_people = p.len(), "incremental run: reusing unchanged people");
             (Some(Arc::new(p)), None)
@@ -475,10 +492,10 @@ fn write_all(
                 t.training_rows += e.trainings.len() as u64;
                 t.background_check_rows += e.background_checks.len() as u64;
                 let p = &e.person;
-                if p.training_fetch == FetchStatus::Gone || p.background_check_fetch == FetchStatus::Gone {
+                if p.any_fetch(FetchStatus::Gone) {
                     t.gone += 1;
                 }
-                if p.training_fetch == FetchStatus::Failed || p.background_check_fetch == FetchStatus::Failed {
+                if p.any_fetch(FetchStatus::Failed) {
                     t.failed += 1;
                 }
                 let status = p.person.compliance_status.clone().unwrap_or_else(|| "(none)".into());
@@ -494,13 +511,16 @@ fn write_all(
                 for r in e.background_checks {
                     w.checks.push(r).map_err(write_error)?;
                 }
+                for r in e.policies {
+                    w.policies.push(r).map_err(write_error)?;
+                }
                 w.personnel.push(e.person).map_err(write_error)?;
             }
         }
     }
     deadline.check(WRITING)?;
     if let (Some(prev), Some(reused)) = (previous, reused) {
-        let (t, c) = prev.copy_children(&reused, &mut w.training, &mut w.checks).map_err(|e| {
+        let (t, c, _) = prev.copy_children(&reused, &mut w.training, &mut w.checks, &mut w.policies).map_err(|e| {
             EtlError::new(
                 FailureKind::CannotWrite,
                 format!("reusing rows from the previous snapshot failed: {e}; rerun without --incremental"),
@@ -521,6 +541,7 @@ fn write_all(
         finish(Table::PersonnelTraining, w.training.finish())?,
         finish(Table::PersonnelBackgroundChecks, w.checks.finish())?,
         finish(Table::PersonnelComplianceChecks, w.compliance.finish())?,
+        finish(Table::PersonnelPolicies, w.policies.finish())?,
     ];
     Ok((tally, files))
 }
