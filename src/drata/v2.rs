@@ -372,11 +372,8 @@ impl<'a> V2Api<'a> {
     pub async fn assigned_policies(&self, user_id: &str) -> Result<Child<Value>, EtlError> {
         let route = "/public/v2/users/{id}/assigned-policies";
         let path = format!("/public/v2/users/{}/assigned-policies", path_segment("user", user_id, route)?);
-        let q = [
-            ("size", "50".to_string()),
-            ("expand[]", "policy".to_string()),
-            ("expand[]", "policyVersion".to_string()),
-        ];
+        let q =
+            [("size", "50".to_string()), ("expand[]", "policy".to_string()), ("expand[]", "policyVersion".to_string())];
         Ok(match self.all_or_gone(Endpoint::Policies, &path, &q, Some).await? {
             Some(items) => Child::Rows(items),
             None => Child::Gone,

@@ -17,8 +17,8 @@
 //! never held.
 
 use super::batch::{row_schema, TableRow, POLICIES_NOT_AVAILABLE};
-use super::layout::Table;
 use super::catalogue::Catalogue;
+use super::layout::Table;
 use super::manifest::Manifest;
 use super::verify::verify_snapshot;
 use super::writer::TableWriter;
@@ -157,7 +157,8 @@ impl PreviousSnapshot {
                 p.what
             ));
         }
-        let mut cols = vec!["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];
+        let mut cols =
+            vec!["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];
         // Snapshots written before policies were fetched have neither the table nor this
         // column; whether such a snapshot may stand in for a dialect that has policies is
         // the run's call (it knows the dialect).

@@ -19,7 +19,9 @@ use crate::extract::paging::{list_controls, list_personnel, read_spill, ListOpti
 use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
-use crate::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, PolicyAssignment, Training};
+use crate::record::{
+    BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, PolicyAssignment, Training,
+};
 use crate::redact::display_url;
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
 use crate::store::RunTarget;

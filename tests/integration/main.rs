@@ -28,6 +28,7 @@ mod object_store_e2e;
 mod openapi_contract;
 mod ops_e2e;
 mod pipeline_e2e;
+mod policies_e2e;
 mod resilience_e2e;
 mod sim_api;
 mod trust_read_back_e2e;

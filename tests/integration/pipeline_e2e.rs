@@ -246,6 +246,7 @@ async fn parquet_schema_matches_schemas_dir() {
         "controls",
         "personnel_org",
         "personnel_compliance_checks",
+        "personnel_policies",
     ] {
         let doc: serde_json::Value = serde_json::from_slice(
             &std::fs::read(format!("{}/schemas/{table}.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),

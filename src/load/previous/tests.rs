@@ -189,15 +189,14 @@ fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64, u64), Vec<RecordBatch>)
     let mut p = staging.writer::<PolicyAssignment>(WriterOptions::default()).unwrap();
     let copied = prev.copy_children(&marks, &mut t, &mut c, &mut p).unwrap();
     let files = [t.finish().unwrap(), c.finish().unwrap(), p.finish().unwrap()];
-    let written =
-        CHILD_TABLES.iter().zip(files).map(|(table, files)| {
-            let batches: Vec<RecordBatch> = (0..files.len())
-                .flat_map(|i| {
-                    let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
-                    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
-                })
-                .collect();
-            arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
-        });
+    let written = CHILD_TABLES.iter().zip(files).map(|(table, files)| {
+        let batches: Vec<RecordBatch> = (0..files.len())
+            .flat_map(|i| {
+                let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
+                ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
+            })
+            .collect();
+        arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
+    });
     (copied, written.collect())
 }
