@@ -186,7 +186,7 @@ async fn run_locked(
             return Err(EtlError::new(
                 FailureKind::Auth,
                 format!(
-                    "every one of the {} people answered 404 on their training/background-check endpoints: this host does not serve the per-person endpoints of the {} dialect. Check --base-url and --api; nothing was committed",
+                    "every one of the {} people answered 404 on their per-person endpoints (training, background checks, assigned policies): this host does not serve the per-person endpoints of the {} dialect. Check --base-url and --api; nothing was committed",
                     e.people,
                     dialect.name()
                 ),

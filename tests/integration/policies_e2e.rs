@@ -125,8 +125,11 @@ fn expected_row(personnel_id: &str, user_id: &str, ordinal: usize, w: &Value) ->
     ]
 }
 
-/// personnel id -> (user id, is_active, policies_fetch_status).
-fn people(out: &Path) -> BTreeMap<String, (Option<String>, Option<String>, Option<String>)> {
+/// (user id, is_active, policies_fetch_status) of one personnel row.
+type PersonCells = (Option<String>, Option<String>, Option<String>);
+
+/// personnel id -> its cells.
+fn people(out: &Path) -> BTreeMap<String, PersonCells> {
     let b = read_table(out, "personnel");
     let (id, user, active, status) =
         (col(&b, "id"), col(&b, "user_id"), col(&b, "is_active"), col(&b, "policies_fetch_status"));
@@ -460,7 +463,7 @@ async fn pages_are_read_whole_and_a_vanished_user_makes_the_person_gone() {
     let (url, log) = paging_server().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut c = bin();
-    c.args(["run", "--api", "v2", "--base-url", &url, "--out"]).arg(tmp.path());
+    c.args(["run", "--api", "v2", "--run-at", "2026-06-01T00:00:00Z", "--base-url", &url, "--out"]).arg(tmp.path());
     let r: Run = c.output().await.unwrap().into();
     assert_eq!(r.code, 0, "{}", r.stderr);
     let s = r.summary();
@@ -501,7 +504,8 @@ async fn pages_are_read_whole_and_a_vanished_user_makes_the_person_gone() {
     assert!(!got.contains_key("2"), "a gone person has no policy rows");
 
     // Each listing asked the expansions and the stable order; pages 2 and 3 by cursor.
-    let log = log.lock().unwrap().clone();
+    let log_handle = log;
+    let log = log_handle.lock().unwrap().clone();
     let asked: Vec<&String> = log.iter().filter(|u| u.starts_with("/public/v2/users/7/assigned-policies")).collect();
     assert_eq!(asked.len(), 3 * 2, "three pages, for the preflight's probe and for the run: {asked:?}");
     for u in &asked {
@@ -514,6 +518,27 @@ async fn pages_are_read_whole_and_a_vanished_user_makes_the_person_gone() {
     }
     assert_eq!(asked.iter().filter(|u| u.contains("cursor=p2")).count(), 2);
     assert_eq!(asked.iter().filter(|u| u.contains("cursor=p3")).count(), 2);
+
+    // An incremental run reuses the two complete people; the gone one is asked again.
+    let before =
+        |user: u64| log.iter().filter(|u| u.starts_with(&format!("/public/v2/users/{user}/assigned-policies"))).count();
+    let (seven, eight) = (before(7), before(8));
+    let mut c = bin();
+    c.args(["run", "--api", "v2", "--incremental", "--run-at", "2026-06-01T01:00:00Z", "--base-url", &url, "--out"])
+        .arg(tmp.path());
+    let r: Run = c.output().await.unwrap().into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!((s["incremental"]["reused"].as_u64(), s["incremental"]["new"].as_u64()), (Some(2), Some(1)), "{s}");
+    assert_eq!(s["api"]["requests_by_endpoint"]["policies"], 1, "only the gone person's user: {s}");
+    let log = log_handle.lock().unwrap().clone();
+    let after =
+        |user: u64| log.iter().filter(|u| u.starts_with(&format!("/public/v2/users/{user}/assigned-policies"))).count();
+    assert_eq!(
+        (after(7) - seven, after(8) - eight),
+        (3, 1),
+        "the preflight's probe of user 7 (3 pages), user 8 by the run"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
