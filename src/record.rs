@@ -306,11 +306,22 @@ pub struct EnrichedPerson {
     pub person: Person,
     pub training_fetch: FetchStatus,
     pub background_check_fetch: FetchStatus,
+    /// How the assigned-policies call ended; `None` where the dialect has no such endpoint
+    /// (guide, v1), written as `not_available`.
+    pub policies_fetch: Option<FetchStatus>,
     /// `Person::fingerprint` of the listed record.
     pub list_fingerprint: String,
     /// When the child data was fetched (earlier than the run for reused people); `None`
     /// when a child fetch failed.
     pub enriched_at: Option<DateTime<Utc>>,
+}
+
+impl EnrichedPerson {
+    /// Whether any of the person's child fetches ended as `status` (a person counts as gone
+    /// or failed when one of their calls did).
+    pub fn any_fetch(&self, status: FetchStatus) -> bool {
+        self.training_fetch == status || self.background_check_fetch == status || self.policies_fetch == Some(status)
+    }
 }
 
 /// One training record of one person. Retakes of a course are separate rows.
@@ -380,6 +391,53 @@ pub struct BackgroundCheck {
     pub linked_at: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// One policy version assigned to a person's user (v2 `GET /users/{userId}/assigned-policies`,
+/// `UserPolicyVersionResponsePublicV2Dto` with its `policy` and `policyVersion` expanded).
+/// Ids are text; times UTC; renewal dates calendar dates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyAssignment {
+    pub personnel_id: String,
+    pub user_id: Option<String>,
+    /// Position in the API's list for this user (0-based; oldest assignment first).
+    pub ordinal: i32,
+    /// The user-policy-version id (`id`).
+    pub user_policy_version_id: Option<String>,
+    pub policy_id: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy_description: Option<String>,
+    /// ACTIVE, ARCHIVED, REPLACED, UNACCEPTABLE, OUTDATED, ... (kept as sent).
+    pub policy_status: Option<String>,
+    /// ALL, GROUP, NONE, ... (kept as sent).
+    pub assigned_to: Option<String>,
+    pub policy_renewal_date: Option<NaiveDate>,
+    pub policy_created_at: Option<DateTime<Utc>>,
+    pub policy_updated_at: Option<DateTime<Utc>>,
+    pub policy_version_id: Option<String>,
+    pub version: Option<i32>,
+    pub sub_version: Option<i32>,
+    pub version_is_current: Option<bool>,
+    /// BUILDER, UPLOADED, EXTERNAL, ... (kept as sent).
+    pub version_type: Option<String>,
+    pub version_description: Option<String>,
+    pub version_changes_explanation: Option<String>,
+    pub requires_acknowledgment: Option<bool>,
+    pub version_renewal_date: Option<NaiveDate>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub version_created_at: Option<DateTime<Utc>>,
+    pub version_updated_at: Option<DateTime<Utc>>,
+    /// Null: the user has not acknowledged this version.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// UNKNOWN, BAMBOO_HR, CSV, MY_DRATA, PUBLIC_API, ... (kept as sent).
+    pub source_type: Option<String>,
+    pub details: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub extra: Option<String>,
+    /// When this row was fetched from the API.
+    pub enriched_at: Option<DateTime<Utc>>,
 }
 
 /// One control; `owner_id` points at a personnel id.

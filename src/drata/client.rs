@@ -52,15 +52,18 @@ pub enum Endpoint {
     ControlsList,
     /// v2's `/devices` listing (the devices join).
     Devices,
+    /// v2 `GET /users/{userId}/assigned-policies`.
+    Policies,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 5] = [
+    const ALL: [Endpoint; 6] = [
         Endpoint::PersonnelList,
         Endpoint::Training,
         Endpoint::BackgroundChecks,
         Endpoint::ControlsList,
         Endpoint::Devices,
+        Endpoint::Policies,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -69,6 +72,7 @@ impl Endpoint {
             Endpoint::BackgroundChecks => "background_checks",
             Endpoint::ControlsList => "controls_list",
             Endpoint::Devices => "devices",
+            Endpoint::Policies => "policies",
         }
     }
 }

@@ -17,7 +17,7 @@ use super::v1::V1Api;
 use super::v2::V2Api;
 use super::wire::{not_found_list, Child, CursorPage, Page};
 use crate::error::{EtlError, FailureKind};
-use crate::record::{BackgroundCheck, Control, Person, Training};
+use crate::record::{BackgroundCheck, Control, Person, PolicyAssignment, Training};
 use serde::Serialize;
 
 /// The API dialect a host speaks.
@@ -233,6 +233,24 @@ impl<'a> Api<'a> {
             Api::V1(a) => real::training(person, |u| a.training_documents(u)).await,
             Api::V2(a) => real::training(person, |u| a.training_documents(u)).await,
         }
+    }
+
+    /// Whether this dialect documents per-user policy acceptance (only v2 does:
+    /// `GET /users/{userId}/assigned-policies`; the guide and v1 references have none).
+    pub fn has_policies(&self) -> bool {
+        matches!(self, Api::V2(_))
+    }
+
+    /// A person's assigned policies: `None` where the dialect has no such endpoint. A
+    /// person without a user has none to ask for; a user that is gone (404) makes the
+    /// person gone, as for training documents.
+    pub async fn policies(&self, person: &Person) -> Option<Result<Child<PolicyAssignment>, EtlError>> {
+        let Api::V2(a) = self else { return None };
+        let Some(user) = person.user_id.as_deref() else { return Some(Ok(Child::Rows(Vec::new()))) };
+        Some(a.assigned_policies(user).await.map(|c| match c {
+            Child::Rows(items) => Child::Rows(super::policies::assignments_from_wire(&person.id, user, items)),
+            Child::Gone => Child::Gone,
+        }))
     }
 
     /// A person's background checks: from the listing when it carried them, else fetched.

@@ -16,6 +16,7 @@ const TABLE: &[(&str, &str)] = &[
     ("/public/v2/personnel", "`personnel-get`"),
     ("/public/v2/users", "`users-get`"),
     ("/public/v2/users/*/documents", "`users-get-documents`"),
+    ("/public/v2/users/*/assigned-policies", "`user-policies-get-user-policies`"),
     ("/public/v2/workspaces", "`workspaces-get`"),
     ("/public/v2/workspaces/*/controls", "`controls-get`"),
     ("/public/v2/workspaces/*/controls/*/owners", "`controls-get-control`"),
@@ -65,6 +66,10 @@ mod tests {
         assert_eq!(needed_for("/public/v2/users/42/documents?type=SEC_TRAINING"), Some("`users-get-documents`"));
         assert_eq!(needed_for("/public/v2/workspaces/1/controls/9/owners"), Some("`controls-get-control`"));
         assert_eq!(needed_for("/public/v2/workspaces/1/controls"), Some("`controls-get`"));
+        assert_eq!(
+            needed_for("/public/v2/users/100001/assigned-policies?size=50&expand[]=policy"),
+            Some("`user-policies-get-user-policies`")
+        );
         assert!(needed_for("/public/personnel").unwrap().contains("personnel-get"));
         assert_eq!(needed_for("/public/controls/5/owners"), Some("`controls-get-control`"));
         // An empty segment is no id; unknown paths name nothing.

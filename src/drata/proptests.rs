@@ -347,6 +347,7 @@ fn rows_build(people: &[crate::record::Person], controls: &[crate::record::Contr
             person: p.clone(),
             training_fetch: FetchStatus::Ok,
             background_check_fetch: FetchStatus::Ok,
+            policies_fetch: None,
             enriched_at: None,
         })
         .collect();

@@ -9,7 +9,8 @@
 //! `/v2/users?expand[]=backgroundChecks&expand[]=identities` listing, joined by `userId`:
 //! no per-person calls), and scopes controls to workspaces (owners expanded,
 //! at most 10 inline; the full list from `/controls/{id}/owners` when there are more).
-//! The record shapes v2 shares with v1 (checks, identities, training rows) are mapped by
+//! Per person's user it lists the SEC_TRAINING documents and the assigned policies
+//! (`/users/{id}/assigned-policies`, mapped by `policies`). The record shapes v2 shares with v1 (checks, identities, training rows) are mapped by
 //! `real`. Liberal per record, strict per envelope (`wire`); knows neither the guide nor
 //! v1, and nothing of Parquet.
 
@@ -220,8 +221,9 @@ fn size_of(page_size: u64) -> String {
 /// A stable order for every listing the pipeline pages (`sort` is `createdAt|updatedAt`,
 /// `sortDir` `ASC|DESC` on each of them in the spec: `/personnel`, `/users`, `/workspaces`,
 /// `/workspaces/{workspaceId}/controls`, `.../controls/{controlId}/owners`,
-/// `/users/{userId}/documents`). Oldest first: a record created while the list is read
-/// lands at the end, behind the cursor's reader, instead of shifting the pages ahead.
+/// `/users/{userId}/documents`, `/users/{userId}/assigned-policies`). Oldest first: a
+/// record created while the list is read lands at the end, behind the cursor's reader,
+/// instead of shifting the pages ahead.
 const STABLE_ORDER: [(&str, &str); 2] = [("sort", "createdAt"), ("sortDir", "ASC")];
 
 fn stable_order() -> impl Iterator<Item = (&'static str, String)> {
@@ -471,6 +473,19 @@ impl<'a> V2Api<'a> {
         let q = [("type", "SEC_TRAINING".to_string()), ("size", "50".to_string())];
         Ok(match self.all_or_gone(Endpoint::Training, &path, &q, Some).await? {
             Some(d) => Child::Rows(d),
+            None => Child::Gone,
+        })
+    }
+
+    /// The user's assigned policy versions, policy and version expanded inline (cursor
+    /// pages, read whole or not at all, like every v2 child list); `Gone` on a 404.
+    pub async fn assigned_policies(&self, user_id: &str) -> Result<Child<Value>, EtlError> {
+        let route = "/public/v2/users/{id}/assigned-policies";
+        let path = format!("/public/v2/users/{}/assigned-policies", path_segment("user", user_id, route)?);
+        let q =
+            [("size", "50".to_string()), ("expand[]", "policy".to_string()), ("expand[]", "policyVersion".to_string())];
+        Ok(match self.all_or_gone(Endpoint::Policies, &path, &q, Some).await? {
+            Some(items) => Child::Rows(items),
             None => Child::Gone,
         })
     }

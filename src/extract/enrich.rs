@@ -1,5 +1,6 @@
-//! Enrichment: each listed person's training and background-check records, fetched
-//! concurrently (or, in the real dialects, taken from what the listing carried: see `Api`).
+//! Enrichment: each listed person's training and background-check records and (v2) their
+//! user's assigned policies, fetched concurrently (or, in the real dialects, taken from
+//! what the listing carried: see `Api`).
 //! The in-flight bound is the client's (one semaphore for every request); this stage only
 //! decides how many people are being worked on at once, which bounds memory.
 //!
@@ -11,7 +12,7 @@
 use crate::drata::dialect::Api;
 use crate::drata::wire::Child;
 use crate::error::{EtlError, FailureKind};
-use crate::record::{BackgroundCheck, EnrichedPerson, FetchStatus, Person, Training};
+use crate::record::{BackgroundCheck, EnrichedPerson, FetchStatus, Person, PolicyAssignment, Training};
 
 /// One person with everything fetched for them.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct Enriched {
     pub person: EnrichedPerson,
     pub trainings: Vec<Training>,
     pub background_checks: Vec<BackgroundCheck>,
+    /// Empty where the dialect has no assigned-policies endpoint (`policies_fetch` `None`).
+    pub policies: Vec<PolicyAssignment>,
 }
 
 fn settle<T>(what: &str, id: &str, r: Result<Child<T>, EtlError>) -> Result<(FetchStatus, Vec<T>), EtlError> {
@@ -35,24 +38,27 @@ fn settle<T>(what: &str, id: &str, r: Result<Child<T>, EtlError>) -> Result<(Fet
 
 pub async fn enrich_person(api: &Api<'_>, person: Person) -> Result<Enriched, EtlError> {
     let list_fingerprint = person.fingerprint();
-    let (t, b) = tokio::join!(api.training(&person), api.background_checks(&person));
+    let (t, b, p) = tokio::join!(api.training(&person), api.background_checks(&person), api.policies(&person));
     let fetched_at = chrono::Utc::now();
     let (training_fetch, mut trainings) = settle("training", &person.id, t)?;
     let (background_check_fetch, mut background_checks) = settle("background checks", &person.id, b)?;
+    let (policies_fetch, mut policies) = match p {
+        Some(r) => settle("assigned policies", &person.id, r).map(|(s, rows)| (Some(s), rows))?,
+        None => (None, Vec::new()),
+    };
     trainings.iter_mut().for_each(|r| r.enriched_at = Some(fetched_at));
     background_checks.iter_mut().for_each(|r| r.enriched_at = Some(fetched_at));
-    let failed = training_fetch == FetchStatus::Failed || background_check_fetch == FetchStatus::Failed;
-    Ok(Enriched {
-        person: EnrichedPerson {
-            person,
-            training_fetch,
-            background_check_fetch,
-            list_fingerprint,
-            enriched_at: (!failed).then_some(fetched_at),
-        },
-        trainings,
-        background_checks,
-    })
+    policies.iter_mut().for_each(|r| r.enriched_at = Some(fetched_at));
+    let person = EnrichedPerson {
+        person,
+        training_fetch,
+        background_check_fetch,
+        policies_fetch,
+        list_fingerprint,
+        enriched_at: None,
+    };
+    let enriched_at = (!person.any_fetch(FetchStatus::Failed)).then_some(fetched_at);
+    Ok(Enriched { person: EnrichedPerson { enriched_at, ..person }, trainings, background_checks, policies })
 }
 
 /// How many people may fail enrichment before the run refuses to commit.

@@ -11,8 +11,8 @@
 //! of today's columns (what `verify` accepts and `previous` refuses to reuse).
 
 use crate::record::{
-    BackgroundCheck, ComplianceCheck, Control, Device, DeviceCheck, EnrichedPerson, Identity, OrgRow, Training,
-    TrainingDocument,
+    BackgroundCheck, ComplianceCheck, Control, Device, DeviceCheck, EnrichedPerson, FetchStatus, Identity, OrgRow,
+    PolicyAssignment, Training, TrainingDocument,
 };
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Int32Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
@@ -310,7 +310,12 @@ table_row!(EnrichedPerson => Table::Personnel, [
     "agent_last_checked_at": Timestamp, |r| r.person.details.agent_last_checked_at;
     "agent_created_at": Timestamp, |r| r.person.details.agent_created_at;
     "agent_updated_at": Timestamp, |r| r.person.details.agent_updated_at;
+    // `None`: the dialect has no assigned-policies endpoint (guide, v1).
+    "policies_fetch_status": Utf8 required, |r| Some(r.policies_fetch.map_or(POLICIES_NOT_AVAILABLE, FetchStatus::as_str));
 ]);
+
+/// `personnel.policies_fetch_status` where the dialect has no assigned-policies endpoint.
+pub const POLICIES_NOT_AVAILABLE: &str = "not_available";
 
 table_row!(Training => Table::PersonnelTraining, [
     "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
@@ -499,6 +504,41 @@ table_row!(DeviceCheck => Table::PersonnelDeviceChecks, [
     "extra": Utf8, |r| r.extra.as_deref();
 ]);
 
+table_row!(PolicyAssignment => Table::PersonnelPolicies, [
+    "personnel_id": Utf8 required, |r| Some(r.personnel_id.as_str());
+    "user_id": Utf8, |r| r.user_id.as_deref();
+    "ordinal": Int32 required, |r| Some(r.ordinal);
+    "user_policy_version_id": Utf8, |r| r.user_policy_version_id.as_deref();
+    "policy_id": Utf8, |r| r.policy_id.as_deref();
+    "policy_name": Utf8, |r| r.policy_name.as_deref();
+    "policy_description": Utf8, |r| r.policy_description.as_deref();
+    "policy_status": Utf8, |r| r.policy_status.as_deref();
+    "assigned_to": Utf8, |r| r.assigned_to.as_deref();
+    "policy_renewal_date": Date, |r| r.policy_renewal_date;
+    "policy_created_at": Timestamp, |r| r.policy_created_at;
+    "policy_updated_at": Timestamp, |r| r.policy_updated_at;
+    "policy_version_id": Utf8, |r| r.policy_version_id.as_deref();
+    "version": Int32, |r| r.version;
+    "sub_version": Int32, |r| r.sub_version;
+    "version_is_current": Boolean, |r| r.version_is_current;
+    "version_type": Utf8, |r| r.version_type.as_deref();
+    "version_description": Utf8, |r| r.version_description.as_deref();
+    "version_changes_explanation": Utf8, |r| r.version_changes_explanation.as_deref();
+    "requires_acknowledgment": Boolean, |r| r.requires_acknowledgment;
+    "version_renewal_date": Date, |r| r.version_renewal_date;
+    "published_at": Timestamp, |r| r.published_at;
+    "approved_at": Timestamp, |r| r.approved_at;
+    "version_created_at": Timestamp, |r| r.version_created_at;
+    "version_updated_at": Timestamp, |r| r.version_updated_at;
+    "accepted_at": Timestamp, |r| r.accepted_at;
+    "source_type": Utf8, |r| r.source_type.as_deref();
+    "details": Utf8, |r| r.details.as_deref();
+    "created_at": Timestamp, |r| r.created_at;
+    "updated_at": Timestamp, |r| r.updated_at;
+    "extra": Utf8, |r| r.extra.as_deref();
+    "enriched_at": Timestamp, |r| r.enriched_at;
+]);
+
 /// The Arrow schema of a table by name (for verification and schema checks).
 pub fn schema_for(table: Table) -> SchemaRef {
     match table {
@@ -511,13 +551,14 @@ pub fn schema_for(table: Table) -> SchemaRef {
         Table::PersonnelIdentities => Identity::schema(),
         Table::PersonnelDevices => Device::schema(),
         Table::PersonnelDeviceChecks => DeviceCheck::schema(),
+        Table::PersonnelPolicies => PolicyAssignment::schema(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{FetchStatus, Person};
+    use crate::record::Person;
 
     #[test]
     fn person_batch_maps_types() {
@@ -531,6 +572,7 @@ mod tests {
             },
             training_fetch: FetchStatus::Ok,
             background_check_fetch: FetchStatus::Gone,
+            policies_fetch: None,
             list_fingerprint: "f".into(),
             enriched_at: None,
         };
@@ -543,6 +585,10 @@ mod tests {
         let status = b.column_by_name("background_check_fetch_status").unwrap();
         let status = status.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(status.value(0), "gone");
+        let policies = b.column_by_name("policies_fetch_status").unwrap();
+        assert_eq!(policies.as_any().downcast_ref::<StringArray>().unwrap().value(0), "not_available");
+        let last = EnrichedPerson::schema().fields().len() - 2;
+        assert_eq!(EnrichedPerson::schema().field(last).name(), "policies_fetch_status", "appended at the end");
     }
 
     #[test]
@@ -556,5 +602,6 @@ mod tests {
         assert_eq!(to_batch::<Identity>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<Device>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<DeviceCheck>(&[], 0).num_rows(), 0);
+        assert_eq!(to_batch::<PolicyAssignment>(&[], 0).num_rows(), 0);
     }
 }

@@ -25,10 +25,12 @@ pub enum Table {
     PersonnelDevices,
     /// The devices' compliance checks, one row per check (empty in guide runs).
     PersonnelDeviceChecks,
+    /// v2's assigned policy versions per person's user (empty in guide and v1 runs).
+    PersonnelPolicies,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Personnel,
         Table::PersonnelTraining,
         Table::PersonnelBackgroundChecks,
@@ -38,6 +40,7 @@ impl Table {
         Table::PersonnelIdentities,
         Table::PersonnelDevices,
         Table::PersonnelDeviceChecks,
+        Table::PersonnelPolicies,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Table {
             Table::PersonnelIdentities => "personnel_identities",
             Table::PersonnelDevices => "personnel_devices",
             Table::PersonnelDeviceChecks => "personnel_device_checks",
+            Table::PersonnelPolicies => "personnel_policies",
         }
     }
 
@@ -74,6 +78,7 @@ impl Table {
                     | Table::PersonnelIdentities
                     | Table::PersonnelDevices
                     | Table::PersonnelDeviceChecks
+                    | Table::PersonnelPolicies
             )
     }
 }

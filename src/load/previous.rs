@@ -1,7 +1,8 @@
 //! The previous committed snapshot (the catalogue's latest of the workspace), as an
 //! incremental run needs it: an index from person to (list fingerprint, when their child
-//! data was fetched), and a streaming copy of the child rows of the people whose data is
-//! reused, as whole batches of each table's declared columns.
+//! data was fetched), and a streaming copy of the child rows (training, background checks,
+//! assigned policies) of the people whose data is reused, as whole batches of each table's
+//! declared columns.
 //!
 //! Trust is earned, not assumed: a previous snapshot of another workspace, dialect or API
 //! host, one that fails verification against its manifest (missing file, wrong checksum or
@@ -16,13 +17,14 @@
 //! buckets) and twice that while it grows. Child rows are streamed one batch at a time,
 //! never held.
 
-use super::batch::{row_schema, TableRow};
+use super::batch::{row_schema, TableRow, POLICIES_NOT_AVAILABLE};
 use super::catalogue::Catalogue;
+use super::layout::Table;
 use super::manifest::Manifest;
 use super::verify::verify_snapshot_report;
 use super::writer::TableWriter;
 use crate::error::{EtlError, FailureKind};
-use crate::record::{id_key, BackgroundCheck, Training};
+use crate::record::{id_key, BackgroundCheck, PolicyAssignment, Training};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
@@ -165,7 +167,15 @@ impl PreviousSnapshot {
                 verified.older_tables.join(", ")
             ));
         }
-        let cols = ["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];
+        let mut cols =
+            vec!["id", "list_fingerprint", "enriched_at", "training_fetch_status", "background_check_fetch_status"];
+        // Snapshots written before policies were fetched have neither the table nor this
+        // column; whether such a snapshot may stand in for a dialect that has policies is
+        // the run's call (it knows the dialect).
+        let policies = m.tables.contains_key(Table::PersonnelPolicies.name());
+        if policies {
+            cols.push("policies_fetch_status");
+        }
         let rows = m.tables.get("personnel").map_or(0, |t| t.rows);
         let mut people = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
         let files: Vec<PathBuf> =
@@ -177,9 +187,14 @@ impl PreviousSnapshot {
                 strs(b, "training_fetch_status"),
                 strs(b, "background_check_fetch_status"),
             );
+            let p = policies.then(|| strs(b, "policies_fetch_status"));
             for i in 0..b.num_rows() {
-                // Only complete child data is worth reusing.
+                // Only complete child data is worth reusing (`not_available`: the dialect
+                // has no policies to fetch, which is complete too).
                 if t.value(i) != "ok" || c.value(i) != "ok" {
+                    continue;
+                }
+                if p.is_some_and(|p| !matches!(p.value(i), "ok" | POLICIES_NOT_AVAILABLE)) {
                     continue;
                 }
                 let (Some(enriched_at), Ok(fingerprint)) =
@@ -235,17 +250,25 @@ impl PreviousSnapshot {
     }
 
     /// Copy the child rows of the `reused` people into this run's writers, one batch at a
-    /// time. Returns (training rows, background-check rows) copied.
+    /// time. Returns (training rows, background-check rows, policy rows) copied; a
+    /// snapshot without a `personnel_policies` table has no policy rows to copy.
     pub fn copy_children(
         &self,
         reused: &ReuseMarks,
         training: &mut TableWriter<Training>,
         checks: &mut TableWriter<BackgroundCheck>,
-    ) -> Result<(u64, u64), String> {
+        policies: &mut TableWriter<PolicyAssignment>,
+    ) -> Result<(u64, u64, u64), String> {
         if reused.bits.iter().all(|w| *w == 0) {
-            return Ok((0, 0));
+            return Ok((0, 0, 0));
         }
-        Ok((self.copy_table(reused, training)?, self.copy_table(reused, checks)?))
+        Ok((self.copy_table(reused, training)?, self.copy_table(reused, checks)?, self.copy_table(reused, policies)?))
+    }
+
+    /// Whether the snapshot has `table` (tables added by later versions are absent from
+    /// older snapshots).
+    pub fn has_table(&self, table: Table) -> bool {
+        self.manifest.tables.contains_key(table.name())
     }
 
     /// Copy the rows of `R`'s table whose `personnel_id` is reused. The columns are the

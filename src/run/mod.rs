@@ -21,7 +21,8 @@ use crate::load::manifest::TableEntry;
 use crate::load::previous::PreviousSnapshot;
 use crate::load::{Manifest, SnapshotKey, Staging, Table, TableWriter, WriterOptions};
 use crate::record::{
-    BackgroundCheck, ComplianceCheck, Control, Device, DeviceCheck, EnrichedPerson, FetchStatus, Identity, Training,
+    BackgroundCheck, ComplianceCheck, Control, Device, DeviceCheck, EnrichedPerson, FetchStatus, Identity,
+    PolicyAssignment, Training,
 };
 use crate::redact::display_url;
 use crate::stats::{ApiStats, EnrichmentStats, IncrementalStats, ListingStats};
@@ -92,6 +93,7 @@ struct Writers {
     identities: TableWriter<Identity>,
     devices: TableWriter<Device>,
     device_checks: TableWriter<DeviceCheck>,
+    policies: TableWriter<PolicyAssignment>,
 }
 
 /// Aggregates the writer thread reports back.
@@ -189,7 +191,7 @@ async fn run_locked(
             return Err(EtlError::new(
                 FailureKind::Auth,
                 format!(
-                    "every one of the {} people answered 404 on their training/background-check endpoints: this host does not serve the per-person endpoints of the {} dialect. Check --base-url and --api; nothing was committed",
+                    "every one of the {} people answered 404 on their per-person endpoints (training, background checks, assigned policies): this host does not serve the per-person endpoints of the {} dialect. Check --base-url and --api; nothing was committed",
                     e.people,
                     dialect.name()
                 ),
@@ -335,10 +337,11 @@ async fn extract_and_write(
         identities: staging.writer(opts.writer)?,
         devices: staging.writer(opts.writer)?,
         device_checks: staging.writer(opts.writer)?,
+        policies: staging.writer(opts.writer)?,
     };
     let (tx, rx) = mpsc::channel::<ToWriter>(1024);
     let (previous, ignored_reason) = match opts.incremental {
-        Some(_) => open_previous(opts, client, dialect, local_root)?,
+        Some(_) => open_previous(opts, client, &api, local_root)?,
         None => (None, None),
     };
     let incremental = opts.incremental.map(|_| IncrementalStats {
@@ -371,10 +374,16 @@ async fn extract_and_write(
                                     person: p,
                                     training_fetch: FetchStatus::Ok,
                                     background_check_fetch: FetchStatus::Ok,
+                                    policies_fetch: api.has_policies().then_some(FetchStatus::Ok),
                                     list_fingerprint: fingerprint,
                                     enriched_at,
                                 };
-                                let e = Enriched { person, trainings: Vec::new(), background_checks: Vec::new() };
+                                let e = Enriched {
+                                    person,
+                                    trainings: Vec::new(),
+                                    background_checks: Vec::new(),
+                                    policies: Vec::new(),
+                                };
                                 return Ok((e, Origin::Reused));
                             }
                             other => other,
@@ -458,11 +467,20 @@ async fn extract_and_write(
 fn open_previous(
     opts: &RunOptions,
     client: &DrataClient,
-    dialect: Dialect,
+    api: &Api<'_>,
     local_root: &std::path::Path,
 ) -> Result<(Option<Arc<PreviousSnapshot>>, Option<String>), EtlError> {
     let base = display_url(client.base_url());
-    Ok(match PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), dialect.name(), &base)? {
+    let previous = PreviousSnapshot::open_latest(local_root, opts.workspace.as_deref(), api.dialect().name(), &base)?;
+    // A snapshot from before policies were fetched holds no policy rows to reuse.
+    let previous = previous.and_then(|p| match p {
+        Some(p) if api.has_policies() && !p.has_table(Table::PersonnelPolicies) => Err(format!(
+            "snapshot {} has no personnel_policies table (written by an older version of drata-etl), so it cannot stand in for policy acceptance",
+            p.manifest.snapshot_id
+        )),
+        other => Ok(other),
+    });
+    Ok(match previous {
         Ok(Some(p)) => {
             tracing::info!(previous = %p.manifest.snapshot_id, reusable_people = p.len(), "incremental run: reusing unchanged people");
             (Some(Arc::new(p)), None)
@@ -525,10 +543,10 @@ fn write_all(
                 t.training_rows += e.trainings.len() as u64;
                 t.background_check_rows += e.background_checks.len() as u64;
                 let p = &e.person;
-                if p.training_fetch == FetchStatus::Gone || p.background_check_fetch == FetchStatus::Gone {
+                if p.any_fetch(FetchStatus::Gone) {
                     t.gone += 1;
                 }
-                if p.training_fetch == FetchStatus::Failed || p.background_check_fetch == FetchStatus::Failed {
+                if p.any_fetch(FetchStatus::Failed) {
                     t.failed += 1;
                 }
                 let status = p.person.compliance_status.clone().unwrap_or_else(|| "(none)".into());
@@ -544,13 +562,16 @@ fn write_all(
                 for r in e.background_checks {
                     w.checks.push(r).map_err(write_error)?;
                 }
+                for r in e.policies {
+                    w.policies.push(r).map_err(write_error)?;
+                }
                 w.personnel.push(e.person).map_err(write_error)?;
             }
         }
     }
     deadline.check(WRITING)?;
     if let (Some(prev), Some(reused)) = (previous, reused) {
-        let (t, c) = prev.copy_children(&reused, &mut w.training, &mut w.checks).map_err(|e| {
+        let (t, c, _) = prev.copy_children(&reused, &mut w.training, &mut w.checks, &mut w.policies).map_err(|e| {
             EtlError::new(
                 FailureKind::CannotWrite,
                 format!("reusing rows from the previous snapshot failed: {e}; rerun without --incremental"),
@@ -574,6 +595,7 @@ fn write_all(
         finish(Table::PersonnelIdentities, w.identities.finish())?,
         finish(Table::PersonnelDevices, w.devices.finish())?,
         finish(Table::PersonnelDeviceChecks, w.device_checks.finish())?,
+        finish(Table::PersonnelPolicies, w.policies.finish())?,
     ];
     Ok((tally, files))
 }

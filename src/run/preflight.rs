@@ -1,7 +1,8 @@
 //! The preflight: a handful of cheap requests that prove, in seconds, that `--base-url` is
 //! the API (JSON, not an HTML login page), the key is valid, it carries the scopes a run
 //! needs (`personnel:read`, `controls:read`, probed on the list endpoints and on one
-//! person's training and background-check endpoints), the page-size cap the server echoes,
+//! person's training and background-check endpoints, and in v2 that person's user's
+//! assigned policies), the page-size cap the server echoes,
 //! and the dialect. `drata-etl check` (`commands::check`) prints it as a table; the run
 //! performs it before it takes the output lock, so a wrong key fails the run at once instead of an hour in.
 //!
@@ -199,13 +200,21 @@ pub async fn run_checks(client: &DrataClient, page_size: u64, choice: ApiChoice)
             let why = if people.is_ok() && key_ok { "no people to probe" } else { "personnel list failed" };
             rows.skip("training endpoint", why);
             rows.skip("background-checks endpoint", why);
+            if api.has_policies() {
+                rows.skip("policies endpoint", why);
+            }
         }
         Some(person) => {
-            let (t, b) = tokio::join!(api.training(&person), api.background_checks(&person));
-            let outcomes = [
+            let (t, b, p) = tokio::join!(api.training(&person), api.background_checks(&person), api.policies(&person));
+            let mut outcomes = vec![
                 ("training endpoint", t.map(|c| child_rows(c, "training record", "training records"))),
                 ("background-checks endpoint", b.map(|c| child_rows(c, "background check", "background checks"))),
             ];
+            // v2 only: a key without the assigned-policies permission fails here, before
+            // the run touches its output, not person by person.
+            if let Some(p) = p {
+                outcomes.push(("policies endpoint", p.map(|c| child_rows(c, "assigned policy", "assigned policies"))));
+            }
             for (name, r) in outcomes {
                 match r {
                     Ok(detail) => rows.ok(name, detail),

@@ -94,10 +94,10 @@ impl RunProgress {
         let c = &self.counters;
         c.enriched.fetch_add(1, Relaxed);
         let p = &e.person;
-        if p.training_fetch == FetchStatus::Failed || p.background_check_fetch == FetchStatus::Failed {
+        if p.any_fetch(FetchStatus::Failed) {
             c.failed.fetch_add(1, Relaxed);
         }
-        if p.training_fetch == FetchStatus::Gone || p.background_check_fetch == FetchStatus::Gone {
+        if p.any_fetch(FetchStatus::Gone) {
             c.gone.fetch_add(1, Relaxed);
         }
     }

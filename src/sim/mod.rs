@@ -7,6 +7,7 @@
 //! - `roster`: list order, deletions, drift inserts and test overrides (a small overlay).
 //! - `server`: routes, bearer-key auth with scopes, counters, the fault gate.
 //! - `faults`: rate limiting, HTML errors, cut/truncated bodies, slowness, drift config.
+//! - `policies`: v2's assigned policies per user (catalogue and who accepted what).
 //!
 //! The simulator owns its wire serialisation and shares no model types with the client
 //! (`crate::drata`), so a bug in the client's models cannot hide behind the same bug here.
@@ -28,6 +29,7 @@ mod data;
 mod faults;
 mod guide;
 mod person_gate;
+mod policies;
 mod real;
 mod real_fields;
 mod respond;
@@ -56,6 +58,10 @@ pub const DEFAULT_API_KEY: &str = "sim-key";
 pub const SCOPE_PERSONNEL_READ: &str = "personnel:read";
 /// Scope needed for `/public/controls`.
 pub const SCOPE_CONTROLS_READ: &str = "controls:read";
+/// Scope needed for v2's `/public/v2/users/{id}/assigned-policies` (Drata's permission
+/// `user-policies-get-user-policies`; named like the others here, so a client's message
+/// naming the real permission cannot come from the simulator's own text).
+pub const SCOPE_POLICIES_READ: &str = "policies:read";
 
 /// How the simulated workspace looks and misbehaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,9 +140,10 @@ impl ApiKeySpec {
         ApiKeySpec { key: key.into(), scopes: scopes.iter().map(|s| s.to_string()).collect() }
     }
 
-    /// A key with every read scope (`personnel:read`, `controls:read`, `evidence:read`).
+    /// A key with every read scope (`personnel:read`, `controls:read`, `evidence:read`,
+    /// `policies:read`).
     pub fn all_read(key: impl Into<String>) -> Self {
-        Self::new(key, &[SCOPE_PERSONNEL_READ, SCOPE_CONTROLS_READ, "evidence:read"])
+        Self::new(key, &[SCOPE_PERSONNEL_READ, SCOPE_CONTROLS_READ, "evidence:read", SCOPE_POLICIES_READ])
     }
 }
 
@@ -145,7 +152,7 @@ impl ApiKeySpec {
 pub struct SimStats {
     pub requests_total: u64,
     /// Keys: `personnel_list`, `personnel_get`, `training`, `background_checks`,
-    /// `controls_list`, `other` (always all six).
+    /// `controls_list`, `policies`, `other` (always all seven).
     pub requests_by_endpoint: BTreeMap<String, u64>,
     pub responses_by_status: BTreeMap<u16, u64>,
     /// Max concurrent requests being handled (arrival to response body fully produced,

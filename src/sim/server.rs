@@ -34,16 +34,19 @@ pub(crate) enum Endpoint {
     BackgroundChecks = 3,
     ControlsList = 4,
     Other = 5,
+    /// v2 `GET /users/{userId}/assigned-policies`.
+    Policies = 6,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 6] = [
+    const ALL: [Endpoint; 7] = [
         Endpoint::PersonnelList,
         Endpoint::PersonnelGet,
         Endpoint::Training,
         Endpoint::BackgroundChecks,
         Endpoint::ControlsList,
         Endpoint::Other,
+        Endpoint::Policies,
     ];
 
     pub(crate) fn key(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Endpoint {
             Endpoint::BackgroundChecks => "background_checks",
             Endpoint::ControlsList => "controls_list",
             Endpoint::Other => "other",
+            Endpoint::Policies => "policies",
         }
     }
 
@@ -64,6 +68,7 @@ impl Endpoint {
                 Some(super::SCOPE_PERSONNEL_READ)
             }
             Endpoint::ControlsList => Some(super::SCOPE_CONTROLS_READ),
+            Endpoint::Policies => Some(super::SCOPE_POLICIES_READ),
             Endpoint::Other => None,
         }
     }
@@ -85,6 +90,7 @@ impl Endpoint {
             ["controls"] => Endpoint::ControlsList,
             // The real v1/v2 dialects' paths (`sim::v1`, `sim::v2`).
             ["users", id, "documents"] | ["v2", "users", id, "documents"] if !id.is_empty() => Endpoint::Training,
+            ["v2", "users", id, "assigned-policies"] if !id.is_empty() => Endpoint::Policies,
             ["v2", "personnel"] => Endpoint::PersonnelList,
             ["v2", "users"] => Endpoint::BackgroundChecks,
             // The devices join of the personnel listing.
@@ -110,7 +116,7 @@ pub(crate) struct Counters {
     /// Number of 429s sent; picks the `Retry-After` form; never reset.
     nth_429: AtomicU64,
     requests_total: AtomicU64,
-    by_endpoint: [AtomicU64; 6],
+    by_endpoint: [AtomicU64; 7],
     by_status: Vec<AtomicU64>,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
@@ -403,6 +409,7 @@ mod tests {
         assert_eq!(Endpoint::classify(&g, "/public/personnel/abc/training"), Endpoint::Training);
         assert_eq!(Endpoint::classify(&g, "/public/personnel/abc/background-checks"), Endpoint::BackgroundChecks);
         assert_eq!(Endpoint::classify(&g, "/public/controls"), Endpoint::ControlsList);
+        assert_eq!(Endpoint::classify(&g, "/public/v2/users/100001/assigned-policies"), Endpoint::Policies);
         for other in ["/", "/public", "/public/personnel/", "/public/personnel//training", "/personnel"] {
             assert_eq!(Endpoint::classify(&g, other), Endpoint::Other, "{other}");
         }

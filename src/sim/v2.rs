@@ -4,7 +4,8 @@
 //! personnel with `expand[]=user|complianceChecks|reasonProvider`, users with
 //! `expand[]=backgroundChecks|identities`, devices with `expand[]=complianceChecks|identifiers`
 //! (every person's, in list order, plus one of a person no longer listed), the user's
-//! documents, workspaces, controls with
+//! documents, the user's assigned policies with `expand[]=policy|policyVersion`
+//! (`policies`), workspaces, controls with
 //! `expand[]=owners` (at most ten inline) and a control's full owner list. Its own
 //! serialisation; faults, auth and counters come from the shared gate in `server`.
 //! `SimConfig::v2_repeat_cursor` makes every page hand back the cursor it was given (a
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Router<Arc<Simulator>> {
         .route("/public/v2/personnel", get(list_personnel))
         .route("/public/v2/users", get(list_users))
         .route("/public/v2/users/{id}/documents", get(documents))
+        .route("/public/v2/users/{id}/assigned-policies", get(assigned_policies))
         .route("/public/v2/workspaces", get(list_workspaces))
         .route("/public/v2/workspaces/{ws}/controls", get(list_controls))
         .route("/public/v2/workspaces/{ws}/controls/{id}/owners", get(control_owners))
@@ -235,6 +237,26 @@ async fn documents(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, Ra
     page(&sim, &q, data, total)
 }
 
+/// A user's assigned policy versions (`sim::policies`), paged like every v2 list.
+async fn assigned_policies(
+    State(sim): State<Arc<Simulator>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(index) = sim.index_of_user(&id) else { return not_found("User not found") };
+    if let Err(r) = person_gate(&sim, index, "User not found") {
+        return *r;
+    }
+    let q = match query(q.as_deref()) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let all = sim.assigned_policies(index, q.expands("policy"), q.expands("policyVersion"));
+    let total = all.len() as u64;
+    let data = all.into_iter().skip(q.offset as usize).take(q.size as usize).collect();
+    page(&sim, &q, data, total)
+}
+
 async fn list_workspaces(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) -> Response {
     let q = match query(q.as_deref()) {
         Ok(q) => q,
@@ -298,6 +320,18 @@ async fn control_owners(
 }
 
 impl Simulator {
+    /// Person `index`'s assigned policy versions (`sim::policies`).
+    fn assigned_policies(&self, index: u64, policy: bool, version: bool) -> Vec<Value> {
+        let active = self.gen.person(index).is_active;
+        super::policies::assigned(index, index + super::real::USER_ID_BASE, active, policy, version)
+    }
+
+    /// A user's assigned policy versions with policy and version expanded, as v2 serves
+    /// them; `None` when the user does not exist.
+    pub fn v2_assigned_policies_json(&self, user_id: &str) -> Option<Vec<Value>> {
+        Some(self.assigned_policies(self.index_of_user(user_id)?, true, true))
+    }
+
     /// Current people in list order as v2 serves them with user and compliance checks expanded.
     pub fn v2_personnel_json(&self) -> Vec<Value> {
         let all = {

@@ -55,6 +55,7 @@ fn person(
         person,
         training_fetch: FetchStatus::Ok,
         background_check_fetch: FetchStatus::Ok,
+        policies_fetch: None,
         enriched_at: None,
     }
 }

@@ -99,6 +99,7 @@ fn person(i: u64, v: u64) -> EnrichedPerson {
         person: p,
         training_fetch: FetchStatus::Ok,
         background_check_fetch: FetchStatus::Ok,
+        policies_fetch: None,
         enriched_at: None,
     }
 }

@@ -33,6 +33,7 @@ mod object_store_e2e;
 mod openapi_contract;
 mod ops_e2e;
 mod pipeline_e2e;
+mod policies_e2e;
 #[cfg(feature = "analytics")]
 mod real_answers_e2e;
 mod real_fields_e2e;

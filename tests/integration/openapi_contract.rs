@@ -253,6 +253,7 @@ fn the_spec_is_read_from_the_shared_reference_folder() {
         ("/personnel", "PersonnelResponsePublicV2Dto"),
         ("/users", "UsersResponsePublicV2Dto"),
         ("/users/{userId}/documents", "UserDocumentsResponsePublicV2Dto"),
+        ("/users/{userId}/assigned-policies", "UserPolicyVersionsResponsePublicV2Dto"),
         ("/workspaces", "WorkspacesResponsePublicV2Dto"),
         ("/workspaces/{workspaceId}/controls", "ControlsResponsePublicV2Dto"),
         ("/workspaces/{workspaceId}/controls/{controlId}/owners", "ControlOwnersResponsePublicV2Dto"),
@@ -430,4 +431,48 @@ async fn simulator_v2_refusals_follow_the_openapi_spec() {
         c.finish(&format!("{fault:?}"));
         sim.shutdown().await;
     }
+}
+
+/// Each user's assigned policies as the pipeline asks them (policy and version expanded,
+/// stable order, every page), their refusals (403 without the permission, 404 for an
+/// unknown user), against the spec's `UserPolicyVersionsResponsePublicV2Dto`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_v2_assigned_policies_follow_the_openapi_spec() {
+    if spec().is_none() {
+        return;
+    }
+    let template = "/users/{userId}/assigned-policies";
+    assert_eq!(
+        the_spec().response_schema(template, "get", 200).map(|s| s["$ref"].clone()),
+        Some(Value::from("#/components/schemas/UserPolicyVersionsResponsePublicV2Dto"))
+    );
+    let mut cfg = v2_config(40);
+    cfg.keys.push(ApiKeySpec::new("no-policies", &[drata_etl::sim::SCOPE_PERSONNEL_READ]));
+    let sim = start(cfg).await;
+    let mut c = Contract::new(&sim);
+    let expand = "expand%5B%5D=policy&expand%5B%5D=policyVersion";
+    let (mut rows, mut unaccepted, mut superseded) = (0, 0, 0);
+    for user in 100_001..100_041u64 {
+        // A page size of 2 so every user's list spans pages (cursors checked too).
+        let q = format!("size=2&{expand}{ORDER}");
+        let items = c.listing(template, &format!("/users/{user}/assigned-policies"), &format!("{q}{TOTAL}"), &q).await;
+        assert!(items.len() >= 3, "user {user}: {}", items.len());
+        for i in &items {
+            assert!(i["policy"].is_object() && i["policyVersion"].is_object(), "{i}");
+            unaccepted += usize::from(i["acceptedAt"].is_null());
+            superseded += usize::from(i["policyVersion"]["current"] == false);
+        }
+        rows += items.len();
+    }
+    assert!(rows > 120 && unaccepted > 0 && superseded > 0, "{rows} {unaccepted} {superseded}");
+    // Without expansions: the compact row only.
+    let bare = c.get(template, &format!("/users/100001/assigned-policies?size=50{ORDER}"), 200).await;
+    assert!(bare["data"][0].get("policy").is_none() && bare["data"][0].get("policyVersion").is_none(), "{bare}");
+    c.get(template, "/users/1/assigned-policies", 404).await;
+    c.key = Some("no-policies");
+    c.get(template, "/users/100001/assigned-policies", 403).await;
+    let checked = c.checked.len();
+    c.finish("assigned policies");
+    sim.shutdown().await;
+    assert!(checked > 80, "only {checked} responses were validated");
 }

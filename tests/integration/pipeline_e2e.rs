@@ -249,6 +249,7 @@ async fn parquet_schema_matches_schemas_dir() {
         "personnel_identities",
         "personnel_devices",
         "personnel_device_checks",
+        "personnel_policies",
     ] {
         let doc: serde_json::Value = serde_json::from_slice(
             &std::fs::read(format!("{}/schemas/{table}.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),

@@ -398,7 +398,7 @@ async fn stats_count_requests_and_peak_in_flight() {
     let st = sim.sim.stats();
     assert_eq!(st.requests_total, 0);
     assert_eq!(st.peak_in_flight, 0);
-    assert_eq!(st.requests_by_endpoint.len(), 6);
+    assert_eq!(st.requests_by_endpoint.len(), 7);
     assert!(st.responses_by_status.is_empty());
     sim.shutdown().await;
 }

@@ -22,7 +22,9 @@ fn extreme_column(name: &str, t: &DataType, nullable: bool) -> ArrayRef {
     let far_future = 7_258_118_400_000_000; // 2200-01-01: fixed, so a copy compares equal
     match (name, t) {
         ("id" | "personnel_id", _) => Arc::new(StringArray::from(IDS.to_vec())),
-        ("training_fetch_status" | "background_check_fetch_status", _) => Arc::new(StringArray::from(vec!["ok"; 4])),
+        ("training_fetch_status" | "background_check_fetch_status" | "policies_fetch_status", _) => {
+            Arc::new(StringArray::from(vec!["ok"; 4]))
+        }
         ("list_fingerprint", _) => {
             let f = "f".repeat(32);
             Arc::new(StringArray::from(vec!["0", f.as_str(), "not hex", "\u{10FFFF}"]))
@@ -108,7 +110,13 @@ fn extreme_snapshot_with(
 ) -> SnapshotKey {
     let key = SnapshotKey::from_run_at(DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc());
     let mut tables = std::collections::BTreeMap::new();
-    for table in [Table::Personnel, Table::PersonnelTraining, Table::PersonnelBackgroundChecks, Table::Controls] {
+    for table in [
+        Table::Personnel,
+        Table::PersonnelTraining,
+        Table::PersonnelBackgroundChecks,
+        Table::Controls,
+        Table::PersonnelPolicies,
+    ] {
         let schema = shape(schema_for(table));
         let cols: Vec<ArrayRef> =
             schema.fields().iter().map(|f| extreme_column(f.name(), f.data_type(), f.is_nullable())).collect();
@@ -163,7 +171,7 @@ fn extreme_values_of_every_column_type_read_back_without_panicking() {
     }
     // Nobody is reusable, so nothing is copied even when every id is marked.
     let (copied, written) = copy_everyone(&prev);
-    assert_eq!(copied, (0, 0));
+    assert_eq!(copied, (0, 0, 0));
     assert!(written.iter().all(|b| b.num_rows() == 0));
     // The one value decoded on reading back, on every extreme value.
     let schema = schema_for(Table::PersonnelTraining);
@@ -186,9 +194,9 @@ fn a_reusable_person_with_extreme_child_rows_is_copied_without_panicking() {
         IDS.iter().map(|id| Entry { key: halves(id_key(id)), fingerprint: [0; 2], enriched_at_micros: 0 }).collect();
     prev.people.sort_unstable_by_key(|e| e.key);
     let (copied, written) = copy_everyone(&prev);
-    assert_eq!(copied, (4, 4));
+    assert_eq!(copied, (4, 4, 4));
     // Every value arrives as it was; only snapshot_at is this run's.
-    for (table, b) in [Table::PersonnelTraining, Table::PersonnelBackgroundChecks].into_iter().zip(&written) {
+    for (table, b) in CHILD_TABLES.into_iter().zip(&written) {
         assert_eq!(b.num_rows(), 4, "{table:?}");
         for f in schema_for(table).fields().iter().filter(|f| f.name() != "snapshot_at") {
             let want = extreme_column(f.name(), f.data_type(), f.is_nullable());
@@ -197,9 +205,11 @@ fn a_reusable_person_with_extreme_child_rows_is_copied_without_panicking() {
     }
 }
 
+const CHILD_TABLES: [Table; 3] = [Table::PersonnelTraining, Table::PersonnelBackgroundChecks, Table::PersonnelPolicies];
+
 /// Mark every person of `prev` reused and copy their child rows into a new staging
-/// folder: the rows copied, and the training and background-check rows written.
-fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64), Vec<RecordBatch>) {
+/// folder: the rows copied, and the training, background-check and policy rows written.
+fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64, u64), Vec<RecordBatch>) {
     let mut marks = prev.reuse_marks();
     for id in IDS {
         prev.mark_reused(&mut marks, id);
@@ -210,18 +220,18 @@ fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64), Vec<RecordBatch>) {
     let staging = root.begin(&key, "r2").unwrap();
     let mut t = staging.writer::<Training>(WriterOptions::default()).unwrap();
     let mut c = staging.writer::<BackgroundCheck>(WriterOptions::default()).unwrap();
-    let copied = prev.copy_children(&marks, &mut t, &mut c).unwrap();
-    let files = [t.finish().unwrap(), c.finish().unwrap()];
-    let written =
-        [Table::PersonnelTraining, Table::PersonnelBackgroundChecks].iter().zip(files).map(|(table, files)| {
-            let batches: Vec<RecordBatch> = (0..files.len())
-                .flat_map(|i| {
-                    let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
-                    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
-                })
-                .collect();
-            arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
-        });
+    let mut p = staging.writer::<PolicyAssignment>(WriterOptions::default()).unwrap();
+    let copied = prev.copy_children(&marks, &mut t, &mut c, &mut p).unwrap();
+    let files = [t.finish().unwrap(), c.finish().unwrap(), p.finish().unwrap()];
+    let written = CHILD_TABLES.iter().zip(files).map(|(table, files)| {
+        let batches: Vec<RecordBatch> = (0..files.len())
+            .flat_map(|i| {
+                let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
+                ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
+            })
+            .collect();
+        arrow::compute::concat_batches(&schema_for(*table), &batches).unwrap()
+    });
     (copied, written.collect())
 }
 
