@@ -19,6 +19,9 @@ mod analytics_scale;
 mod crash_e2e;
 mod deadline_e2e;
 mod dialects_e2e;
+#[cfg(feature = "analytics")]
+mod history_e2e;
+mod history_scale;
 mod hostile_api;
 mod incremental_e2e;
 mod interop;
