@@ -391,7 +391,7 @@ fn svg_lines(o: &mut String, c: &LineChart) {
     if c.x.is_empty() || c.series.is_empty() {
         return;
     }
-    let (left, right, top, bottom) = (56.0, 16.0, 12.0, 40.0);
+    let (left, right, top, bottom) = (56.0, 48.0, 12.0, 40.0);
     let (plot_w, plot_h) = (640.0, 220.0);
     let legend_h = if c.series.len() > 1 { 20.0 * c.series.len().div_ceil(3) as f64 } else { 0.0 };
     let width = left + plot_w + right;
@@ -399,7 +399,7 @@ fn svg_lines(o: &mut String, c: &LineChart) {
     let max = if c.percent {
         100.0
     } else {
-        c.series.iter().flat_map(|(_, v)| v.iter().flatten()).fold(0.0, |a: f64, b| a.max(*b)).max(1.0)
+        nice_ceiling(c.series.iter().flat_map(|(_, v)| v.iter().flatten()).fold(0.0, |a: f64, b| a.max(*b)))
     };
     let n = c.x.len();
     let x_at = |i: usize| if n == 1 { left + plot_w / 2.0 } else { left + plot_w * i as f64 / (n - 1) as f64 };
@@ -484,6 +484,14 @@ fn svg_lines(o: &mut String, c: &LineChart) {
     o.push_str("</svg>\n</figure>\n");
 }
 
+/// The smallest 1, 2, 2.5 or 5 times a power of ten at or above `v` (at least 1), so the
+/// four grid lines fall on round numbers.
+fn nice_ceiling(v: f64) -> f64 {
+    let v = v.max(1.0);
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * p).find(|c| *c >= v).unwrap_or(10.0 * p)
+}
+
 fn fmt_value(v: f64, percent: bool) -> String {
     if percent {
         format!("{v:.1}%")
@@ -528,5 +536,28 @@ mod tests {
         for external in ["<script", "src=", "href=", "<link", "url("] {
             assert!(!h.contains(external), "no scripts or external assets: {external}");
         }
+    }
+
+    #[test]
+    fn line_charts_break_at_missing_points_and_stay_out_of_text() {
+        let d = Doc {
+            title: "T".into(),
+            facts: vec![],
+            sections: vec![Section::new("S").lines(LineChart {
+                title: "share <%>".into(),
+                x: vec!["d1".into(), "d2".into(), "d3".into()],
+                series: vec![("a&b".into(), vec![Some(50.0), None, Some(100.0)])],
+                percent: true,
+            })],
+        };
+        let h = html(&d);
+        // Two separate pen-down moves: the missing point is not bridged.
+        assert_eq!(h.matches("<path d=\"M").count(), 1, "{h}");
+        assert!(h.contains(" M"), "{h}");
+        assert!(h.contains("share &lt;%&gt;") && h.contains("a&amp;b d3: 100.0%"), "{h}");
+        assert!(!text(&d).contains("share"));
+        assert_eq!(nice_ceiling(10_020.0), 20_000.0);
+        assert_eq!(nice_ceiling(7.0), 10.0);
+        assert_eq!(nice_ceiling(0.0), 1.0);
     }
 }

@@ -774,6 +774,17 @@ mod tests {
     }
 
     #[test]
+    fn history_day_counts() {
+        assert_eq!(days_arg("30d"), Ok(30));
+        assert_eq!(days_arg(" 5 "), Ok(5));
+        assert_eq!(days_arg("0d"), Ok(0));
+        assert!(days_arg("36501d").unwrap_err().contains("outside the accepted range 0d to 36500d"));
+        for bad in ["1h", "d", "-1d", "one day", ""] {
+            assert!(days_arg(bad).unwrap_err().contains("is not a number of days like 30d"), "{bad}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
         assert_eq!(parse_duration("1.5").unwrap().as_millis(), 1500);

@@ -14,7 +14,7 @@
 //! when the snapshots have a `personnel_policies` table.
 //! `history offboarding` uses the same per-person view (`people_in_window`).
 
-use super::{collect, date_lit, latest, person_columns, s, Answer, AnswerTable, Window, PERSON};
+use super::{collect, date_lit, person_columns, s, Answer, AnswerTable, Window, PERSON};
 use crate::analyze::people::{active, inactive};
 use crate::error::EtlError;
 use chrono::NaiveDate;
@@ -36,8 +36,9 @@ pub(crate) fn people_in_window(w: &Window, from: NaiveDate, to: NaiveDate) -> Re
         ("background_check_fetch_status", s()),
     ]);
     let Some(rows) = w.scan("personnel", &cols)? else { return Ok(None) };
-    let mut agg: Vec<Expr> = cols.iter().filter(|(c, _)| *c != "id").map(|(c, _)| latest(col(*c)).alias(*c)).collect();
-    agg.extend([
+    // The latest record of each person: a join on (id, their last snap), cheaper than
+    // picking the latest value column by column.
+    let agg = rows.clone().group_by([col("id")]).agg([
         col("snap").max().alias("last_snap"),
         when(active()).then(col("snap")).otherwise(lit(NULL).cast(DataType::Int32)).max().alias("last_active_snap"),
         when(active())
@@ -46,7 +47,11 @@ pub(crate) fn people_in_window(w: &Window, from: NaiveDate, to: NaiveDate) -> Re
             .max()
             .alias("last_active_date"),
     ]);
-    let per = rows.clone().group_by([col("id")]).agg(agg);
+    let per = rows
+        .clone()
+        .join(agg, [col("id"), col("snap")], [col("id"), col("last_snap")], JoinArgs::new(JoinType::Inner))
+        .with_column(col("snap").alias("last_snap"))
+        .drop(by_name(["snap", "snapshot_id", "snapshot_date"], true, false));
     let first_inactive = rows
         .join(
             per.clone().select([col("id"), col("last_active_snap")]),

@@ -508,7 +508,40 @@ pub(crate) fn collect(lf: LazyFrame, what: &str) -> Result<DataFrame, EtlError> 
     lf.collect().map_err(polars_err(what))
 }
 
-/// Inside a per-person aggregation: the value in the person's latest snapshot.
-pub(crate) fn latest(e: Expr) -> Expr {
-    e.sort_by([col("snap")], SortMultipleOptions::default()).last()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_dates_or_snapshot_ids() {
+        assert_eq!(
+            parse_bound("--from", " 2026-01-31 ").unwrap(),
+            Bound::Date(NaiveDate::from_ymd_opt(2026, 1, 31).unwrap())
+        );
+        assert_eq!(parse_bound("--to", "20260131T020000Z").unwrap(), Bound::Snapshot("20260131T020000Z".into()));
+        for bad in ["2026-02-30", "31/01/2026", "20261331T020000Z", "latest", ""] {
+            let e = parse_bound("--to", bad).unwrap_err();
+            assert_eq!(e.kind, FailureKind::Usage, "{bad}");
+            assert!(e.message.contains("is neither a date like 2026-01-31 nor a snapshot id"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn frames_render_as_cells_json_and_csv() {
+        let df = df!(
+            "who" => [Some("a,b"), None],
+            "n" => [1i64, 2],
+            "pct" => [12.345f64, 50.0],
+            "ok" => [Some(true), None],
+        )
+        .unwrap();
+        let t = frame_table(&df, 1).unwrap();
+        assert_eq!(t.rows, vec![vec!["a,b".to_string(), "1".into(), "12.3".into(), "true".into()]]);
+        assert_eq!(t.more, 1);
+        let j = frame_json(&df).unwrap();
+        assert_eq!(j[0], json!({"who": "a,b", "n": 1, "pct": 12.3, "ok": true}));
+        assert_eq!(j[1], json!({"who": null, "n": 2, "pct": 50.0, "ok": null}));
+        let csv = String::from_utf8(frame_csv(&df).unwrap()).unwrap();
+        assert_eq!(csv, "who,n,pct,ok\n\"a,b\",1,12.345,true\n,2,50.0,\n");
+    }
 }

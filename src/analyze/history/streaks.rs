@@ -11,7 +11,7 @@
 //! streak already ran in the window's first snapshot it is a lower bound
 //! (`since_window_start`). Only people listed in the window's last snapshot are shown.
 
-use super::{collect, date_lit, days_between, empty, latest, person_columns, s, Answer, AnswerTable, Window, PERSON};
+use super::{collect, date_lit, days_between, empty, person_columns, s, Answer, AnswerTable, Window, PERSON};
 use crate::error::EtlError;
 use polars::prelude::*;
 
@@ -57,14 +57,20 @@ pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
                 .fill_null(lit(false))
                 .alias("changed"),
         );
-    let mut per_cols: Vec<Expr> = PERSON.iter().filter(|c| **c != "id").map(|c| latest(col(*c))).collect();
-    per_cols.extend([
-        col("snap").max().alias("last_snap"),
-        latest(col("state")).alias("status"),
+    // Everyone listed in the last snapshot, with their state there (the current one) and
+    // what the whole window says about them.
+    let agg = rows.clone().group_by([col("id")]).agg([
         col("changed").cast(DataType::Int32).sum().alias("transitions"),
         col("snapshot_date").min().alias("first_seen"),
     ]);
-    let per = rows.clone().group_by([col("id")]).agg(per_cols).filter(col("last_snap").eq(lit(last)));
+    let mut keep: Vec<Expr> = PERSON.iter().map(|c| col(*c)).collect();
+    keep.push(col("state").alias("status"));
+    let per = rows.clone().filter(col("snap").eq(lit(last))).select(keep).join(
+        agg,
+        [col("id")],
+        [col("id")],
+        JoinArgs::new(JoinType::Inner),
+    );
     let with_status = rows.join(
         per.clone().select([col("id"), col("status")]),
         [col("id")],
