@@ -19,12 +19,19 @@ use crate::analyze::people::{active, inactive};
 use crate::error::EtlError;
 use chrono::NaiveDate;
 use polars::prelude::*;
+use std::collections::BTreeSet;
 
 /// Per person: their latest record in the window, `last_snap`, `last_active_snap` /
 /// `last_active_date` (null if never active in the window), `first_inactive_date` /
 /// `first_inactive_snap` (the first snapshot after their last active one that shows them
-/// inactive) and `leaver` (see the module docs). `None` for an empty window.
-pub(crate) fn people_in_window(w: &Window, from: NaiveDate, to: NaiveDate) -> Result<Option<LazyFrame>, EtlError> {
+/// inactive) and `leaver` (see the module docs); and the window positions holding someone's
+/// latest record (usually just the last snapshot), the only snapshots whose other tables
+/// an answer needs. `None` for an empty window.
+pub(crate) fn people_in_window(
+    w: &Window,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Option<(LazyFrame, BTreeSet<usize>)>, EtlError> {
     let mut cols = person_columns();
     cols.extend([
         ("employment_type", s()),
@@ -35,41 +42,48 @@ pub(crate) fn people_in_window(w: &Window, from: NaiveDate, to: NaiveDate) -> Re
         ("training_fetch_status", s()),
         ("background_check_fetch_status", s()),
     ]);
-    let Some(rows) = w.scan("personnel", &cols)? else { return Ok(None) };
-    // The latest record of each person: a join on (id, their last snap), cheaper than
-    // picking the latest value column by column.
-    let agg = rows.clone().group_by([col("id")]).agg([
-        col("snap").max().alias("last_snap"),
-        when(active()).then(col("snap")).otherwise(lit(NULL).cast(DataType::Int32)).max().alias("last_active_snap"),
-        when(active())
-            .then(col("snapshot_date"))
-            .otherwise(lit(NULL).cast(DataType::Date))
-            .max()
-            .alias("last_active_date"),
-    ]);
-    let per = rows
-        .clone()
-        .join(agg, [col("id"), col("snap")], [col("id"), col("last_snap")], JoinArgs::new(JoinType::Inner))
-        .with_column(col("snap").alias("last_snap"))
-        .drop(by_name(["snap", "snapshot_id", "snapshot_date"], true, false));
-    let first_inactive = rows
-        .join(
-            per.clone().select([col("id"), col("last_active_snap")]),
-            [col("id")],
-            [col("id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(inactive().and(col("snap").gt(col("last_active_snap").fill_null(lit(-1)))))
-        .group_by([col("id")])
-        .agg([col("snapshot_date").min().alias("first_inactive_date"), col("snap").min().alias("first_inactive_snap")]);
+    // First over the whole window with two columns: where each person's latest record is
+    // and when they were last active / first inactive after it.
+    let Some(rows) = w.scan("personnel", &[("id", s()), ("is_active", DataType::Boolean)])? else { return Ok(None) };
+    let last_active = col("snap").filter(active()).max();
+    let agg = collect(
+        rows.group_by([col("id")]).agg([
+            col("snap").max().alias("last_snap"),
+            last_active.clone().alias("last_active_snap"),
+            col("snapshot_date").filter(active()).max().alias("last_active_date"),
+            col("snapshot_date")
+                .filter(inactive().and(col("snap").gt(last_active.clone().fill_null(lit(-1)))))
+                .min()
+                .alias("first_inactive_date"),
+            col("snap")
+                .filter(inactive().and(col("snap").gt(last_active.fill_null(lit(-1)))))
+                .min()
+                .alias("first_inactive_snap"),
+        ]),
+        "history: people in the window",
+    )?;
+    let needed: BTreeSet<usize> = agg
+        .column("last_snap")
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(crate::analyze::polars_err("history: people in the window"))?
+        .i64()
+        .map_err(crate::analyze::polars_err("history: people in the window"))?
+        .into_no_null_iter()
+        .map(|v| v.max(0) as usize)
+        .collect();
+    // Then the full records, from those snapshots only.
+    let Some(full) = w.scan_where("personnel", &cols, |i| needed.contains(&i))? else { return Ok(None) };
     let in_window = |c: &str| col(c).gt_eq(date_lit(from)).and(col(c).lt_eq(date_lit(to))).fill_null(lit(false));
-    Ok(Some(
-        per.join(first_inactive, [col("id")], [col("id")], JoinArgs::new(JoinType::Left)).with_column(
+    let per = full
+        .join(agg.lazy(), [col("id"), col("snap")], [col("id"), col("last_snap")], JoinArgs::new(JoinType::Inner))
+        .with_column(col("snap").alias("last_snap"))
+        .drop(by_name(["snap", "snapshot_id", "snapshot_date"], true, false))
+        .with_column(
             in_window("end_date")
                 .or(col("is_active").eq(lit(false)).fill_null(lit(false)).and(col("last_active_snap").is_not_null()))
                 .alias("leaver"),
-        ),
-    ))
+        );
+    Ok(Some((per, needed)))
 }
 
 fn completed(c: &str) -> Expr {
@@ -85,7 +99,7 @@ pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
         }
         return Ok(a);
     };
-    let Some(per) = people_in_window(w, from, to)? else {
+    let Some((per, needed)) = people_in_window(w, from, to)? else {
         for (name, title) in POPULATIONS {
             a.tables.push(AnswerTable::new(name, title, super::empty(&[("id", s())])));
         }
@@ -101,9 +115,11 @@ pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
         )
     };
     let mut sample = per.clone();
-    if let Some(t) =
-        w.scan("personnel_training", &[("personnel_id", s()), ("status", s()), ("completed_at", DataType::Date)])?
-    {
+    if let Some(t) = w.scan_where(
+        "personnel_training",
+        &[("personnel_id", s()), ("status", s()), ("completed_at", DataType::Date)],
+        |i| needed.contains(&i),
+    )? {
         let t = on(t).group_by([col("personnel_id")]).agg([
             col("completed_at").filter(completed("status")).min().alias("first_training_completed_at"),
             completed("status").cast(DataType::Int64).sum().alias("trainings_completed"),
@@ -118,9 +134,10 @@ pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
         ]);
     }
     let passed = col("status").eq(lit("PASSED")).or(col("status").eq(lit("OK"))).fill_null(lit(false));
-    if let Some(b) = w.scan(
+    if let Some(b) = w.scan_where(
         "personnel_background_checks",
         &[("personnel_id", s()), ("ordinal", DataType::Int32), ("status", s()), ("completed_at", DataType::Date)],
+        |i| needed.contains(&i),
     )? {
         let b = on(b).group_by([col("personnel_id")]).agg([
             col("status")
@@ -140,7 +157,9 @@ pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
     }
     let policies = w.has_rows("personnel_policies");
     if policies {
-        if let Some(p) = w.scan("personnel_policies", &[("personnel_id", s()), ("accepted_at", s())])? {
+        if let Some(p) =
+            w.scan_where("personnel_policies", &[("personnel_id", s()), ("accepted_at", s())], |i| needed.contains(&i))?
+        {
             let p = on(p).group_by([col("personnel_id")]).agg([
                 len().cast(DataType::Int64).alias("policies_assigned"),
                 col("accepted_at").is_not_null().cast(DataType::Int64).sum().alias("policies_accepted"),

@@ -23,7 +23,7 @@ pub fn offboarding(w: &Window, max_lag_days: u32) -> Result<Answer, EtlError> {
         a.tables.push(AnswerTable::new("problems", "Over the threshold", super::empty(&[("id", s())])));
         return Ok(a);
     };
-    let Some(per) = people_in_window(w, from, to)? else {
+    let Some((per, needed)) = people_in_window(w, from, to)? else {
         a.tables.push(AnswerTable::new("leavers", "Leavers", super::empty(&[("id", s())])));
         a.tables.push(AnswerTable::new("problems", "Over the threshold", super::empty(&[("id", s())])));
         return Ok(a);
@@ -49,10 +49,8 @@ pub fn offboarding(w: &Window, max_lag_days: u32) -> Result<Answer, EtlError> {
     let identities = w.has_rows("personnel_identities");
     let mut notes = Vec::new();
     if identities {
-        if let Some(i) = w.scan(
-            "personnel_identities",
-            &[("personnel_id", s()), ("disconnected_at", DataType::Datetime(TimeUnit::Microseconds, None))],
-        )? {
+        let cols = [("personnel_id", s()), ("disconnected_at", DataType::Datetime(TimeUnit::Microseconds, None))];
+        if let Some(i) = w.scan_where("personnel_identities", &cols, |i| needed.contains(&i))? {
             let i = i
                 .join(
                     leavers.clone().select([col("id").alias("pid"), col("last_snap")]),

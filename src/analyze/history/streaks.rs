@@ -38,57 +38,42 @@ fn out_columns() -> Vec<(&'static str, DataType)> {
 pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
     let mut a = Answer::new("streaks", "Compliance streaks", w)?;
     a.facts.push(("alert threshold".into(), format!("non-compliant for more than {days} days")));
-    let mut cols = person_columns();
-    cols.extend([("is_active", DataType::Boolean), ("compliance_status", s())]);
-    let (Some(lf), Some(as_of)) = (w.scan("personnel", &cols)?, w.as_of()?) else {
+    // Over the whole window only what a streak needs (id, snap, date, state); the person's
+    // other columns come from the last snapshot alone.
+    let cols = [("id", s()), ("is_active", DataType::Boolean), ("compliance_status", s())];
+    let (Some(lf), Some(last_people), Some(as_of)) =
+        (w.scan("personnel", &cols)?, w.scan_last("personnel", &person_columns())?, w.as_of()?)
+    else {
         a.tables.push(AnswerTable::new("people", "Current streak per person", empty(&out_columns())));
         a.tables.push(AnswerTable::new("alerts", "Non-compliant too long", empty(&out_columns())));
         return Ok(a);
     };
     let last = w.selected.len() as i32 - 1;
     let rows = lf
-        .with_column(state().alias("state"))
+        .select([col("id"), col("snap"), col("snapshot_date"), state().alias("state")])
         .sort(["id", "snap"], SortMultipleOptions::default())
-        .with_columns([col("id").shift(lit(1)).alias("prev_id"), col("state").shift(lit(1)).alias("prev_state")])
         .with_column(
-            col("prev_id")
-                .eq(col("id"))
-                .and(col("prev_state").neq(col("state")))
+            col("id")
+                .eq(col("id").shift(lit(1)))
+                .and(col("state").neq(col("state").shift(lit(1))))
                 .fill_null(lit(false))
                 .alias("changed"),
         );
-    // Everyone listed in the last snapshot, with their state there (the current one) and
-    // what the whole window says about them.
-    let agg = rows.clone().group_by([col("id")]).agg([
+    // One pass per person: the current state (at their latest snapshot), the last snapshot
+    // that showed another state (`break_snap`), and the streak's start after it.
+    let current = col("state").sort_by([col("snap")], SortMultipleOptions::default()).last();
+    let break_snap = col("snap").filter(col("state").neq(current.clone())).max().fill_null(lit(-1));
+    let per = rows.group_by([col("id")]).agg([
+        current.clone().alias("status"),
+        col("snap").max().alias("last_snap"),
         col("changed").cast(DataType::Int32).sum().alias("transitions"),
         col("snapshot_date").min().alias("first_seen"),
+        col("snapshot_date").filter(col("snap").gt(break_snap.clone())).min().alias("since"),
+        col("snap").filter(col("snap").gt(break_snap)).min().alias("since_snap"),
     ]);
-    let mut keep: Vec<Expr> = PERSON.iter().map(|c| col(*c)).collect();
-    keep.push(col("state").alias("status"));
-    let per = rows.clone().filter(col("snap").eq(lit(last))).select(keep).join(
-        agg,
-        [col("id")],
-        [col("id")],
-        JoinArgs::new(JoinType::Inner),
-    );
-    let with_status = rows.join(
-        per.clone().select([col("id"), col("status")]),
-        [col("id")],
-        [col("id")],
-        JoinArgs::new(JoinType::Inner),
-    );
-    let breaks = with_status
-        .clone()
-        .filter(col("state").neq(col("status")))
-        .group_by([col("id")])
-        .agg([col("snap").max().alias("break_snap")]);
-    let since = with_status
-        .join(breaks, [col("id")], [col("id")], JoinArgs::new(JoinType::Left))
-        .filter(col("snap").gt(col("break_snap").fill_null(lit(-1))))
-        .group_by([col("id")])
-        .agg([col("snapshot_date").min().alias("since"), col("snap").min().alias("since_snap")]);
-    let people = per
-        .join(since, [col("id")], [col("id")], JoinArgs::new(JoinType::Inner))
+    let people = last_people
+        .select(PERSON.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .join(per.filter(col("last_snap").eq(lit(last))), [col("id")], [col("id")], JoinArgs::new(JoinType::Inner))
         .with_columns([
             days_between(col("since"), date_lit(as_of)).alias("days"),
             col("since_snap").eq(lit(0)).alias("since_window_start"),

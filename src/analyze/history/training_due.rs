@@ -29,7 +29,7 @@ pub fn training_due(w: &Window, within_days: u32, valid_for: Option<u32>) -> Res
     let last = w.selected.len() as i32 - 1;
     let mut cols = person_columns();
     cols.extend([("is_active", DataType::Boolean), ("start_date", DataType::Date), ("training_fetch_status", s())]);
-    let people = w.scan("personnel", &cols)?.map(|p| {
+    let people = w.scan_last("personnel", &cols)?.map(|p| {
         p.filter(col("snap").eq(lit(last)).and(active())).drop(by_name(["snapshot_id", "snapshot_date"], true, false))
     });
     let Some(people) = people else {
@@ -39,7 +39,7 @@ pub fn training_due(w: &Window, within_days: u32, valid_for: Option<u32>) -> Res
         return Ok(a);
     };
     let trainings = w
-        .scan(
+        .scan_last(
             "personnel_training",
             &[("personnel_id", s()), ("name", s()), ("status", s()), ("completed_at", DataType::Date)],
         )?
@@ -114,7 +114,7 @@ pub fn training_due(w: &Window, within_days: u32, valid_for: Option<u32>) -> Res
 
     // Compliance checks expiring (real dialects).
     let checks = if w.has_rows("personnel_compliance_checks") {
-        w.scan(
+        w.scan_last(
             "personnel_compliance_checks",
             &[
                 ("personnel_id", s()),
