@@ -6,8 +6,16 @@
 #
 #   scripts/bench_analytics.sh            # N=1000000, output in a temporary folder
 #   N=200000 KEEP=/tmp/scale scripts/bench_analytics.sh
+#
+# `scripts/bench_analytics.sh history` (the "History" section) instead writes DAYS snapshots
+# (default 365, one every STEP_HOURS, default 24) of PEOPLE people (default 10,000) with churn
+# (tests/integration/history_scale.rs, debug test build: the writers are not what is measured),
+# then times every `drata-etl history` answer over all of them and the DuckDB history_*.sql:
+#   scripts/bench_analytics.sh history
+#   PEOPLE=1000 DAYS=8760 STEP_HOURS=1 KEEP=/tmp/hourly scripts/bench_analytics.sh history
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-report}
 
 N=${N:-1000000}
 BIN=target/release/drata-etl
@@ -19,7 +27,16 @@ cargo build --release --quiet
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), N=$N"
 
-if [ ! -d "$WORK/out/_snapshots" ]; then
+if [ "$MODE" = history ]; then
+  PEOPLE=${PEOPLE:-10000} DAYS=${DAYS:-365} STEP_HOURS=${STEP_HOURS:-24}
+  if [ ! -d "$WORK/out/_snapshots" ]; then
+    echo "== writing $DAYS snapshots of ~$PEOPLE people, one every $STEP_HOURS h"
+    DRATA_ETL_HISTORY_OUT="$WORK/out" DRATA_ETL_HISTORY_PEOPLE="$PEOPLE" DRATA_ETL_HISTORY_DAYS="$DAYS" \
+      DRATA_ETL_HISTORY_STEP_HOURS="$STEP_HOURS" \
+      cargo test --quiet --test integration history_scale -- --ignored --nocapture 2>&1 | grep '^{' || true
+  fi
+fi
+if [ "$MODE" != history ] && [ ! -d "$WORK/out/_snapshots" ]; then
   echo "== writing two snapshots of $N people (personnel_org derivation measured in-process)"
   DRATA_ETL_SCALE_OUT="$WORK/out" DRATA_ETL_SCALE_PEOPLE="$N" \
     cargo test --release --quiet --test integration analytics_scale -- --ignored --nocapture 2>&1 | grep '^{' || true
@@ -34,6 +51,22 @@ timed() { # name, command...
   printf "  %-44s wall %6.2fs  peak RSS %6.0f MiB  cpu %6.2fs  output %s\n" \
     "$name" "$wall" "$((rss / 1024))" "$(awk "BEGIN {print $user + $sys}")" "$(du -h "$WORK/cmd.out" | cut -f1)"
 }
+
+if [ "$MODE" = history ]; then
+  echo "== history answers over every snapshot ($(ls "$WORK/out/_snapshots" | wc -l) snapshots)"
+  for answer in streaks trend audit-sample offboarding training-due; do
+    timed "history $answer --format json" "$BIN" history "$answer" --out "$WORK/out" --format json
+  done
+  timed "history trend --format html" "$BIN" history trend --out "$WORK/out" --format html
+  timed "history audit-sample (last quarter)" "$BIN" history audit-sample --out "$WORK/out" --format json \
+    --from "$(date -d "$(ls "$WORK/out/_snapshots" | tail -1 | cut -c1-8) -90 days" +%F)"
+  if "$PY" -c 'import duckdb' 2>/dev/null; then
+    for q in history_streaks history_trend history_audit_sample history_offboarding history_training_due; do
+      timed "DuckDB $q.sql" "$PY" scripts/queries/run.py "$WORK/out" --json "$q"
+    done
+  fi
+  exit 0
+fi
 
 echo "== analytics over the latest snapshot ($N people)"
 timed "report --format json (limit 50)" "$BIN" report --out "$WORK/out" --format json

@@ -53,6 +53,8 @@ async fn dispatch(cli: &Cli, sources: &Sources) -> i32 {
         Command::Diff(args) => analytics::diff(args).await,
         #[cfg(feature = "analytics")]
         Command::Reconcile(args) => analytics::reconcile(args).await,
+        #[cfg(feature = "analytics")]
+        Command::History(args) => history::history(args).await,
     };
     match outcome {
         Ok(o) => {

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Run the DuckDB queries in scripts/queries/ against a drata-etl output root.
 
-Usage: run.py OUT_DIR [--snapshot ID] [--from-snapshot ID] [--workspace W] [--json] [QUERY ...]
+Usage: run.py OUT_DIR [--snapshot ID] [--from-snapshot ID] [--workspace W] [--var NAME=VALUE ...] [--json] [QUERY ...]
 
 Reads _views.sql first (views over the committed snapshot chosen by --snapshot, default the
 latest), then each QUERY (a file name with or without .sql; default: every query), and
 prints each result as an aligned table, or with --json one JSON object
 {"query": ..., "columns": [...], "rows": [[...], ...]} per line (dates as YYYY-MM-DD).
+--var sets any other DuckDB variable (e.g. the history_*.sql window: --var history_from=2026-01-01;
+see _history_views.sql), read after _views.sql.
 The same SQL runs in the duckdb CLI:  cd OUT_DIR && duckdb -c ".read _views.sql" -c ".read q.sql"
 
 Exit codes: 0 ok, 1 a query failed, 2 usage error, 3 duckdb missing.
@@ -45,6 +47,7 @@ def main(argv):
     ap.add_argument("--from-snapshot")
     ap.add_argument("--workspace")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     a = ap.parse_intermixed_args(argv[1:])
     if not os.path.isdir(a.out):
         print(f"run.py: {a.out} is not a directory", file=sys.stderr)
@@ -56,8 +59,15 @@ def main(argv):
     for var, val in (("workspace", a.workspace), ("snapshot", a.snapshot), ("from_snapshot", a.from_snapshot)):
         if val is not None:
             con.execute(f"SET VARIABLE {var} = ?", [val])
-    with open(os.path.join(HERE, "_views.sql"), encoding="utf-8") as f:
-        con.execute(f.read())
+    for kv in a.var:
+        name, sep, val = kv.partition("=")
+        if not sep or not name.isidentifier():
+            print(f"run.py: --var {kv!r} is not NAME=VALUE", file=sys.stderr)
+            return 2
+        con.execute(f"SET VARIABLE {name} = ?", [val])
+    for views in ("_views.sql", "_history_views.sql"):
+        with open(os.path.join(HERE, views), encoding="utf-8") as f:
+            con.execute(f.read())
     failed = 0
     for name in names:
         name = name[:-4] if name.endswith(".sql") else name

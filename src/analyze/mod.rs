@@ -12,6 +12,7 @@
 //! `--format json`) and turns it into a `render::Doc` for text, Markdown and HTML.
 
 pub mod diff;
+pub mod history;
 pub mod people;
 pub mod reconcile;
 pub mod render;

@@ -27,6 +27,19 @@ pub enum Block {
     Table(Table),
     /// Shown in HTML only (text and Markdown carry the same numbers in a table).
     Chart(Chart),
+    /// A line chart over time, HTML only like `Chart`.
+    Lines(LineChart),
+}
+
+/// Lines over a shared x axis (snapshot dates), one per series.
+#[derive(Debug, Clone, Default)]
+pub struct LineChart {
+    pub title: String,
+    pub x: Vec<String>,
+    /// (name, one value per x; `None` where the series has no point).
+    pub series: Vec<(String, Vec<Option<f64>>)>,
+    /// Values are percentages (the y axis spans 0 to 100).
+    pub percent: bool,
 }
 
 /// A table; `more` rows were left out (the `--limit`).
@@ -61,6 +74,10 @@ impl Section {
     }
     pub fn chart(mut self, c: Chart) -> Self {
         self.blocks.push(Block::Chart(c));
+        self
+    }
+    pub fn lines(mut self, c: LineChart) -> Self {
+        self.blocks.push(Block::Lines(c));
         self
     }
 }
@@ -108,7 +125,7 @@ pub fn text(doc: &Doc) -> String {
                     text_table(&mut o, t);
                     after_table = true;
                 }
-                Block::Chart(_) => {}
+                Block::Chart(_) | Block::Lines(_) => {}
             }
         }
     }
@@ -197,7 +214,7 @@ pub fn markdown(doc: &Doc) -> String {
                     }
                     o.push('\n');
                 }
-                Block::Chart(_) => {}
+                Block::Chart(_) | Block::Lines(_) => {}
             }
         }
     }
@@ -261,6 +278,7 @@ pub fn html(doc: &Doc) -> String {
                 }
                 Block::Table(t) => html_table(&mut o, t),
                 Block::Chart(c) => svg_chart(&mut o, c),
+                Block::Lines(c) => svg_lines(&mut o, c),
             }
         }
         o.push_str("</section>\n");
@@ -367,6 +385,113 @@ fn svg_chart(o: &mut String, c: &Chart) {
     o.push_str("</svg>\n</figure>\n");
 }
 
+/// A line chart as inline SVG: y axis from 0 (to 100 for percentages), a point per x value
+/// with its value as a tooltip, a legend when there are several series.
+fn svg_lines(o: &mut String, c: &LineChart) {
+    if c.x.is_empty() || c.series.is_empty() {
+        return;
+    }
+    let (left, right, top, bottom) = (56.0, 48.0, 12.0, 40.0);
+    let (plot_w, plot_h) = (640.0, 220.0);
+    let legend_h = if c.series.len() > 1 { 20.0 * c.series.len().div_ceil(3) as f64 } else { 0.0 };
+    let width = left + plot_w + right;
+    let height = top + plot_h + bottom + legend_h;
+    let max = if c.percent {
+        100.0
+    } else {
+        nice_ceiling(c.series.iter().flat_map(|(_, v)| v.iter().flatten()).fold(0.0, |a: f64, b| a.max(*b)))
+    };
+    let n = c.x.len();
+    let x_at = |i: usize| if n == 1 { left + plot_w / 2.0 } else { left + plot_w * i as f64 / (n - 1) as f64 };
+    let y_at = |v: f64| top + plot_h - plot_h * (v / max).clamp(0.0, 1.0);
+    let _ = writeln!(o, "<figure>\n<figcaption>{}</figcaption>", escape(&c.title));
+    let _ = writeln!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\" font-size=\"11\">",
+        escape(&c.title)
+    );
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let y = y_at(v);
+        let _ = writeln!(
+            o,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#d0d7de\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left + plot_w,
+            left - 6.0,
+            y + 4.0,
+            fmt_value(v, c.percent)
+        );
+    }
+    // At most ~8 x labels, always the first and the last.
+    let step = n.div_ceil(8).max(1);
+    for (i, label) in c.x.iter().enumerate() {
+        if i % step == 0 || i + 1 == n {
+            let _ = writeln!(
+                o,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                x_at(i),
+                top + plot_h + 16.0,
+                escape(label)
+            );
+        }
+    }
+    for (s, (name, values)) in c.series.iter().enumerate() {
+        let color = COLORS[s % COLORS.len()];
+        let mut path = String::new();
+        let mut pen_down = false;
+        for (i, v) in values.iter().enumerate().take(n) {
+            match v {
+                Some(v) => {
+                    let _ = write!(path, "{}{:.1},{:.1} ", if pen_down { "L" } else { "M" }, x_at(i), y_at(*v));
+                    pen_down = true;
+                }
+                None => pen_down = false,
+            }
+        }
+        if !path.is_empty() {
+            let _ =
+                writeln!(o, "<path d=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>", path.trim_end());
+        }
+        if n <= 120 {
+            for (i, v) in values.iter().enumerate().take(n) {
+                if let Some(v) = v {
+                    let _ = writeln!(
+                        o,
+                        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{color}\"><title>{} {}: {}</title></circle>",
+                        x_at(i),
+                        y_at(*v),
+                        escape(name),
+                        escape(&c.x[i]),
+                        fmt_value(*v, c.percent)
+                    );
+                }
+            }
+        }
+        if c.series.len() > 1 {
+            let lx = left + (s % 3) as f64 * 220.0;
+            let ly = top + plot_h + bottom + 20.0 * (s / 3) as f64;
+            let short: String = name.chars().take(28).collect();
+            let _ = writeln!(
+                o,
+                "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"4\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                ly - 6.0,
+                lx + 16.0,
+                ly,
+                escape(&short)
+            );
+        }
+    }
+    o.push_str("</svg>\n</figure>\n");
+}
+
+/// The smallest 1, 2, 2.5 or 5 times a power of ten at or above `v` (at least 1), so the
+/// four grid lines fall on round numbers.
+fn nice_ceiling(v: f64) -> f64 {
+    let v = v.max(1.0);
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * p).find(|c| *c >= v).unwrap_or(10.0 * p)
+}
+
 fn fmt_value(v: f64, percent: bool) -> String {
     if percent {
         format!("{v:.1}%")
@@ -411,5 +536,28 @@ mod tests {
         for external in ["<script", "src=", "href=", "<link", "url("] {
             assert!(!h.contains(external), "no scripts or external assets: {external}");
         }
+    }
+
+    #[test]
+    fn line_charts_break_at_missing_points_and_stay_out_of_text() {
+        let d = Doc {
+            title: "T".into(),
+            facts: vec![],
+            sections: vec![Section::new("S").lines(LineChart {
+                title: "share <%>".into(),
+                x: vec!["d1".into(), "d2".into(), "d3".into()],
+                series: vec![("a&b".into(), vec![Some(50.0), None, Some(100.0)])],
+                percent: true,
+            })],
+        };
+        let h = html(&d);
+        // Two separate pen-down moves: the missing point is not bridged.
+        assert_eq!(h.matches("<path d=\"M").count(), 1, "{h}");
+        assert!(h.contains(" M"), "{h}");
+        assert!(h.contains("share &lt;%&gt;") && h.contains("a&amp;b d3: 100.0%"), "{h}");
+        assert!(!text(&d).contains("share"));
+        assert_eq!(nice_ceiling(10_020.0), 20_000.0);
+        assert_eq!(nice_ceiling(7.0), 10.0);
+        assert_eq!(nice_ceiling(0.0), 1.0);
     }
 }

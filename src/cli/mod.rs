@@ -62,6 +62,10 @@ pub enum Command {
     /// Compare a committed snapshot (default: the latest) with an HRIS export (CSV).
     #[cfg(feature = "analytics")]
     Reconcile(ReconcileArgs),
+    /// Answers over time from every committed snapshot of a window: streaks, trend, audit-sample, offboarding, training-due.
+    #[cfg(feature = "analytics")]
+    #[command(subcommand)]
+    History(HistoryCommand),
 }
 
 /// Where the API is and how to reach it: the connection flags `run` and `check` share.
@@ -559,6 +563,98 @@ pub struct ReconcileArgs {
     pub output: Option<PathBuf>,
 }
 
+/// The answers of `drata-etl history`.
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Per person: current status, since when, days in that streak, transitions; alerts for non-compliance longer than --days.
+    Streaks {
+        #[command(flatten)]
+        common: HistoryArgs,
+        /// Alert on people non-compliant for more than this many days (5 or 5d; 0 to 36500).
+        #[arg(long, default_value = "5", value_parser = days_arg)]
+        days: u32,
+    },
+    /// Per snapshot: active headcount and compliant share, by department, employment type and failing check type (HTML: line charts).
+    Trend {
+        #[command(flatten)]
+        common: HistoryArgs,
+    },
+    /// Audit populations for the window: current employees at its end, hires and leavers inside it (--table current|hires|leavers for CSV/Parquet).
+    AuditSample {
+        #[command(flatten)]
+        common: HistoryArgs,
+    },
+    /// Leavers: first snapshot showing them inactive (and identity disconnection where known), lag over --max-lag, still active after their end date.
+    Offboarding {
+        #[command(flatten)]
+        common: HistoryArgs,
+        /// The longest acceptable lag after an end date (1d, 0d to 36500d).
+        #[arg(long, default_value = "1d", value_parser = days_arg)]
+        max_lag: u32,
+    },
+    /// Trainings and compliance checks expiring within --within days, and new hires not trained within 30 days of their start.
+    TrainingDue {
+        #[command(flatten)]
+        common: HistoryArgs,
+        /// The horizon (30d, 0d to 36500d).
+        #[arg(long, default_value = "30d", value_parser = days_arg)]
+        within: u32,
+        /// Treat a completed training as valid for this long (e.g. 365d): training rows carry no expiry date of their own.
+        #[arg(long, value_parser = days_arg)]
+        training_valid_for: Option<u32>,
+    },
+}
+
+/// Output of `history`: as `report`, plus CSV (one table: --table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    Text,
+    Markdown,
+    Json,
+    /// One table (the first, or --table) as CSV.
+    Csv,
+    /// One self-contained page (inline CSS and SVG charts, no external assets).
+    Html,
+}
+
+/// What every `history` answer takes.
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The window's first day (2026-01-01) or first snapshot id (default: the oldest snapshot).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The window's last day (2026-03-31) or last snapshot id (default: the latest).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: HistoryFormat,
+    /// Rows shown per table in text, Markdown and HTML (counts are always exact); 0 shows all. JSON, CSV and Parquet hold every row.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// The table --format csv and --output-parquet write (default: the answer's first).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Also write that table as Parquet to this file (typed columns, for the warehouse).
+    #[arg(long)]
+    pub output_parquet: Option<PathBuf>,
+}
+
+/// A number of days: `5` or `5d`, 0 to 36500.
+pub fn days_arg(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let digits = t.strip_suffix('d').unwrap_or(t);
+    match digits.parse::<u32>() {
+        Ok(n) if n <= 36_500 => Ok(n),
+        Ok(_) => Err(format!("'{t}' is outside the accepted range 0d to 36500d")),
+        Err(_) => Err(format!("'{t}' is not a number of days like 30d")),
+    }
+}
+
 /// The accepted range of every number a user can give (flag, environment variable or
 /// `--config` file: all three go through these parsers, so one check covers them). The
 /// bounds keep every later sum safe (`now + deadline`, `1 / max_rps`, a lease added to a
@@ -686,6 +782,17 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn history_day_counts() {
+        assert_eq!(days_arg("30d"), Ok(30));
+        assert_eq!(days_arg(" 5 "), Ok(5));
+        assert_eq!(days_arg("0d"), Ok(0));
+        assert!(days_arg("36501d").unwrap_err().contains("outside the accepted range 0d to 36500d"));
+        for bad in ["1h", "d", "-1d", "one day", ""] {
+            assert!(days_arg(bad).unwrap_err().contains("is not a number of days like 30d"), "{bad}");
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod check;
 pub mod config_show;
 #[cfg(feature = "simulator")]
 pub mod demo;
+#[cfg(feature = "analytics")]
+pub mod history;
 pub mod list;
 pub mod metrics;
 pub mod prune;

@@ -22,6 +22,9 @@ mod crash_e2e;
 mod dbt_e2e;
 mod deadline_e2e;
 mod dialects_e2e;
+#[cfg(feature = "analytics")]
+mod history_e2e;
+mod history_scale;
 mod hostile_api;
 mod identities_devices_e2e;
 mod incremental_e2e;

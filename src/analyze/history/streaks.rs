@@ -1,0 +1,97 @@
+//! `history streaks`: how long each person has been in their current state, and who has been
+//! non-compliant for more than `--days` days.
+//!
+//! A person's state in a snapshot is `INACTIVE` when `is_active` is false, otherwise their
+//! `compliance_status` (`(none)` when null). The current streak is the run of the person's
+//! last states that equal their state in the window's last snapshot; it starts ("since") at
+//! the first snapshot of that run. Snapshots missing from the history (gaps) and snapshots
+//! that do not list the person are skipped, not counted as changes: the same state on both
+//! sides of a gap is one streak, and a change across a gap is dated at the first snapshot
+//! that shows it. `days` counts calendar days from "since" to the last snapshot; when the
+//! streak already ran in the window's first snapshot it is a lower bound
+//! (`since_window_start`). Only people listed in the window's last snapshot are shown.
+
+use super::{collect, date_lit, days_between, empty, person_columns, s, Answer, AnswerTable, Window, PERSON};
+use crate::error::EtlError;
+use polars::prelude::*;
+
+/// The state a streak follows.
+fn state() -> Expr {
+    when(col("is_active").eq(lit(false)).fill_null(lit(false)))
+        .then(lit("INACTIVE"))
+        .otherwise(col("compliance_status").fill_null(lit(super::super::people::NONE_LABEL)))
+}
+
+fn out_columns() -> Vec<(&'static str, DataType)> {
+    let mut c = person_columns();
+    c.extend([
+        ("status", s()),
+        ("since", DataType::Date),
+        ("days", DataType::Int32),
+        ("since_window_start", DataType::Boolean),
+        ("transitions", DataType::Int32),
+        ("first_seen", DataType::Date),
+    ]);
+    c
+}
+
+pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
+    let mut a = Answer::new("streaks", "Compliance streaks", w)?;
+    a.facts.push(("alert threshold".into(), format!("non-compliant for more than {days} days")));
+    // Over the whole window only what a streak needs (id, snap, date, state); the person's
+    // other columns come from the last snapshot alone.
+    let cols = [("id", s()), ("is_active", DataType::Boolean), ("compliance_status", s())];
+    let (Some(lf), Some(last_people), Some(as_of)) =
+        (w.scan("personnel", &cols)?, w.scan_last("personnel", &person_columns())?, w.as_of()?)
+    else {
+        a.tables.push(AnswerTable::new("people", "Current streak per person", empty(&out_columns())));
+        a.tables.push(AnswerTable::new("alerts", "Non-compliant too long", empty(&out_columns())));
+        return Ok(a);
+    };
+    let last = w.selected.len() as i32 - 1;
+    let rows = lf
+        .select([col("id"), col("snap"), col("snapshot_date"), state().alias("state")])
+        .sort(["id", "snap"], SortMultipleOptions::default())
+        .with_column(
+            col("id")
+                .eq(col("id").shift(lit(1)))
+                .and(col("state").neq(col("state").shift(lit(1))))
+                .fill_null(lit(false))
+                .alias("changed"),
+        );
+    // One pass per person: the current state (at their latest snapshot), the last snapshot
+    // that showed another state (`break_snap`), and the streak's start after it.
+    let current = col("state").sort_by([col("snap")], SortMultipleOptions::default()).last();
+    let break_snap = col("snap").filter(col("state").neq(current.clone())).max().fill_null(lit(-1));
+    let per = rows.group_by([col("id")]).agg([
+        current.clone().alias("status"),
+        col("snap").max().alias("last_snap"),
+        col("changed").cast(DataType::Int32).sum().alias("transitions"),
+        col("snapshot_date").min().alias("first_seen"),
+        col("snapshot_date").filter(col("snap").gt(break_snap.clone())).min().alias("since"),
+        col("snap").filter(col("snap").gt(break_snap)).min().alias("since_snap"),
+    ]);
+    let people = last_people
+        .select(PERSON.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .join(per.filter(col("last_snap").eq(lit(last))), [col("id")], [col("id")], JoinArgs::new(JoinType::Inner))
+        .with_columns([
+            days_between(col("since"), date_lit(as_of)).alias("days"),
+            col("since_snap").eq(lit(0)).alias("since_window_start"),
+        ])
+        .select(out_columns().iter().map(|(n, _)| col(*n)).collect::<Vec<_>>())
+        .sort(
+            ["days", "email", "id"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false, false]).with_nulls_last(true),
+        );
+    let people = collect(people, "history streaks")?;
+    let alerts = collect(
+        people.clone().lazy().filter(col("status").eq(lit("NON_COMPLIANT")).and(col("days").gt(lit(days as i32)))),
+        "history streaks alerts",
+    )?;
+    a.tables.push(
+        AnswerTable::new("people", "Current streak per person", people)
+            .note("State: INACTIVE when is_active is false, else compliance_status. Gaps and snapshots that do not list a person are skipped, never counted as changes; `since_window_start` marks streaks already running in the window's first snapshot (days is then a lower bound)."),
+    );
+    a.tables.push(AnswerTable::new("alerts", format!("Non-compliant for more than {days} days"), alerts));
+    Ok(a)
+}
