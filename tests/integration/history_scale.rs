@@ -108,6 +108,7 @@ fn person(i: u64, n: u64, d: i64, days: i64) -> Option<(EnrichedPerson, i64)> {
             person: p,
             training_fetch: FetchStatus::Ok,
             background_check_fetch: FetchStatus::Ok,
+            policies_fetch: None,
             enriched_at: None,
         },
         start,
