@@ -22,7 +22,11 @@ FROM read_json('_snapshots/**/_manifest.json', format = 'auto', maximum_object_s
         personnel_background_checks STRUCT(files STRUCT(path VARCHAR)[]),
         controls STRUCT(files STRUCT(path VARCHAR)[]),
         personnel_org STRUCT(files STRUCT(path VARCHAR)[]),
-        personnel_compliance_checks STRUCT(files STRUCT(path VARCHAR)[]))'
+        personnel_compliance_checks STRUCT(files STRUCT(path VARCHAR)[]),
+        personnel_identities STRUCT(files STRUCT(path VARCHAR)[]),
+        personnel_devices STRUCT(files STRUCT(path VARCHAR)[]),
+        personnel_device_checks STRUCT(files STRUCT(path VARCHAR)[]),
+        personnel_policies STRUCT(files STRUCT(path VARCHAR)[]))'
 });
 
 -- One row per committed file: (snapshot_id, tbl, path relative to the output root).
@@ -35,6 +39,10 @@ FROM (
     UNION ALL SELECT snapshot_id, workspace, 'controls', tables.controls.files FROM manifests
     UNION ALL SELECT snapshot_id, workspace, 'personnel_org', tables.personnel_org.files FROM manifests
     UNION ALL SELECT snapshot_id, workspace, 'personnel_compliance_checks', tables.personnel_compliance_checks.files FROM manifests
+    UNION ALL SELECT snapshot_id, workspace, 'personnel_identities', tables.personnel_identities.files FROM manifests
+    UNION ALL SELECT snapshot_id, workspace, 'personnel_devices', tables.personnel_devices.files FROM manifests
+    UNION ALL SELECT snapshot_id, workspace, 'personnel_device_checks', tables.personnel_device_checks.files FROM manifests
+    UNION ALL SELECT snapshot_id, workspace, 'personnel_policies', tables.personnel_policies.files FROM manifests
 );
 
 -- The workspace scope: the variable, else the only one present.

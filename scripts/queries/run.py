@@ -3,7 +3,7 @@
 
 Usage: run.py OUT_DIR [--snapshot ID] [--from-snapshot ID] [--workspace W] [--var NAME=VALUE ...] [--json] [QUERY ...]
 
-Reads _views.sql first (views over the committed snapshot chosen by --snapshot, default the
+Reads _views.sql first (and _views_real.sql when the root has the real dialects' tables) (views over the committed snapshot chosen by --snapshot, default the
 latest), then each QUERY (a file name with or without .sql; default: every query), and
 prints each result as an aligned table, or with --json one JSON object
 {"query": ..., "columns": [...], "rows": [[...], ...]} per line (dates as YYYY-MM-DD).
@@ -21,6 +21,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REAL_TABLES = ("personnel_identities", "personnel_devices", "personnel_device_checks", "personnel_policies")
 
 try:
     import duckdb
@@ -68,10 +69,18 @@ def main(argv):
     for views in ("_views.sql", "_history_views.sql"):
         with open(os.path.join(HERE, views), encoding="utf-8") as f:
             con.execute(f.read())
+    # The real dialects' tables exist only in roots written by versions that write them.
+    real = all(os.path.isdir(t) for t in REAL_TABLES)
+    if real:
+        with open(os.path.join(HERE, "_views_real.sql"), encoding="utf-8") as f:
+            con.execute(f.read())
     failed = 0
     for name in names:
         name = name[:-4] if name.endswith(".sql") else name
         path = os.path.join(HERE, name + ".sql")
+        if name.startswith("real_") and not real:
+            print(f"run.py: {name}: skipped, this output root has no {', '.join(REAL_TABLES)} folders (written by an older drata-etl)", file=sys.stderr)
+            continue
         try:
             with open(path, encoding="utf-8") as f:
                 cur = con.execute(f.read())

@@ -14,6 +14,7 @@
 pub mod diff;
 pub mod history;
 pub mod people;
+pub mod real_report;
 pub mod reconcile;
 pub mod render;
 pub mod report;

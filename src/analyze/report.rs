@@ -105,6 +105,10 @@ pub struct Report {
     pub org_source: String,
     pub dangling_manager: PeopleList,
     pub manager_cycles: PeopleList,
+    /// v1/v2 snapshots: devices, policies and identities (`real_report`); absent for guide
+    /// snapshots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real: Option<super::real_report::RealFindings>,
 }
 
 /// Options of one report.
@@ -365,6 +369,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
 
     // Manager references that dangle or form a cycle.
     let (org_source, dangling_manager, manager_cycles) = org_anomalies(root, m, limit)?;
+    let real = super::real_report::findings(root, m, limit, snapshot_day)?;
 
     Ok(Report {
         snapshot_id: m.snapshot_id.clone(),
@@ -392,6 +397,7 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
         org_source,
         dangling_manager,
         manager_cycles,
+        real,
     })
 }
 
@@ -667,6 +673,9 @@ impl Report {
             .table(people_table(&self.dangling_manager, Some("unknown manager_id")))
             .table(people_table(&self.manager_cycles, Some("chain"))),
         );
+        if let Some(real) = &self.real {
+            sections.extend(real.sections());
+        }
         Doc { title: format!("Drata compliance report — {}", self.snapshot_id), facts, sections }
     }
 }

@@ -13,7 +13,8 @@
 //! Identities (`user.identities` in v1, `/v2/users?expand[]=identities` in v2, one shape:
 //! `UserIdentityResponsePublicV2Dto`): a person with a guide `externalId` has an identity
 //! from the IdP connection whose `identityId` is that id (unlinked, `disconnectedAt` set,
-//! for leavers); every fourth current person also has, *first*, an older identity from a
+//! for leavers, except those whose index is a multiple of 5: their offboarding lags and the
+//! identity is still linked); `hasMfa` is false when the index is a multiple of 3; every fourth current person also has, *first*, an older identity from a
 //! deleted Google connection, so "the first identity" and "the first linked identity"
 //! differ. People without an `externalId` have no identities. An identity's `managerId` is
 //! the guide manager's `externalId`; when that manager has none, it is the id the manager
@@ -201,7 +202,9 @@ impl Generator {
         });
         let manager = manager.map(|(_, m)| m);
         let separated = p.end_date.as_val_owned().map(|d| midnight(&d));
-        let unlinked_at = (!p.is_active).then(|| separated.clone().unwrap_or_else(|| STAMP.to_string()));
+        // Every fifth leaver's offboarding lags: the IdP account is still linked.
+        let unlinked_at =
+            (!p.is_active && index % 5 != 0).then(|| separated.clone().unwrap_or_else(|| STAMP.to_string()));
         let identity = |k: u64, identity_id: &str, conn: Value, disconnected: Option<String>| {
             json!({
                 "id": user_id * 10 + k, "identityId": identity_id,

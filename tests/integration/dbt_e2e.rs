@@ -45,6 +45,23 @@ fn dbt_build(out: &Path, work: &Path) -> (bool, String) {
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
 
+/// Every committed manifest under `out`, workspace partitions included.
+fn all_manifests(out: &Path) -> Vec<serde_json::Value> {
+    fn walk(dir: &Path, found: &mut Vec<serde_json::Value>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, found);
+            } else if p.file_name().is_some_and(|n| n == "_manifest.json") {
+                found.push(serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&out.join("_snapshots"), &mut found);
+    found
+}
+
 fn query(db: &Path, sql: &str) -> String {
     let o = std::process::Command::new(dbt_python())
         .arg("-c")
@@ -85,7 +102,7 @@ async fn dbt_build_passes_on_real_output_and_fails_on_a_broken_reference() {
         query(&db, "select count(distinct snapshot_id) from stg_personnel_history where workspace = 'acme'"),
         "[(2,)]"
     );
-    let latest_training: u64 = manifests(&out)
+    let latest_training: u64 = all_manifests(&out)
         .iter()
         .filter(|m| m["snapshot_id"] == "20260302T000000Z")
         .map(|m| m["tables"]["personnel_training"]["rows"].as_u64().unwrap())
@@ -99,8 +116,10 @@ async fn dbt_build_passes_on_real_output_and_fails_on_a_broken_reference() {
 
     // A training row whose person is not in its snapshot: the relationships test fails the build.
     let file = out.join(
-        manifests(&out).iter().find(|m| m["workspace"] == "acme" && m["snapshot_id"] == "20260302T000000Z").unwrap()
-            ["tables"]["personnel_training"]["files"][0]["path"]
+        all_manifests(&out)
+            .iter()
+            .find(|m| m["workspace"] == "acme" && m["snapshot_id"] == "20260302T000000Z")
+            .unwrap()["tables"]["personnel_training"]["files"][0]["path"]
             .as_str()
             .unwrap(),
     );

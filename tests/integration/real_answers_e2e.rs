@@ -1,7 +1,10 @@
 //! Answers on real-dialect snapshots: `report` on a v1 and a v2 snapshot reads the real
 //! statuses (FULL_COMPLIANCE PASS / FAIL / MISCONFIGURED, PASS trainings, OK background
 //! checks), says why people are not compliant (their failing compliance checks), and agrees
-//! with the simulator's own records and with the DuckDB queries of `scripts/queries/`.
+//! with the simulator's own records and with the DuckDB queries of `scripts/queries/`;
+//! and the sections only real snapshots have (devices failing checks, policies not
+//! accepted, MFA missing on a linked identity, leavers still connected) agree with their
+//! `real_*.sql` queries.
 
 use crate::common::*;
 use crate::queries::sql;
@@ -167,6 +170,57 @@ async fn report_answers_real_dialect_snapshots_and_agrees_with_sql() {
             want.without_ok_check,
             "{name}: SQL missing_background_check"
         );
+
+        // Devices, policies and identities: the report's real sections against their SQL.
+        let real = &report["real"];
+        let devices: Vec<(String, u64, u64)> = real["device_failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["check_type"].as_str().unwrap().into(),
+                    r["devices"].as_u64().unwrap(),
+                    r["people"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let sql_devices: Vec<(String, u64, u64)> = q["real_device_failures"]
+            .iter()
+            .map(|r| (r[0].as_str().unwrap().into(), r[1].as_u64().unwrap(), r[2].as_u64().unwrap()))
+            .collect();
+        assert_eq!(devices, sql_devices, "{name}: device failures");
+        assert!(!devices.is_empty(), "{name}: the simulator has failing devices");
+        for (section, query, detail_col) in [
+            ("policies_not_accepted", "real_policies_not_accepted", 5),
+            ("mfa_missing", "real_mfa_missing", 5),
+            ("leavers_still_connected", "real_leavers_still_connected", 6),
+        ] {
+            let got: Vec<(String, String)> = real[section]["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["id"].as_str().unwrap().into(), p["detail"].as_str().unwrap_or_default().into()))
+                .collect();
+            let want: Vec<(String, String)> = q[query]
+                .iter()
+                .map(|r| {
+                    let detail = match section {
+                        "leavers_still_connected" => {
+                            format!("{} days since end_date ({})", r[5].as_i64().unwrap(), r[6].as_str().unwrap())
+                        }
+                        _ => r[detail_col].as_str().unwrap().to_string(),
+                    };
+                    (r[4].as_str().unwrap().to_string(), detail)
+                })
+                .collect();
+            assert_eq!(got, want, "{name}: {section}");
+            assert_eq!(real[section]["count"].as_u64().unwrap(), want.len() as u64, "{name}: {section}");
+            // Policies are v2 only; the simulator has unaccepted ones, MFA gaps and lagging leavers.
+            if section != "policies_not_accepted" || name == "v2" {
+                assert!(!got.is_empty(), "{name}: {section} is empty");
+            }
+        }
         sim.shutdown().await;
     }
 }

@@ -1,0 +1,6 @@
+-- Every committed snapshot's personnel_policies rows (schemas/personnel_policies.json), with the snapshot columns;
+-- person_key (workspace/snapshot_id/personnel_id) points at stg_personnel_history, and
+-- row_key (person_key/ordinal) identifies a row.
+select *, snapshot_key || '/' || personnel_id as person_key,
+       snapshot_key || '/' || personnel_id || '/' || ordinal as row_key
+from ({{ committed('personnel_policies') }})
