@@ -117,6 +117,8 @@ pub struct DrataClient {
     pacer: Pacer,
     counters: Counters,
     rng: Mutex<rand::rngs::SmallRng>,
+    /// The echoed-key warning was given (once per run).
+    warned_echo: std::sync::atomic::AtomicBool,
 }
 
 /// What a GET produced when it did not fail the run.
@@ -175,6 +177,7 @@ impl DrataClient {
             auth,
             counters: Counters::default(),
             rng: Mutex::new(rand::rngs::SmallRng::from_entropy()),
+            warned_echo: Default::default(),
             cfg,
         })
     }
@@ -380,7 +383,17 @@ impl DrataClient {
             // A body that echoes the key (a debugging proxy, a hostile host) must not carry it
             // into records, ids that end up in error messages, or the output.
             if let Some(v) = value.as_mut() {
-                scrub_echoed_key(v, body, self.cfg.api_key.expose());
+                let scrubbed = scrub_echoed_key(v, body, self.cfg.api_key.expose());
+                // Data changed on purpose must not change silently: a key short enough to
+                // occur inside names or emails (a test key like "k") would otherwise rewrite
+                // them without a word. Said once per run, without the key.
+                if scrubbed > 0 && !self.warned_echo.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        
+                        values = scrubbed,
+                        "a response contained the API key; it was replaced by *** in those values before use (if the key is short enough to occur in ordinary data, use a real key: the replaced values are wrong)"
+                    );
+                }
             }
             let json_ok = value.is_some();
             (Attempt::Response { status, json_ok, html, retry_after }, value, None)
@@ -477,21 +490,25 @@ fn scrub(text: &str, key: &str) -> String {
 /// first, so the common case costs one search). Only string values change: field names and
 /// the document's shape stay as the server sent them, so a key that happens to equal a field
 /// name or an enum value cannot break or rename the data.
-fn scrub_echoed_key(v: &mut serde_json::Value, raw: &[u8], key: &str) {
+/// Returns how many string values changed.
+fn scrub_echoed_key(v: &mut serde_json::Value, raw: &[u8], key: &str) -> usize {
     // A body that is not UTF-8 holds no string value to scrub (it did not parse as JSON).
-    let Ok(text) = std::str::from_utf8(raw) else { return };
+    let Ok(text) = std::str::from_utf8(raw) else { return 0 };
     if key.is_empty() || !key_forms(key).iter().any(|f| text.contains(f.as_str())) {
-        return;
+        return 0;
     }
-    fn walk(v: &mut serde_json::Value, key: &str) {
+    fn walk(v: &mut serde_json::Value, key: &str) -> usize {
         match v {
-            serde_json::Value::String(s) if s.contains(key) => *s = s.replace(key, "***"),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, key)),
-            serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, key)),
-            _ => {}
+            serde_json::Value::String(s) if s.contains(key) => {
+                *s = s.replace(key, "***");
+                1
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(|i| walk(i, key)).sum(),
+            serde_json::Value::Object(map) => map.values_mut().map(|i| walk(i, key)).sum(),
+            _ => 0,
         }
     }
-    walk(v, key);
+    walk(v, key)
 }
 
 /// The `message` of a JSON error body, shortened, with the key scrubbed in case a server
