@@ -455,6 +455,7 @@ pub struct Control {
     /// user id belongs to a listed person). Filled by `resolve_owners`.
     pub owner_ids: Vec<String>,
     /// The documented real-API control fields (issue 17); empty for the guide.
+    #[serde(default)]
     pub details: ControlDetails,
 }
 

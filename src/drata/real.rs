@@ -656,4 +656,47 @@ mod tests {
         let p = person(Some("7"));
         assert!(matches!(training(&p, |_| async { Ok::<_, EtlError>(Child::Gone) }).await.unwrap(), Child::Gone));
     }
+
+    #[test]
+    fn documents_keep_every_documented_field_and_nothing_is_lost() {
+        let d = document_from_wire(json!({
+            "id": 31, "userId": 7, "name": "cert.pdf", "type": "SEC_TRAINING", "fileUrl": null,
+            "renewalDate": "2026-01-15T00:00:00.000Z", "createdAt": "2025-01-15T10:00:00.000Z", "updatedAt": "garbage",
+            "downloadUrl": {"signedUrl": "https://s.example/x"}
+        }));
+        assert_eq!(
+            (d.id.as_deref(), d.user_id.as_deref(), d.name.as_deref()),
+            (Some("31"), Some("7"), Some("cert.pdf"))
+        );
+        assert_eq!((d.doc_type.as_deref(), d.file_url.as_deref()), (Some("SEC_TRAINING"), None));
+        // A date-time where a date is documented: its calendar date.
+        assert_eq!(d.renewal_date.unwrap().to_string(), "2026-01-15");
+        assert_eq!(d.created_at.unwrap().to_rfc3339(), "2025-01-15T10:00:00+00:00");
+        // The malformed time and the undocumented download link stay in the document's extra.
+        let extra: Value = serde_json::from_str(d.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(extra, json!({"updatedAt": "garbage", "downloadUrl": {"signedUrl": "https://s.example/x"}}));
+        // Not an object: kept whole.
+        let d = document_from_wire(json!("odd"));
+        assert_eq!((d.id, d.extra.as_deref()), (None, Some(r#"{"value":"odd"}"#)));
+    }
+
+    #[test]
+    fn compliance_checks_map_exclusions_and_keep_what_does_not_fit() {
+        let c = compliance_check_from_wire(
+            "1",
+            0,
+            json!({"id": 9, "type": "BG_CHECK", "status": "EXCLUDED", "createdAt": null, "updatedAt": "2024-01-01",
+                   "exclusion": {"id": 4, "reason": null, "createdById": 100001, "startDate": "nope", "endDate": null}}),
+        );
+        assert_eq!((c.created_at, c.updated_at.unwrap().to_rfc3339()), (None, "2024-01-01T00:00:00+00:00".into()));
+        assert_eq!((c.exclusion_id.as_deref(), c.exclusion_reason.as_deref()), (Some("4"), None));
+        assert_eq!((c.exclusion_created_by_id.as_deref(), c.exclusion_start_date), (Some("100001"), None));
+        assert_eq!(c.extra.as_deref(), Some(r#"{"exclusion":{"startDate":"nope"}}"#));
+        // v1 sends no exclusion; a null one is none.
+        let c = compliance_check_from_wire("1", 0, json!({"id": 9, "exclusion": null}));
+        assert_eq!((c.exclusion_id, c.extra), (None, None));
+        // An exclusion that is not an object stays in extra.
+        let c = compliance_check_from_wire("1", 0, json!({"exclusion": "yes"}));
+        assert_eq!(c.extra.as_deref(), Some(r#"{"exclusion":"yes"}"#));
+    }
 }

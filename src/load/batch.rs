@@ -604,4 +604,72 @@ mod tests {
         assert_eq!(to_batch::<DeviceCheck>(&[], 0).num_rows(), 0);
         assert_eq!(to_batch::<PolicyAssignment>(&[], 0).num_rows(), 0);
     }
+
+    #[test]
+    fn snapshot_at_sits_between_first_release_and_appended_columns() {
+        for table in Table::ALL {
+            let s = schema_for(table);
+            let at = s.index_of("snapshot_at").unwrap();
+            let own = match table {
+                Table::Personnel => row_schema::<EnrichedPerson>(),
+                Table::PersonnelTraining => row_schema::<Training>(),
+                Table::PersonnelBackgroundChecks => row_schema::<BackgroundCheck>(),
+                Table::Controls => row_schema::<Control>(),
+                Table::PersonnelOrg => row_schema::<OrgRow>(),
+                Table::PersonnelComplianceChecks => row_schema::<ComplianceCheck>(),
+            };
+            assert_eq!(own.fields().len() + 1, s.fields().len(), "{table:?}");
+            assert!(own.field_with_name("snapshot_at").is_err());
+            assert_eq!(&own.fields()[..at], &s.fields()[..at], "{table:?}");
+            assert_eq!(schema_fit(table, s.fields()), SchemaFit::Current);
+            // A file that stops at snapshot_at (or later, before the end) is an older version's.
+            let prefix = arrow::datatypes::Fields::from(s.fields()[..=at].to_vec());
+            let missing = s.fields().len() - at - 1;
+            let want = if missing == 0 { SchemaFit::Current } else { SchemaFit::Older { missing } };
+            assert_eq!(schema_fit(table, &prefix), want, "{table:?}");
+            // Without snapshot_at, or with one column retyped: differs.
+            let short = arrow::datatypes::Fields::from(s.fields()[..at].to_vec());
+            assert_eq!(schema_fit(table, &short), SchemaFit::Differs);
+            let mut retyped: Vec<Field> = s.fields().iter().map(|f| f.as_ref().clone()).collect();
+            retyped[0] = Field::new(retyped[0].name(), DataType::Int32, retyped[0].is_nullable());
+            assert_eq!(schema_fit(table, &retyped.into()), SchemaFit::Differs);
+        }
+        // Every table that gained columns for the real dialects has them after snapshot_at.
+        for (table, first_appended) in [
+            (Table::Personnel, "status_updated_at"),
+            (Table::PersonnelTraining, "check_id"),
+            (Table::PersonnelBackgroundChecks, "id"),
+            (Table::Controls, "code"),
+            (Table::PersonnelComplianceChecks, "created_at"),
+        ] {
+            let s = schema_for(table);
+            assert_eq!(s.index_of(first_appended).unwrap(), s.index_of("snapshot_at").unwrap() + 1, "{table:?}");
+        }
+    }
+
+    #[test]
+    fn training_documents_are_a_list_of_structs() {
+        use arrow::array::Array;
+        let doc = TrainingDocument {
+            id: Some("3".into()),
+            name: Some("cert.pdf".into()),
+            renewal_date: NaiveDate::from_ymd_opt(1970, 1, 3),
+            ..Default::default()
+        };
+        let rows = [
+            Training { personnel_id: "a".into(), documents: Some(vec![doc.clone(), doc]), ..Default::default() },
+            Training { personnel_id: "a".into(), ordinal: 1, documents: None, ..Default::default() },
+            Training { personnel_id: "b".into(), documents: Some(vec![]), ..Default::default() },
+        ];
+        let b = to_batch(&rows, 0);
+        let docs = b.column_by_name("documents").unwrap().as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!((docs.value_length(0), docs.is_null(1), docs.value_length(2), docs.is_null(2)), (2, true, 0, false));
+        let first = docs.value(0);
+        let s = first.as_any().downcast_ref::<StructArray>().unwrap();
+        let names = s.column_by_name("name").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(names.value(1), "cert.pdf");
+        let renew = s.column_by_name("renewal_date").unwrap().as_any().downcast_ref::<Date32Array>().unwrap();
+        assert_eq!(renew.value(0), 2);
+        assert!(s.column_by_name("file_url").unwrap().is_null(0));
+    }
 }

@@ -42,7 +42,7 @@ use super::Simulator;
 pub(crate) const USER_ID_BASE: u64 = 100_001;
 /// The one simulated workspace.
 pub(crate) const WORKSPACE_ID: u64 = 1;
-const STAMP: &str = "2025-01-01T00:00:00.000Z";
+const STAMP: &str = super::real_fields::STAMP;
 
 fn opt_str(o: &Opt<impl AsRef<str>>) -> Value {
     match o {
@@ -349,6 +349,18 @@ pub(crate) struct RealControl {
     pub code: String,
     pub name: String,
     pub owner_indices: Vec<u64>,
+}
+
+impl RealControl {
+    /// What `real_fields` derives the control's documented fields from.
+    pub(crate) fn key(&self) -> super::real_fields::ControlKey<'_> {
+        super::real_fields::ControlKey {
+            id: self.id,
+            name: &self.name,
+            code: &self.code,
+            has_owner: !self.owner_indices.is_empty(),
+        }
+    }
 }
 
 impl Simulator {

@@ -34,7 +34,16 @@
 
 use serde_json::{json, Map, Value};
 
-use super::real::{RealControl, TIMESTAMP as STAMP};
+/// The simulator's one fixed time stamp (`real` uses it too).
+pub(crate) const STAMP: &str = "2025-01-01T00:00:00.000Z";
+
+/// What the control rules need of a control.
+pub(crate) struct ControlKey<'a> {
+    pub id: u64,
+    pub name: &'a str,
+    pub code: &'a str,
+    pub has_owner: bool,
+}
 
 pub(crate) const STATUS_SET_AT: &str = "2024-06-01T12:00:00.000Z";
 pub(crate) const OS_VERSIONS: [&str; 3] = ["macOS 14.5", "Windows 11 23H2", "Ubuntu 22.04"];
@@ -147,13 +156,13 @@ pub(crate) fn document_file_url(id: u64, k: u64) -> Value {
 
 /// A control's documented fields as v1 lists them (flags at the top level, no v2-only
 /// fields).
-pub(crate) fn v1_control(c: &RealControl, workspace_id: u64) -> Value {
+pub(crate) fn v1_control(c: &ControlKey, workspace_id: u64) -> Value {
     let id = c.id;
     json!({
         "id": id, "name": c.name, "code": c.code, "description": format!("{} control", c.name),
         "slug": c.code.to_ascii_lowercase(), "workspaceId": workspace_id,
         "archivedAt": (id % 9 == 5).then_some(ARCHIVED_AT), "frameworkTags": FRAMEWORK_TAGS[(id % 4) as usize],
-        "hasEvidence": id % 4 != 0, "hasOwner": !c.owner_indices.is_empty(), "isMonitored": id % 2 == 0,
+        "hasEvidence": id % 4 != 0, "hasOwner": c.has_owner, "isMonitored": id % 2 == 0,
         "isReady": id % 3 != 0, "hasTicket": id % 6 == 5, "frameworkRequirements": [],
         "topics": TOPICS[(id % 3) as usize],
     })
@@ -161,7 +170,7 @@ pub(crate) fn v1_control(c: &RealControl, workspace_id: u64) -> Value {
 
 /// A control as v2 lists it, with the `flags`, `frameworkTags` and `topics` expansions when
 /// asked for.
-pub(crate) fn v2_control(c: &RealControl, flags: bool, tags: bool, topics: bool) -> Value {
+pub(crate) fn v2_control(c: &ControlKey, flags: bool, tags: bool, topics: bool) -> Value {
     let id = c.id;
     let mut v = json!({
         "id": id, "name": c.name, "code": c.code, "slug": c.code.to_ascii_lowercase(),
@@ -176,7 +185,7 @@ pub(crate) fn v2_control(c: &RealControl, flags: bool, tags: bool, topics: bool)
     if flags {
         v["flags"] = json!({
             "hasEvidence": id % 4 != 0, "hasPolicy": id % 5 == 0, "isReady": id % 3 != 0,
-            "hasTicket": id % 6 == 5, "hasOwner": !c.owner_indices.is_empty(), "isMonitored": id % 2 == 0,
+            "hasTicket": id % 6 == 5, "hasOwner": c.has_owner, "isMonitored": id % 2 == 0,
         });
     }
     if tags {

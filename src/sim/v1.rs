@@ -145,7 +145,7 @@ async fn list_controls(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery)
         .iter()
         .skip(((page - 1) * limit) as usize)
         .take(limit as usize)
-        .map(|c| real_fields::v1_control(c, WORKSPACE_ID))
+        .map(|c| real_fields::v1_control(&c.key(), WORKSPACE_ID))
         .collect();
     json_value(json!({"data": data, "page": page, "limit": limit, "total": total}))
 }

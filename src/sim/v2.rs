@@ -287,7 +287,8 @@ async fn list_controls(State(sim): State<Arc<Simulator>>, Path(ws): Path<String>
         .skip(q.offset as usize)
         .take(q.size as usize)
         .map(|c| {
-            let mut v = real_fields::v2_control(c, q.expands("flags"), q.expands("frameworkTags"), q.expands("topics"));
+            let mut v =
+                real_fields::v2_control(&c.key(), q.expands("flags"), q.expands("frameworkTags"), q.expands("topics"));
             if q.expands("owners") {
                 let inline: Vec<Value> = c.owner_indices.iter().take(10).map(|i| sim.user_compact(*i)).collect();
                 v["owners"] = json!({"data": inline, "totalCount": c.owner_indices.len()});

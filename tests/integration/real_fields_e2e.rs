@@ -483,22 +483,38 @@ async fn an_older_snapshot_verifies_is_not_reused_and_is_still_analysed() {
     let newest: Vec<_> = bg.iter().filter(|r| r.contains_key("type")).collect();
     assert!(!newest.is_empty() && newest.iter().all(|r| !r["type"].is_null()), "the new snapshot has every column");
 
-    // The analytics commands read the root holding both.
+    // The analytics commands (cargo feature `analytics`) read the root holding both.
+    #[cfg(feature = "analytics")]
+    analytics_read_old_and_new(tmp.path()).await;
+    sim.shutdown().await;
+}
+
+#[cfg(feature = "analytics")]
+async fn analytics_read_old_and_new(root: &Path) {
+    let out = root.to_str().unwrap().to_string();
+    let mut answers = Vec::new();
     for id in ["20260401T000000Z", "latest"] {
         let r = cli(&["report", "--out", &out, "--snapshot", id, "--format", "json"]).await;
         assert_eq!(r.code, 0, "report {id}: {}{}", r.stdout, r.stderr);
-        let hris = tmp.path().join("hris.csv");
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        answers.push((v["people"].clone(), v["active"].clone(), v["compliance_status"].clone()));
+        let hris = root.join("hris.csv");
         std::fs::write(&hris, "external_id,email,status\nX-1,nobody@example.com,active\n").unwrap();
         let r =
             cli(&["reconcile", "--out", &out, "--snapshot", id, "--hris", hris.to_str().unwrap(), "--format", "json"])
                 .await;
         assert_eq!(r.code, 0, "reconcile {id}: {}{}", r.stdout, r.stderr);
     }
+    // The same people, read from the older files and from the current ones.
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, json!(40));
     let d = cli(&["diff", "--out", &out, "--format", "json"]).await;
     assert_eq!(d.code, 0, "diff: {}{}", d.stdout, d.stderr);
     let d: Value = serde_json::from_str(&d.stdout).unwrap();
     assert_eq!(d["from"]["snapshot_id"], "20260401T000000Z", "{d}");
-    sim.shutdown().await;
+    for k in ["added", "removed"] {
+        assert_eq!(d[k]["people"], json!([]), "nobody changed between the two: {d}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -259,7 +259,8 @@ fn a_snapshot_written_by_an_older_version_verifies_but_is_not_reused() {
 #[test]
 fn verify_flags_reordered_retyped_and_truncated_columns() {
     use crate::load::verify::verify_snapshot;
-    let shapes: [(&str, fn(Arc<arrow::datatypes::Schema>) -> Arc<arrow::datatypes::Schema>); 3] = [
+    type Shape = fn(Arc<arrow::datatypes::Schema>) -> Arc<arrow::datatypes::Schema>;
+    let shapes: [(&str, Shape); 3] = [
         ("reordered", |s| {
             let mut f = s.fields().to_vec();
             f.swap(2, 3);
