@@ -388,7 +388,8 @@ pub struct SimulateArgs {
     /// The key clients must send (default: sim-key).
     #[arg(long, env = "DRATA_SIM_API_KEY", default_value = "sim-key")]
     pub api_key: String,
-    /// Scopes of that key, comma-separated (policies:read covers v2's assigned policies).
+    /// Scopes of that key, comma-separated (`policies:read` stands for v2's assigned-policies
+    /// permission).
     #[arg(long, default_value = "personnel:read,controls:read,policies:read", value_delimiter = ',')]
     pub scopes: Vec<String>,
     /// Token-bucket rate limit in requests per second, 0.01 to 100000 (429 with Retry-After beyond it).

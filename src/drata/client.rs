@@ -389,7 +389,6 @@ impl DrataClient {
                 // them without a word. Said once per run, without the key.
                 if scrubbed > 0 && !self.warned_echo.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     tracing::warn!(
-                        
                         values = scrubbed,
                         "a response contained the API key; it was replaced by *** in those values before use (if the key is short enough to occur in ordinary data, use a real key: the replaced values are wrong)"
                     );
