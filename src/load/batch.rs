@@ -617,6 +617,10 @@ mod tests {
                 Table::Controls => row_schema::<Control>(),
                 Table::PersonnelOrg => row_schema::<OrgRow>(),
                 Table::PersonnelComplianceChecks => row_schema::<ComplianceCheck>(),
+                Table::PersonnelIdentities => row_schema::<Identity>(),
+                Table::PersonnelDevices => row_schema::<Device>(),
+                Table::PersonnelDeviceChecks => row_schema::<DeviceCheck>(),
+                Table::PersonnelPolicies => row_schema::<PolicyAssignment>(),
             };
             assert_eq!(own.fields().len() + 1, s.fields().len(), "{table:?}");
             assert!(own.field_with_name("snapshot_at").is_err());
