@@ -49,6 +49,20 @@ const REAL: Vocab = Vocab {
     has_checks: true,
 };
 
+/// Every dialect's vocabulary: answers over a history may span snapshots of several
+/// dialects (a workspace moved from the guide to v2), whose values never collide.
+pub const ALL: [Vocab; 2] = [GUIDE, REAL];
+
+/// `column` holds a compliant status in any dialect.
+pub fn any_compliant(column: &str) -> Expr {
+    ALL.iter().fold(lit(false), |acc, v| acc.or(col(column).eq(lit(v.compliant)))).fill_null(lit(false))
+}
+
+/// `column` holds a non-compliant status in any dialect.
+pub fn any_non_compliant(column: &str) -> Expr {
+    ALL.iter().fold(lit(false), |acc, v| acc.or(v.is_non_compliant(column)))
+}
+
 impl Vocab {
     /// The vocabulary of the dialect a snapshot was written from (an unknown dialect name
     /// reads as the guide's: the manifest parser admits only known ones).

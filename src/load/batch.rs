@@ -587,7 +587,7 @@ mod tests {
         assert_eq!(status.value(0), "gone");
         let policies = b.column_by_name("policies_fetch_status").unwrap();
         assert_eq!(policies.as_any().downcast_ref::<StringArray>().unwrap().value(0), "not_available");
-        let last = EnrichedPerson::schema().fields().len() - 2;
+        let last = EnrichedPerson::schema().fields().len() - 1;
         assert_eq!(EnrichedPerson::schema().field(last).name(), "policies_fetch_status", "appended at the end");
     }
 
