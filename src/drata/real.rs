@@ -220,7 +220,7 @@ pub fn identities_from_wire(personnel_id: &str, user_id: Option<&str>, list: Opt
 /// The identity whose fields speak for the person when several could (job title, contractor
 /// flag): the first *linked* identity (`Identity::is_linked`) where `has` holds, else the
 /// first identity at all where it holds. Array order decides among equals.
-pub fn deciding_identity<'a>(identities: &'a [Identity], has: impl Fn(&Identity) -> bool) -> Option<&'a Identity> {
+pub fn deciding_identity(identities: &[Identity], has: impl Fn(&Identity) -> bool) -> Option<&Identity> {
     identities.iter().find(|i| i.is_linked() && has(i)).or_else(|| identities.iter().find(|i| has(i)))
 }
 

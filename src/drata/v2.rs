@@ -7,7 +7,10 @@
 //! one from further back: `walk::CursorGuard`), needs `expand[]` for the user and
 //! compliance checks, keeps background checks and identities on *users* (one
 //! `/v2/users?expand[]=backgroundChecks&expand[]=identities` listing, joined by `userId`:
-//! no per-person calls), and scopes controls to workspaces (owners expanded,
+//! no per-person calls; identities kept mapped, compactly), lists devices once
+//! (`/v2/devices?expand[]=complianceChecks&expand[]=identifiers`, joined by `personnelId`;
+//! both joins are held in memory, mapped, until the personnel list is read), and scopes
+//! controls to workspaces (owners expanded,
 //! at most 10 inline; the full list from `/controls/{id}/owners` when there are more).
 //! Per person's user it lists the SEC_TRAINING documents and the assigned policies
 //! (`/users/{id}/assigned-policies`, mapped by `policies`). The record shapes v2 shares with v1 (checks, identities, training rows) are mapped by
@@ -221,9 +224,9 @@ fn size_of(page_size: u64) -> String {
 /// A stable order for every listing the pipeline pages (`sort` is `createdAt|updatedAt`,
 /// `sortDir` `ASC|DESC` on each of them in the spec: `/personnel`, `/users`, `/workspaces`,
 /// `/workspaces/{workspaceId}/controls`, `.../controls/{controlId}/owners`,
-/// `/users/{userId}/documents`, `/users/{userId}/assigned-policies`). Oldest first: a
-/// record created while the list is read lands at the end, behind the cursor's reader,
-/// instead of shifting the pages ahead.
+/// `/users/{userId}/documents`, `/users/{userId}/assigned-policies`, `/devices`). Oldest
+/// first: a record created while the list is read lands at the end, behind the cursor's
+/// reader, instead of shifting the pages ahead.
 const STABLE_ORDER: [(&str, &str); 2] = [("sort", "createdAt"), ("sortDir", "ASC")];
 
 fn stable_order() -> impl Iterator<Item = (&'static str, String)> {

@@ -291,11 +291,11 @@ fn device_json(id: u64, personnel_id: u64, user_id: u64, k: u64, settings: [bool
 }
 
 impl Generator {
-    /// Person `index`'s devices, 0-3 (weights 25/40/25/10), device id = personnel id × 10
-    /// + k. Each setting fails on its own: encryption 15%, antivirus 20%, lock screen 15%,
-    /// auto-update 10%, firewall 10%, password manager 25%; `isDeviceCompliant` is every
-    /// check passing (the firewall has no check). One device in ten is deleted
-    /// (`deletedAt` set); a device's third slot has no asset.
+    /// Person `index`'s devices: 0-3 (weights 25/40/25/10), the k-th with device id
+    /// `personnel id * 10 + k`. Each setting fails on its own: encryption 15%, antivirus 20%,
+    /// lock screen 15%, auto-update 10%, firewall 10%, password manager 25%;
+    /// `isDeviceCompliant` is every check passing (the firewall has no check). One device in
+    /// ten is deleted (`deletedAt` set); a device's third slot has no asset.
     pub(crate) fn real_devices(&self, index: u64) -> Vec<Value> {
         let mut r = self.device_rng(index);
         let n = r.weighted(&[(25, 0u64), (40, 1), (25, 2), (10, 3)]);
