@@ -16,7 +16,7 @@ use super::people::{
 };
 use super::polars_err;
 use super::render::{Section, Table};
-use super::snapshot::scan;
+use super::snapshot::{scan, table_files};
 use super::vocab::Vocab;
 use crate::error::EtlError;
 use crate::load::{Manifest, Table as T};
@@ -56,6 +56,16 @@ pub struct RealFindings {
 
 fn has(m: &Manifest, t: T) -> bool {
     m.tables.contains_key(t.name())
+}
+
+/// Whether the snapshot's `t` files have column `c` (a column appended after the version
+/// that wrote them is absent; one version writes all of a snapshot's files).
+fn has_column(root: &Path, m: &Manifest, t: T, c: &str) -> bool {
+    let Some(first) = table_files(root, m, t).and_then(|f| f.into_iter().next()) else { return false };
+    std::fs::File::open(first)
+        .ok()
+        .and_then(|f| parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).ok())
+        .is_some_and(|b| b.schema().field_with_name(c).is_ok())
 }
 
 /// Per person id, the sorted distinct values of `what` (a label column) in `pairs`.
@@ -142,7 +152,7 @@ pub fn findings(root: &Path, m: &Manifest, limit: usize, snapshot_day: i32) -> R
         f.device_failures = Some(rows);
     }
 
-    if has(m, T::PersonnelPolicies) {
+    if has(m, T::PersonnelPolicies) && has_column(root, m, T::Personnel, "policies_fetch_status") {
         let fetched = personnel(&["id", "is_active", "policies_fetch_status"])?.filter(active());
         let unknown = fetched
             .clone()

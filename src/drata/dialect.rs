@@ -235,6 +235,15 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// The devices listing answers (v2, which lists devices apart: `GET /devices`); `None`
+    /// where devices come with the personnel records (v1) or not at all (the guide).
+    pub async fn probe_devices(&self) -> Option<Result<(), EtlError>> {
+        match self {
+            Api::V2(a) => Some(a.probe_devices().await),
+            _ => None,
+        }
+    }
+
     /// Whether this dialect documents per-user policy acceptance (only v2 does:
     /// `GET /users/{userId}/assigned-policies`; the guide and v1 references have none).
     pub fn has_policies(&self) -> bool {

@@ -503,6 +503,17 @@ impl<'a> V2Api<'a> {
             Fetched::NotFound => Err(not_found_list(path)),
         }
     }
+
+    /// Proof the devices listing is readable (one page of size 1), so a key without its
+    /// permission fails the preflight instead of the run's listing.
+    pub async fn probe_devices(&self) -> Result<(), EtlError> {
+        let path = "/public/v2/devices";
+        let q = [("size", "1".to_string())];
+        match self.client.get_json(Endpoint::Devices, path, &q).await? {
+            Fetched::Json(v) => parse_cursor_page(path, v, Some).map(|_| ()),
+            Fetched::NotFound => Err(not_found_list(path)),
+        }
+    }
 }
 
 /// Is a `/public/v2/personnel` body the v2 envelope?

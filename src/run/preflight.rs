@@ -232,6 +232,14 @@ pub async fn run_checks(client: &DrataClient, page_size: u64, choice: ApiChoice)
         }
     }
 
+    // v2 lists devices apart (one listing, not per person): its permission is checked here.
+    if let Some(d) = api.probe_devices().await.filter(|_| key_ok) {
+        match d {
+            Ok(()) => rows.ok("devices endpoint", "devices list readable".into()),
+            Err(e) => rows.fail("devices endpoint", &e),
+        }
+    }
+
     // 7. The page size the server actually uses.
     let page_limit = people.as_ref().ok().and_then(|p| p.limit);
     match people.as_ref() {

@@ -404,6 +404,13 @@ async fn a_403_on_the_devices_listing_names_devices_get() {
         axum::serve(listener, app).await.unwrap();
     });
     let tmp = tempfile::tempdir().unwrap();
+    // `check` names the permission on its devices row, before any run.
+    let mut c = bin();
+    c.arg("check").arg("--base-url").arg(&url).args(["--api", "v2"]);
+    let r: Run = c.output().await.expect("binary runs").into();
+    assert_eq!(r.code, 77, "{}\n{}", r.stdout, r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("devices endpoint") && all.contains("`devices-get`"), "{all}");
     let mut c = bin();
     c.arg("run").arg("--base-url").arg(&url).arg("--out").arg(tmp.path()).args(["--api", "v2"]);
     let r: Run = c.output().await.expect("binary runs").into();

@@ -442,6 +442,7 @@ async fn paging_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>
                 "/public/v2/users/9/assigned-policies" => page(json!([item(6)]), Value::Null),
                 "/public/v2/workspaces" => page(json!([{"id": 1}]), Value::Null),
                 "/public/v2/workspaces/1/controls" => page(json!([]), Value::Null),
+                "/public/v2/devices" => page(json!([]), Value::Null),
                 _ => {
                     return (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({"message": "User not found"})))
                         .into_response()
