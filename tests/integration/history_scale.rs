@@ -76,7 +76,7 @@ fn person(i: u64, n: u64, d: i64, days: i64) -> Option<(EnrichedPerson, i64)> {
         return None;
     }
     let start = l.hire.unwrap_or(-((h(i, 14) % 3000) as i64) - 1);
-    let gone = l.leave.is_some_and(|lv| d >= lv) && !l.back.is_some_and(|b| d >= b);
+    let gone = l.leave.is_some_and(|lv| d >= lv) && l.back.is_none_or(|b| d < b);
     let end = if gone && h(i, 15) % 10 < 6 { l.leave.map(|lv| lv - (h(i, 16) % 6) as i64) } else { None };
     let period = 20 + (h(i, 17) % 100) as i64;
     let epoch = (d + (h(i, 18) % period as u64) as i64) / period;

@@ -277,7 +277,7 @@ impl<'a> Window<'a> {
 }
 
 /// Column names of one Parquet file.
-fn file_columns(path: &PathBuf) -> PolarsResult<Vec<String>> {
+fn file_columns(path: &Path) -> PolarsResult<Vec<String>> {
     let p = PlRefPath::try_from_path(path)?;
     let args = ScanArgsParquet { hive_options: HiveOptions::new_disabled(), glob: false, ..Default::default() };
     let mut lf = LazyFrame::scan_parquet_files(vec![p].into_iter().collect(), args)?;

@@ -49,24 +49,17 @@ pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
         return Ok(a);
     };
     let last = w.selected.len() as i32 - 1;
-    let rows = lf
-        .select([col("id"), col("snap"), col("snapshot_date"), state().alias("state")])
-        .sort(["id", "snap"], SortMultipleOptions::default())
-        .with_column(
-            col("id")
-                .eq(col("id").shift(lit(1)))
-                .and(col("state").neq(col("state").shift(lit(1))))
-                .fill_null(lit(false))
-                .alias("changed"),
-        );
-    // One pass per person: the current state (at their latest snapshot), the last snapshot
-    // that showed another state (`break_snap`), and the streak's start after it.
-    let current = col("state").sort_by([col("snap")], SortMultipleOptions::default()).last();
+    let rows = lf.select([col("id"), col("snap"), col("snapshot_date"), state().alias("state")]);
+    // One pass per person, each group in snapshot order: the current state (at their latest
+    // snapshot), the transitions between consecutive appearances, the last snapshot that
+    // showed another state (`break_snap`) and the streak's start after it.
+    let ordered = col("state").sort_by([col("snap")], SortMultipleOptions::default());
+    let current = ordered.clone().last();
     let break_snap = col("snap").filter(col("state").neq(current.clone())).max().fill_null(lit(-1));
     let per = rows.group_by([col("id")]).agg([
         current.clone().alias("status"),
         col("snap").max().alias("last_snap"),
-        col("changed").cast(DataType::Int32).sum().alias("transitions"),
+        ordered.clone().neq(ordered.shift(lit(1))).cast(DataType::Int32).sum().alias("transitions"),
         col("snapshot_date").min().alias("first_seen"),
         col("snapshot_date").filter(col("snap").gt(break_snap.clone())).min().alias("since"),
         col("snap").filter(col("snap").gt(break_snap)).min().alias("since_snap"),
