@@ -131,7 +131,7 @@ impl SharedPace {
         let now = unix_micros_now();
         if let Some(w) = body.hosts.get(&self.host) {
             match self.check(w, now) {
-                Ok(()) => *st = self.from_wire(w),
+                Ok(()) => *st = self.state_of(w),
                 Err(why) => {
                     if !why.is_empty() {
                         self.warn(why);
@@ -218,7 +218,7 @@ impl SharedPace {
         }
     }
 
-    fn from_wire(&self, w: &Wire) -> State {
+    fn state_of(&self, w: &Wire) -> State {
         let i = |t: i64| self.to_instant(t);
         let mut admitted: Vec<i64> = w.admitted.clone();
         admitted.sort_unstable();
