@@ -309,6 +309,7 @@ pub fn run_options(s: RunSetup<'_>, t: &Tuning) -> Result<RunOptions, EtlError> 
         run_at: s.run_at,
         workspace,
         page_size: t.page_size,
+        page_size_given: false,
         max_list_passes: t.max_list_passes,
         max_failed_enrichments,
         incremental: t.incremental.then_some(t.refresh_after),
@@ -356,7 +357,9 @@ pub fn from_run_args(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlEr
         run_at: parse_run_at(a.run_at.as_deref())?,
         workspace: a.workspace.as_deref(),
     };
-    run_options(setup, &a.tuning)
+    let mut opts = run_options(setup, &a.tuning)?;
+    opts.page_size_given = !matches!(sources.get("page_size"), Source::Default | Source::Unset);
+    Ok(opts)
 }
 
 #[cfg(test)]

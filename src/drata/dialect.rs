@@ -244,6 +244,13 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// The page size to ask for when the user set none: v2's largest (its cursor pages are
+    /// read one after another); the offset dialects keep the built-in default (their
+    /// servers cap pages anyway: v1 at 50).
+    pub fn preferred_page_size(&self) -> Option<u64> {
+        matches!(self, Api::V2(_)).then_some(super::v2::MAX_SIZE)
+    }
+
     /// Whether this dialect documents per-user policy acceptance (only v2 does:
     /// `GET /users/{userId}/assigned-policies`; the guide and v1 references have none).
     pub fn has_policies(&self) -> bool {

@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub run_at: DateTime<Utc>,
     pub workspace: Option<String>,
     pub page_size: u64,
+    /// `page_size` was set (flag, environment or config file), not the built-in default:
+    /// a dialect with larger pages (v2) uses its own otherwise (`Api::preferred_page_size`).
+    pub page_size_given: bool,
     pub max_list_passes: u32,
     pub max_failed_enrichments: FailureBudget,
     /// `Some(refresh_after)`: reuse unchanged people's child rows from the previous
@@ -290,8 +293,11 @@ async fn extract_and_write(
     deadline: &RunDeadline,
 ) -> Result<Written, EtlError> {
     let api = Api::new(dialect, client);
-    let list_opts =
-        ListOptions { page_size: opts.page_size, max_passes: opts.max_list_passes, concurrency: client.concurrency() };
+    let list_opts = ListOptions {
+        page_size: page_size(opts, &api),
+        max_passes: opts.max_list_passes,
+        concurrency: client.concurrency(),
+    };
 
     // Controls are small: list them first so an auth or scope problem surfaces in one request.
     let (controls, invalid_controls) = list_controls(&api, list_opts).await?;
@@ -460,6 +466,16 @@ async fn extract_and_write(
         );
     }
     Ok((listing_stats, tally, files))
+}
+
+/// The page size the lists ask for: the user's, else the dialect's preferred one (v2's
+/// cursor pages are read one after another, so larger pages save whole round trips), else
+/// the built-in default.
+fn page_size(opts: &RunOptions, api: &Api<'_>) -> u64 {
+    match api.preferred_page_size() {
+        Some(p) if !opts.page_size_given => p,
+        _ => opts.page_size,
+    }
 }
 
 /// The previous snapshot for an incremental run, or why there is none to use (logged).

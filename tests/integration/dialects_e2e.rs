@@ -418,3 +418,24 @@ fn dialect_name(d: SimDialect) -> &'static str {
         SimDialect::V2 => "v2",
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_asks_its_largest_page_unless_a_page_size_is_set() {
+    // v2's cursor pages are read one after another: without --page-size the run asks 500 a
+    // page (the spec's largest); a page size the user sets is kept.
+    let mut counts = Vec::new();
+    for extra in [&[][..], &["--page-size", "100"][..]] {
+        let sim = start(config(SimDialect::V2, 1200)).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let r = run_etl(&sim, tmp.path(), extra).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(rows(&read_table(tmp.path(), "personnel")), 1200);
+        let stats = sim.sim.stats();
+        // Personnel and device pages (both counted as personnel_list) and the users join.
+        counts.push(stats.requests_by_endpoint["personnel_list"] + stats.requests_by_endpoint["background_checks"]);
+        sim.shutdown().await;
+    }
+    let (default, hundred) = (counts[0], counts[1]);
+    assert!(default <= 16, "500 a page: {default} list requests");
+    assert!(hundred >= 36, "100 a page: {hundred} list requests");
+}
