@@ -25,7 +25,7 @@ PY=${DRATA_ETL_PYTHON:-.venv/bin/python}
 
 cargo build --release --quiet
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
-echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), N=$N"
+echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), $([ "$MODE" = history ] && echo "history mode" || echo "N=$N")"
 
 if [ "$MODE" = history ]; then
   PEOPLE=${PEOPLE:-10000} DAYS=${DAYS:-365} STEP_HOURS=${STEP_HOURS:-24}
