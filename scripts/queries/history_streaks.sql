@@ -1,4 +1,4 @@
--- `drata-etl history streaks` (table `people`; `alerts` = status NON_COMPLIANT and days >
+-- `drata-etl history streaks` (table `people`; `alerts` = status not compliant (NON_COMPLIANT, or FAIL or MISCONFIGURED on real dialects: src/analyze/vocab.rs) and days >
 -- getvariable('days')). State: INACTIVE when is_active is false, else compliance_status.
 -- Streaks as islands: a new island starts where the state differs from the person's
 -- previous snapshot (gaps and snapshots without the person are skipped, not changes);
@@ -32,5 +32,5 @@ WITH r AS (
 )
 SELECT 'people' AS tbl, * FROM people
 UNION ALL
-SELECT 'alerts', * FROM people WHERE status = 'NON_COMPLIANT' AND days > coalesce(CAST(getvariable('days') AS INTEGER), 5)
+SELECT 'alerts', * FROM people WHERE status IN ('NON_COMPLIANT', 'FAIL', 'MISCONFIGURED') AND days > coalesce(CAST(getvariable('days') AS INTEGER), 5)
 ORDER BY tbl DESC, days DESC NULLS LAST, email NULLS LAST, id;

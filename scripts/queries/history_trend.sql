@@ -1,12 +1,12 @@
 -- `drata-etl history trend`: per snapshot (dimension = 'overall'), and per snapshot and
 -- department / employment type: people, active (is_active not false), compliant (active and
--- COMPLIANT, or PASS on real dialects), non_compliant (NON_COMPLIANT or FAIL), share.
+-- COMPLIANT, or PASS on real dialects), non_compliant (NON_COMPLIANT, or FAIL or MISCONFIGURED on real dialects), share.
 WITH p AS (
     SELECT snapshot_id, snapshot_date, snap, coalesce(department, '(none)') AS department,
            coalesce(employment_type, '(none)') AS employment_type,
            coalesce(is_active, true) AS active,
            coalesce(is_active, true) AND coalesce(compliance_status IN ('COMPLIANT', 'PASS'), false) AS compliant,
-           coalesce(is_active, true) AND coalesce(compliance_status IN ('NON_COMPLIANT', 'FAIL'), false) AS non_compliant
+           coalesce(is_active, true) AND coalesce(compliance_status IN ('NON_COMPLIANT', 'FAIL', 'MISCONFIGURED'), false) AS non_compliant
     FROM history_personnel
 ), g AS (
     SELECT 'overall' AS dimension, snapshot_id, snapshot_date, snap, NULL AS value, count(*) AS people,

@@ -58,6 +58,16 @@ pub fn any_compliant(column: &str) -> Expr {
     ALL.iter().fold(lit(false), |acc, v| acc.or(col(column).eq(lit(v.compliant)))).fill_null(lit(false))
 }
 
+/// `column` holds a done training status in any dialect.
+pub fn any_training_done(column: &str) -> Expr {
+    ALL.iter().fold(lit(false), |acc, v| acc.or(col(column).eq(lit(v.training_done)))).fill_null(lit(false))
+}
+
+/// `column` holds a passed background-check status in any dialect.
+pub fn any_check_passed(column: &str) -> Expr {
+    ALL.iter().fold(lit(false), |acc, v| acc.or(col(column).eq(lit(v.check_passed)))).fill_null(lit(false))
+}
+
 /// `column` holds a non-compliant status in any dialect.
 pub fn any_non_compliant(column: &str) -> Expr {
     ALL.iter().fold(lit(false), |acc, v| acc.or(v.is_non_compliant(column)))

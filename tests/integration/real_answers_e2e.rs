@@ -239,3 +239,46 @@ async fn report_text_names_the_real_statuses() {
     assert!(!text.contains("NON_COMPLIANT"), "{text}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_on_v2_snapshots_reads_the_real_statuses() {
+    // Two v2 snapshots three days apart of an unchanged workspace: every active person whose
+    // FULL_COMPLIANCE check is FAIL or MISCONFIGURED has been so for 3 days, and is alerted
+    // with --days 2; the trend counts them as non-compliant and PASS as compliant.
+    let sim = start(SimConfig { dialect: SimDialect::V2, ..sim_config(80) }).await;
+    let tmp = tempfile::tempdir().unwrap();
+    for at in ["2026-05-01T00:00:00Z", "2026-05-04T00:00:00Z"] {
+        let r = run_etl(&sim, tmp.path(), &["--run-at", at]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let want = expected(&sim.sim.v1_personnel_json());
+    let history = |answer: &'static str, extra: &'static [&'static str]| {
+        let out = tmp.path().to_str().unwrap().to_string();
+        async move {
+            let o = bin()
+                .args(["history", answer, "--out", &out, "--format", "json", "--limit", "0"])
+                .args(extra)
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+            serde_json::from_slice::<Value>(&o.stdout).unwrap()
+        }
+    };
+    let a = history("streaks", &["--days", "2"]).await;
+    let alerted: BTreeSet<String> = a["tables"]["alerts"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(alerted, want.non_compliant, "alerts: every active FAIL or MISCONFIGURED person");
+    assert!(a["tables"]["alerts"]["rows"].as_array().unwrap().iter().all(|r| r["days"] == 3), "{a}");
+    let t = history("trend", &[]).await;
+    let overall = t["tables"]["overall"]["rows"].as_array().unwrap();
+    assert!(!overall.is_empty(), "{t}");
+    for r in overall {
+        assert_eq!(r["non_compliant"].as_u64().unwrap(), want.non_compliant.len() as u64, "{r}");
+    }
+    sim.shutdown().await;
+}

@@ -87,7 +87,7 @@ pub(crate) fn people_in_window(
 }
 
 fn completed(c: &str) -> Expr {
-    col(c).eq(lit("COMPLETED")).or(col(c).eq(lit("PASS"))).fill_null(lit(false))
+    crate::analyze::vocab::any_training_done(c)
 }
 
 pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
@@ -133,7 +133,7 @@ pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
             lit(NULL).cast(DataType::Int64).alias("trainings_assigned"),
         ]);
     }
-    let passed = col("status").eq(lit("PASSED")).or(col("status").eq(lit("OK"))).fill_null(lit(false));
+    let passed = crate::analyze::vocab::any_check_passed("status");
     if let Some(b) = w.scan_where(
         "personnel_background_checks",
         &[("personnel_id", s()), ("ordinal", DataType::Int32), ("status", s()), ("completed_at", DataType::Date)],

@@ -78,7 +78,10 @@ pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
         );
     let people = collect(people, "history streaks")?;
     let alerts = collect(
-        people.clone().lazy().filter(col("status").eq(lit("NON_COMPLIANT")).and(col("days").gt(lit(days as i32)))),
+        people
+            .clone()
+            .lazy()
+            .filter(crate::analyze::vocab::any_non_compliant("status").and(col("days").gt(lit(days as i32)))),
         "history streaks alerts",
     )?;
     a.tables.push(

@@ -44,7 +44,7 @@ pub fn training_due(w: &Window, within_days: u32, valid_for: Option<u32>) -> Res
             &[("personnel_id", s()), ("name", s()), ("status", s()), ("completed_at", DataType::Date)],
         )?
         .map(|t| t.filter(col("snap").eq(lit(last))));
-    let done = col("status").eq(lit("COMPLETED")).or(col("status").eq(lit("PASS"))).fill_null(lit(false));
+    let done = crate::analyze::vocab::any_training_done("status");
     let person_out = || PERSON.iter().map(|c| col(*c)).collect::<Vec<_>>();
 
     // New hires not trained within 30 days.

@@ -13,12 +13,7 @@ use polars::prelude::*;
 use std::collections::BTreeMap;
 
 fn compliant() -> Expr {
-    active().and(
-        col("compliance_status")
-            .eq(lit("COMPLIANT"))
-            .or(col("compliance_status").eq(lit("PASS")))
-            .fill_null(lit(false)),
-    )
+    active().and(crate::analyze::vocab::any_compliant("compliance_status"))
 }
 
 fn counts() -> [Expr; 4] {
@@ -26,9 +21,7 @@ fn counts() -> [Expr; 4] {
         len().cast(DataType::Int64).alias("people"),
         active().cast(DataType::Int64).sum().alias("active"),
         compliant().cast(DataType::Int64).sum().alias("compliant"),
-        col("compliance_status")
-            .eq(lit("NON_COMPLIANT"))
-            .or(col("compliance_status").eq(lit("FAIL")))
+        crate::analyze::vocab::any_non_compliant("compliance_status")
             .and(active())
             .fill_null(lit(false))
             .cast(DataType::Int64)
@@ -46,8 +39,14 @@ fn share() -> Expr {
 
 pub fn trend(w: &Window) -> Result<Answer, EtlError> {
     let mut a = Answer::new("trend", "Compliance trend", w)?;
-    let cols =
-        [("department", s()), ("employment_type", s()), ("is_active", DataType::Boolean), ("compliance_status", s())];
+    // `id` joins the real dialects' compliance checks to their (active) people below.
+    let cols = [
+        ("id", s()),
+        ("department", s()),
+        ("employment_type", s()),
+        ("is_active", DataType::Boolean),
+        ("compliance_status", s()),
+    ];
     let snap_cols = [col("snap"), col("snapshot_id"), col("snapshot_date")];
     let Some(p) = w.scan("personnel", &cols)? else {
         let e = super::empty(&[("snapshot_id", s()), ("snapshot_date", DataType::Date)]);
@@ -113,7 +112,7 @@ pub fn trend(w: &Window) -> Result<Answer, EtlError> {
     match checks {
         Some(c) => {
             let df = collect(
-                c.filter(col("status").eq(lit("FAIL")))
+                c.filter(crate::analyze::vocab::any_non_compliant("status"))
                     .join(
                         p.clone().filter(active()).select([col("snap").alias("p_snap"), col("id")]).unique(None, UniqueKeepStrategy::Any),
                         [col("snap"), col("personnel_id")],
