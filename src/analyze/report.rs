@@ -46,7 +46,7 @@ pub struct CourseCompletion {
     pub course: String,
     /// Active people (training list known) with at least one row of this course.
     pub assigned: u64,
-    /// ... of whom at least one row is COMPLETED.
+    /// ... of whom at least one row is done (COMPLETED; PASS in the real dialects).
     pub completed: u64,
     pub completed_pct: f64,
     pub not_completed: PeopleList,
@@ -305,7 +305,8 @@ fn build(root: &Path, m: &Manifest, opts: &ReportOptions) -> Result<Report, EtlE
     }
     trainings.sort_by(|a, b| a.course.cmp(&b.course));
 
-    // Active people (check list known) without a PASSED background check.
+    // Active people (check list known) without a passed (PASSED; OK in the real dialects)
+    // background check.
     let df = known("background_check_fetch_status")?
         .filter(col("known").not())
         .select([len().alias("n")])
@@ -609,7 +610,8 @@ impl Report {
         }
         let mut s = Section::new("Training completion (active people)")
             .para(format!(
-                "Per course, among active people with at least one training row of it; completed = a COMPLETED row. {} active people whose training list could not be fetched are left out.",
+                "Per course, among active people with at least one training row of it; completed = a {} row. {} active people whose training list could not be fetched are left out.",
+                Vocab::of_dialect(&self.api_dialect).training_done,
                 self.training_unknown
             ))
             .chart(Chart {
@@ -632,7 +634,8 @@ impl Report {
                 self.without_passed_background_check.count
             ))
             .para(format!(
-                "{} active people whose background checks could not be fetched are left out.",
+                "Passed = a {} background check. {} active people whose background checks could not be fetched are left out.",
+                Vocab::of_dialect(&self.api_dialect).check_passed,
                 self.background_check_unknown
             ))
             .table(people_table(&self.without_passed_background_check, None)),
