@@ -296,6 +296,12 @@ impl Generator {
     /// lock screen 15%, auto-update 10%, firewall 10%, password manager 25%;
     /// `isDeviceCompliant` is every check passing (the firewall has no check). One device in
     /// ten is deleted (`deletedAt` set); a device's third slot has no asset.
+    /// How many devices person `index` has (the first draw of `real_devices`, alone: a page
+    /// of the devices listing needs the counts of everyone before it, not their devices).
+    pub(crate) fn real_device_count(&self, index: u64) -> u64 {
+        self.device_rng(index).weighted(&[(25, 0u64), (40, 1), (25, 2), (10, 3)])
+    }
+
     pub(crate) fn real_devices(&self, index: u64) -> Vec<Value> {
         let mut r = self.device_rng(index);
         let n = r.weighted(&[(25, 0u64), (40, 1), (25, 2), (10, 3)]);
@@ -321,16 +327,40 @@ impl Simulator {
     /// v2's `/devices` listing: every listed person's devices in list order, then one
     /// device of a personnel record no longer listed (so joins must count, not invent).
     pub fn v2_devices_json(&self) -> Vec<Value> {
+        self.v2_devices_page(0, usize::MAX).0
+    }
+
+    /// `size` devices of the listing from position `offset`, and how many there are in all.
+    /// Only the people whose devices fall in the window are generated (each page of a
+    /// 10,000-person listing used to generate every device first).
+    pub fn v2_devices_page(&self, offset: usize, size: usize) -> (Vec<Value>, u64) {
         let all = {
             let r = self.roster();
             r.page(0, r.total())
         };
-        let mut out: Vec<Value> = all.into_iter().flat_map(|i| self.gen.real_devices(i)).collect();
-        if !out.is_empty() {
+        let counts: Vec<u64> = all.iter().map(|i| self.gen.real_device_count(*i)).collect();
+        let listed: u64 = counts.iter().sum();
+        // The orphan device comes last, when anyone has a device.
+        let total = if listed > 0 { listed + 1 } else { 0 };
+        let end = offset.saturating_add(size).min(total as usize);
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        for (i, n) in all.iter().zip(&counts) {
+            let n = *n as usize;
+            if at + n > offset && at < end {
+                let skip = offset.saturating_sub(at);
+                out.extend(self.gen.real_devices(*i).into_iter().skip(skip).take(end - (at + skip)));
+            }
+            at += n;
+            if at >= end {
+                break;
+            }
+        }
+        if listed > 0 && offset <= listed as usize && end as u64 == total {
             let gone = 9_000_000;
             out.push(device_json(ORPHAN_DEVICE_ID, gone, gone, 0, [true; 6], false));
         }
-        out
+        (out, total)
     }
 }
 
@@ -416,3 +446,33 @@ impl Simulator {
 }
 
 pub(crate) const TIMESTAMP: &str = STAMP;
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SimConfig, SimDialect, Simulator};
+
+    #[test]
+    fn device_pages_are_slices_of_the_whole_listing() {
+        let sim = Simulator::new(SimConfig { dialect: SimDialect::V2, personnel: 57, ..SimConfig::default() });
+        let whole = sim.v2_devices_json();
+        let total = whole.len();
+        assert!(total > 20, "{total}");
+        for size in [1, 7, 50, 500] {
+            let mut got = Vec::new();
+            let mut offset = 0;
+            loop {
+                let (page, t) = sim.v2_devices_page(offset, size);
+                assert_eq!(t as usize, total);
+                if page.is_empty() {
+                    break;
+                }
+                offset += page.len();
+                got.extend(page);
+            }
+            assert_eq!(got, whole, "pages of {size}");
+        }
+        // The orphan device (a person nobody lists) comes last.
+        assert_eq!(whole.last().unwrap()["id"], super::ORPHAN_DEVICE_ID);
+        assert_eq!(sim.v2_devices_page(total, 10).0.len(), 0);
+    }
+}

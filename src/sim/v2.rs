@@ -190,13 +190,10 @@ async fn list_devices(State(sim): State<Arc<Simulator>>, RawQuery(q): RawQuery) 
         Ok(q) => q,
         Err(r) => return r,
     };
-    let all = sim.v2_devices_json();
-    let total = all.len() as u64;
+    let (page_of, total) = sim.v2_devices_page(q.offset as usize, q.size as usize);
     let (checks, identifiers) = (q.expands("complianceChecks"), q.expands("identifiers"));
-    let data = all
+    let data = page_of
         .into_iter()
-        .skip(q.offset as usize)
-        .take(q.size as usize)
         .map(|mut d| {
             if let Some(o) = d.as_object_mut() {
                 if !checks {
