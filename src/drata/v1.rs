@@ -41,8 +41,8 @@ pub fn person_from_wire(v: Value) -> Option<Person> {
     d.serial_number = f.string("serialNumber");
     d.agent_enabled = f.bool("agentEnabled");
     d.manual_upload_enabled = f.bool("manualUploadEnabled");
-    d.devices_count = f.int32("devicesCount");
-    d.devices_failing_compliance_count = f.int32("devicesFailingComplianceCount");
+    d.devices_count = f.i32("devicesCount");
+    d.devices_failing_compliance_count = f.i32("devicesFailingComplianceCount");
     // The agent's own data; `lastcheckedAt` is spelled so by Drata.
     f.nested("data", |a| {
         d.agent_version = a.string("agentVersion");

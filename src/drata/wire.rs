@@ -255,23 +255,6 @@ impl Fields {
         }
     }
 
-    /// A 32-bit integer (also as an integral float or numeric text); anything else goes to
-    /// extra.
-    pub(crate) fn int32(&mut self, key: &str) -> Option<i32> {
-        let v = self.map.remove(key)?;
-        let n = match &v {
-            Value::Null => return None,
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        let n = n.and_then(|n| i32::try_from(n).ok());
-        if n.is_none() {
-            self.extra.insert(key.to_string(), v);
-        }
-        n
-    }
-
     /// A nested object's fields, mapped by `take`; whatever it leaves is kept in extra under
     /// `key`. A non-object value goes to extra whole.
     pub(crate) fn nested<T>(&mut self, key: &str, take: impl FnOnce(&mut Fields) -> T) -> Option<T> {

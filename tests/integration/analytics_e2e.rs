@@ -9,8 +9,7 @@
 use crate::common::*;
 use crate::queries::sql;
 use chrono::{DateTime, NaiveDate, Utc};
-use drata_etl::load::manifest::TableEntry;
-use drata_etl::load::{FileEntry, Manifest, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
+use drata_etl::load::{FileEntry, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
 use drata_etl::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Person, Training};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -111,31 +110,13 @@ fn commit(root: &Path, run_at: &str, s: Snap) {
     let key = SnapshotKey::from_run_at(at);
     let out = OutputRoot::open(root, None).unwrap();
     let staging = out.begin(&key, "test-run").unwrap();
-    let mut files = vec![
+    let files = vec![
         write(&staging, s.people),
         write(&staging, s.trainings),
         write(&staging, s.checks),
         write(&staging, s.controls),
     ];
-    files
-        .push((Table::PersonnelOrg, drata_etl::load::org::derive(&staging, &files, WriterOptions::default()).unwrap()));
-    let tables: BTreeMap<String, Value> = files
-        .into_iter()
-        .map(|(t, f)| {
-            let rows = f.iter().map(|f| f.rows).sum();
-            (t.name().to_string(), serde_json::to_value(TableEntry { rows, files: f }).unwrap())
-        })
-        .collect();
-    let m: Manifest = serde_json::from_value(json!({
-        "format_version": 1, "run_id": "test-run", "snapshot_id": key.id, "snapshot_date": key.date.to_string(),
-        "run_at": key.run_at_rfc3339(), "started_at": run_at, "finished_at": run_at, "tool_version": "test",
-        "api_dialect": "guide", "base_url": "http://127.0.0.1", "tables": tables,
-        "listing": serde_json::to_value(drata_etl::stats::ListingStats::default()).unwrap(),
-        "enrichment": serde_json::to_value(drata_etl::stats::EnrichmentStats::default()).unwrap(),
-        "api": serde_json::to_value(drata_etl::stats::ApiStats::default()).unwrap(),
-    }))
-    .unwrap();
-    staging.commit(&m).unwrap();
+    commit_staged(staging, &key, files, "test-run", "test");
 }
 
 const S1: &str = "20260301T000000Z";

@@ -18,18 +18,21 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64's finaliser: deterministic pseudo-random bits per index (shared with
+/// `history_scale`).
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-fn h(i: u64, salt: u64) -> u64 {
+pub(crate) fn h(i: u64, salt: u64) -> u64 {
     mix(mix(i) ^ salt)
 }
 
-fn id(i: u64) -> String {
+/// Person `i`'s id, UUID-shaped.
+pub(crate) fn id(i: u64) -> String {
     format!("{:08x}-{:04x}-4000-8000-{:012x}", h(i, 1) as u32, (h(i, 2) & 0xffff), i)
 }
 

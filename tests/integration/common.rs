@@ -164,3 +164,36 @@ pub fn assert_no_leftovers(out: &Path) {
         }
     }
 }
+
+/// Commit `files` (already written into `staging`) as a guide-dialect snapshot through the
+/// library's own org derivation, manifest and commit protocol: how tests and generators
+/// build committed snapshots without a run.
+pub fn commit_staged(
+    staging: drata_etl::load::Staging,
+    key: &drata_etl::load::SnapshotKey,
+    mut files: Vec<(drata_etl::load::Table, Vec<drata_etl::load::FileEntry>)>,
+    run_id: &str,
+    tool_version: &str,
+) {
+    use drata_etl::load::{manifest::TableEntry, Manifest, Table, WriterOptions};
+    files
+        .push((Table::PersonnelOrg, drata_etl::load::org::derive(&staging, &files, WriterOptions::default()).unwrap()));
+    let tables: std::collections::BTreeMap<String, serde_json::Value> = files
+        .into_iter()
+        .map(|(t, f)| {
+            let rows = f.iter().map(|f| f.rows).sum();
+            (t.name().to_string(), serde_json::to_value(TableEntry { rows, files: f }).unwrap())
+        })
+        .collect();
+    let run_at = key.run_at_rfc3339();
+    let m: Manifest = serde_json::from_value(serde_json::json!({
+        "format_version": 1, "run_id": run_id, "snapshot_id": key.id, "snapshot_date": key.date.to_string(),
+        "run_at": run_at, "started_at": run_at, "finished_at": run_at, "tool_version": tool_version,
+        "api_dialect": "guide", "base_url": "http://127.0.0.1", "tables": tables,
+        "listing": serde_json::to_value(drata_etl::stats::ListingStats::default()).unwrap(),
+        "enrichment": serde_json::to_value(drata_etl::stats::EnrichmentStats::default()).unwrap(),
+        "api": serde_json::to_value(drata_etl::stats::ApiStats::default()).unwrap(),
+    }))
+    .unwrap();
+    staging.commit(&m).unwrap();
+}

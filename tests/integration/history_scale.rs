@@ -18,27 +18,13 @@
 //! ```
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use drata_etl::load::manifest::TableEntry;
-use drata_etl::load::{FileEntry, Manifest, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
+use drata_etl::load::{FileEntry, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
 use drata_etl::record::{BackgroundCheck, ComplianceCheck, Control, EnrichedPerson, FetchStatus, Person, Training};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::Path;
 
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn h(i: u64, salt: u64) -> u64 {
-    mix(mix(i) ^ salt)
-}
-
-fn id(i: u64) -> String {
-    format!("{:08x}-{:04x}-4000-8000-{:012x}", h(i, 1) as u32, (h(i, 2) & 0xffff), i)
-}
+use crate::analytics_scale::{h, id};
+use crate::common::commit_staged;
+use serde_json::json;
 
 const DEPTS: [&str; 8] = ["Engineering", "Security", "Sales", "Marketing", "Finance", "People", "Product", "IT"];
 const COURSES: [&str; 4] = ["Security Awareness", "Privacy Training", "Secure Coding", "Phishing"];
@@ -174,33 +160,14 @@ fn snapshot(root: &Path, at: DateTime<Utc>, d: i64, n: u64, days: i64) {
         .unwrap();
     }
     let ccw = writer::<ComplianceCheck>(&staging);
-    let mut files: Vec<(Table, Vec<FileEntry>)> = vec![
+    let files: Vec<(Table, Vec<FileEntry>)> = vec![
         (Table::Personnel, pw.finish().unwrap()),
         (Table::PersonnelTraining, tw.finish().unwrap()),
         (Table::PersonnelBackgroundChecks, cw.finish().unwrap()),
         (Table::Controls, ctl.finish().unwrap()),
         (Table::PersonnelComplianceChecks, ccw.finish().unwrap()),
     ];
-    files
-        .push((Table::PersonnelOrg, drata_etl::load::org::derive(&staging, &files, WriterOptions::default()).unwrap()));
-    let tables: BTreeMap<String, Value> = files
-        .into_iter()
-        .map(|(t, f)| {
-            let rows = f.iter().map(|f| f.rows).sum();
-            (t.name().to_string(), serde_json::to_value(TableEntry { rows, files: f }).unwrap())
-        })
-        .collect();
-    let run_at = key.run_at_rfc3339();
-    let m: Manifest = serde_json::from_value(json!({
-        "format_version": 1, "run_id": format!("history-{d}"), "snapshot_id": key.id, "snapshot_date": key.date.to_string(),
-        "run_at": run_at, "started_at": run_at, "finished_at": run_at, "tool_version": "history-scale",
-        "api_dialect": "guide", "base_url": "http://127.0.0.1", "tables": tables,
-        "listing": serde_json::to_value(drata_etl::stats::ListingStats::default()).unwrap(),
-        "enrichment": serde_json::to_value(drata_etl::stats::EnrichmentStats::default()).unwrap(),
-        "api": serde_json::to_value(drata_etl::stats::ApiStats::default()).unwrap(),
-    }))
-    .unwrap();
-    staging.commit(&m).unwrap();
+    commit_staged(staging, &key, files, &format!("history-{d}"), "history-scale");
 }
 
 #[test]
