@@ -111,7 +111,7 @@ impl<R: TableRow> TableWriter<R> {
         WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_1_0)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
-            .set_max_row_group_size(self.opts.row_group_rows)
+            .set_max_row_group_row_count(Some(self.opts.row_group_rows))
             .set_created_by(format!("drata-etl version {}", env!("CARGO_PKG_VERSION")))
             // A file read on its own (outside the Hive layout) still says whose it is.
             .set_key_value_metadata(
