@@ -110,6 +110,9 @@ pub struct RunArgs {
     /// Progress on stderr: auto (only when stderr is a terminal), always (plain lines when it is not), never.
     #[arg(long, env = "DRATA_ETL_PROGRESS", value_enum, default_value = "auto")]
     pub progress: ProgressMode,
+    /// parquet: Hive-partitioned Parquet with the tool's manifests; delta: the same files, and each table folder also a Delta Lake table (one Delta commit per snapshot; local output roots).
+    #[arg(long, env = "DRATA_ETL_TABLE_FORMAT", value_enum, default_value = "parquet")]
+    pub table_format: TableFormatArg,
     /// Write Prometheus textfile-collector metrics here (atomically) when the run ends, on success and on failure.
     #[arg(long, env = "DRATA_ETL_METRICS_FILE")]
     pub metrics_file: Option<PathBuf>,
@@ -194,6 +197,21 @@ pub enum SimDialectArg {
     Guide,
     V1,
     V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormatArg {
+    Parquet,
+    Delta,
+}
+
+impl TableFormatArg {
+    pub fn format(self) -> crate::load::TableFormat {
+        match self {
+            TableFormatArg::Parquet => crate::load::TableFormat::Parquet,
+            TableFormatArg::Delta => crate::load::TableFormat::Delta,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

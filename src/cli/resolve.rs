@@ -13,7 +13,7 @@ use crate::drata::retry::Backoff;
 use crate::drata::{ApiKey, ClientConfig};
 use crate::error::EtlError;
 use crate::extract::enrich::FailureBudget;
-use crate::load::WriterOptions;
+use crate::load::{TableFormat, WriterOptions};
 use crate::run::RunOptions;
 use crate::store::StoreOptions;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -315,6 +315,7 @@ pub fn run_options(s: RunSetup<'_>, t: &Tuning) -> Result<RunOptions, EtlError> 
         incremental: t.incremental.then_some(t.refresh_after),
         writer: WriterOptions::default(),
         api: s.api,
+        table_format: crate::load::TableFormat::Parquet,
     })
 }
 
@@ -359,7 +360,22 @@ pub fn from_run_args(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlEr
     };
     let mut opts = run_options(setup, &a.tuning)?;
     opts.page_size_given = !matches!(sources.get("page_size"), Source::Default | Source::Unset);
+    opts.table_format = table_format(a.table_format.format(), &opts.out)?;
     Ok(opts)
+}
+
+/// `--table-format` for this `--out`: exit 64 for a format this build lacks, or Delta on an
+/// object store (this version writes Delta logs to local folders only).
+pub fn table_format(format: TableFormat, out: &Path) -> Result<TableFormat, EtlError> {
+    let format = format.supported()?;
+    let text = out.to_string_lossy();
+    if format == TableFormat::Delta && text.contains("://") && !text.starts_with("file://") {
+        return Err(EtlError::usage(format!(
+            "--table-format delta writes to local output folders only in this version, not {text}; \
+             use a folder for --out, or --table-format parquet for an object store"
+        )));
+    }
+    Ok(format)
 }
 
 #[cfg(test)]
@@ -392,6 +408,23 @@ mod tests {
         assert_eq!(effective_base_url(mine, eu, &Source::Env("DRATA_BASE_URL".into())), mine);
         assert_eq!(effective_base_url(mine, eu, &Source::Unset), mine);
         assert_eq!(effective_base_url(DEFAULT_BASE_URL, None, &Source::Default), DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn table_formats() {
+        let local = Path::new("/srv/out");
+        assert_eq!(table_format(TableFormat::Parquet, Path::new("s3://b/p")).unwrap(), TableFormat::Parquet);
+        assert_eq!(table_format(TableFormat::Parquet, local).unwrap(), TableFormat::Parquet);
+        let delta = table_format(TableFormat::Delta, local);
+        if cfg!(feature = "delta") {
+            assert_eq!(delta.unwrap(), TableFormat::Delta);
+            assert_eq!(table_format(TableFormat::Delta, Path::new("file:///srv/out")).unwrap(), TableFormat::Delta);
+            let e = table_format(TableFormat::Delta, Path::new("s3://b/p")).unwrap_err();
+            assert_eq!(e.kind, crate::error::FailureKind::Usage);
+            assert!(e.message.contains("local output folders only"), "{}", e.message);
+        } else {
+            assert!(delta.unwrap_err().message.contains("built without the `delta` cargo feature"));
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `drata-etl list`: the committed snapshots under an output root (every workspace, or one),
 //! oldest first, with their row counts, files and size, as an aligned table or one JSON
-//! array. Only manifests count: a folder without one was never committed. Reads only.
+//! array. Only manifests count: a folder without one was never committed. On a Delta root
+//! (`--table-format delta`) it also names each table's Delta version, and in JSON, per
+//! snapshot, the version that added it. Reads only.
 
 use super::snapshots::{human_bytes, scan, workspace_arg, Snapshot};
 use crate::cli::{ListArgs, OutputFormat};
@@ -9,9 +11,34 @@ use crate::load::layout::Table;
 use crate::store::mirror::RootView;
 use std::fmt::Write;
 
-fn json(view: &RootView, s: &Snapshot) -> serde_json::Value {
+/// Per table: its Delta log's current version and, per snapshot id, the version that last
+/// added that snapshot's files. Empty when the root has no Delta log (or the build no Delta).
+type DeltaVersions = std::collections::BTreeMap<&'static str, (Option<u64>, std::collections::BTreeMap<String, u64>)>;
+
+#[cfg(feature = "delta")]
+async fn delta_versions(root: &std::path::Path) -> Result<DeltaVersions, EtlError> {
+    let mut out = DeltaVersions::new();
+    if crate::load::delta::log::any_log(root) {
+        for t in Table::ALL {
+            out.insert(t.name(), crate::load::delta::log::versions_by_snapshot(root, t).await?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(not(feature = "delta"))]
+async fn delta_versions(_root: &std::path::Path) -> Result<DeltaVersions, EtlError> {
+    Ok(DeltaVersions::new())
+}
+
+fn json(view: &RootView, s: &Snapshot, delta: &DeltaVersions) -> serde_json::Value {
     let m = &s.manifest;
+    let delta_versions: serde_json::Map<String, serde_json::Value> = delta
+        .iter()
+        .filter_map(|(t, (_, by_id))| by_id.get(&m.snapshot_id).map(|v| (t.to_string(), serde_json::Value::from(*v))))
+        .collect();
     serde_json::json!({
+        "delta_versions": if delta.is_empty() { serde_json::Value::Null } else { serde_json::Value::Object(delta_versions) },
         "workspace": m.workspace,
         "snapshot_id": m.snapshot_id,
         "snapshot_date": m.snapshot_date,
@@ -39,6 +66,7 @@ async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
     let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;
     let scan = scan(root)?;
+    let delta = delta_versions(root).await?;
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
     // Grouped by workspace; within one, the catalogue's order (the sort is stable).
@@ -51,7 +79,7 @@ async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
         tracing::warn!(path = %view.display(&u.path), error = %u.error, "manifest rejected, not listed; `drata-etl verify` reports it");
     }
     if args.format == OutputFormat::Json {
-        let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(&view, s)).collect();
+        let v: Vec<serde_json::Value> = chosen.iter().map(|s| json(&view, s, &delta)).collect();
         return Ok(format!("{}\n", serde_json::Value::Array(v)));
     }
     let mut rejected_lines = String::new();
@@ -97,6 +125,14 @@ async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
         workspaces.len(),
         human_bytes(total)
     );
+    if !delta.is_empty() {
+        // Which Delta version a reader pinning "the latest" gets, per table.
+        let versions: Vec<String> = delta
+            .iter()
+            .map(|(t, (v, _))| format!("{t} {}", v.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into())))
+            .collect();
+        let _ = writeln!(out, "table format: delta (versions: {})", versions.join(", "));
+    }
     out.push_str(&rejected_lines);
     Ok(out)
 }

@@ -13,6 +13,11 @@
 //!   partition folders of its id stay, the report names it and the field, and prune exits
 //!   65 after pruning the rest (what it names cannot be trusted to lie inside the root).
 //!
+//! - on a Delta root (`--table-format delta`), the snapshots to remove first leave each
+//!   table's Delta log in one commit of `Remove` actions, then their files are deleted (the
+//!   vacuum: Delta time travel to a version that still lists them then fails, as after
+//!   any vacuum).
+//!
 //! On an object store the same rules hold through the store's lease lock and a fresh mirror
 //! of its manifests (`crate::store`); deletions go to the store.
 
@@ -49,6 +54,46 @@ fn remove_partitions(parts: &[&Partition]) -> Result<(), EtlError> {
             let _ = std::fs::remove_dir(date_dir); // only succeeds when empty
         }
     }
+    Ok(())
+}
+
+/// On a Delta root: one Delta commit per table removing the snapshots about to go (so no
+/// Delta reader is left pointing at deleted files), before their manifests and files are
+/// deleted. Killed in between, the manifests still list them and the next run re-adds them.
+#[cfg(feature = "delta")]
+async fn delta_remove(
+    root: &Path,
+    ws: Option<&str>,
+    scan: &super::snapshots::Scan,
+    snaps: &[&Snapshot],
+    decisions: &[Option<String>],
+) -> Result<(), EtlError> {
+    if !crate::load::delta::log::any_log(root) {
+        return Ok(());
+    }
+    let going: std::collections::BTreeSet<&str> = snaps
+        .iter()
+        .zip(decisions)
+        .filter(|(_, keep)| keep.is_none())
+        .map(|(s, _)| s.manifest.snapshot_id.as_str())
+        .collect();
+    let staying: Vec<crate::load::Manifest> = scan
+        .snapshots
+        .iter()
+        .filter(|s| !(s.workspace() == ws && going.contains(s.manifest.snapshot_id.as_str())))
+        .map(|s| s.manifest.clone())
+        .collect();
+    crate::load::delta::log::sync(root, ws, &staying, "prune").await.map(|_| ())
+}
+
+#[cfg(not(feature = "delta"))]
+async fn delta_remove(
+    _root: &Path,
+    _ws: Option<&str>,
+    _scan: &super::snapshots::Scan,
+    _snaps: &[&Snapshot],
+    _decisions: &[Option<String>],
+) -> Result<(), EtlError> {
     Ok(())
 }
 
@@ -152,10 +197,9 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
             let scan = scan(root)?;
             let snaps = scan.of(ws);
             let n = snaps.len();
-            for (i, s) in snaps.iter().enumerate() {
+            let keep_reason = |i: usize, s: &Snapshot| {
                 let rank = n - 1 - i; // 0 = newest
-                let id = &s.manifest.snapshot_id;
-                let why_keep = if rank == 0 {
+                if rank == 0 {
                     Some("the latest".to_string())
                 } else if let Some(k) = args.keep {
                     (rank < k as usize).then(|| format!("one of the {k} newest"))
@@ -163,7 +207,15 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
                     (s.run_at >= c).then(|| format!("younger than {} days", args.keep_days.unwrap_or(0)))
                 } else {
                     Some("no retention rule".to_string())
-                };
+                }
+            };
+            let decisions: Vec<Option<String>> = snaps.iter().enumerate().map(|(i, s)| keep_reason(i, s)).collect();
+            if !args.dry_run && view.remote().is_none() && decisions.iter().any(Option::is_none) {
+                still_held(&held).await?;
+                delta_remove(root, ws, &scan, &snaps, &decisions).await?;
+            }
+            for (s, why_keep) in snaps.iter().zip(decisions) {
+                let id = &s.manifest.snapshot_id;
                 match why_keep {
                     Some(why) => {
                         kept += 1;

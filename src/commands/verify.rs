@@ -2,7 +2,9 @@
 //! (every file present, same size, same sha256, same row count, the table's schema) with
 //! `crate::load::verify`, plus what only shows across snapshots: manifests that no longer
 //! parse or fail validation (`Manifest::parse`: exit 65 naming the field) and partition
-//! folders without a manifest (glob readers would count them twice).
+//! folders without a manifest (glob readers would count them twice), and on a Delta root
+//! (`--table-format delta`) that each table's Delta log holds exactly the manifest-listed
+//! files (`crate::load::delta::log::check`).
 //!
 //! On an object store the manifests are mirrored and the chosen snapshots' files downloaded
 //! into a temporary folder first (`crate::store::mirror`). Reads only, takes no lock. Exit 0 when everything checked is intact, 65 listing the
@@ -127,6 +129,32 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
                 scope_label(scope.as_deref()),
                 o.path.strip_prefix(root).unwrap_or(&o.path).display()
             );
+        }
+    }
+    #[cfg(feature = "delta")]
+    if crate::load::delta::log::any_log(root) {
+        // The Delta logs follow the manifests: every listed file added as written, nothing
+        // else (a crash between a manifest and its Delta commit leaves the log behind).
+        let manifests: Vec<crate::load::Manifest> = scan.snapshots.iter().map(|s| s.manifest.clone()).collect();
+        for scope in &scopes {
+            if run_in_flight(root, scope.as_deref()) {
+                continue;
+            }
+            let label = scope_label(scope.as_deref());
+            let found = crate::load::delta::log::check(root, scope.as_deref(), &manifests).await?;
+            if found.is_empty() {
+                let _ = writeln!(out, "ok      Delta logs  {label}: every manifest-listed file added, none stale");
+            } else {
+                problems += found.len();
+                let _ = writeln!(
+                    out,
+                    "FAILED  Delta logs  {label}: {} problem(s); the next `drata-etl run --table-format delta` of this scope brings the logs up to date",
+                    found.len()
+                );
+                for p in found {
+                    let _ = writeln!(out, "          {p}");
+                }
+            }
         }
     }
     if problems == 0 {

@@ -7,10 +7,13 @@
 pub mod batch;
 pub mod catalogue;
 pub mod commit;
+#[cfg(feature = "delta")]
+pub mod delta;
 pub mod layout;
 pub mod manifest;
 pub mod org;
 pub mod previous;
+pub mod table_format;
 pub mod verify;
 pub mod writer;
 
@@ -19,4 +22,5 @@ pub use catalogue::{Catalogue, Snapshot};
 pub use commit::{OutputRoot, Recovery, Staging};
 pub use layout::{SnapshotKey, Table};
 pub use manifest::{FileEntry, Manifest};
+pub use table_format::TableFormat;
 pub use writer::{TableWriter, WriterOptions};

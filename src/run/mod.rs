@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub writer: WriterOptions,
     /// `--api`: the dialect to speak, or `None` to detect it in the preflight.
     pub api: ApiChoice,
+    /// `--table-format`: with `Delta`, each table's Delta log follows the manifests.
+    pub table_format: crate::load::TableFormat,
 }
 
 /// What a run did; printed as the last stdout line and embedded in the manifest.
@@ -82,6 +84,9 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental: Option<IncrementalStats>,
     pub api: ApiStats,
+    /// `--table-format delta`: each table's Delta version after the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Vec<crate::load::table_format::TableVersion>>,
 }
 
 enum ToWriter {
@@ -153,6 +158,10 @@ pub async fn run(
         r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some(), &deadline) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
     };
+    if let Err(e) = opts.table_format.prepare(target.local_root(), opts.workspace.as_deref()).await {
+        target.close().await;
+        return Err(e);
+    }
     let result =
         run_locked(&opts, progress, &target, &client, dialect, &key, &run_id, started, clock, &deadline, shutdown)
             .await;
@@ -245,6 +254,7 @@ async fn run_locked(
                 .bound_with("applying the commit in the store", crate::deadline::ROLLS_FORWARD, target.apply(&manifest))
                 .await?;
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
+            let delta = opts.table_format.publish(target.local_root(), key.workspace.as_deref(), run_id).await?;
             Ok(RunSummary {
                 status: "ok",
                 exit_code: 0,
@@ -264,6 +274,7 @@ async fn run_locked(
                 enrichment: tally.enrichment,
                 incremental: tally.incremental,
                 api,
+                delta,
             })
         }
         Err(e) => {

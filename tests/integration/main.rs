@@ -21,6 +21,8 @@ mod analytics_scale;
 mod crash_e2e;
 mod dbt_e2e;
 mod deadline_e2e;
+#[cfg(feature = "delta")]
+mod delta_e2e;
 mod dialects_e2e;
 #[cfg(feature = "analytics")]
 mod history_e2e;

@@ -1,0 +1,355 @@
+//! The Delta log of each table folder, through delta-rs (`deltalake-core`, without its
+//! DataFusion engine): create a table with the first snapshot's files, commit a `Plan`
+//! (`super::plan`) as one Delta version, read which files the log holds.
+//!
+//! A table is created in the same commit as its first files (version 0 holds data), so
+//! every Delta version is one step of the manifests: a snapshot added, replaced or pruned.
+//! A table created by an older version of the tool gains the columns appended since (an
+//! `AddColumn` commit before the data commit); a table whose partition columns are not this
+//! scope's (a root that mixes labelled and unlabelled runs) is a usage error (exit 64).
+
+use super::{partition_columns, HeldFile, Plan, WORKSPACE_COLUMN};
+use crate::error::{EtlError, FailureKind};
+use crate::load::batch::schema_for;
+use crate::load::layout::Table;
+use crate::load::manifest::Manifest;
+use crate::load::table_format::TableVersion;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::{Action, Add, StructField, StructType};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The key of the commit metadata naming what the commit did in the tool's terms.
+const COMMIT_KEY: &str = "drataEtl";
+/// Concurrent writers of the same log (runs of different workspaces sharing a root) retry
+/// this often before the run fails as temporary (75).
+const MAX_COMMIT_RETRIES: usize = 15;
+
+
+fn table_dir(root: &Path, table: Table) -> PathBuf {
+    root.join(table.name())
+}
+
+fn table_url(root: &Path, table: Table) -> Result<Url, EtlError> {
+    let abs = std::path::absolute(root).map_err(|e| {
+        EtlError::cannot_write(format!("cannot resolve the output root {}: {e}", root.display()))
+    })?;
+    Url::from_directory_path(abs.join(table.name()))
+        .map_err(|_| EtlError::cannot_write(format!("{} cannot be named as a file URL", root.display())))
+}
+
+fn delta_err(table: Table, root: &Path, what: &str, e: DeltaTableError) -> EtlError {
+    let shown = table_dir(root, table).display().to_string();
+    let kind = match &e {
+        DeltaTableError::Transaction { .. } | DeltaTableError::VersionAlreadyExists(_) => FailureKind::Temporary,
+        DeltaTableError::InvalidJsonLog { .. } | DeltaTableError::InvalidStatsJson { .. } => FailureKind::DataInvalid,
+        _ => FailureKind::CannotWrite,
+    };
+    EtlError::new(
+        kind,
+        format!(
+            "Delta log of {shown}: cannot {what}: {e}. The snapshot itself is committed (its manifest is written); \
+             the next run with --table-format delta brings the Delta log up to date"
+        ),
+    )
+}
+
+/// The table's log, loaded; `None` when the folder holds no Delta table yet.
+async fn open(root: &Path, table: Table) -> Result<Option<DeltaTable>, EtlError> {
+    if !table_dir(root, table).join("_delta_log").is_dir() {
+        return Ok(None);
+    }
+    let url = table_url(root, table)?;
+    let mut t = DeltaTableBuilder::from_url(url)
+        .and_then(|b| b.build())
+        .map_err(|e| delta_err(table, root, "open the table", e))?;
+    match t.load().await {
+        Ok(()) => Ok(Some(t)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(delta_err(table, root, "read the log", e)),
+    }
+}
+
+/// The table's partition columns as its log declares them.
+fn partitioning(t: &DeltaTable) -> Result<Vec<String>, DeltaTableError> {
+    Ok(t.snapshot()?.metadata().partition_columns().to_vec())
+}
+
+/// Exit 64 unless `t` is partitioned as this scope's runs write.
+fn check_partitioning(t: &DeltaTable, root: &Path, table: Table, labelled: bool) -> Result<(), EtlError> {
+    let have = partitioning(t).map_err(|e| delta_err(table, root, "read the table metadata", e))?;
+    let want = partition_columns(labelled);
+    if have != want {
+        return Err(EtlError::usage(format!(
+            "{} is a Delta table partitioned by ({}), but this run writes ({}): one output root \
+             cannot mix runs with and without --workspace in Delta format. Label every run \
+             (or none), or give the other kind its own --out",
+            table_dir(root, table).display(),
+            have.join(", "),
+            want.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Exit 64 when this run's Delta tables cannot take its snapshot: a table partitioned for
+/// the other kind of run, or (no log yet) committed snapshots of the other kind that the
+/// first Delta commit would have to leave out. Checked before the run lists anyone.
+pub async fn precheck(root: &Path, workspace: Option<&str>, manifests: &[Manifest]) -> Result<(), EtlError> {
+    let labelled = workspace.is_some();
+    for table in Table::ALL {
+        if let Some(t) = open(root, table).await? {
+            check_partitioning(&t, root, table, labelled)?;
+        }
+    }
+    if let Some(other) = manifests.iter().find(|m| m.workspace.is_some() != labelled) {
+        return Err(EtlError::usage(format!(
+            "{} holds snapshot {}{} committed {} --workspace; a Delta table has one partitioning, \
+             so one output root cannot mix runs with and without --workspace in Delta format. \
+             Label every run (or none), or give this kind of run its own --out",
+            root.display(),
+            other.snapshot_id,
+            other.workspace.as_deref().map(|w| format!(" of workspace {w}")).unwrap_or_default(),
+            if other.workspace.is_some() { "with" } else { "without" },
+        )));
+    }
+    Ok(())
+}
+
+/// Every column of `table` as a Delta field: the files' columns, then the partition
+/// columns (which the files do not hold; readers take them from the log).
+fn delta_fields(table: Table, labelled: bool) -> Result<Vec<StructField>, EtlError> {
+    let schema: StructType = schema_for(table)
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| EtlError::cannot_write(format!("the {} columns have no Delta type: {e}", table.name())))?;
+    let mut fields: Vec<StructField> = schema.fields().cloned().collect();
+    use deltalake_core::kernel::DataType;
+    if labelled {
+        fields.push(StructField::new(WORKSPACE_COLUMN, DataType::STRING, false));
+    }
+    fields.push(StructField::new(super::DATE_COLUMN, DataType::DATE, false));
+    fields.push(StructField::new(super::ID_COLUMN, DataType::STRING, false));
+    Ok(fields)
+}
+
+/// The log's files of one scope (a labelled root's other workspaces are not this run's).
+fn held_files(t: &DeltaTable, workspace: Option<&str>) -> Result<Vec<HeldFile>, DeltaTableError> {
+    let state = t.snapshot()?;
+    let mut out = Vec::new();
+    for f in state.log_data().iter() {
+        let ws = f.partition_values_map().get(WORKSPACE_COLUMN).cloned().flatten();
+        if ws.as_deref() != workspace {
+            continue;
+        }
+        out.push(HeldFile { path: f.path().to_string(), size: f.size(), modification_time: f.modification_time(), workspace: ws });
+    }
+    Ok(out)
+}
+
+fn add_action(f: &super::WantedFile) -> Action {
+    Action::Add(Add {
+        path: f.path.clone(),
+        partition_values: f.partition.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+        size: f.size,
+        modification_time: f.modification_time,
+        data_change: true,
+        stats: Some(f.stats()),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    })
+}
+
+fn commit_properties(plan: &Plan, run_id: &str) -> CommitProperties {
+    let info = serde_json::json!({
+        "runId": run_id,
+        "snapshotsAdded": plan.snapshots(),
+        "filesAdded": plan.add.len(),
+        "filesRemoved": plan.remove.len(),
+    });
+    CommitProperties::default()
+        .with_metadata([(COMMIT_KEY.to_string(), info)])
+        .with_max_retries(MAX_COMMIT_RETRIES)
+        // No checkpoint files or log clean-up: the log stays a plain list of JSON commits
+        // that `verify` can read whole, and time travel keeps every version.
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+}
+
+/// Bring every table's log of `workspace`'s scope in line with its committed manifests, one
+/// Delta commit per table that needs one. `run_id` is recorded in each commit's metadata.
+pub async fn sync(
+    root: &Path,
+    workspace: Option<&str>,
+    manifests: &[Manifest],
+    run_id: &str,
+) -> Result<Vec<TableVersion>, EtlError> {
+    let labelled = workspace.is_some();
+    let scope = super::of_scope(manifests, workspace);
+    let mut out = Vec::new();
+    for table in Table::ALL {
+        let wanted = super::wanted(table, &scope);
+        let existing = open(root, table).await?;
+        let Some(mut t) = existing else {
+            if wanted.is_empty() && scope.iter().all(|m| !m.tables.contains_key(table.name())) {
+                out.push(TableVersion { table: table.name().into(), version: None, added: 0, removed: 0 });
+                continue;
+            }
+            let plan = Plan { add: wanted, remove: Vec::new() };
+            let added = plan.add.len();
+            let t = deltalake_core::operations::create::CreateBuilder::new()
+                .with_location(table_url(root, table)?.to_string())
+                .with_table_name(table.name())
+                .with_columns(delta_fields(table, labelled)?)
+                .with_partition_columns(partition_columns(labelled))
+                .with_actions(plan.add.iter().map(add_action))
+                .with_commit_properties(commit_properties(&plan, run_id))
+                .await
+                .map_err(|e| delta_err(table, root, "create the table", e))?;
+            out.push(TableVersion { table: table.name().into(), version: t.version(), added, removed: 0 });
+            continue;
+        };
+        check_partitioning(&t, root, table, labelled)?;
+        let held = held_files(&t, workspace).map_err(|e| delta_err(table, root, "list the table's files", e))?;
+        let plan = super::plan(wanted, &held);
+        if plan.is_empty() {
+            out.push(TableVersion { table: table.name().into(), version: t.version(), added: 0, removed: 0 });
+            continue;
+        }
+        t = add_missing_columns(t, root, table, labelled, run_id).await?;
+        let removes: BTreeMap<&str, ()> = plan.remove.iter().map(|p| (p.as_str(), ())).collect();
+        let state = t.snapshot().map_err(|e| delta_err(table, root, "read the table state", e))?;
+        let mut actions: Vec<Action> = state
+            .log_data()
+            .iter()
+            .filter(|f| removes.contains_key(f.path().as_ref()))
+            .map(|f| Action::Remove(f.remove_action(true)))
+            .collect();
+        actions.extend(plan.add.iter().map(add_action));
+        let op = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(partition_columns(labelled)),
+            predicate: None,
+        };
+        let done = CommitBuilder::from(commit_properties(&plan, run_id))
+            .with_actions(actions)
+            .build(Some(state), t.log_store(), op)
+            .await
+            .map_err(|e| delta_err(table, root, "commit", e))?;
+        out.push(TableVersion {
+            table: table.name().into(),
+            version: Some(done.version()),
+            added: plan.add.len(),
+            removed: plan.remove.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// A table created by an older version of the tool lacks the columns appended since: add
+/// them (a commit of its own, before the data) so the new files' columns are in the schema.
+async fn add_missing_columns(
+    t: DeltaTable,
+    root: &Path,
+    table: Table,
+    labelled: bool,
+    run_id: &str,
+) -> Result<DeltaTable, EtlError> {
+    let have = t.snapshot().map_err(|e| delta_err(table, root, "read the schema", e))?.schema();
+    let missing: Vec<StructField> =
+        delta_fields(table, labelled)?.into_iter().filter(|f| have.field(f.name()).is_none()).collect();
+    if missing.is_empty() {
+        return Ok(t);
+    }
+    let props = CommitProperties::default()
+        .with_metadata([(COMMIT_KEY.to_string(), serde_json::json!({ "runId": run_id, "columnsAdded": true }))])
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false));
+    t.add_columns()
+        .with_fields(missing)
+        .with_commit_properties(props)
+        .await
+        .map_err(|e| delta_err(table, root, "add the columns appended since the table was created", e))
+}
+
+/// What `verify` and `list` need of one table's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogState {
+    pub version: u64,
+    /// Files the log holds for this scope, by path relative to the table folder.
+    pub files: Vec<HeldFile>,
+}
+
+/// The table's log state for one scope; `None` when it has no log.
+pub async fn state(root: &Path, table: Table, workspace: Option<&str>) -> Result<Option<LogState>, EtlError> {
+    let Some(t) = open(root, table).await? else { return Ok(None) };
+    let files = held_files(&t, workspace).map_err(|e| delta_err(table, root, "list the table's files", e))?;
+    Ok(Some(LogState { version: t.version().unwrap_or(0), files }))
+}
+
+/// Whether any table under `root` has a Delta log (so maintenance commands keep it in step).
+pub fn any_log(root: &Path) -> bool {
+    Table::ALL.iter().any(|t| table_dir(root, *t).join("_delta_log").is_dir())
+}
+
+/// The problems `verify` reports for one scope: files the manifests list that the log does
+/// not hold as written (or at all), files it holds that no manifest lists.
+pub async fn check(root: &Path, workspace: Option<&str>, manifests: &[Manifest]) -> Result<Vec<String>, EtlError> {
+    let scope = super::of_scope(manifests, workspace);
+    let mut problems = Vec::new();
+    for table in Table::ALL {
+        let wanted = super::wanted(table, &scope);
+        let Some(st) = state(root, table, workspace).await? else {
+            if !wanted.is_empty() {
+                problems.push(format!("{}: no Delta log, but the manifests list {} files", table.name(), wanted.len()));
+            }
+            continue;
+        };
+        let plan = super::plan(wanted, &st.files);
+        for f in &plan.add {
+            problems.push(format!(
+                "{}/{}: listed by the manifest of snapshot {} but not added to the Delta log (version {}) as written",
+                table.name(),
+                f.path,
+                f.snapshot_id,
+                st.version
+            ));
+        }
+        for p in &plan.remove {
+            problems.push(format!(
+                "{}/{p}: in the Delta log (version {}) but listed by no manifest",
+                table.name(),
+                st.version
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// For each snapshot id of `table`'s log: the latest version whose commit added its files
+/// (read from the commit metadata the tool records). Versions are counted down from the
+/// current one: the tool writes no checkpoints and never cleans the log, so every commit
+/// since version 0 is there.
+pub async fn versions_by_snapshot(root: &Path, table: Table) -> Result<(Option<u64>, BTreeMap<String, u64>), EtlError> {
+    let Some(t) = open(root, table).await? else { return Ok((None, BTreeMap::new())) };
+    let current = t.version().unwrap_or(0);
+    let infos: Vec<_> =
+        t.history(None).try_collect().await.map_err(|e| delta_err(table, root, "read the history", e))?;
+    let mut out = BTreeMap::new();
+    for (i, info) in infos.iter().enumerate() {
+        let Some(version) = current.checked_sub(i as u64) else { break };
+        let added = info.info.get(COMMIT_KEY).and_then(|v| v.get("snapshotsAdded")).and_then(|v| v.as_array());
+        for id in added.into_iter().flatten().filter_map(|v| v.as_str()) {
+            out.entry(id.to_string()).or_insert(version);
+        }
+    }
+    Ok((Some(current), out))
+}

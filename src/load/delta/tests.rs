@@ -1,0 +1,113 @@
+//! Unit tests of `load::delta`'s planning: paths, partition values, stats, and the one
+//! commit that replaces a rerun's files.
+
+use super::*;
+use crate::load::manifest::{FileEntry, TableEntry};
+use crate::stats::{ApiStats, EnrichmentStats, ListingStats};
+
+fn manifest(workspace: Option<&str>, id: &str, finished_at: &str, files: &[(u64, u64)]) -> Manifest {
+    let date = format!("{}-{}-{}", &id[0..4], &id[4..6], &id[6..8]);
+    let ws = workspace.map(|w| format!("workspace={w}/")).unwrap_or_default();
+    let entries = files
+        .iter()
+        .enumerate()
+        .map(|(n, (rows, bytes))| FileEntry {
+            path: format!("personnel/{ws}snapshot_date={date}/snapshot_id={id}/part-{n:05}.parquet"),
+            rows: *rows,
+            bytes: *bytes,
+            sha256: "00".repeat(32),
+        })
+        .collect();
+    Manifest {
+        format_version: 1,
+        run_id: "0123abcd".into(),
+        snapshot_id: id.into(),
+        snapshot_date: date,
+        workspace: workspace.map(str::to_owned),
+        run_at: String::new(),
+        started_at: String::new(),
+        finished_at: finished_at.into(),
+        tool_version: "t".into(),
+        api_dialect: "guide".into(),
+        base_url: String::new(),
+        tables: [("personnel".to_string(), TableEntry { rows: files.iter().map(|f| f.0).sum(), files: entries })]
+            .into(),
+        listing: ListingStats::default(),
+        enrichment: EnrichmentStats::default(),
+        incremental: None,
+        api: ApiStats::default(),
+    }
+}
+
+fn held(w: &WantedFile) -> HeldFile {
+    HeldFile { path: w.path.clone(), size: w.size, modification_time: w.modification_time, workspace: None }
+}
+
+#[test]
+fn partition_columns_follow_the_layouts_levels() {
+    assert_eq!(partition_columns(false), ["snapshot_date", "snapshot_id"]);
+    assert_eq!(partition_columns(true), ["workspace", "snapshot_date", "snapshot_id"]);
+}
+
+#[test]
+fn wanted_files_are_relative_to_the_table_with_their_partition_values_and_row_counts() {
+    let m = manifest(Some("acme"), "20260304T050607Z", "2026-03-04T05:07:00.250Z", &[(3, 100), (2, 90)]);
+    let w = wanted(Table::Personnel, &[&m]);
+    assert_eq!(w.len(), 2);
+    assert_eq!(w[1].path, "workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part-00001.parquet");
+    assert_eq!(
+        w[0].partition,
+        [
+            ("snapshot_date".to_string(), "2026-03-04".to_string()),
+            ("snapshot_id".to_string(), "20260304T050607Z".to_string()),
+            ("workspace".to_string(), "acme".to_string()),
+        ]
+        .into()
+    );
+    assert_eq!((w[0].size, w[0].rows, w[1].rows), (100, 3, 2));
+    assert_eq!(w[0].modification_time, 1_772_600_820_250);
+    assert_eq!(w[0].stats(), r#"{"numRecords":3}"#);
+    // A table the manifest does not have (an older snapshot) wants nothing.
+    assert!(wanted(Table::PersonnelPolicies, &[&m]).is_empty());
+}
+
+#[test]
+fn a_new_snapshot_is_only_added_and_an_unchanged_log_needs_no_commit() {
+    let a = manifest(None, "20260304T050607Z", "2026-03-04T05:07:00Z", &[(3, 100)]);
+    let b = manifest(None, "20260305T050607Z", "2026-03-05T05:07:00Z", &[(4, 120)]);
+    let held_a: Vec<HeldFile> = wanted(Table::Personnel, &[&a]).iter().map(held).collect();
+    let p = plan(wanted(Table::Personnel, &[&a, &b]), &held_a);
+    assert!(p.remove.is_empty());
+    assert_eq!(p.add.len(), 1);
+    assert_eq!(p.add[0].snapshot_id, "20260305T050607Z");
+    assert_eq!(p.snapshots().into_iter().collect::<Vec<_>>(), ["20260305T050607Z"]);
+    let held_ab: Vec<HeldFile> = wanted(Table::Personnel, &[&a, &b]).iter().map(held).collect();
+    assert!(plan(wanted(Table::Personnel, &[&a, &b]), &held_ab).is_empty());
+}
+
+#[test]
+fn a_rerun_re_adds_rewritten_paths_and_removes_the_ones_it_no_longer_writes() {
+    let first = manifest(None, "20260304T050607Z", "2026-03-04T05:07:00Z", &[(3, 100), (3, 100)]);
+    let rerun = manifest(None, "20260304T050607Z", "2026-03-04T06:00:00Z", &[(5, 100)]);
+    let held_first: Vec<HeldFile> = wanted(Table::Personnel, &[&first]).iter().map(held).collect();
+    let p = plan(wanted(Table::Personnel, &[&rerun]), &held_first);
+    // Same size, new commit time: re-added (no Remove of a path that is also added).
+    assert_eq!(p.add.len(), 1);
+    assert_eq!(p.add[0].path, "snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part-00000.parquet");
+    assert_eq!(p.add[0].rows, 5);
+    assert_eq!(p.remove, ["snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part-00001.parquet"]);
+}
+
+#[test]
+fn a_pruned_snapshot_is_removed_and_only_manifests_of_the_scope_count() {
+    let a = manifest(Some("acme"), "20260304T050607Z", "2026-03-04T05:07:00Z", &[(3, 100)]);
+    let b = manifest(Some("acme"), "20260305T050607Z", "2026-03-05T05:07:00Z", &[(4, 120)]);
+    let other = manifest(Some("beta"), "20260305T050607Z", "2026-03-05T05:07:00Z", &[(1, 10)]);
+    let all = [a.clone(), b.clone(), other];
+    assert_eq!(of_scope(&all, Some("acme")).len(), 2);
+    assert_eq!(of_scope(&all, None).len(), 0);
+    let held_ab: Vec<HeldFile> = wanted(Table::Personnel, &[&a, &b]).iter().map(held).collect();
+    let p = plan(wanted(Table::Personnel, &[&b]), &held_ab);
+    assert!(p.add.is_empty());
+    assert_eq!(p.remove, [wanted(Table::Personnel, &[&a])[0].path.clone()]);
+}
