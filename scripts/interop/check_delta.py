@@ -93,11 +93,10 @@ def main():
         files = listed.get(table, [])
         if files:
             con = duckdb.connect()
-            via_duckdb = pl.from_arrow(
-                con.execute(
-                    "SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true)", [files]
-                ).arrow()
-            )
+            listed_sql = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            via_duckdb = con.sql(
+                f"SELECT * FROM read_parquet([{listed_sql}], hive_partitioning = true, union_by_name = true)"
+            ).pl()
         else:
             via_duckdb = via_polars.clear()
         rows = {

@@ -11,16 +11,17 @@ use crate::load::layout::Table;
 use crate::store::mirror::RootView;
 use std::fmt::Write;
 
-/// Per table: its Delta log's current version and, per snapshot id, the version that last
-/// added that snapshot's files. Empty when the root has no Delta log (or the build no Delta).
-type DeltaVersions = std::collections::BTreeMap<&'static str, (Option<u64>, std::collections::BTreeMap<String, u64>)>;
+/// Per table (in `Table::ALL` order): its Delta log's current version and, per snapshot id,
+/// the version that last added that snapshot's files. Empty when the root has no Delta log
+/// (or the build no Delta).
+type DeltaVersions = Vec<(&'static str, (Option<u64>, std::collections::BTreeMap<String, u64>))>;
 
 #[cfg(feature = "delta")]
 async fn delta_versions(root: &std::path::Path) -> Result<DeltaVersions, EtlError> {
     let mut out = DeltaVersions::new();
     if crate::load::delta::log::any_log(root) {
         for t in Table::ALL {
-            out.insert(t.name(), crate::load::delta::log::versions_by_snapshot(root, t).await?);
+            out.push((t.name(), crate::load::delta::log::versions_by_snapshot(root, t).await?));
         }
     }
     Ok(out)
