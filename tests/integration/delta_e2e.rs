@@ -114,7 +114,8 @@ async fn delta_tables_follow_runs_reruns_verify_list_and_prune() {
     let r = delta_run(&grown, &out, T1, &[]).await;
     let v = versions(&r);
     assert_eq!(v["personnel"], 2);
-    let personnel = r.summary()["delta"].as_array().unwrap().iter().find(|t| t["table"] == "personnel").unwrap().clone();
+    let personnel =
+        r.summary()["delta"].as_array().unwrap().iter().find(|t| t["table"] == "personnel").unwrap().clone();
     assert_eq!((personnel["added"].as_u64(), personnel["removed"].as_u64()), (Some(1), Some(0)), "{personnel}");
     let report = readers(&out, &[]);
     assert_readers_agree(&report);
@@ -124,13 +125,19 @@ async fn delta_tables_follow_runs_reruns_verify_list_and_prune() {
     // verify checks the logs against the manifests; list names the versions.
     let r = etl(&["verify", "--out", out.to_str().unwrap(), "--snapshot", "all"]).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("ok      Delta logs  no workspace: every manifest-listed file added, none stale"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ok      Delta logs  no workspace: every manifest-listed file added, none stale"),
+        "{}",
+        r.stdout
+    );
     let r = etl(&["list", "--out", out.to_str().unwrap()]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("table format: delta (versions: personnel v2, personnel_training v2"), "{}", r.stdout);
     let r = etl(&["list", "--out", out.to_str().unwrap(), "--format", "json"]).await;
     let listed: Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    let dv = |id: &str| listed.as_array().unwrap().iter().find(|s| s["snapshot_id"] == id).unwrap()["delta_versions"].clone();
+    let dv = |id: &str| {
+        listed.as_array().unwrap().iter().find(|s| s["snapshot_id"] == id).unwrap()["delta_versions"].clone()
+    };
     assert_eq!(dv(ID1)["personnel"], 2);
     assert_eq!(dv(ID2)["personnel"], 1);
 
@@ -170,10 +177,12 @@ async fn delta_tables_follow_runs_reruns_verify_list_and_prune() {
 
     // The answers read the manifest-listed files: a Delta root is an ordinary root to them.
     #[cfg(feature = "analytics")]
-    for cmd in ["report", "diff", "history"] {
-        let r = etl(&[cmd, "--out", out.to_str().unwrap(), "--format", "json"]).await;
-        assert_eq!(r.code, 0, "{cmd}: {}\n{}", r.stdout, r.stderr);
-        assert!(r.stdout.contains(ID3), "{cmd} answers about the latest snapshot: {}", r.stdout);
+    for cmd in [&["report"][..], &["diff"], &["history", "trend"]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--out", out.to_str().unwrap()]);
+        let r = etl(&args).await;
+        assert_eq!(r.code, 0, "{cmd:?}: {}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(ID3), "{cmd:?} answers about the latest snapshot: {}", r.stdout);
     }
 }
 
@@ -189,14 +198,17 @@ async fn delta_output_files_are_the_parquet_layouts_files() {
     assert!(r.summary().get("delta").is_none(), "{}", r.stdout);
     // The format through the environment this time (flag, env and config key are one setting).
     let mut c = bin();
-    c.env("DRATA_ETL_TABLE_FORMAT", "delta").args(["run", "--base-url", &sim.base_url(), "--run-at", T1, "--out"]).arg(&delta);
+    c.env("DRATA_ETL_TABLE_FORMAT", "delta")
+        .args(["run", "--base-url", &sim.base_url(), "--run-at", T1, "--out"])
+        .arg(&delta);
     let r: Run = c.output().await.unwrap().into();
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The same files, each holding the same columns: no partition column inside (Delta
     // readers take those from the log, glob readers from the path).
     let files = |out: &Path| -> Vec<(String, Vec<String>)> {
         let m: Value =
-            serde_json::from_slice(&std::fs::read(out.join(format!("_snapshots/{ID1}/_manifest.json"))).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(out.join(format!("_snapshots/{ID1}/_manifest.json"))).unwrap())
+                .unwrap();
         let mut v: Vec<(String, Vec<String>)> = m["tables"]
             .as_object()
             .unwrap()
@@ -218,7 +230,8 @@ async fn delta_output_files_are_the_parquet_layouts_files() {
     assert_eq!(plain_files.len(), 10);
     for (path, cols) in &delta_files {
         assert!(
-            cols.contains(&"snapshot_at".to_string()) && !cols.iter().any(|c| c == "snapshot_date" || c == "snapshot_id"),
+            cols.contains(&"snapshot_at".to_string())
+                && !cols.iter().any(|c| c == "snapshot_date" || c == "snapshot_id"),
             "{path}: {cols:?}"
         );
     }
@@ -250,7 +263,11 @@ async fn delta_refuses_mixed_roots_and_object_stores() {
     assert_eq!(run_etl(&sim, &mixed, &["--run-at", T1, "--workspace", "acme"]).await.code, 0);
     let r = delta_run(&sim, &mixed, T2, &[]).await;
     assert_eq!(r.code, 64, "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("holds snapshot {ID1} of workspace acme committed with --workspace")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("holds snapshot {ID1} of workspace acme committed with --workspace")),
+        "{}",
+        r.stderr
+    );
     // ... but its labelled runs can: the first Delta commit takes the existing snapshot too.
     let r = delta_run(&sim, &mixed, T2, &["--workspace", "acme"]).await;
     let v = versions(&r);
@@ -260,7 +277,8 @@ async fn delta_refuses_mixed_roots_and_object_stores() {
     assert_eq!(by_snapshot(&report, "personnel"), serde_json::json!({ ID1: 5, ID2: 5 }));
 
     // Object stores: refused before anything is contacted.
-    let r = etl(&["run", "--base-url", &sim.base_url(), "--table-format", "delta", "--out", "s3://bucket/prefix"]).await;
+    let r =
+        etl(&["run", "--base-url", &sim.base_url(), "--table-format", "delta", "--out", "s3://bucket/prefix"]).await;
     assert_eq!(r.code, 64, "{}", r.stderr);
     assert!(r.stderr.contains("local output folders only"), "{}", r.stderr);
 }

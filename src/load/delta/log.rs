@@ -30,15 +30,13 @@ const COMMIT_KEY: &str = "drataEtl";
 /// this often before the run fails as temporary (75).
 const MAX_COMMIT_RETRIES: usize = 15;
 
-
 fn table_dir(root: &Path, table: Table) -> PathBuf {
     root.join(table.name())
 }
 
 fn table_url(root: &Path, table: Table) -> Result<Url, EtlError> {
-    let abs = std::path::absolute(root).map_err(|e| {
-        EtlError::cannot_write(format!("cannot resolve the output root {}: {e}", root.display()))
-    })?;
+    let abs = std::path::absolute(root)
+        .map_err(|e| EtlError::cannot_write(format!("cannot resolve the output root {}: {e}", root.display())))?;
     Url::from_directory_path(abs.join(table.name()))
         .map_err(|_| EtlError::cannot_write(format!("{} cannot be named as a file URL", root.display())))
 }
@@ -147,7 +145,12 @@ fn held_files(t: &DeltaTable, workspace: Option<&str>) -> Result<Vec<HeldFile>, 
         if ws.as_deref() != workspace {
             continue;
         }
-        out.push(HeldFile { path: f.path().to_string(), size: f.size(), modification_time: f.modification_time(), workspace: ws });
+        out.push(HeldFile {
+            path: f.path().to_string(),
+            size: f.size(),
+            modification_time: f.modification_time(),
+            workspace: ws,
+        });
     }
     Ok(out)
 }
