@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod org;
 pub mod previous;
 pub mod table_format;
+pub mod table_log;
 pub mod verify;
 pub mod writer;
 

@@ -5,7 +5,6 @@
 //! `delta` feature can say why it refuses the format instead of not knowing the word.
 
 use crate::error::EtlError;
-use std::path::Path;
 
 /// One table's Delta log after a run brought it up to date (in the run's summary line).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,44 +41,5 @@ impl TableFormat {
             ));
         }
         Ok(self)
-    }
-
-    /// Before a run lists anyone: exit 64 when this root's Delta tables cannot take the
-    /// run's snapshot (partitioned for the other kind of run; see `delta::log::precheck`).
-    /// Object stores are refused earlier, with the other settings (`cli::resolve`).
-    pub async fn prepare(self, root: &Path, workspace: Option<&str>) -> Result<(), EtlError> {
-        if self != TableFormat::Delta {
-            return Ok(());
-        }
-        #[cfg(feature = "delta")]
-        {
-            let manifests = super::catalogue::committed_manifests(root)?;
-            super::delta::log::precheck(root, workspace, &manifests).await?;
-        }
-        let _ = (root, workspace);
-        Ok(())
-    }
-
-    /// After the manifest is written: bring each table's format-specific log up to date
-    /// with the committed manifests (`None` for plain Parquet).
-    pub async fn publish(
-        self,
-        root: &Path,
-        workspace: Option<&str>,
-        run_id: &str,
-    ) -> Result<Option<Vec<TableVersion>>, EtlError> {
-        if self != TableFormat::Delta {
-            return Ok(None);
-        }
-        #[cfg(feature = "delta")]
-        {
-            let manifests = super::catalogue::committed_manifests(root)?;
-            return super::delta::log::sync(root, workspace, &manifests, run_id).await.map(Some);
-        }
-        #[allow(unreachable_code)]
-        {
-            let _ = (root, workspace, run_id);
-            Ok(None)
-        }
     }
 }

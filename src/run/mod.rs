@@ -158,7 +158,9 @@ pub async fn run(
         r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some(), &deadline) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
     };
-    if let Err(e) = opts.table_format.prepare(target.local_root(), opts.workspace.as_deref()).await {
+    if let Err(e) =
+        crate::load::table_log::prepare(opts.table_format, target.local_root(), opts.workspace.as_deref()).await
+    {
         target.close().await;
         return Err(e);
     }
@@ -254,7 +256,13 @@ async fn run_locked(
                 .bound_with("applying the commit in the store", crate::deadline::ROLLS_FORWARD, target.apply(&manifest))
                 .await?;
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
-            let delta = opts.table_format.publish(target.local_root(), key.workspace.as_deref(), run_id).await?;
+            let delta = crate::load::table_log::publish(
+                opts.table_format,
+                target.local_root(),
+                key.workspace.as_deref(),
+                run_id,
+            )
+            .await?;
             Ok(RunSummary {
                 status: "ok",
                 exit_code: 0,
