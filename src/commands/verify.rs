@@ -71,6 +71,8 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
     let mut out = String::new();
     let mut problems = 0usize;
     let mut bad_snapshots = 0usize;
+    // Problems of the Delta logs alone: the data is intact, the logs are behind.
+    let mut delta_problems = 0usize;
     for s in &chosen {
         let m = &s.manifest;
         let verified = verify_snapshot_report(root, m);
@@ -146,6 +148,7 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
                 let _ = writeln!(out, "ok      Delta logs  {label}: every manifest-listed file added, none stale");
             } else {
                 problems += found.len();
+                delta_problems += found.len();
                 let _ = writeln!(
                     out,
                     "FAILED  Delta logs  {label}: {} problem(s); the next `drata-etl run --table-format delta` of this scope brings the logs up to date",
@@ -160,6 +163,16 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
     if problems == 0 {
         let _ = writeln!(out, "verify: {} snapshot(s) under {} intact", chosen.len(), view.label());
         return Ok((out, None));
+    }
+    if delta_problems == problems {
+        let err = EtlError::new(
+            FailureKind::DataInvalid,
+            format!(
+                "verify: {problems} problem(s) under {}: every snapshot's files match its manifest, but the Delta logs do not list exactly those files (a run stopped between its manifest and its Delta commit). The next `drata-etl run --table-format delta` brings them up to date",
+                view.label()
+            ),
+        );
+        return Ok((out, Some(err)));
     }
     let err = EtlError::new(
         FailureKind::DataInvalid,

@@ -146,6 +146,7 @@ async fn delta_tables_follow_runs_reruns_verify_list_and_prune() {
     let r = etl(&["verify", "--out", out.to_str().unwrap(), "--snapshot", "all"]).await;
     assert_eq!(r.code, 65, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("FAILED  Delta logs  no workspace: 1 problem(s)"), "{}", r.stdout);
+    assert!(r.stderr.contains("the Delta logs do not list exactly those files"), "{}", r.stderr);
     assert!(
         r.stdout.contains(&format!(
             "personnel/snapshot_date=2026-03-01/snapshot_id={ID1}/part-00000.parquet: listed by the manifest of snapshot {ID1} but not added to the Delta log (version 1) as written"
