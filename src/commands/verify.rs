@@ -72,6 +72,7 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
     let mut problems = 0usize;
     let mut bad_snapshots = 0usize;
     // Problems of the Delta logs alone: the data is intact, the logs are behind.
+    #[cfg_attr(not(feature = "delta"), allow(unused_mut))]
     let mut delta_problems = 0usize;
     for s in &chosen {
         let m = &s.manifest;
