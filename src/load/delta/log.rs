@@ -356,3 +356,28 @@ pub async fn versions_by_snapshot(root: &Path, table: Table) -> Result<(Option<u
     }
     Ok((Some(current), out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake_core::kernel::{DataType, PrimitiveType};
+
+    #[test]
+    fn delta_columns_are_the_files_columns_then_the_partition_columns() {
+        let files = schema_for(Table::Personnel);
+        for labelled in [false, true] {
+            let fields = delta_fields(Table::Personnel, labelled).unwrap();
+            let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+            let file_names: Vec<&str> = files.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(names[..file_names.len()], file_names[..]);
+            let tail: Vec<&str> = names[file_names.len()..].to_vec();
+            assert_eq!(tail, partition_columns(labelled).iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        let fields = delta_fields(Table::Personnel, false).unwrap();
+        let of = |name: &str| fields.iter().find(|f| f.name() == name).unwrap().data_type().clone();
+        assert_eq!(of("snapshot_at"), DataType::Primitive(PrimitiveType::Timestamp));
+        assert_eq!(of("snapshot_date"), DataType::DATE);
+        assert_eq!(of("snapshot_id"), DataType::STRING);
+        assert_eq!(of("id"), DataType::STRING);
+    }
+}
