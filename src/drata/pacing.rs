@@ -396,7 +396,8 @@ impl Pacer {
             Some(r) => r.min(DECREASE * admitted.max(DECREASE * r)),
         }
         .max(MIN_RATE);
-        st.rate_at_decrease = st.rate.unwrap_or(admitted);
+        // (The first event's own measure is a burst's, not a pace: the rate set from it.)
+        st.rate_at_decrease = st.rate.unwrap_or(rate);
         let cost = st.refusals.cost(st.penalty, st.rate_at_decrease);
         st.refusals.on_event(now, st.rate_at_decrease, cost > 0.0);
         st.rate = Some(rate);

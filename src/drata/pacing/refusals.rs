@@ -24,6 +24,9 @@ const COSTLY: f64 = 0.25;
 const COSTLY_INTERVALS: f64 = 3.0;
 /// Probing backs off up to 2^this times its first interval.
 pub(super) const MAX_DOUBLINGS: u32 = 5;
+/// Each stretch keeps this share of the cost learnt before it (the cost is the limiter's,
+/// not one stretch's).
+const FORGET: f64 = 0.8;
 /// Each refusal in a costly stretch holds everyone back for this share of what is likely
 /// left of it (halving the overshoot when a window reopens sooner than its whole-second
 /// `Retry-After` says).
@@ -91,7 +94,9 @@ impl Refusals {
         let refused = self.refused_until.map_or(0.0, |t| t.duration_since(event).as_secs_f64());
         // A limiter that showed a costly stretch keeps that reputation for a while: one
         // cheap stretch (a fixed window that happened to roll over) does not make it a bucket.
-        self.last = if self.held { self.last.max(refused) } else { refused };
+        // A limiter that showed a costly stretch keeps that reputation for a while: one
+        // cheap stretch (a fixed window that happened to roll over) does not make it a bucket.
+        self.last = if self.held { self.last.max(refused) } else { refused.max(FORGET * self.last) };
         self.open = None;
         self.costly_closed = (self.last > COSTLY || self.held || penalty > 0.0).then_some(sent);
     }
