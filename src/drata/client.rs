@@ -219,23 +219,27 @@ impl DrataClient {
                 Ok(sent) => sent,
                 Err(past) => return Err(self.too_long_error(path, past.wait, "the API's rate limit")),
             };
-            let attempt = {
+            let (attempt, left) = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
                 // A global pause (an exhausted quota, a long Retry-After) that began while
-                // this request waited for a connection slot holds it back too.
-                if self.pacer.is_paused() {
+                // this request waited for a connection slot holds it back too, and so does a
+                // slowdown: sent at the old pace, it would only be refused.
+                if self.pacer.is_paused() || self.pacer.granted_before_slowdown(sent) {
                     continue;
                 }
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);
+                // When it actually leaves (its slot may have come long after its pace slot).
+                let left = Instant::now();
                 // The request timeout bounds one attempt; the run deadline bounds it too, so
                 // a body that stalls cannot carry the run past --deadline.
-                match self.cfg.deadline {
-                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone())).await {
+                let attempt = match self.cfg.deadline {
+                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone(), left)).await {
                         Ok(a) => a,
                         Err(_) => return Err(self.deadline_error(path)),
                     },
-                    None => self.send_once(url.clone()).await,
-                }
+                    None => self.send_once(url.clone(), left).await,
+                };
+                (attempt, left)
             };
             let (attempt, body, message) = attempt;
             let decision = classify(&attempt);
@@ -277,7 +281,7 @@ impl DrataClient {
                             None => jitter,
                         };
                         if reason == RetryReason::RateLimited {
-                            self.pacer.on_rate_limited(after.unwrap_or(wait), sent);
+                            self.pacer.on_rate_limited(after.unwrap_or(wait), sent, left);
                         }
                         let too_long = after.is_some_and(|a| a > self.cfg.max_wait);
                         if too_long || self.cfg.deadline.is_some_and(|d| Instant::now() + wait >= d) {
@@ -332,8 +336,8 @@ impl DrataClient {
         )
     }
 
-    /// One attempt: send, read the whole body, reduce to an `Attempt`.
-    async fn send_once(&self, url: Url) -> (Attempt, Option<serde_json::Value>, Option<String>) {
+    /// One attempt, leaving at `left`: send, read the whole body, reduce to an `Attempt`.
+    async fn send_once(&self, url: Url, left: Instant) -> (Attempt, Option<serde_json::Value>, Option<String>) {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, self.auth.clone());
         headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -373,7 +377,7 @@ impl DrataClient {
         if status == 429 {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         } else {
-            self.pacer.on_admitted();
+            self.pacer.on_admitted(left);
         }
         // A UTF-8 byte-order mark before the JSON (some Windows-hosted proxies add one) is not data.
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);

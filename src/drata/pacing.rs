@@ -23,12 +23,16 @@
 //!   slow start) of time spent held back, so a very low pace does not creep back one request
 //!   at a time; and after 4 s without a 429 that rate doubles every 2 s (a limit that rose
 //!   is found within seconds). Growth is capped at four times what the server admits.
-//!   When 429s come with a long `Retry-After` (a global pause, below), each probe past the
-//!   limit costs everyone that pause: growth then slows so that climbing back a decrease
-//!   takes 20 pauses' worth of time (~5% of the run spent paused instead of ~half when a
-//!   server answers every 429 with `Retry-After: 5`), and the quiet-time speed-up waits as
-//!   long; and one decrease may go down to 0.9 x 0.7 of the pace instead of 0.9 x 0.9, since
-//!   each further step back under the limit would cost another pause.
+//!   When a refusal is costly (`refusals`: a penalty window refusing everyone, the rest
+//!   of a fixed window, a long `Retry-After`), each probe past the limit costs everyone
+//!   that stretch: growth then slows so that climbing back a decrease takes 20 stretches'
+//!   worth of time (doubling with each costly event at the same pace), the quiet-time
+//!   speed-up waits as long, and an event paces at 95% of the rate the server sustains
+//!   (`Refusals::sustained`) rather than 90% of its last two seconds.
+//! - One event per refusal stretch: 429s for requests sent after an event are part of it
+//!   until something sent after it is admitted. The first 429 paces at the server's first
+//!   burst spread over the wait it asked for (not over the milliseconds the burst took).
+//!   A request granted before a slowdown asks again once it has a connection slot.
 //! - Known limits as a starting point: for Drata's own hosts (`documented_limit`) the
 //!   adaptive pace starts at the documented 500 requests/minute and holds there, without
 //!   probing, so a normal run sees no 429 (not even the first burst). A 429 ends it (the
@@ -43,13 +47,15 @@
 //!   of workers does not keep hitting a server that said "wait" (the client checks
 //!   `is_paused` again once a request has its connection slot, so requests that passed the
 //!   gate just before the pause wait too). Short
-//!   `Retry-After`s are honoured by the refused request alone; pausing everyone for them
-//!   would waste the server's refill.
+//!   `Retry-After`s are honoured by the refused request alone (pausing everyone for them
+//!   would waste a bucket's refill), except inside a costly stretch (`refusals`).
 //! - Shared between runs (`--shared-pace-file`, `shared`): every step below runs on one
 //!   state kept in a file under its lock, so several runs from one machine (one source IP,
 //!   one limit) pace as one client instead of each probing the limit on its own.
 
+mod refusals;
 mod shared;
+use refusals::Refusals;
 pub use shared::SharedPace;
 
 use std::collections::VecDeque;
@@ -67,6 +73,9 @@ const MIN_SPAN: Duration = Duration::from_millis(100);
 const MIN_SAMPLES: usize = 10;
 /// A congestion event paces at this fraction of the measured admitted rate.
 const DECREASE: f64 = 0.9;
+/// ... or this fraction when a refusal is costly (`refusals`): settle just under the limit,
+/// since every step further below it is paid for the whole time until the next probe.
+const COSTLY_DECREASE: f64 = 0.95;
 /// Growth of the pace per request sent: until the second congestion event, then after.
 const SLOW_START_GROWTH: f64 = 0.01;
 const PROBE_GROWTH: f64 = 0.001;
@@ -123,9 +132,22 @@ struct State {
     penalty: f64,
     /// The pace is a documented limit not yet contradicted by the server (no growth).
     known_start: bool,
+    /// What refusals cost and how often to probe (`refusals`).
+    refusals: Refusals,
 }
 
 impl State {
+    /// What the server admitted of a first burst: the responses counted since the first
+    /// request, spread over that span plus the wait the refusal asked for (a burst admitted
+    /// in a few milliseconds says nothing of a rate; the server's wait says how long it
+    /// takes to admit as much again).
+    fn burst_rate(&mut self, now: Instant, after: Duration) -> f64 {
+        let (rate, _) = self.admitted_rate(now);
+        let from = self.first_request.unwrap_or(now);
+        let count = rate * now.duration_since(from).clamp(MIN_SPAN, WINDOW).as_secs_f64();
+        count / (now.duration_since(from) + after).max(MIN_SPAN).as_secs_f64()
+    }
+
     /// Requests/s the server admitted over the last `WINDOW`, counted from the first 429 at
     /// the earliest (before it the server was spending its burst, which says nothing
     /// about its rate), or from the first request until then; and whether that is a
@@ -136,6 +158,9 @@ impl State {
             self.admitted.pop_front();
         }
         let from = self.first_limited.or(self.first_request).unwrap_or(now);
+        // Not across the last costly stretch: the time everyone waited it out is its cost,
+        // not a measure of the rate.
+        let from = from.max(self.refusals.costly_closed_at().unwrap_or(from));
         let counted = self.admitted.len() - self.admitted.partition_point(|t| *t < from);
         let elapsed = now.duration_since(from);
         let measured = counted >= MIN_SAMPLES || (self.first_limited.is_some() && elapsed >= WINDOW);
@@ -187,6 +212,7 @@ impl Pacer {
                 last_grant: None,
                 penalty: 0.0,
                 known_start: false,
+                refusals: Refusals::default(),
             }),
             shared: None,
         }
@@ -257,7 +283,8 @@ impl Pacer {
                             // time: climb back the last decrease in no less than
                             // `PENALTIES_PER_PROBE` of them, and wait that long before
                             // probing faster after a quiet spell.
-                            let climb = PENALTIES_PER_PROBE * st.penalty;
+                            let climb =
+                                PENALTIES_PER_PROBE * st.refusals.cost(st.penalty, rate) * st.refusals.backoff();
                             let per_sec_now = (rate * PROBE_GROWTH).max(PROBE_GROWTH_PER_SEC);
                             let slower = (climb * per_sec_now / DECREASE.recip().ln()).max(1.0);
                             let quiet = st.last_decrease.map_or(Duration::ZERO, |t| now.duration_since(t));
@@ -292,8 +319,9 @@ impl Pacer {
         }
     }
 
-    /// A response other than 429 arrived: the server admitted a request.
-    pub fn on_admitted(&self) {
+    /// A response other than 429 arrived: the server admitted the request that left at
+    /// `sent` (when it had its connection slot, not when `wait` granted its pace slot).
+    pub fn on_admitted(&self, sent: Instant) {
         if !self.adaptive {
             return;
         }
@@ -301,24 +329,33 @@ impl Pacer {
             let now = Instant::now();
             st.admitted.push_back(now);
             st.admitted_rate(now);
+            st.refusals.on_admitted(sent, st.penalty);
         })
     }
 
-    /// A 429 arrived with the server's requested wait, for a request sent at `sent` (what
-    /// `wait` returned).
-    pub fn on_rate_limited(&self, after: Duration, sent: Instant) {
+    /// A 429 arrived with the server's requested wait, for a request granted its pace slot
+    /// at `sent` (what `wait` returned) that left at `left` (when it had its connection).
+    pub fn on_rate_limited(&self, after: Duration, sent: Instant, left: Instant) {
         // (A long wait the server gave is already a global pause: `on_retry_after`.)
         if !self.adaptive {
             return;
         }
-        self.step(|st| self.rate_limited(st, after, sent))
+        self.step(|st| self.rate_limited(st, after, sent, left))
     }
 
-    fn rate_limited(&self, st: &mut State, after: Duration, sent: Instant) {
+    fn rate_limited(&self, st: &mut State, after: Duration, sent: Instant, left: Instant) {
         let now = Instant::now();
         st.penalty = if after > GLOBAL_PAUSE_OVER { after.as_secs_f64() } else { 0.0 };
-        // Sent before the last decrease: at the old pace, already answered for.
-        if st.last_decrease.is_some_and(|t| sent < t) {
+        // Sent before the last decrease: at the old pace, already answered for. Or part of
+        // the refusal stretch the last event began (nothing sent since has been admitted).
+        if st.last_decrease.is_some_and(|t| sent < t) || st.refusals.in_stretch() {
+            let held = st.paused_until > now;
+            let hold = st.refusals.on_refused(left, after, st.penalty, self.effective_rate(st).unwrap_or(0.0));
+            if let Some(hold) = hold.filter(|_| !held) {
+                // Refused again after a costly refusal: everyone waits the stretch out
+                // together instead of sending into it.
+                st.paused_until = st.paused_until.max(now + hold);
+            }
             return;
         }
         let (admitted, measured) = st.admitted_rate(now);
@@ -332,16 +369,25 @@ impl Pacer {
             // implies (one request per `after`, at most one a second).
             None => {
                 st.slow_start = true;
-                (admitted * DECREASE).max(1.0 / after.as_secs_f64().max(1.0))
+                let burst = st.burst_rate(now, after);
+                st.refusals.burst = st.admitted.len() as f64;
+                (admitted.min(burst) * DECREASE).max(1.0 / after.as_secs_f64().max(1.0))
             }
             // Faster than the server admits: just under what it admits, but at most two
             // decreases' worth at a time (the admitted rate undercounts the server after a
             // stretch of little demand; a pace still too high draws the next 429 soon).
             // Only a measured rate ends slow start: a few 429s early in a run (a gateway's
             // burst bucket) say little about the server's rate.
+            // A costly refusal (`refusals`): just under what the server sustains, measured
+            // over whole cycles (its pace alone, everything admitted up to the cliff, says
+            // little of that).
+            Some(r) if measured && st.refusals.cost(st.penalty, r) > 0.0 => {
+                st.slow_start = false;
+                COSTLY_DECREASE * r.min(st.refusals.sustained(admitted, now))
+            }
             Some(r) if r > admitted => {
                 st.slow_start &= !measured;
-                let step = if st.penalty > 0.0 { PENALTY_STEP } else { DECREASE };
+                let step = if st.refusals.cost(st.penalty, r) > 0.0 { PENALTY_STEP } else { DECREASE };
                 DECREASE * admitted.max(step * r)
             }
             // Not faster than it admitted lately: a bunch, not the pace (and unmeasured, at
@@ -350,13 +396,16 @@ impl Pacer {
             Some(r) => r.min(DECREASE * admitted.max(DECREASE * r)),
         }
         .max(MIN_RATE);
-        st.rate_at_decrease = st.rate.unwrap_or(admitted);
+        // (The first event's own measure is a burst's, not a pace: the rate set from it.)
+        st.rate_at_decrease = st.rate.unwrap_or(rate);
+        let cost = st.refusals.cost(st.penalty, st.rate_at_decrease);
+        st.refusals.on_event(now, st.rate_at_decrease, cost > 0.0);
         st.rate = Some(rate);
         st.first_limited.get_or_insert(now);
         st.last_decrease = Some(now);
         // The server's bucket is empty now: the next request keeps one interval's distance.
         st.next_slot = st.next_slot.max(now + Duration::from_secs_f64(1.0 / self.effective_rate(st).unwrap_or(rate)));
-        tracing::debug!(admitted, rate = st.rate, "rate limited: pacing adjusted");
+        tracing::debug!(admitted, rate = st.rate, cost, "rate limited: pacing adjusted");
     }
 
     /// A refusal asked to wait `after` (`Retry-After` on a 429, or on a 503: down for
@@ -391,6 +440,12 @@ impl Pacer {
         })
     }
 
+    /// Whether a request granted its pace slot at `sent` was granted at a pace since slowed
+    /// down: it waited for a connection while the server said "slower", so it asks again.
+    pub fn granted_before_slowdown(&self, sent: Instant) -> bool {
+        self.adaptive && self.step(|st| st.last_decrease.is_some_and(|t| sent < t))
+    }
+
     /// Whether every request is being held back now (`Retry-After` or an exhausted quota).
     pub fn is_paused(&self) -> bool {
         self.step(|st| st.paused_until > Instant::now())
@@ -401,5 +456,7 @@ impl Pacer {
     }
 }
 
+#[cfg(test)]
+mod shape_tests;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@
 //! logged once), never a panic or a rate nobody measured. The file holds no secret; it is
 //! created mode 600 so another user cannot steer the pace.
 
+use super::refusals::{Refusals, MAX_DOUBLINGS};
 use super::{State, MIN_RATE};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,15 @@ struct Wire {
     last_grant: Option<i64>,
     penalty: f64,
     known_start: bool,
+    // What refusals cost (`refusals`); absent from files of older versions.
+    #[serde(default)]
+    refusal_open: Option<i64>,
+    #[serde(default)]
+    refusal_last: f64,
+    #[serde(default)]
+    refusal_ceiling: f64,
+    #[serde(default)]
+    refusal_doublings: u32,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -183,15 +193,17 @@ impl SharedPace {
         if now - w.updated >= STALE.as_micros() as i64 {
             return Err("");
         }
-        let times = [w.next_slot, w.paused_until]
-            .into_iter()
-            .chain(w.admitted.iter().copied())
-            .chain([w.first_request, w.first_limited, w.last_decrease, w.last_grant].into_iter().flatten());
+        let times = [w.next_slot, w.paused_until].into_iter().chain(w.admitted.iter().copied()).chain(
+            [w.first_request, w.first_limited, w.last_decrease, w.last_grant, w.refusal_open].into_iter().flatten(),
+        );
         let rate_ok = |r: f64| r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r);
         if times.into_iter().any(|t| !plausible(t))
             || w.rate.is_some_and(|r| !rate_ok(r))
             || !(w.rate_at_decrease.is_finite() && (0.0..=MAX_RATE).contains(&w.rate_at_decrease))
             || !(w.penalty.is_finite() && (0.0..=PLAUSIBLE.as_secs_f64()).contains(&w.penalty))
+            || !(w.refusal_last.is_finite() && (0.0..=PLAUSIBLE.as_secs_f64()).contains(&w.refusal_last))
+            || !(w.refusal_ceiling.is_finite() && (0.0..=MAX_RATE).contains(&w.refusal_ceiling))
+            || w.refusal_doublings > MAX_DOUBLINGS
             || w.admitted.len() > 1_000_000
         {
             return Err("it holds values out of range");
@@ -215,6 +227,10 @@ impl SharedPace {
             last_grant: st.last_grant.map(u),
             penalty: st.penalty,
             known_start: st.known_start,
+            refusal_open: st.refusals.open.map(u),
+            refusal_last: st.refusals.last,
+            refusal_ceiling: st.refusals.ceiling,
+            refusal_doublings: st.refusals.doublings,
         }
     }
 
@@ -235,6 +251,18 @@ impl SharedPace {
             last_grant: w.last_grant.map(i),
             penalty: w.penalty,
             known_start: w.known_start,
+            refusals: Refusals {
+                open: w.refusal_open.map(i),
+                last: w.refusal_last,
+                ceiling: w.refusal_ceiling,
+                doublings: w.refusal_doublings,
+                refused_until: None,
+                held: false,
+                costly_closed: None,
+                burst: 0.0,
+                last_event: None,
+                admitted_since: 0.0,
+            },
         }
     }
 }
@@ -282,9 +310,9 @@ mod tests {
         assert_eq!(b.current_rate(), None, "unpaced until a 429");
         let sent = a.wait(None).await.unwrap();
         for _ in 0..20 {
-            a.on_admitted();
+            a.on_admitted(sent);
         }
-        a.on_rate_limited(Duration::from_secs(1), sent);
+        a.on_rate_limited(Duration::from_secs(1), sent, sent);
         let learned = a.current_rate().expect("paced after a 429");
         assert_eq!(b.current_rate(), Some(learned));
         // A long Retry-After pauses every run of the host, and only them.

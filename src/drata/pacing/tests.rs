@@ -61,15 +61,15 @@ async fn adaptive_rate_settles_under_the_admitted_rate_and_recovers() {
     let mut sent = Instant::now();
     for _ in 0..100 {
         sent = p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
         tokio::time::advance(Duration::from_millis(20)).await;
     }
-    p.on_rate_limited(Duration::from_millis(100), sent);
+    p.on_rate_limited(Duration::from_millis(100), sent, sent);
     let r1 = p.current_rate().unwrap();
     assert!((40.0..50.0).contains(&r1), "{r1}");
     // A burst of 429s from requests already in flight is one signal.
-    p.on_rate_limited(Duration::from_millis(100), sent);
-    p.on_rate_limited(Duration::from_millis(100), sent);
+    p.on_rate_limited(Duration::from_millis(100), sent, sent);
+    p.on_rate_limited(Duration::from_millis(100), sent, sent);
     assert_eq!(p.current_rate().unwrap(), r1);
     for _ in 0..200 {
         p.wait(None).await.unwrap();
@@ -82,7 +82,7 @@ async fn admitted(p: &Pacer, n: usize, every: Duration) -> Instant {
     let mut sent = Instant::now();
     for _ in 0..n {
         sent = p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
         tokio::time::advance(every).await;
     }
     sent
@@ -130,12 +130,12 @@ async fn against_saying(
         requests += 1;
         if server.admit() {
             admitted += u64::from(t0.elapsed() >= Duration::from_secs(secs - measure));
-            p.on_admitted();
+            p.on_admitted(Instant::now());
         } else {
             limited += 1;
             // As the client does: the wait first (a global pause when long), then the pace.
             p.on_retry_after(retry_after);
-            p.on_rate_limited(retry_after, sent);
+            p.on_rate_limited(retry_after, sent, sent);
         }
         // A request takes a little while; the next one is not sent in the same instant.
         tokio::time::advance(Duration::from_micros(500)).await;
@@ -163,20 +163,20 @@ async fn holds_a_token_bucket_limit_and_follows_it_when_it_moves() {
 async fn pace_above_the_admitted_rate_drops_under_it_and_growth_is_capped() {
     let p = Pacer::new(None, true);
     let sent = admitted(&p, 50, Duration::from_millis(20)).await;
-    p.on_rate_limited(Duration::from_secs(1), sent);
+    p.on_rate_limited(Duration::from_secs(1), sent, sent);
     // Slow start overshoots: the server admits only 25/s from here on.
     let mut sent = Instant::now();
     let mut next_admit = Instant::now();
     for _ in 0..400 {
         sent = p.wait(None).await.unwrap();
         if sent >= next_admit {
-            p.on_admitted();
+            p.on_admitted(Instant::now());
             next_admit += Duration::from_millis(40);
         }
     }
     let fast = p.current_rate().unwrap();
     assert!(fast <= MAX_OVER * 50.0 + 1e-9, "growth is capped by what the server admits: {fast}");
-    p.on_rate_limited(Duration::from_secs(1), sent);
+    p.on_rate_limited(Duration::from_secs(1), sent, sent);
     let slow = p.current_rate().unwrap();
     assert!(slow < fast && slow <= 0.9 * fast.max(50.0), "{fast} -> {slow}");
 }
@@ -186,12 +186,12 @@ async fn a_first_429_before_anything_was_admitted_does_not_stall_the_run() {
     let p = Pacer::new(None, true);
     let sent = p.wait(None).await.unwrap();
     // The previous run spent the server's bucket: the very first request is refused.
-    p.on_rate_limited(Duration::from_secs(1), sent);
+    p.on_rate_limited(Duration::from_secs(1), sent, sent);
     assert!(p.current_rate().unwrap() >= 1.0, "at least what Retry-After implies");
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(5) {
         p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
     }
     assert!(p.current_rate().unwrap() >= 8.0, "{:?}", p.current_rate());
 }
@@ -203,15 +203,15 @@ async fn a_few_early_429s_do_not_end_slow_start() {
     let p = Pacer::new(None, true);
     admitted(&p, 1, Duration::from_millis(5)).await;
     let sent = p.wait(None).await.unwrap();
-    p.on_rate_limited(Duration::ZERO, sent);
+    p.on_rate_limited(Duration::ZERO, sent, sent);
     let sent = p.wait(None).await.unwrap();
     tokio::time::advance(Duration::from_millis(5)).await;
-    p.on_rate_limited(Duration::ZERO, sent);
+    p.on_rate_limited(Duration::ZERO, sent, sent);
     let t0 = Instant::now();
     let mut sent = 0;
     while sent < 600 {
         p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
         sent += 1;
     }
     assert!(t0.elapsed() < Duration::from_secs(7), "600 requests took {:?}", t0.elapsed());
@@ -249,7 +249,7 @@ async fn a_documented_limit_paces_from_the_first_request_and_does_not_probe_past
     let t0 = Instant::now();
     for _ in 0..=100 {
         p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
     }
     // 100 intervals at 500/minute: 12 s, no first burst and no growth.
     let e = t0.elapsed().as_secs_f64();
@@ -284,17 +284,17 @@ async fn a_429_under_a_documented_limit_is_learnt_as_a_first_429() {
     // The server admits only ~4 requests/s.
     for _ in 0..8 {
         p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
         tokio::time::advance(Duration::from_millis(250)).await;
     }
     let sent = p.wait(None).await.unwrap();
-    p.on_rate_limited(Duration::from_secs(1), sent);
+    p.on_rate_limited(Duration::from_secs(1), sent, sent);
     let r = p.current_rate().unwrap();
     assert!(r < 500.0 / 60.0 && r > 2.0, "{r}");
     // From here it probes again (slow start), as after a first 429 anywhere.
     for _ in 0..20 {
         p.wait(None).await.unwrap();
-        p.on_admitted();
+        p.on_admitted(Instant::now());
     }
     assert!(p.current_rate().unwrap() > r, "{:?} vs {r}", p.current_rate());
 }
