@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub writer: WriterOptions,
     /// `--api`: the dialect to speak, or `None` to detect it in the preflight.
     pub api: ApiChoice,
+    /// Where OpenLineage events go (`None`: nowhere).
+    pub lineage: Option<crate::lineage::LineageOptions>,
 }
 
 /// What a run did; printed as the last stdout line and embedded in the manifest.
@@ -82,6 +84,9 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incremental: Option<IncrementalStats>,
     pub api: ApiStats,
+    /// The manifest committed (for the lineage event; the summary line does not repeat it).
+    #[serde(skip)]
+    pub committed: Arc<Manifest>,
 }
 
 enum ToWriter {
@@ -123,8 +128,38 @@ fn write_error(e: std::io::Error) -> EtlError {
 
 /// Run the whole pipeline once. The output root is locked for the duration. When
 /// `shutdown` completes first (a signal), the run stops taking work, commits nothing and
-/// fails with the kind `shutdown` returns.
+/// fails with the kind `shutdown` returns. OpenLineage START and COMPLETE/FAIL events are
+/// sent around it (`lineage`), whatever the outcome, without changing it.
 pub async fn run(
+    opts: RunOptions,
+    progress: &RunProgress,
+    shutdown: impl std::future::Future<Output = FailureKind>,
+) -> Result<RunSummary, EtlError> {
+    let lineage = crate::lineage::Lineage::start(
+        opts.lineage.as_ref(),
+        lineage_facts(&opts),
+        vec![opts.client.api_key.expose().to_string()],
+    );
+    let result = run_unobserved(opts, progress, shutdown).await;
+    lineage.finish(result.as_ref().map(|s| (&*s.committed, s.manifest.as_str()))).await;
+    result
+}
+
+fn lineage_facts(opts: &RunOptions) -> crate::lineage::event::RunFacts {
+    let key = SnapshotKey::from_run_at(opts.run_at);
+    crate::lineage::event::RunFacts {
+        namespace: opts.lineage.as_ref().map(|l| l.namespace.clone()).unwrap_or_default(),
+        workspace: opts.workspace.clone(),
+        base_url: opts.client.base_url.clone(),
+        out: opts.out.clone(),
+        snapshot_id: key.id.clone(),
+        snapshot_date: key.date.to_string(),
+        run_at: key.run_at_rfc3339(),
+        dialect: opts.api,
+    }
+}
+
+async fn run_unobserved(
     opts: RunOptions,
     progress: &RunProgress,
     shutdown: impl std::future::Future<Output = FailureKind>,
@@ -264,6 +299,7 @@ async fn run_locked(
                 enrichment: tally.enrichment,
                 incremental: tally.incremental,
                 api,
+                committed: Arc::new(manifest),
             })
         }
         Err(e) => {
