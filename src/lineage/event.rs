@@ -32,11 +32,8 @@ const NOMINAL_FACET: &str =
 const JOB_TYPE_FACET: &str = "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet";
 /// The run facet of this tool, described by `schemas/openlineage/DrataEtlRunFacet.json`.
 pub const RUN_FACET_KEY: &str = "drata_etl";
-const RUN_FACET: &str = concat!(
-    "urn:drata-etl:",
-    env!("CARGO_PKG_VERSION"),
-    ":schemas/openlineage/DrataEtlRunFacet.json#/$defs/DrataEtlRunFacet"
-);
+/// Its `$id` names the file; fields are only ever added (as table columns are).
+pub const RUN_FACET: &str = "urn:drata-etl:schemas/openlineage/DrataEtlRunFacet.json#/$defs/DrataEtlRunFacet";
 
 /// What is known of a run when it starts, and stays true to its end.
 #[derive(Debug, Clone)]

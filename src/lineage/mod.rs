@@ -107,7 +107,7 @@ impl Sink {
                 Ok(r) => Err(format!("the receiver answered HTTP {}", r.status().as_u16())),
                 Err(e) if e.is_timeout() => Err(format!("no answer within {}s", DELIVERY_TIMEOUT.as_secs())),
                 // Without the URL: it may carry credentials.
-                Err(e) => Err(e.without_url().to_string()),
+                Err(e) => Err(error_chain(&e.without_url())),
             };
             if let Err(why) = outcome {
                 self.warn(&self.warned_http, &display_url(url), &why);
@@ -122,13 +122,30 @@ impl Sink {
 
     /// One warning per target and run; later failures of the same target are logged at debug.
     fn warn(&self, flag: &AtomicBool, target: &str, why: &str) {
-        let why = scrub(why, &self.secrets);
+        let mut secrets = self.secrets.clone();
+        if let Some((_, url)) = &self.http {
+            secrets.extend(url.password().map(str::to_string));
+            secrets.push(url.to_string());
+        }
+        let why = scrub(why, &secrets);
         if flag.swap(true, Ordering::Relaxed) {
             tracing::debug!(target_ = %target, reason = %why, "OpenLineage event not delivered");
         } else {
             tracing::warn!(to = %target, reason = %why, "OpenLineage event not delivered; the run's outcome is unaffected (check the receiver)");
         }
     }
+}
+
+/// An error and its causes ("error sending request: tcp connect error: Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// One event, one `write` of one line, so concurrent runs appending to one file interleave
@@ -139,9 +156,12 @@ fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
     f.write_all(format!("{line}\n").as_bytes())
 }
 
+/// Shorter "secrets" are not real keys (a test's `wrong`) and would mangle ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
 fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
+    for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
         out = out.replace(s.as_str(), "***");
     }
     out
@@ -240,7 +260,8 @@ mod tests {
 
     #[test]
     fn secrets_are_scrubbed() {
-        assert_eq!(scrub("key sk-123 echoed", &["sk-123".into(), String::new()]), "key *** echoed");
+        let secrets = ["sk-12345678".to_string(), String::new(), "wrong".into()];
+        assert_eq!(scrub("key sk-12345678 echoed: wrong", &secrets), "key *** echoed: wrong");
     }
 
     #[tokio::test]
@@ -258,8 +279,8 @@ mod tests {
             run_at: "2026-01-01T00:00:00Z".into(),
             dialect: None,
         };
-        let l = Lineage::start(Some(&opts), facts, vec!["sk-9".into()]);
-        let e = EtlError::new(crate::error::FailureKind::Auth, "the key sk-9 was refused");
+        let l = Lineage::start(Some(&opts), facts, vec!["sk-9-secret".into()]);
+        let e = EtlError::new(crate::error::FailureKind::Auth, "the key sk-9-secret was refused");
         l.finish(Err(&e)).await;
         let text = std::fs::read_to_string(&path).unwrap();
         let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -267,7 +288,7 @@ mod tests {
         assert_eq!(events[0]["eventType"], "START");
         assert_eq!(events[1]["eventType"], "FAIL");
         assert_eq!(events[0]["run"]["runId"], events[1]["run"]["runId"]);
-        assert!(!text.contains("sk-9"));
+        assert!(!text.contains("sk-9-secret"));
         assert_eq!(events[1]["run"]["facets"]["drata_etl"]["exitCode"], 77);
     }
 
