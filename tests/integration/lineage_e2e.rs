@@ -219,7 +219,7 @@ async fn a_receiver_gets_start_then_complete_naming_what_the_manifest_committed(
     let r = run(c).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(warnings(&r.stderr), 0, "{}", r.stderr);
-    let got = rx.got.lock().unwrap();
+    let got = std::mem::take(&mut *rx.got.lock().unwrap());
     let types: Vec<&str> = got.events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
     assert_eq!(types, ["START", "COMPLETE"]);
     // A URL without a path gets the OpenLineage HTTP transport's endpoint.
@@ -324,7 +324,7 @@ async fn a_failing_run_sends_fail_with_its_exit_code_and_keeps_it() {
     let r = run(c).await;
     assert_eq!(r.code, 77, "{}", r.stderr);
     assert_eq!(r.summary()["exit_code"], 77);
-    let got = rx.got.lock().unwrap();
+    let got = std::mem::take(&mut *rx.got.lock().unwrap());
     let types: Vec<&str> = got.events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
     assert_eq!(types, ["START", "FAIL"]);
     let fail = &got.events[1];
@@ -457,4 +457,66 @@ async fn config_show_lists_the_settings_without_url_credentials() {
     assert_eq!(s["openlineage_file"]["value"], "/var/log/ol.jsonl");
     assert_eq!(s["openlineage_namespace"]["value"], "drata-etl");
     assert_eq!(s["openlineage_namespace"]["source"], "default");
+}
+
+fn events_in(file: &Path) -> Vec<Value> {
+    std::fs::read_to_string(file).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The run's clean exits for a deadline and a signal send FAIL with their exit code (75).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_or_a_signal_ends_the_run_with_fail() {
+    let mut cfg = sim_config(300);
+    cfg.latency = Duration::from_millis(30);
+    let sim = start(cfg).await;
+    let tmp = tempfile::tempdir().unwrap();
+
+    // The deadline passes while the org table is derived (slowed far past it).
+    let file = tmp.path().join("deadline.jsonl");
+    let mut c = etl(
+        &sim.base_url(),
+        &tmp.path().join("out-d"),
+        &["--deadline", "3s", "--concurrency", "16", "--openlineage-file", file.to_str().unwrap()],
+    );
+    c.env("DRATA_ETL_TEST_SLOW_WRITE", "personnel_org:8000");
+    let r = run(c).await;
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    let events = events_in(&file);
+    let types: Vec<&str> = events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(types, ["START", "FAIL"]);
+    let f = &events[1]["run"]["facets"];
+    assert_eq!(f["drata_etl"]["exitCode"], 75);
+    assert_eq!(f["drata_etl"]["errorKind"], "temporary");
+    assert!(f["errorMessage"]["message"].as_str().unwrap().contains("--deadline"), "{}", f["errorMessage"]);
+    assert_valid(&events, tmp.path());
+
+    // SIGTERM once the run has begun writing (its staging folder exists: past the preflight,
+    // where the signal handler is installed), long before it could finish.
+    let file = tmp.path().join("signal.jsonl");
+    let out = tmp.path().join("out-s");
+    let mut c = etl(&sim.base_url(), &out, &["--concurrency", "2", "--openlineage-file", file.to_str().unwrap()]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let began = tokio::time::timeout(RUN_LIMIT, async {
+        loop {
+            let staged = std::fs::read_dir(out.join("_staging")).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if staged {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(began.is_ok(), "the run never began writing");
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let r: Run = tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await.unwrap().unwrap().into();
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    let events = events_in(&file);
+    let types: Vec<&str> = events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(types, ["START", "FAIL"]);
+    assert_eq!(events[1]["run"]["facets"]["drata_etl"]["exitCode"], 75);
+    assert!(manifests(&out).is_empty());
+    assert_valid(&events, tmp.path());
+    sim.shutdown().await;
 }
