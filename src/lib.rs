@@ -9,6 +9,7 @@
 //! - `run`: one run — preflight probe, extract, write, commit — bumping progress counters;
 //! - `drata` (HTTP, retry, pacing, dialects) -> `extract` (paging, enrichment) -> `load`
 //!   (Parquet, manifests, commit) -> `store` (object stores);
+//! - `lineage`: OpenLineage run events (START, COMPLETE/FAIL) a run sends;
 //! - `analyze` (Polars answers over committed snapshots), `sim` (the simulated API);
 //! - leaves everyone may use: `error`, `record`, `stats`, `deadline`, `redact`, `signals`,
 //!   `terminal`, `logging`.
@@ -21,6 +22,7 @@ pub mod deadline;
 pub mod drata;
 pub mod error;
 pub mod extract;
+pub mod lineage;
 pub mod load;
 pub mod logging;
 pub mod record;

@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Keys whose values are file paths (resolved against the config file's folder).
-const PATH_KEYS: [&str; 4] = ["out", "api_key_file", "metrics_file", "shared_pace_file"];
+const PATH_KEYS: [&str; 5] = ["out", "api_key_file", "metrics_file", "shared_pace_file", "openlineage_file"];
 /// Keys that would put a secret into the file.
 const SECRET_KEYS: [&str; 6] = ["api_key", "key", "drata_api_key", "token", "api_token", "bearer"];
 /// Arguments that are not settings.

@@ -120,6 +120,24 @@ pub struct RunArgs {
     pub tuning: Tuning,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub lineage: LineageArgs,
+}
+
+/// Where the run's OpenLineage events go (START, then COMPLETE or FAIL). Delivery never
+/// changes the run's outcome. A bearer token for the receiver comes only from the
+/// environment (DRATA_ETL_OPENLINEAGE_API_KEY), never a flag or the config file.
+#[derive(Debug, Args, Clone)]
+pub struct LineageArgs {
+    /// POST OpenLineage run events as JSON to this endpoint, e.g. http://marquez:5000/api/v1/lineage (a URL without a path gets /api/v1/lineage). A receiver that is down, slow (5s) or answers non-2xx gives a warning, never a failed run.
+    #[arg(long, env = "DRATA_ETL_OPENLINEAGE_URL")]
+    pub openlineage_url: Option<String>,
+    /// Append OpenLineage run events to this file, one JSON object per line (created if absent).
+    #[arg(long, env = "DRATA_ETL_OPENLINEAGE_FILE")]
+    pub openlineage_file: Option<PathBuf>,
+    /// The OpenLineage job namespace; the job is named after --workspace (else the API host).
+    #[arg(long, env = "DRATA_ETL_OPENLINEAGE_NAMESPACE", default_value = crate::lineage::DEFAULT_NAMESPACE)]
+    pub openlineage_namespace: String,
 }
 
 /// How to reach an object store when --out is s3://, gs:// or az:// (credentials never come

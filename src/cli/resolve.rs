@@ -7,12 +7,13 @@
 //! which settings came from it (for the key's precedence).
 
 use crate::cli::file::{Source, Sources};
-use crate::cli::{ConnectionArgs, Region, RunArgs, Tuning};
+use crate::cli::{ConnectionArgs, LineageArgs, Region, RunArgs, Tuning};
 use crate::drata::dialect::ApiChoice;
 use crate::drata::retry::Backoff;
 use crate::drata::{ApiKey, ClientConfig};
 use crate::error::EtlError;
 use crate::extract::enrich::FailureBudget;
+use crate::lineage::LineageOptions;
 use crate::load::{TableFormat, WriterOptions};
 use crate::run::RunOptions;
 use crate::store::StoreOptions;
@@ -316,6 +317,7 @@ pub fn run_options(s: RunSetup<'_>, t: &Tuning) -> Result<RunOptions, EtlError> 
         writer: WriterOptions::default(),
         api: s.api,
         table_format: crate::load::TableFormat::Parquet,
+        lineage: None,
     })
 }
 
@@ -361,6 +363,7 @@ pub fn from_run_args(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlEr
     let mut opts = run_options(setup, &a.tuning)?;
     opts.page_size_given = !matches!(sources.get("page_size"), Source::Default | Source::Unset);
     opts.table_format = table_format(a.table_format.format(), &opts.out)?;
+    opts.lineage = lineage_options(&a.lineage)?;
     Ok(opts)
 }
 
@@ -376,6 +379,31 @@ pub fn table_format(format: TableFormat, out: &Path) -> Result<TableFormat, EtlE
         )));
     }
     Ok(format)
+}
+
+/// `--openlineage-*` -> where events go; `None` when neither a URL nor a file is set.
+pub fn lineage_options(a: &LineageArgs) -> Result<Option<LineageOptions>, EtlError> {
+    let api_key = std::env::var(crate::lineage::API_KEY_ENV).ok().filter(|k| !k.trim().is_empty());
+    let url = a
+        .openlineage_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| LineageOptions::parse_url(u, api_key.is_some()))
+        .transpose()?;
+    let file = a.openlineage_file.clone().filter(|f| !f.as_os_str().is_empty());
+    if url.is_none() && file.is_none() {
+        return Ok(None);
+    }
+    let namespace = a.openlineage_namespace.trim();
+    if namespace.is_empty() {
+        return Err(EtlError::usage("--openlineage-namespace is empty; leave it unset for the default (drata-etl)"));
+    }
+    Ok(Some(LineageOptions {
+        url,
+        file,
+        namespace: namespace.to_string(),
+        api_key: api_key.map(|k| ApiKey::new(k.trim())),
+    }))
 }
 
 #[cfg(test)]

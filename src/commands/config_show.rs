@@ -40,12 +40,19 @@ pub fn config_show(args: &ConfigShowArgs, src: &Sources) -> Result<super::Outcom
 pub fn show(args: &ConfigShowArgs, src: &Sources) -> String {
     let keys = setting_keys();
     // The key command is shown as set, not spelled out: it may carry a token.
-    let masked = "***".to_string();
-    let values: Vec<(&String, Option<&String>)> = keys
+    // A receiver's URL may carry credentials or a token in its query: shown without them.
+    let values: Vec<(&String, Option<String>)> = keys
         .iter()
         .map(|k| {
-            let v = src.values.iter().find(|(id, _)| id == k).and_then(|(_, v)| v.as_ref());
-            (k, if k == "api_key_command" { v.map(|_| &masked) } else { v })
+            let v = src.values.iter().find(|(id, _)| id == k).and_then(|(_, v)| v.clone());
+            let v = match k.as_str() {
+                "api_key_command" => v.map(|_| "***".to_string()),
+                "openlineage_url" => v.map(|u| {
+                    url::Url::parse(&u).map_or_else(|_| "***".to_string(), |u| crate::redact::display_url(&u))
+                }),
+                _ => v,
+            };
+            (k, v)
         })
         .collect();
     let key = key_plan(&args.run.connection, src);
@@ -57,7 +64,7 @@ pub fn show(args: &ConfigShowArgs, src: &Sources) -> String {
         ShowFormat::Json => {
             let mut settings = serde_json::Map::new();
             for (k, v) in &values {
-                let value = v.map_or(serde_json::Value::Null, |t| {
+                let value = v.as_deref().map_or(serde_json::Value::Null, |t| {
                     serde_json::to_value(toml_value(t)).unwrap_or(serde_json::Value::Null)
                 });
                 settings.insert((*k).clone(), serde_json::json!({"value": value, "source": src.get(k).describe()}));

@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub api: ApiChoice,
     /// `--table-format`: with `Delta`, each table's Delta log follows the manifests.
     pub table_format: crate::load::TableFormat,
+    /// Where OpenLineage events go (`None`: nowhere).
+    pub lineage: Option<crate::lineage::LineageOptions>,
 }
 
 /// What a run did; printed as the last stdout line and embedded in the manifest.
@@ -87,6 +89,9 @@ pub struct RunSummary {
     /// `--table-format delta`: each table's Delta version after the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<Vec<crate::load::table_format::TableVersion>>,
+    /// The manifest committed (for the lineage event; the summary line does not repeat it).
+    #[serde(skip)]
+    pub committed: Arc<Manifest>,
 }
 
 enum ToWriter {
@@ -128,8 +133,38 @@ fn write_error(e: std::io::Error) -> EtlError {
 
 /// Run the whole pipeline once. The output root is locked for the duration. When
 /// `shutdown` completes first (a signal), the run stops taking work, commits nothing and
-/// fails with the kind `shutdown` returns.
+/// fails with the kind `shutdown` returns. OpenLineage START and COMPLETE/FAIL events are
+/// sent around it (`lineage`), whatever the outcome, without changing it.
 pub async fn run(
+    opts: RunOptions,
+    progress: &RunProgress,
+    shutdown: impl std::future::Future<Output = FailureKind>,
+) -> Result<RunSummary, EtlError> {
+    let lineage = crate::lineage::Lineage::start(
+        opts.lineage.as_ref(),
+        lineage_facts(&opts),
+        vec![opts.client.api_key.expose().to_string()],
+    );
+    let result = run_unobserved(opts, progress, shutdown).await;
+    lineage.finish(result.as_ref().map(|s| (&*s.committed, s.manifest.as_str()))).await;
+    result
+}
+
+fn lineage_facts(opts: &RunOptions) -> crate::lineage::event::RunFacts {
+    let key = SnapshotKey::from_run_at(opts.run_at);
+    crate::lineage::event::RunFacts {
+        namespace: opts.lineage.as_ref().map(|l| l.namespace.clone()).unwrap_or_default(),
+        workspace: opts.workspace.clone(),
+        base_url: opts.client.base_url.clone(),
+        out: opts.out.clone(),
+        snapshot_id: key.id.clone(),
+        snapshot_date: key.date.to_string(),
+        run_at: key.run_at_rfc3339(),
+        dialect: opts.api,
+    }
+}
+
+async fn run_unobserved(
     opts: RunOptions,
     progress: &RunProgress,
     shutdown: impl std::future::Future<Output = FailureKind>,
@@ -283,6 +318,7 @@ async fn run_locked(
                 incremental: tally.incremental,
                 api,
                 delta,
+                committed: Arc::new(manifest),
             })
         }
         Err(e) => {

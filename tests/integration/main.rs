@@ -33,6 +33,7 @@ mod incremental_e2e;
 mod interop;
 mod key_command_e2e;
 mod limiter_shapes_e2e;
+mod lineage_e2e;
 mod listing_behaviours;
 mod object_store_e2e;
 mod openapi_contract;
