@@ -250,6 +250,21 @@ impl<'a> Window<'a> {
         Ok(Some(rows.join(files.lazy(), [col(FILE)], [col(FILE)], JoinArgs::new(JoinType::Inner)).select(out)))
     }
 
+    /// The window's snapshots as a small frame: `snap` (position, 0 = oldest) and
+    /// `snapshot_date`, to date a position computed over integers.
+    pub(crate) fn snapshot_dates(&self) -> Result<LazyFrame, EtlError> {
+        let err = polars_err("the window's snapshots");
+        let snap: Vec<i32> = (0..self.selected.len() as i32).collect();
+        let days: Vec<i32> =
+            self.selected.iter().map(|m| date_of(m).map(days_since_epoch)).collect::<Result<_, _>>()?;
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("snap".into(), snap),
+            Column::new("snapshot_date".into(), days).cast(&DataType::Date).map_err(&err)?,
+        ])
+        .map_err(&err)?;
+        Ok(df.lazy())
+    }
+
     /// Nights the run cadence missed: consecutive snapshots further apart than 1.5 times
     /// the usual (median) interval. Needs three snapshots to know a cadence.
     pub fn gaps(&self) -> Result<Vec<Gap>, EtlError> {
