@@ -41,7 +41,8 @@ FROM read_json('_snapshots/**/_manifest.json', format = 'auto', maximum_object_s
         personnel STRUCT(files STRUCT(path VARCHAR)[]),
         personnel_training STRUCT(files STRUCT(path VARCHAR)[]),
         personnel_background_checks STRUCT(files STRUCT(path VARCHAR)[]),
-        personnel_compliance_checks STRUCT(files STRUCT(path VARCHAR)[]))'
+        personnel_compliance_checks STRUCT(files STRUCT(path VARCHAR)[]),
+        personnel_policies STRUCT(files STRUCT(path VARCHAR)[]))'
 });
 
 CREATE OR REPLACE TEMP VIEW history_files AS
@@ -52,7 +53,8 @@ JOIN (
         SELECT snapshot_id, workspace, 'personnel' AS tbl, tables.personnel.files AS files FROM history_manifests
         UNION ALL SELECT snapshot_id, workspace, 'personnel_training', tables.personnel_training.files FROM history_manifests
         UNION ALL SELECT snapshot_id, workspace, 'personnel_background_checks', tables.personnel_background_checks.files FROM history_manifests
-        UNION ALL SELECT snapshot_id, workspace, 'personnel_compliance_checks', tables.personnel_compliance_checks.files FROM history_manifests)
+        UNION ALL SELECT snapshot_id, workspace, 'personnel_compliance_checks', tables.personnel_compliance_checks.files FROM history_manifests
+        UNION ALL SELECT snapshot_id, workspace, 'personnel_policies', tables.personnel_policies.files FROM history_manifests)
 ) f ON f.snapshot_id = s.snapshot_id AND f.workspace IS NOT DISTINCT FROM s.workspace;
 
 CREATE OR REPLACE TEMP VIEW history_personnel AS
@@ -69,3 +71,19 @@ CREATE OR REPLACE TEMP VIEW history_background_checks AS
 SELECT b.* EXCLUDE (filename), f.snap, f.snapshot_id, f.snapshot_date
 FROM read_parquet('personnel_background_checks/**/*.parquet', filename = true, hive_partitioning = false, union_by_name = true) b
 JOIN history_files f ON f.tbl = 'personnel_background_checks' AND f.path = b.filename;
+
+-- Assigned policies (v2 runs of versions that record them): roots written by other runs may
+-- have no personnel_policies folder at all, and read_parquet fails on a pattern matching no
+-- file, so the view reads the folder only when the window's manifests list a file of it
+-- (else it is empty, with the columns the queries use).
+SET VARIABLE history_policies_source = (
+    SELECT CASE WHEN count(*) = 0
+        THEN 'SELECT CAST(NULL AS VARCHAR) AS personnel_id, CAST(NULL AS TIMESTAMPTZ) AS accepted_at, CAST(NULL AS VARCHAR) AS filename WHERE false'
+        ELSE 'SELECT personnel_id, accepted_at, filename FROM read_parquet(''personnel_policies/**/*.parquet'', filename = true, hive_partitioning = false, union_by_name = true)'
+    END
+    FROM history_files WHERE tbl = 'personnel_policies');
+
+CREATE OR REPLACE TEMP VIEW history_policies AS
+SELECT p.* EXCLUDE (filename), f.snap, f.snapshot_id, f.snapshot_date
+FROM query(getvariable('history_policies_source')) p
+JOIN history_files f ON f.tbl = 'personnel_policies' AND f.path = p.filename;

@@ -18,6 +18,7 @@
 #![cfg(feature = "analytics")]
 
 use crate::common::*;
+use drata_etl::sim::{SimConfig, SimDialect};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -150,9 +151,14 @@ fn python() -> PathBuf {
 
 /// `scripts/queries/run.py OUT --workspace acme --json --var ... QUERY`: (columns, rows).
 fn sql(s: &Series, query: &str, vars: &[&str]) -> (Vec<String>, Vec<Vec<Value>>) {
+    sql_in(&s.out, &["--workspace", "acme"], query, vars)
+}
+
+/// `scripts/queries/run.py OUT ARGS --json --var ... QUERY`: (columns, rows).
+fn sql_in(out: &Path, args: &[&str], query: &str, vars: &[&str]) -> (Vec<String>, Vec<Vec<Value>>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/queries/run.py");
     let mut c = std::process::Command::new(python());
-    c.arg(&script).arg(&s.out).args(["--workspace", "acme", "--json"]);
+    c.arg(&script).arg(out).args(args).arg("--json");
     for v in vars {
         c.args(["--var", v]);
     }
@@ -285,6 +291,11 @@ async fn history_answers_match_the_evolution_and_duckdb() {
     for p in ["current", "hires", "leavers"] {
         same(&a, p, &q, "population", p, &[]);
     }
+    // Guide snapshots have no assigned policies: the CLI leaves the columns out, the SQL
+    // has them null.
+    assert!(rows(&a, "current")[0].get("policies_assigned").is_none());
+    let pa = q.0.iter().position(|c| c == "policies_assigned").expect("SQL has policies_assigned");
+    assert!(q.1.iter().all(|r| r[pa].is_null() && r[pa + 1].is_null()));
 
     // Offboarding.
     let a = answer(&s, "offboarding", &["--max-lag", "1d"]).await;
@@ -453,4 +464,36 @@ async fn history_edge_cases_formats_and_bad_input() {
     let n: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(n, csv_rows.len());
     assert_eq!(schema.field_with_name("start_date").unwrap().data_type(), &arrow::datatypes::DataType::Date32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_sample_policy_acceptance_on_v2_matches_duckdb() {
+    // Two v2 snapshots (their runs record assigned policies): every person of every
+    // population carries policies_assigned (their personnel_policies rows in their latest
+    // snapshot) and policies_accepted (those with accepted_at), equal to the SQL's.
+    let sim = start(SimConfig { dialect: SimDialect::V2, ..sim_config(30) }).await;
+    let tmp = tempfile::tempdir().unwrap();
+    for at in ["2026-05-01T00:00:00Z", "2026-05-04T00:00:00Z"] {
+        let r = run_etl(&sim, tmp.path(), &["--run-at", at]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let out = tmp.path().to_str().unwrap();
+    let r = cli(&["history", "audit-sample", "--out", out, "--format", "json"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let a: Value = serde_json::from_str(&r.stdout).unwrap();
+    let current = rows(&a, "current");
+    // (accepted, assigned) of the people with assigned policies.
+    let counts: Vec<(i64, i64)> = current
+        .iter()
+        .filter_map(|r| Some((r["policies_accepted"].as_i64()?, r["policies_assigned"].as_i64()?)))
+        .collect();
+    assert!(counts.len() * 2 > current.len(), "most current people have assigned policies: {a:#}");
+    assert!(counts.iter().all(|(acc, all)| acc <= all && *all > 0), "{counts:?}");
+    assert!(counts.iter().any(|(acc, all)| acc < all) && counts.iter().any(|(acc, all)| acc == all), "{counts:?}");
+    assert!(a["tables"]["current"]["notes"].as_array().unwrap().is_empty(), "no 'not available' note: {a:#}");
+    let q = sql_in(tmp.path(), &[], "history_audit_sample", &[]);
+    for p in ["current", "hires", "leavers"] {
+        same(&a, p, &q, "population", p, &[]);
+    }
+    sim.shutdown().await;
 }

@@ -43,23 +43,32 @@ pub(crate) fn people_in_window(
         ("background_check_fetch_status", s()),
     ]);
     // First over the whole window with two columns: where each person's latest record is
-    // and when they were last active / first inactive after it.
+    // and when they were last active, then when they were first inactive after that. Both
+    // are plain per-person reductions (no filter inside an aggregation), which Polars'
+    // streaming engine runs without materialising the window's rows.
     let Some(rows) = w.scan("personnel", &[("id", s()), ("is_active", DataType::Boolean)])? else { return Ok(None) };
-    let last_active = col("snap").filter(active()).max();
+    let if_active = |c: &str| when(active()).then(col(c)).otherwise(lit(NULL));
     let agg = collect(
-        rows.group_by([col("id")]).agg([
+        rows.clone().group_by([col("id")]).agg([
             col("snap").max().alias("last_snap"),
-            last_active.clone().alias("last_active_snap"),
-            col("snapshot_date").filter(active()).max().alias("last_active_date"),
-            col("snapshot_date")
-                .filter(inactive().and(col("snap").gt(last_active.clone().fill_null(lit(-1)))))
-                .min()
-                .alias("first_inactive_date"),
-            col("snap")
-                .filter(inactive().and(col("snap").gt(last_active.fill_null(lit(-1)))))
-                .min()
-                .alias("first_inactive_snap"),
+            if_active("snap").max().alias("last_active_snap"),
+            if_active("snapshot_date").max().alias("last_active_date"),
         ]),
+        "history: people in the window",
+    )?;
+    let first_inactive = rows
+        .filter(inactive())
+        .join(
+            agg.clone().lazy().select([col("id"), col("last_active_snap")]),
+            [col("id")],
+            [col("id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("snap").gt(col("last_active_snap").fill_null(lit(-1))))
+        .group_by([col("id")])
+        .agg([col("snapshot_date").min().alias("first_inactive_date"), col("snap").min().alias("first_inactive_snap")]);
+    let agg = collect(
+        agg.lazy().join(first_inactive, [col("id")], [col("id")], JoinArgs::new(JoinType::Left)),
         "history: people in the window",
     )?;
     let needed: BTreeSet<usize> = agg
@@ -157,8 +166,10 @@ pub fn audit_sample(w: &Window) -> Result<Answer, EtlError> {
     }
     let policies = w.has_rows("personnel_policies");
     if policies {
+        // accepted_at as written, a UTC timestamp (Polars cannot cast one to text).
+        let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
         if let Some(p) =
-            w.scan_where("personnel_policies", &[("personnel_id", s()), ("accepted_at", s())], |i| needed.contains(&i))?
+            w.scan_where("personnel_policies", &[("personnel_id", s()), ("accepted_at", utc)], |i| needed.contains(&i))?
         {
             let p = on(p).group_by([col("personnel_id")]).agg([
                 len().cast(DataType::Int64).alias("policies_assigned"),

@@ -38,35 +38,74 @@ fn out_columns() -> Vec<(&'static str, DataType)> {
 pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
     let mut a = Answer::new("streaks", "Compliance streaks", w)?;
     a.facts.push(("alert threshold".into(), format!("non-compliant for more than {days} days")));
-    // Over the whole window only what a streak needs (id, snap, date, state); the person's
-    // other columns come from the last snapshot alone.
+    // The people shown are those of the last snapshot: their current state is their state
+    // there. Over the whole window only small integers travel into the per-person pass
+    // (which Polars runs in memory: its ordered comparisons do not stream): a code per
+    // person of the last snapshot instead of a 36-character id, a code per distinct state
+    // instead of its text, and the snapshot's position instead of its date (an hourly year,
+    // 9.4M rows, needed 1.3 GB with ids and states as text).
+    let mut last_cols = person_columns();
+    last_cols.extend([("is_active", DataType::Boolean), ("compliance_status", s())]);
     let cols = [("id", s()), ("is_active", DataType::Boolean), ("compliance_status", s())];
     let (Some(lf), Some(last_people), Some(as_of)) =
-        (w.scan("personnel", &cols)?, w.scan_last("personnel", &person_columns())?, w.as_of()?)
+        (w.scan("personnel", &cols)?, w.scan_last("personnel", &last_cols)?, w.as_of()?)
     else {
         a.tables.push(AnswerTable::new("people", "Current streak per person", empty(&out_columns())));
         a.tables.push(AnswerTable::new("alerts", "Non-compliant too long", empty(&out_columns())));
         return Ok(a);
     };
-    let last = w.selected.len() as i32 - 1;
-    let rows = lf.select([col("id"), col("snap"), col("snapshot_date"), state().alias("state")]);
-    // One pass per person, each group in snapshot order: the current state (at their latest
-    // snapshot), the transitions between consecutive appearances, the last snapshot that
-    // showed another state (`break_snap`) and the streak's start after it.
-    let ordered = col("state").sort_by([col("snap")], SortMultipleOptions::default());
-    let current = ordered.clone().last();
-    let break_snap = col("snap").filter(col("state").neq(current.clone())).max().fill_null(lit(-1));
-    let per = rows.group_by([col("id")]).agg([
-        current.clone().alias("status"),
-        col("snap").max().alias("last_snap"),
+    let inner = || JoinArgs::new(JoinType::Inner);
+    let states = collect(
+        lf.clone()
+            .select([state().alias("state")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .with_row_index("state_code", None),
+        "history streaks",
+    )?
+    .lazy();
+    let mut current: Vec<Expr> = PERSON.iter().map(|c| col(*c)).collect();
+    current.push(state().alias("status"));
+    let current = collect(
+        last_people
+            .select(current)
+            .with_row_index("code", None)
+            .join(states.clone(), [col("status")], [col("state")], inner())
+            .rename(["state_code"], ["status_code"], true),
+        "history streaks",
+    )?;
+    let rows = lf
+        .select([col("id"), col("snap"), state().alias("state")])
+        .join(states, [col("state")], [col("state")], inner())
+        .join(
+            current.clone().lazy().select([col("id"), col("code"), col("status_code")]),
+            [col("id")],
+            [col("id")],
+            inner(),
+        )
+        .select([
+            col("code"),
+            col("snap"),
+            col("state_code"),
+            col("state_code").neq(col("status_code")).alias("other"),
+        ]);
+    // One pass per person, each group in snapshot order: the transitions between
+    // consecutive appearances, the first appearance, the last snapshot that showed another
+    // state (`break_snap`) and the streak's start after it.
+    let ordered = col("state_code").sort_by([col("snap")], SortMultipleOptions::default());
+    let break_snap = col("snap").filter(col("other")).max().fill_null(lit(-1));
+    let per = rows.group_by([col("code")]).agg([
         ordered.clone().neq(ordered.shift(lit(1))).cast(DataType::Int32).sum().alias("transitions"),
-        col("snapshot_date").min().alias("first_seen"),
-        col("snapshot_date").filter(col("snap").gt(break_snap.clone())).min().alias("since"),
+        col("snap").min().alias("first_snap"),
         col("snap").filter(col("snap").gt(break_snap)).min().alias("since_snap"),
     ]);
-    let people = last_people
-        .select(PERSON.iter().map(|c| col(*c)).collect::<Vec<_>>())
-        .join(per.filter(col("last_snap").eq(lit(last))), [col("id")], [col("id")], JoinArgs::new(JoinType::Inner))
+    let date_of = |snap: &str, name: &str| {
+        w.snapshot_dates().map(|d| d.select([col("snap").alias(snap), col("snapshot_date").alias(name)]))
+    };
+    let people = current
+        .lazy()
+        .join(per, [col("code")], [col("code")], inner())
+        .join(date_of("first_snap", "first_seen")?, [col("first_snap")], [col("first_snap")], inner())
+        .join(date_of("since_snap", "since")?, [col("since_snap")], [col("since_snap")], inner())
         .with_columns([
             days_between(col("since"), date_lit(as_of)).alias("days"),
             col("since_snap").eq(lit(0)).alias("since_window_start"),

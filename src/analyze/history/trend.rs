@@ -53,27 +53,37 @@ pub fn trend(w: &Window) -> Result<Answer, EtlError> {
         a.tables.push(AnswerTable::new("overall", "Per snapshot", e));
         return Ok(a);
     };
-    let overall = collect(
+    // One pass over the window: the counts per snapshot, department and employment type
+    // (a few hundred thousand groups at most); the three tables are sums of it.
+    let fine = collect(
         p.clone()
-            .group_by(snap_cols.clone())
-            .agg(counts())
-            .with_column(share())
-            .sort(["snap"], Default::default())
-            .drop(by_name(["snap"], true, false)),
+            .group_by([
+                col("snap"),
+                col("snapshot_id"),
+                col("snapshot_date"),
+                label("department").alias("department"),
+                label("employment_type").alias("employment_type"),
+            ])
+            .agg(counts()),
         "history trend",
-    )?;
-    let by = |key: &str| -> Result<DataFrame, EtlError> {
-        let mut keys = snap_cols.to_vec();
-        keys.push(label(key).alias(key));
+    )?
+    .lazy();
+    let roll_up = |keys: Vec<Expr>, sort: Vec<&str>| -> Result<DataFrame, EtlError> {
         collect(
-            p.clone()
+            fine.clone()
                 .group_by(keys)
-                .agg(counts())
+                .agg(["people", "active", "compliant", "non_compliant"].map(|c| col(c).sum()))
                 .with_column(share())
-                .sort(["snap", key], Default::default())
+                .sort(sort, Default::default())
                 .drop(by_name(["snap"], true, false)),
             "history trend",
         )
+    };
+    let overall = roll_up(snap_cols.to_vec(), vec!["snap"])?;
+    let by = |key: &str| -> Result<DataFrame, EtlError> {
+        let mut keys = snap_cols.to_vec();
+        keys.push(col(key));
+        roll_up(keys, vec!["snap", key])
     };
     let by_department = by("department")?;
     let by_type = by("employment_type")?;
