@@ -43,7 +43,10 @@ pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
     // (which Polars runs in memory: its ordered comparisons do not stream): a code per
     // person of the last snapshot instead of a 36-character id, a code per distinct state
     // instead of its text, and the snapshot's position instead of its date (an hourly year,
-    // 9.4M rows, needed 1.3 GB with ids and states as text).
+    // 9.4M rows, needed 1.3 GB with ids and states as text). The state codes come from a
+    // categorical of this answer's own, filled as the rows stream by, so the window is read
+    // once (collecting its distinct states first cost a pass over every file: 3 s of 9 over
+    // 8,760 hourly snapshots); `categories` keeps the mapping alive while both plans run.
     let mut last_cols = person_columns();
     last_cols.extend([("is_active", DataType::Boolean), ("compliance_status", s())]);
     let cols = [("id", s()), ("is_active", DataType::Boolean), ("compliance_status", s())];
@@ -55,27 +58,13 @@ pub fn streaks(w: &Window, days: u32) -> Result<Answer, EtlError> {
         return Ok(a);
     };
     let inner = || JoinArgs::new(JoinType::Inner);
-    let states = collect(
-        lf.clone()
-            .select([state().alias("state")])
-            .unique(None, UniqueKeepStrategy::Any)
-            .with_row_index("state_code", None),
-        "history streaks",
-    )?
-    .lazy();
+    let categories = DataType::from_categories(Categories::random("history streaks".into(), CategoricalPhysical::U32));
+    let state_code = || state().cast(categories.clone()).to_physical();
     let mut current: Vec<Expr> = PERSON.iter().map(|c| col(*c)).collect();
-    current.push(state().alias("status"));
-    let current = collect(
-        last_people
-            .select(current)
-            .with_row_index("code", None)
-            .join(states.clone(), [col("status")], [col("state")], inner())
-            .rename(["state_code"], ["status_code"], true),
-        "history streaks",
-    )?;
+    current.extend([state().alias("status"), state_code().alias("status_code")]);
+    let current = collect(last_people.select(current).with_row_index("code", None), "history streaks")?;
     let rows = lf
-        .select([col("id"), col("snap"), state().alias("state")])
-        .join(states, [col("state")], [col("state")], inner())
+        .select([col("id"), col("snap"), state_code().alias("state_code")])
         .join(
             current.clone().lazy().select([col("id"), col("code"), col("status_code")]),
             [col("id")],
