@@ -71,6 +71,8 @@ const MIN_SPAN: Duration = Duration::from_millis(100);
 /// An admitted rate counts as a measurement of the server (not of the client's demand)
 /// once it rests on this many responses, or on a full `WINDOW` since the first 429.
 const MIN_SAMPLES: usize = 10;
+/// The longest wait a first burst's rate is spread over (`State::burst_rate`).
+const BURST_WAIT: Duration = Duration::from_secs(1);
 /// A congestion event paces at this fraction of the measured admitted rate.
 const DECREASE: f64 = 0.9;
 /// ... or this fraction when a refusal is costly (`refusals`): settle just under the limit,
@@ -137,15 +139,17 @@ struct State {
 }
 
 impl State {
-    /// What the server admitted of a first burst: the responses counted since the first
-    /// request, spread over that span plus the wait the refusal asked for (a burst admitted
+    /// What the server admitted of a first burst as a rate: the responses of the last
+    /// `WINDOW` once per wait the refusal asked for, at most `BURST_WAIT` (a burst admitted
     /// in a few milliseconds says nothing of a rate; the server's wait says how long it
-    /// takes to admit as much again).
+    /// takes to admit as much again, in whole seconds and often rounded up twice over as an
+    /// HTTP date). Not over the time since the first request: a run's first seconds are
+    /// mostly one listing page after another.
     fn burst_rate(&mut self, now: Instant, after: Duration) -> f64 {
         let (rate, _) = self.admitted_rate(now);
         let from = self.first_request.unwrap_or(now);
         let count = rate * now.duration_since(from).clamp(MIN_SPAN, WINDOW).as_secs_f64();
-        count / (now.duration_since(from) + after).max(MIN_SPAN).as_secs_f64()
+        count / after.clamp(MIN_SPAN, BURST_WAIT).as_secs_f64()
     }
 
     /// Requests/s the server admitted over the last `WINDOW`, counted from the first 429 at
