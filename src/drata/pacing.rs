@@ -334,6 +334,13 @@ impl Pacer {
             st.admitted.push_back(now);
             st.admitted_rate(now);
             st.refusals.on_admitted(sent, st.penalty);
+            if let Some(rate) = st.rate.filter(|_| !st.refusals.in_stretch()) {
+                // The first stretch is over: cheap (a bucket), the first burst's own
+                // measure is the better start (the pace drops from it at each cheap 429).
+                if let Some(bold) = st.refusals.bold.take().filter(|_| st.refusals.cost(st.penalty, rate) == 0.0) {
+                    st.rate = Some(rate.max(bold));
+                }
+            }
         })
     }
 
@@ -375,6 +382,8 @@ impl Pacer {
                 st.slow_start = true;
                 let burst = st.burst_rate(now, after);
                 st.refusals.burst = st.admitted.len() as f64;
+                // If the stretch turns out cheap (a bucket), its end paces at this instead.
+                st.refusals.bold = Some(admitted * DECREASE);
                 (admitted.min(burst) * DECREASE).max(1.0 / after.as_secs_f64().max(1.0))
             }
             // Faster than the server admits: just under what it admits, but at most two

@@ -55,6 +55,9 @@ pub(super) struct Refusals {
     pub(super) costly_closed: Option<Instant>,
     /// Requests the server admitted at once before its first refusal (its burst).
     pub(super) burst: f64,
+    /// The pace the first event would have set from its burst's milliseconds, for when its
+    /// stretch turns out cheap (taken at the stretch's end).
+    pub(super) bold: Option<f64>,
     /// The last event, and the requests admitted since (a whole cycle: stretch and run).
     pub(super) last_event: Option<Instant>,
     pub(super) admitted_since: f64,

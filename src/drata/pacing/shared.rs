@@ -260,6 +260,7 @@ impl SharedPace {
                 held: false,
                 costly_closed: None,
                 burst: 0.0,
+                bold: None,
                 last_event: None,
                 admitted_since: 0.0,
             },
