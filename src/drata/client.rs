@@ -224,7 +224,7 @@ impl DrataClient {
                 // A global pause (an exhausted quota, a long Retry-After) that began while
                 // this request waited for a connection slot holds it back too, and so does a
                 // slowdown: sent at the old pace, it would only be refused.
-                if self.pacer.is_paused() || self.pacer.granted_before_slowdown(sent) {
+                if self.pacer.ask_again(sent) {
                     continue;
                 }
                 self.counters.requests[ep as usize].fetch_add(1, Ordering::Relaxed);

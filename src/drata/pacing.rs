@@ -45,7 +45,7 @@
 //!   (`X-RateLimit-Remaining: 0` or the IETF `RateLimit` forms, see `retry.rs`) with a reset
 //!   over two seconds away, holds back *every* request, not only the refused one, so a fleet
 //!   of workers does not keep hitting a server that said "wait" (the client checks
-//!   `is_paused` again once a request has its connection slot, so requests that passed the
+//!   `ask_again` once a request has its connection slot, so requests that passed the
 //!   gate just before the pause wait too). Short
 //!   `Retry-After`s are honoured by the refused request alone (pausing everyone for them
 //!   would waste a bucket's refill), except inside a costly stretch (`refusals`).
@@ -453,10 +453,14 @@ impl Pacer {
         })
     }
 
-    /// Whether a request granted its pace slot at `sent` was granted at a pace since slowed
-    /// down: it waited for a connection while the server said "slower", so it asks again.
-    pub fn granted_before_slowdown(&self, sent: Instant) -> bool {
-        self.adaptive && self.step(|st| st.last_decrease.is_some_and(|t| sent < t))
+    /// Whether a request granted its pace slot at `sent` must ask for a new one now that it
+    /// has its connection slot: everyone is held back (a pause began while it waited), or
+    /// it was granted at a pace since slowed down (sent now, it would only be refused).
+    /// One look at the state (one lock of a shared pace file on the request's path).
+    pub fn ask_again(&self, sent: Instant) -> bool {
+        self.step(|st| {
+            st.paused_until > Instant::now() || (self.adaptive && st.last_decrease.is_some_and(|t| sent < t))
+        })
     }
 
     /// Whether every request is being held back now (`Retry-After` or an exhausted quota).

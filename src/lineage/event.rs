@@ -13,10 +13,10 @@
 //! spells them, from the same declaration the writers use (`load::batch`).
 
 use crate::drata::dialect::Dialect;
-use crate::load::batch::schema_for;
+use crate::load::batch::{schema_for, type_name};
 use crate::load::layout::Table;
 use crate::load::Manifest;
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -153,24 +153,6 @@ pub fn table_name(root: &str, table: &str) -> String {
         "" => table.to_string(),
         "/" => format!("/{table}"),
         r => format!("{r}/{table}"),
-    }
-}
-
-/// A column type as `schemas/<table>.json` writes it.
-pub fn type_name(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 => "utf8".into(),
-        DataType::Int32 => "int32".into(),
-        DataType::Int64 => "int64".into(),
-        DataType::Boolean => "bool".into(),
-        DataType::Date32 => "date32".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp[us, {tz}]"),
-        DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
-        DataType::Struct(fields) => {
-            let f: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name(), type_name(f.data_type()))).collect();
-            format!("struct<{}>", f.join(", "))
-        }
-        other => format!("{other:?}"),
     }
 }
 

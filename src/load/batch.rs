@@ -539,6 +539,24 @@ table_row!(PolicyAssignment => Table::PersonnelPolicies, [
     "enriched_at": Timestamp, |r| r.enriched_at;
 ]);
 
+/// A column type as `schemas/<table>.json` spells it (lineage facets use the same words).
+pub fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 => "utf8".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::Boolean => "bool".into(),
+        DataType::Date32 => "date32".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp[us, {tz}]"),
+        DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
+        DataType::Struct(fields) => {
+            let f: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name(), type_name(f.data_type()))).collect();
+            format!("struct<{}>", f.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 /// The Arrow schema of a table by name (for verification and schema checks).
 pub fn schema_for(table: Table) -> SchemaRef {
     match table {

@@ -11,11 +11,9 @@
 //! ```
 
 use chrono::{DateTime, NaiveDate, Utc};
-use drata_etl::load::manifest::TableEntry;
-use drata_etl::load::{FileEntry, Manifest, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
+use drata_etl::load::{FileEntry, OutputRoot, SnapshotKey, Table, TableWriter, WriterOptions};
 use drata_etl::record::{BackgroundCheck, Control, EnrichedPerson, FetchStatus, Person, Training};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::path::Path;
 
 /// SplitMix64's finaliser: deterministic pseudo-random bits per index (shared with
@@ -232,23 +230,7 @@ fn snapshot(root: &Path, run_at: &str, n: u64, v: u64) {
                "org_derive_secs": t.elapsed().as_secs_f64(), "rss_before_kb": before, "org_derive_peak_rss_kb": peak_kb(),
                "org_derive_added_kb": peak_kb().saturating_sub(before)})
     );
-    let tables: BTreeMap<String, Value> = files
-        .into_iter()
-        .map(|(t, f)| {
-            let rows = f.iter().map(|f| f.rows).sum();
-            (t.name().to_string(), serde_json::to_value(TableEntry { rows, files: f }).unwrap())
-        })
-        .collect();
-    let m: Manifest = serde_json::from_value(json!({
-        "format_version": 1, "run_id": format!("scale-{v}"), "snapshot_id": key.id, "snapshot_date": key.date.to_string(),
-        "run_at": key.run_at_rfc3339(), "started_at": run_at, "finished_at": run_at, "tool_version": "scale",
-        "api_dialect": "guide", "base_url": "http://127.0.0.1", "tables": tables,
-        "listing": serde_json::to_value(drata_etl::stats::ListingStats::default()).unwrap(),
-        "enrichment": serde_json::to_value(drata_etl::stats::EnrichmentStats::default()).unwrap(),
-        "api": serde_json::to_value(drata_etl::stats::ApiStats::default()).unwrap(),
-    }))
-    .unwrap();
-    staging.commit(&m).unwrap();
+    crate::common::commit_manifest(staging, &key, files, &format!("scale-{v}"), "scale");
 }
 
 #[test]

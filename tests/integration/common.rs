@@ -175,9 +175,21 @@ pub fn commit_staged(
     run_id: &str,
     tool_version: &str,
 ) {
-    use drata_etl::load::{manifest::TableEntry, Manifest, Table, WriterOptions};
+    use drata_etl::load::{Table, WriterOptions};
     files
         .push((Table::PersonnelOrg, drata_etl::load::org::derive(&staging, &files, WriterOptions::default()).unwrap()));
+    commit_manifest(staging, key, files, run_id, tool_version);
+}
+
+/// `commit_staged` without the org derivation: `files` already hold every table.
+pub fn commit_manifest(
+    staging: drata_etl::load::Staging,
+    key: &drata_etl::load::SnapshotKey,
+    files: Vec<(drata_etl::load::Table, Vec<drata_etl::load::FileEntry>)>,
+    run_id: &str,
+    tool_version: &str,
+) {
+    use drata_etl::load::{manifest::TableEntry, Manifest};
     let tables: std::collections::BTreeMap<String, serde_json::Value> = files
         .into_iter()
         .map(|(t, f)| {

@@ -270,8 +270,11 @@ async fn parquet_schema_matches_schemas_dir() {
                 )
             })
             .collect();
-        let written: Vec<(String, String, bool)> =
-            schema.fields().iter().map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable())).collect();
+        let written: Vec<(String, String, bool)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), drata_etl::load::batch::type_name(f.data_type()), f.is_nullable()))
+            .collect();
         assert_eq!(written, documented, "{table}: schemas/{table}.json and the written Parquet disagree");
         for c in doc["columns"].as_array().unwrap() {
             assert!(!c["description"].as_str().unwrap().is_empty());
@@ -281,24 +284,6 @@ async fn parquet_schema_matches_schemas_dir() {
         assert!(schema.field_with_name("snapshot_id").is_err());
     }
     sim.shutdown().await;
-}
-
-fn type_name(t: &arrow::datatypes::DataType) -> String {
-    use arrow::datatypes::{DataType, TimeUnit};
-    match t {
-        DataType::Utf8 => "utf8".into(),
-        DataType::Int32 => "int32".into(),
-        DataType::Int64 => "int64".into(),
-        DataType::Boolean => "bool".into(),
-        DataType::Date32 => "date32".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp[us, {tz}]"),
-        DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
-        DataType::Struct(fields) => {
-            let f: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name(), type_name(f.data_type()))).collect();
-            format!("struct<{}>", f.join(", "))
-        }
-        other => format!("{other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,7 +162,7 @@ async fn run(
                 loop {
                     let sent = pacer.wait(None).await.unwrap();
                     let permit = slots.acquire().await.unwrap();
-                    if pacer.is_paused() || pacer.granted_before_slowdown(sent) {
+                    if pacer.ask_again(sent) {
                         continue;
                     }
                     let on_wire = Instant::now();
