@@ -2,13 +2,19 @@
 """Read a `--table-format delta` output root with independent Delta readers.
 
 Usage: check_delta.py OUT [--version TABLE=N ...]
+       check_delta.py s3://BUCKET/PREFIX --s3-endpoint URL [--version TABLE=N ...]
 
 For every table folder with a `_delta_log/`, reads the current version with Python
 `deltalake` (DeltaTable.to_pyarrow_table) and with Polars (pl.read_delta, pl.scan_delta),
 and the Parquet layout's files that the committed manifests list with DuckDB
 (read_parquet over exactly those files, hive_partitioning). All three must hold exactly the
 same rows (compared as sorted JSON lines of every column; the partition columns as text).
-`--version TABLE=N` also reads that older version (time travel) with both readers.
+`--version TABLE=N` also reads that older version (time travel) with both readers (or
+reports the readers' error, e.g. for a version whose files were pruned).
+
+On an S3 root (`s3://…`, with `--s3-endpoint` for an S3-compatible server and the
+credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), the Delta readers read the tables
+in the store, and DuckDB reads a copy of the root downloaded with pyarrow's S3 filesystem.
 
 Prints one JSON object on stdout: per table, the version read, the row counts per reader,
 the rows per snapshot_id of the current version and of each requested older version, and
@@ -21,6 +27,8 @@ import glob
 import json
 import os
 import sys
+import tempfile
+from urllib.parse import urlparse
 
 try:
     import deltalake
@@ -59,22 +67,58 @@ def per_snapshot(df):
     return {r["snapshot_id"]: r["len"] for r in counts.to_dicts()}
 
 
+def download(root, endpoint, into):
+    """Copy every object under s3://bucket/prefix into a local folder (the DuckDB side)."""
+    import pyarrow.fs as pafs
+
+    url = urlparse(endpoint)
+    fs = pafs.S3FileSystem(
+        access_key=os.environ["AWS_ACCESS_KEY_ID"],
+        secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=url.netloc,
+        scheme=url.scheme,
+        region=os.environ.get("AWS_REGION", "us-east-1"),
+    )
+    pafs.copy_files(root[len("s3://") :].strip("/"), into, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+
+
 def main():
     args = sys.argv[1:]
     if not args:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    out = args[0]
+    root = args[0]
     versions = {}
+    endpoint = None
     i = 1
     while i < len(args):
         if args[i] == "--version":
             table, n = args[i + 1].split("=")
             versions.setdefault(table, []).append(int(n))
             i += 2
+        elif args[i] == "--s3-endpoint":
+            endpoint = args[i + 1]
+            i += 2
         else:
             print(f"unknown argument {args[i]}", file=sys.stderr)
             sys.exit(2)
+    options = None
+    if root.startswith("s3://"):
+        if not endpoint:
+            print("an s3:// root needs --s3-endpoint", file=sys.stderr)
+            sys.exit(2)
+        options = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+        }
+        copy = tempfile.TemporaryDirectory()
+        out = copy.name
+        download(root, endpoint, out)
+    else:
+        out = root
 
     listed = {}
     for m in manifests(out):
@@ -84,12 +128,13 @@ def main():
     report = {}
     disagreements = []
     for log in sorted(glob.glob(os.path.join(out, "*", "_delta_log"))):
-        folder = os.path.dirname(log)
-        table = os.path.basename(folder)
-        dt = deltalake.DeltaTable(folder)
+        table = os.path.basename(os.path.dirname(log))
+        # The table where its readers find it: the local folder, or the table in the store.
+        folder = f"{root.rstrip('/')}/{table}" if options else os.path.dirname(log)
+        dt = deltalake.DeltaTable(folder, storage_options=options)
         via_deltalake = pl.from_arrow(dt.to_pyarrow_table())
-        via_polars = pl.read_delta(folder)
-        via_scan = pl.scan_delta(folder).collect()
+        via_polars = pl.read_delta(folder, storage_options=options)
+        via_scan = pl.scan_delta(folder, storage_options=options).collect()
         files = listed.get(table, [])
         if files:
             con = duckdb.connect()
@@ -118,8 +163,12 @@ def main():
             "versions": {},
         }
         for v in versions.get(table, []):
-            old_dt = pl.from_arrow(deltalake.DeltaTable(folder, version=v).to_pyarrow_table())
-            old_pl = pl.read_delta(folder, version=v)
+            try:
+                old_dt = pl.from_arrow(deltalake.DeltaTable(folder, version=v, storage_options=options).to_pyarrow_table())
+                old_pl = pl.read_delta(folder, version=v, storage_options=options)
+            except Exception as e:  # a version whose files are gone (pruned, or replaced by a rerun)
+                entry["versions"][str(v)] = {"error": f"{type(e).__name__}: {e}"}
+                continue
             entry["versions"][str(v)] = {
                 "by_snapshot": per_snapshot(old_pl),
                 "same_rows": normalised(old_dt) == normalised(old_pl),

@@ -110,7 +110,7 @@ pub struct RunArgs {
     /// Progress on stderr: auto (only when stderr is a terminal), always (plain lines when it is not), never.
     #[arg(long, env = "DRATA_ETL_PROGRESS", value_enum, default_value = "auto")]
     pub progress: ProgressMode,
-    /// parquet: Hive-partitioned Parquet with the tool's manifests; delta: the same files, and each table folder also a Delta Lake table (one Delta commit per snapshot; local output roots).
+    /// parquet: Hive-partitioned Parquet with the tool's manifests; delta: the same files, and each table folder also a Delta Lake table (one Delta commit per snapshot; folders and object stores).
     #[arg(long, env = "DRATA_ETL_TABLE_FORMAT", value_enum, default_value = "parquet")]
     pub table_format: TableFormatArg,
     /// Write Prometheus textfile-collector metrics here (atomically) when the run ends, on success and on failure.

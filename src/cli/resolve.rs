@@ -362,23 +362,15 @@ pub fn from_run_args(a: &RunArgs, sources: &Sources) -> Result<RunOptions, EtlEr
     };
     let mut opts = run_options(setup, &a.tuning)?;
     opts.page_size_given = !matches!(sources.get("page_size"), Source::Default | Source::Unset);
-    opts.table_format = table_format(a.table_format.format(), &opts.out)?;
+    opts.table_format = table_format(a.table_format.format())?;
     opts.lineage = lineage_options(&a.lineage)?;
     Ok(opts)
 }
 
-/// `--table-format` for this `--out`: exit 64 for a format this build lacks, or Delta on an
-/// object store (this version writes Delta logs to local folders only).
-pub fn table_format(format: TableFormat, out: &Path) -> Result<TableFormat, EtlError> {
-    let format = format.supported()?;
-    let text = out.to_string_lossy();
-    if format == TableFormat::Delta && text.contains("://") && !text.starts_with("file://") {
-        return Err(EtlError::usage(format!(
-            "--table-format delta writes to local output folders only in this version, not {text}; \
-             use a folder for --out, or --table-format parquet for an object store"
-        )));
-    }
-    Ok(format)
+/// `--table-format`: exit 64 for a format this build lacks. Delta goes wherever the output
+/// does (a folder, or an object store with conditional creates for its log).
+pub fn table_format(format: TableFormat) -> Result<TableFormat, EtlError> {
+    format.supported()
 }
 
 /// `--openlineage-*` -> where events go; `None` when neither a URL nor a file is set.
@@ -440,16 +432,10 @@ mod tests {
 
     #[test]
     fn table_formats() {
-        let local = Path::new("/srv/out");
-        assert_eq!(table_format(TableFormat::Parquet, Path::new("s3://b/p")).unwrap(), TableFormat::Parquet);
-        assert_eq!(table_format(TableFormat::Parquet, local).unwrap(), TableFormat::Parquet);
-        let delta = table_format(TableFormat::Delta, local);
+        assert_eq!(table_format(TableFormat::Parquet).unwrap(), TableFormat::Parquet);
+        let delta = table_format(TableFormat::Delta);
         if cfg!(feature = "delta") {
             assert_eq!(delta.unwrap(), TableFormat::Delta);
-            assert_eq!(table_format(TableFormat::Delta, Path::new("file:///srv/out")).unwrap(), TableFormat::Delta);
-            let e = table_format(TableFormat::Delta, Path::new("s3://b/p")).unwrap_err();
-            assert_eq!(e.kind, crate::error::FailureKind::Usage);
-            assert!(e.message.contains("local output folders only"), "{}", e.message);
         } else {
             assert!(delta.unwrap_err().message.contains("built without the `delta` cargo feature"));
         }

@@ -17,18 +17,19 @@ use std::fmt::Write;
 type DeltaVersions = Vec<(&'static str, (Option<u64>, std::collections::BTreeMap<String, u64>))>;
 
 #[cfg(feature = "delta")]
-async fn delta_versions(root: &std::path::Path) -> Result<DeltaVersions, EtlError> {
+async fn delta_versions(view: &RootView) -> Result<DeltaVersions, EtlError> {
     let mut out = DeltaVersions::new();
-    if crate::load::delta::log::any_log(root) {
+    let root = view.log_root();
+    if crate::load::delta::log::any_log(&root).await? {
         for t in Table::ALL {
-            out.push((t.name(), crate::load::delta::log::versions_by_snapshot(root, t).await?));
+            out.push((t.name(), crate::load::delta::log::versions_by_snapshot(&root, t).await?));
         }
     }
     Ok(out)
 }
 
 #[cfg(not(feature = "delta"))]
-async fn delta_versions(_root: &std::path::Path) -> Result<DeltaVersions, EtlError> {
+async fn delta_versions(_view: &RootView) -> Result<DeltaVersions, EtlError> {
     Ok(DeltaVersions::new())
 }
 
@@ -67,7 +68,7 @@ async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
     let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;
     let scan = scan(root)?;
-    let delta = delta_versions(root).await?;
+    let delta = delta_versions(&view).await?;
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
     // Grouped by workspace; within one, the catalogue's order (the sort is stable).

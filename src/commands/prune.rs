@@ -62,13 +62,13 @@ fn remove_partitions(parts: &[&Partition]) -> Result<(), EtlError> {
 /// deleted. Killed in between, the manifests still list them and the next run re-adds them.
 #[cfg(feature = "delta")]
 async fn delta_remove(
-    root: &Path,
+    root: &crate::load::table_log::LogRoot,
     ws: Option<&str>,
     scan: &super::snapshots::Scan,
     snaps: &[&Snapshot],
     decisions: &[Option<String>],
 ) -> Result<(), EtlError> {
-    if !crate::load::delta::log::any_log(root) {
+    if !crate::load::delta::log::any_log(root).await? {
         return Ok(());
     }
     let going: std::collections::BTreeSet<&str> = snaps
@@ -88,7 +88,7 @@ async fn delta_remove(
 
 #[cfg(not(feature = "delta"))]
 async fn delta_remove(
-    _root: &Path,
+    _root: &crate::load::table_log::LogRoot,
     _ws: Option<&str>,
     _scan: &super::snapshots::Scan,
     _snaps: &[&Snapshot],
@@ -210,9 +210,9 @@ async fn prune_view(args: &PruneArgs, view: RootView) -> Result<(String, Option<
                 }
             };
             let decisions: Vec<Option<String>> = snaps.iter().enumerate().map(|(i, s)| keep_reason(i, s)).collect();
-            if !args.dry_run && view.remote().is_none() && decisions.iter().any(Option::is_none) {
+            if !args.dry_run && decisions.iter().any(Option::is_none) {
                 still_held(&held).await?;
-                delta_remove(root, ws, &scan, &snaps, &decisions).await?;
+                delta_remove(&cur.log_root(), ws, &scan, &snaps, &decisions).await?;
             }
             for (s, why_keep) in snaps.iter().zip(decisions) {
                 let id = &s.manifest.snapshot_id;

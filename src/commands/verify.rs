@@ -135,7 +135,7 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
         }
     }
     #[cfg(feature = "delta")]
-    if crate::load::delta::log::any_log(root) {
+    if crate::load::delta::log::any_log(&view.log_root()).await? {
         // The Delta logs follow the manifests: every listed file added as written, nothing
         // else (a crash between a manifest and its Delta commit leaves the log behind).
         let manifests: Vec<crate::load::Manifest> = scan.snapshots.iter().map(|s| s.manifest.clone()).collect();
@@ -144,7 +144,7 @@ async fn verify_report(args: &VerifyArgs) -> Result<(String, Option<EtlError>), 
                 continue;
             }
             let label = scope_label(scope.as_deref());
-            let found = crate::load::delta::log::check(root, scope.as_deref(), &manifests).await?;
+            let found = crate::load::delta::log::check(&view.log_root(), scope.as_deref(), &manifests).await?;
             if found.is_empty() {
                 let _ = writeln!(out, "ok      Delta logs  {label}: every manifest-listed file added, none stale");
             } else {

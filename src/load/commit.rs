@@ -132,6 +132,7 @@ impl OutputRoot {
             trash: self.root.join(TRASH_DIR).join(&self.scope),
             dir,
             key: key.clone(),
+            run_tag: None,
         })
     }
 }
@@ -142,9 +143,15 @@ pub struct Staging {
     trash: PathBuf,
     dir: PathBuf,
     key: SnapshotKey,
+    run_tag: Option<String>,
 }
 
 impl Staging {
+    /// Name every file this run writes after it (`layout::part_file_name`).
+    pub fn tag_files(&mut self, run_id: &str) {
+        self.run_tag = Some(run_id.to_string());
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -157,6 +164,7 @@ impl Staging {
             self.key.run_at.timestamp_micros(),
             self.key.workspace.as_deref(),
             opts,
+            self.run_tag.as_deref(),
         )
         .map_err(|e| write_err("create", &dir, e))
     }

@@ -161,9 +161,14 @@ impl SnapshotKey {
     }
 }
 
-/// The name of the `n`th data file of a table within a snapshot.
-pub fn part_file_name(n: usize) -> String {
-    format!("part-{n:05}.parquet")
+/// The name of the `n`th data file of a table within a snapshot: `part-00000.parquet`, or
+/// with the writing run's id, `part-00000-<run>.parquet` (`--table-format delta`: a rerun's
+/// files get new names, so a Delta version never finds other rows under a path it lists).
+pub fn part_file_name(n: usize, run_tag: Option<&str>) -> String {
+    match run_tag {
+        Some(tag) => format!("part-{n:05}-{tag}.parquet"),
+        None => format!("part-{n:05}.parquet"),
+    }
 }
 
 #[cfg(test)]

@@ -235,11 +235,18 @@ pub fn check_relative(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `part-N.parquet` with N decimal digits, as `layout::part_file_name` writes it.
+/// `part-N.parquet` with N decimal digits, or `part-N-<run>.parquet` with the run id in
+/// lowercase hex (8 to 32 digits), as `layout::part_file_name` writes them.
 fn is_part_file_name(name: &str) -> bool {
-    name.strip_prefix("part-")
-        .and_then(|r| r.strip_suffix(".parquet"))
-        .is_some_and(|n| (1..=12).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit()))
+    let Some(rest) = name.strip_prefix("part-").and_then(|r| r.strip_suffix(".parquet")) else { return false };
+    let (n, tag) = match rest.split_once('-') {
+        Some((n, tag)) => (n, Some(tag)),
+        None => (rest, None),
+    };
+    let digits = (1..=12).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit());
+    let tag_ok =
+        tag.is_none_or(|t| (8..=32).contains(&t.len()) && t.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+    digits && tag_ok
 }
 
 /// The UTC date of a snapshot id as `SnapshotKey::from_run_at` writes it, or `None` when

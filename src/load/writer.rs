@@ -71,6 +71,8 @@ pub struct TableWriter<R: TableRow> {
     opts: WriterOptions,
     snapshot_at_micros: i64,
     workspace: Option<String>,
+    /// In every file name (`layout::part_file_name`), when set.
+    run_tag: Option<String>,
     buffer: Vec<R>,
     open: Option<OpenPart>,
     done: Vec<FileEntry>,
@@ -84,6 +86,7 @@ impl<R: TableRow> TableWriter<R> {
         snapshot_at_micros: i64,
         workspace: Option<&str>,
         opts: WriterOptions,
+        run_tag: Option<&str>,
     ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(TableWriter {
@@ -92,6 +95,7 @@ impl<R: TableRow> TableWriter<R> {
             opts,
             snapshot_at_micros,
             workspace: workspace.map(str::to_owned),
+            run_tag: run_tag.map(str::to_owned),
             buffer: Vec::with_capacity(opts.batch_rows.min(1024)),
             open: None,
             done: Vec::new(),
@@ -122,7 +126,7 @@ impl<R: TableRow> TableWriter<R> {
 
     fn open_part(&mut self) -> io::Result<&mut OpenPart> {
         if self.open.is_none() {
-            let file_name = part_file_name(self.done.len());
+            let file_name = part_file_name(self.done.len(), self.run_tag.as_deref());
             let file = File::create(self.dir.join(&file_name))?;
             let sink = HashingWrite { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
             let writer = ArrowWriter::try_new(sink, R::schema(), Some(self.properties())).map_err(io_err)?;
@@ -230,7 +234,7 @@ mod tests {
     /// A writer of small batches, row groups and files, stamping `snapshot_at` 7.
     fn small_writer(dir: &Path) -> TableWriter<Control> {
         let opts = WriterOptions { batch_rows: 3, row_group_rows: 4, rows_per_file: 5 };
-        TableWriter::create(dir, Path::new("controls/x"), 7, None, opts).unwrap()
+        TableWriter::create(dir, Path::new("controls/x"), 7, None, opts, None).unwrap()
     }
 
     #[test]
@@ -245,7 +249,7 @@ mod tests {
         assert_eq!(files[0].path, "controls/x/part-00000.parquet");
         let mut ids = Vec::new();
         for (i, f) in files.iter().enumerate() {
-            let bytes = std::fs::read(tmp.path().join(part_file_name(i))).unwrap();
+            let bytes = std::fs::read(tmp.path().join(part_file_name(i, None))).unwrap();
             assert_eq!(bytes.len() as u64, f.bytes);
             assert_eq!(hex::encode(Sha256::digest(&bytes)), f.sha256);
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
@@ -275,7 +279,7 @@ mod tests {
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![5, 4]);
         let (mut ids, mut stamps) = (Vec::new(), Vec::new());
         let batches = (0..files.len()).flat_map(|i| {
-            let f = File::open(tmp.path().join(part_file_name(i))).unwrap();
+            let f = File::open(tmp.path().join(part_file_name(i, None))).unwrap();
             ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
         });
         for b in batches {
@@ -292,7 +296,7 @@ mod tests {
     fn a_batch_that_is_not_the_tables_columns_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let mut w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("c"), 0, None, WriterOptions::default()).unwrap();
+            TableWriter::create(tmp.path(), Path::new("c"), 0, None, WriterOptions::default(), None).unwrap();
         let wrong = RecordBatch::try_from_iter([(
             "id",
             std::sync::Arc::new(arrow::array::Int32Array::from(vec![1])) as arrow::array::ArrayRef,
@@ -305,7 +309,7 @@ mod tests {
     fn empty_table_still_has_a_file() {
         let tmp = tempfile::tempdir().unwrap();
         let w: TableWriter<Control> =
-            TableWriter::create(tmp.path(), Path::new("c"), 0, None, WriterOptions::default()).unwrap();
+            TableWriter::create(tmp.path(), Path::new("c"), 0, None, WriterOptions::default(), None).unwrap();
         let files = w.finish().unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].rows, 0);

@@ -193,9 +193,7 @@ async fn run_unobserved(
         r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some(), &deadline) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
     };
-    if let Err(e) =
-        crate::load::table_log::prepare(opts.table_format, target.local_root(), opts.workspace.as_deref()).await
-    {
+    if let Err(e) = prepare_table_format(&opts, &target).await {
         target.close().await;
         return Err(e);
     }
@@ -204,6 +202,30 @@ async fn run_unobserved(
             .await;
     target.close().await;
     result
+}
+
+/// `--table-format` other than Parquet: before the run lists anyone, whether the output's
+/// table-format logs can take this run's snapshot (exit 64 if not).
+async fn prepare_table_format(opts: &RunOptions, target: &RunTarget) -> Result<(), EtlError> {
+    if opts.table_format == crate::load::TableFormat::Parquet {
+        return Ok(());
+    }
+    let (root, manifests) = target.committed().await?;
+    crate::load::table_log::prepare(opts.table_format, &root, opts.workspace.as_deref(), &manifests).await
+}
+
+/// After the commit: the table-format logs brought up to date with every committed manifest.
+async fn publish_table_format(
+    opts: &RunOptions,
+    target: &RunTarget,
+    workspace: Option<&str>,
+    run_id: &str,
+) -> Result<Option<Vec<crate::load::table_format::TableVersion>>, EtlError> {
+    if opts.table_format == crate::load::TableFormat::Parquet {
+        return Ok(None);
+    }
+    let (root, manifests) = target.committed().await?;
+    crate::load::table_log::publish(opts.table_format, &root, workspace, &manifests, run_id).await
 }
 
 /// The run once its output is locked: extract, write, commit (and publish to a store).
@@ -222,7 +244,12 @@ async fn run_locked(
     shutdown: impl std::future::Future<Output = FailureKind>,
 ) -> Result<RunSummary, EtlError> {
     tokio::pin!(shutdown);
-    let staging = target.root.begin(key, run_id)?;
+    let mut staging = target.root.begin(key, run_id)?;
+    if opts.table_format != crate::load::TableFormat::Parquet {
+        // A Delta version lists paths: a rerun of this snapshot must not write new rows
+        // under a path an earlier version lists.
+        staging.tag_files(run_id);
+    }
     tracing::info!(snapshot_id = %key.id, base_url = %display_url(client.base_url()), out = %opts.out.display(), "run started");
 
     let outcome = tokio::select! {
@@ -291,13 +318,7 @@ async fn run_locked(
                 .bound_with("applying the commit in the store", crate::deadline::ROLLS_FORWARD, target.apply(&manifest))
                 .await?;
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
-            let delta = crate::load::table_log::publish(
-                opts.table_format,
-                target.local_root(),
-                key.workspace.as_deref(),
-                run_id,
-            )
-            .await?;
+            let delta = publish_table_format(opts, target, key.workspace.as_deref(), run_id).await?;
             Ok(RunSummary {
                 status: "ok",
                 exit_code: 0,

@@ -109,6 +109,15 @@ impl RootView {
         self.remote.as_ref()
     }
 
+    /// Where the root's table-format logs are: the folder itself, or the store (a mirror
+    /// holds manifests only; the logs are read and committed in the store).
+    pub fn log_root(&self) -> crate::load::table_log::LogRoot {
+        match &self.remote {
+            Some(r) => r.log_root(),
+            None => crate::load::table_log::LogRoot::folder(&self.path),
+        }
+    }
+
     /// A path inside the view as a key relative to the root (`/`-separated).
     pub fn rel(&self, p: &Path) -> String {
         p.strip_prefix(&self.path).unwrap_or(p).to_string_lossy().replace('\\', "/")

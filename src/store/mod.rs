@@ -22,6 +22,7 @@ pub use remote::{Remote, StoreOptions};
 use crate::deadline::RunDeadline;
 use crate::error::EtlError;
 use crate::load::layout::scope_name;
+use crate::load::table_log::LogRoot;
 use crate::load::{Manifest, OutputRoot, Recovery};
 use std::path::{Path, PathBuf};
 
@@ -143,6 +144,22 @@ impl RunTarget {
         let Some(r) = &self.remote else { return Ok(self.root.path().join(rel).display().to_string()) };
         publish::apply(&r.remote, &publish::staging_rel(&r.scope, m), m, &r.lock).await?;
         Ok(r.remote.url_of(&rel.to_string_lossy()))
+    }
+
+    /// Where the table-format logs of the output are, and the manifest of every committed
+    /// snapshot in it (all workspaces; a store's are read from the store, validated).
+    pub async fn committed(&self) -> Result<(LogRoot, Vec<Manifest>), EtlError> {
+        match &self.remote {
+            None => {
+                let root = self.root.path();
+                Ok((LogRoot::folder(root), crate::load::catalogue::committed_manifests(root)?))
+            }
+            Some(r) => {
+                let view = mirror::RootView::mirror(r.remote.clone()).await?;
+                let catalogue = crate::load::Catalogue::trusted(view.path(), r.remote.url())?;
+                Ok((r.remote.log_root(), catalogue.snapshots.into_iter().map(|s| s.manifest).collect()))
+            }
+        }
     }
 
     /// Release the lock (remote; a local lock goes with the process or this value). Bounded:

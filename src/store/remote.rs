@@ -159,6 +159,15 @@ impl Remote {
         Remote { store, prefix: prefix.trim_matches('/').to_string(), url: url.to_string(), opts }
     }
 
+    /// The root as the table-format logs (`load::table_log`) reach it.
+    pub fn log_root(&self) -> crate::load::table_log::LogRoot {
+        crate::load::table_log::LogRoot::Store {
+            store: self.store.clone(),
+            prefix: self.prefix.clone(),
+            url: self.url.clone(),
+        }
+    }
+
     /// The root as the user wrote it.
     pub fn url(&self) -> &str {
         &self.url

@@ -4,6 +4,7 @@
 //! manifest-listed Parquet files; time travel, a rerun replacing a snapshot in one Delta
 //! commit, a Delta commit lost after its manifest (caught up by the next run, reported by
 //! `verify`), `list`, `prune` (Remove actions, then the files), and the refusals (exit 64).
+//! The same on an object store: `delta_store_e2e`.
 //!
 //! Python: as `interop.rs` (`$DRATA_ETL_PYTHON`, else `.venv`); it needs the pinned
 //! `deltalake`, `polars` and `duckdb` of scripts/python-requirements.txt, and fails (never
@@ -29,9 +30,16 @@ fn python() -> PathBuf {
 
 /// The independent readers' report on `out` (see scripts/interop/check_delta.py).
 fn readers(out: &Path, versions: &[&str]) -> Value {
+    readers_of(out.as_os_str(), &[], &[], versions)
+}
+
+/// check_delta.py on `root` (a folder, or an `s3://` URL with `args` naming the endpoint and
+/// `env` the credentials), with `--version` for each of `versions`.
+pub(crate) fn readers_of(root: &std::ffi::OsStr, args: &[&str], env: &[(&str, &str)], versions: &[&str]) -> Value {
     let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/interop/check_delta.py");
     let mut c = std::process::Command::new(python());
-    c.arg(&checker).arg(out).env("PYTHONDONTWRITEBYTECODE", "1");
+    c.arg(&checker).arg(root).args(args).env("PYTHONDONTWRITEBYTECODE", "1");
+    c.envs(env.iter().copied());
     for v in versions {
         c.args(["--version", v]);
     }
@@ -57,7 +65,7 @@ async fn etl(args: &[&str]) -> Run {
 }
 
 /// `{table: version}` from a run's summary line.
-fn versions(r: &Run) -> serde_json::Map<String, Value> {
+pub(crate) fn versions(r: &Run) -> serde_json::Map<String, Value> {
     assert_eq!(r.code, 0, "run failed:\n{}\n{}", r.stdout, r.stderr);
     r.summary()["delta"]
         .as_array()
@@ -67,11 +75,11 @@ fn versions(r: &Run) -> serde_json::Map<String, Value> {
         .collect()
 }
 
-fn by_snapshot(report: &Value, table: &str) -> Value {
+pub(crate) fn by_snapshot(report: &Value, table: &str) -> Value {
     report[table]["by_snapshot"].clone()
 }
 
-fn assert_readers_agree(report: &Value) {
+pub(crate) fn assert_readers_agree(report: &Value) {
     let tables = report.as_object().unwrap();
     assert_eq!(tables.len(), 10, "every table is a Delta table: {report}");
     for (table, t) in tables {
@@ -116,10 +124,16 @@ async fn delta_tables_follow_runs_reruns_verify_list_and_prune() {
     assert_eq!(v["personnel"], 2);
     let personnel =
         r.summary()["delta"].as_array().unwrap().iter().find(|t| t["table"] == "personnel").unwrap().clone();
-    assert_eq!((personnel["added"].as_u64(), personnel["removed"].as_u64()), (Some(1), Some(0)), "{personnel}");
-    let report = readers(&out, &[]);
+    // The rerun's files have new names (its run id): added, and the replaced ones removed.
+    assert_eq!((personnel["added"].as_u64(), personnel["removed"].as_u64()), (Some(1), Some(1)), "{personnel}");
+    let rerun_id = r.summary()["run_id"].as_str().unwrap().to_string();
+    let report = readers(&out, &["personnel=1"]);
     assert_readers_agree(&report);
     assert_eq!(by_snapshot(&report, "personnel"), serde_json::json!({ ID1: 26, ID2: 20 }), "no duplicates, no gap");
+    // Version 1 lists the replaced files, which the rerun's commit deleted: reading it fails
+    // (as after a vacuum) instead of returning the rerun's rows under the old version.
+    let before = report["personnel"]["versions"]["1"]["error"].as_str().unwrap_or_else(|| panic!("{report}"));
+    assert!(before.to_lowercase().contains("not found") || before.contains("No such file"), "{before}");
     assert_eq!(report["personnel"]["rows"]["deltalake"], 46);
 
     // verify checks the logs against the manifests; list names the versions.
@@ -145,11 +159,11 @@ async fn delta_tables_follow_runs_reruns_verify_list_and_prune() {
     std::fs::remove_file(out.join("personnel/_delta_log/00000000000000000002.json")).unwrap();
     let r = etl(&["verify", "--out", out.to_str().unwrap(), "--snapshot", "all"]).await;
     assert_eq!(r.code, 65, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("FAILED  Delta logs  no workspace: 1 problem(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("FAILED  Delta logs  no workspace: 2 problem(s)"), "{}", r.stdout);
     assert!(r.stderr.contains("the Delta logs do not list exactly those files"), "{}", r.stderr);
     assert!(
         r.stdout.contains(&format!(
-            "personnel/snapshot_date=2026-03-01/snapshot_id={ID1}/part-00000.parquet: listed by the manifest of snapshot {ID1} but not added to the Delta log (version 1) as written"
+            "personnel/snapshot_date=2026-03-01/snapshot_id={ID1}/part-00000-{rerun_id}.parquet: listed by the manifest of snapshot {ID1} but not added to the Delta log (version 1) as written"
         )),
         "{}",
         r.stdout
@@ -226,8 +240,17 @@ async fn delta_output_files_are_the_parquet_layouts_files() {
         v.sort();
         v
     };
+    // Named alike but for the run id a Delta run's files carry.
+    let run_id = r.summary()["run_id"].as_str().unwrap().to_string();
     let (plain_files, delta_files) = (files(&plain), files(&delta));
-    assert_eq!(plain_files, delta_files);
+    let untagged: Vec<(String, Vec<String>)> = delta_files
+        .iter()
+        .map(|(p, c)| {
+            assert!(p.ends_with(&format!("-{run_id}.parquet")), "{p}");
+            (p.replace(&format!("-{run_id}"), ""), c.clone())
+        })
+        .collect();
+    assert_eq!(plain_files, untagged);
     assert_eq!(plain_files.len(), 10);
     for (path, cols) in &delta_files {
         assert!(
@@ -248,7 +271,7 @@ async fn delta_output_files_are_the_parquet_layouts_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delta_refuses_mixed_roots_and_object_stores() {
+async fn delta_refuses_mixed_roots() {
     let sim = start(sim_config(5)).await;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
@@ -276,10 +299,4 @@ async fn delta_refuses_mixed_roots_and_object_stores() {
     let report = readers(&mixed, &[]);
     assert_readers_agree(&report);
     assert_eq!(by_snapshot(&report, "personnel"), serde_json::json!({ ID1: 5, ID2: 5 }));
-
-    // Object stores: refused before anything is contacted.
-    let r =
-        etl(&["run", "--base-url", &sim.base_url(), "--table-format", "delta", "--out", "s3://bucket/prefix"]).await;
-    assert_eq!(r.code, 64, "{}", r.stderr);
-    assert!(r.stderr.contains("local output folders only"), "{}", r.stderr);
 }

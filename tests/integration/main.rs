@@ -23,6 +23,8 @@ mod dbt_e2e;
 mod deadline_e2e;
 #[cfg(feature = "delta")]
 mod delta_e2e;
+#[cfg(feature = "delta")]
+mod delta_store_e2e;
 mod dialects_e2e;
 #[cfg(feature = "analytics")]
 mod history_e2e;

@@ -2,6 +2,7 @@
 //! bucket (`BUCKET`), killed on drop. Python: `$DRATA_ETL_PYTHON`, else `<repo>/.venv/bin/python`
 //! (`scripts/test.sh` installs moto[s3,server] there).
 
+use crate::common::{bin, Run};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,4 +47,55 @@ pub async fn start() -> MotoServer {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("moto's S3 server did not come up on {endpoint} within 30 s; {HINT}");
+}
+
+/// Test secret of the store; a run's output must never show it.
+pub const SECRET: &str = "testing-secret";
+
+impl MotoServer {
+    /// The binary with S3 credentials and this endpoint in its environment.
+    pub fn cmd(&self) -> tokio::process::Command {
+        let mut c = bin();
+        c.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("DRATA_ETL_S3_ENDPOINT", &self.endpoint)
+            .env("DRATA_ETL_LOG", "info")
+            // moto takes 1 KiB parts (S3_UPLOAD_PART_MIN_SIZE above), so small files exercise multipart.
+            .env("DRATA_ETL_TEST_SMALL_UPLOAD_PARTS", "1");
+        c
+    }
+
+    /// The binary with `args`; fails the test if its output shows the store secret.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let r: Run = self.cmd().args(args).output().await.expect("binary runs").into();
+        for text in [&r.stdout, &r.stderr] {
+            assert!(!text.contains(SECRET), "the store secret leaked: {text}");
+        }
+        r
+    }
+
+    /// Every key under the bucket (relative to it), sorted.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let body = reqwest::get(format!("{}/{BUCKET}?list-type=2&prefix={prefix}", self.endpoint))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut keys: Vec<String> =
+            body.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().replace("&amp;", "&")).collect();
+        keys.sort();
+        keys
+    }
+    /// Delete one object with a signed request (boto3), as an operator clearing a dead run's
+    /// lock would.
+    pub fn delete(&self, key: &str) {
+        let code = format!(
+            "import boto3, sys; boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').delete_object(Bucket='{BUCKET}', Key=sys.argv[1])",
+            self.endpoint
+        );
+        let out = std::process::Command::new(python()).args(["-c", &code, key]).output().expect("python runs");
+        assert!(out.status.success(), "delete {key}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

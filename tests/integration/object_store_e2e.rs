@@ -24,42 +24,14 @@ async fn start_moto() -> Moto {
     Moto(crate::moto::start().await)
 }
 
+impl std::ops::Deref for Moto {
+    type Target = MotoServer;
+    fn deref(&self) -> &MotoServer {
+        &self.0
+    }
+}
+
 impl Moto {
-    /// The binary with S3 credentials and this endpoint in its environment.
-    fn cmd(&self) -> tokio::process::Command {
-        let mut c = bin();
-        c.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("DRATA_ETL_S3_ENDPOINT", &self.0.endpoint)
-            .env("DRATA_ETL_LOG", "info")
-            // moto takes 1 KiB parts (S3_UPLOAD_PART_MIN_SIZE above), so small files exercise multipart.
-            .env("DRATA_ETL_TEST_SMALL_UPLOAD_PARTS", "1");
-        c
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        let r: Run = self.cmd().args(args).output().await.expect("binary runs").into();
-        for text in [&r.stdout, &r.stderr] {
-            assert!(!text.contains("testing-secret"), "the store secret leaked: {text}");
-        }
-        r
-    }
-
-    /// Every key under the bucket (relative to it), sorted.
-    async fn keys(&self, prefix: &str) -> Vec<String> {
-        let body = reqwest::get(format!("{}/{BUCKET}?list-type=2&prefix={prefix}", self.0.endpoint))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut keys: Vec<String> =
-            body.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().replace("&amp;", "&")).collect();
-        keys.sort();
-        keys
-    }
-
     /// Write an object with a signed request (boto3 from the same venv), as another writer would.
     fn put(&self, key: &str, body: &str) {
         let code = format!(
@@ -68,17 +40,6 @@ impl Moto {
         );
         let out = std::process::Command::new(python()).args(["-c", &code, key, body]).output().expect("python runs");
         assert!(out.status.success(), "put {key}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// Delete one object with a signed request (boto3), as an operator clearing a dead run's
-    /// lock would.
-    fn delete(&self, key: &str) {
-        let code = format!(
-            "import boto3, sys; boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing-secret', region_name='us-east-1').delete_object(Bucket='{BUCKET}', Key=sys.argv[1])",
-            self.0.endpoint
-        );
-        let out = std::process::Command::new(python()).args(["-c", &code, key]).output().expect("python runs");
-        assert!(out.status.success(), "delete {key}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// pyarrow reads every committed snapshot under `prefix` by its manifest.

@@ -14,14 +14,20 @@ use crate::load::batch::schema_for;
 use crate::load::layout::Table;
 use crate::load::manifest::Manifest;
 use crate::load::table_format::TableVersion;
+use crate::load::table_log::LogRoot;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, StructField, StructType};
+use deltalake_core::logstore::{default_logstore, StorageConfig};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
 use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
+use object_store::ObjectStore;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use url::Url;
 
 /// The key of the commit metadata naming what the commit did in the tool's terms.
@@ -30,19 +36,30 @@ const COMMIT_KEY: &str = "drataEtl";
 /// this often before the run fails as temporary (75).
 const MAX_COMMIT_RETRIES: usize = 15;
 
-fn table_dir(root: &Path, table: Table) -> PathBuf {
-    root.join(table.name())
+/// The table folder's URL: `file:///…/<table>/`, or the store's `scheme://bucket/prefix/<table>/`
+/// (its path is the objects' key prefix, which is how delta-rs resolves files in the store).
+fn table_url(root: &LogRoot, table: Table) -> Result<Url, EtlError> {
+    match root {
+        LogRoot::Folder(dir) => {
+            let abs = std::path::absolute(dir).map_err(|e| {
+                EtlError::cannot_write(format!("cannot resolve the output root {}: {e}", dir.display()))
+            })?;
+            Url::from_directory_path(abs.join(table.name()))
+                .map_err(|_| EtlError::cannot_write(format!("{} cannot be named as a file URL", dir.display())))
+        }
+        LogRoot::Store { url, .. } => Url::parse(&format!("{}/{}/", url.trim_end_matches('/'), table.name()))
+            .map_err(|e| EtlError::usage(format!("{url}: cannot name its {} table as a URL: {e}", table.name()))),
+    }
 }
 
-fn table_url(root: &Path, table: Table) -> Result<Url, EtlError> {
-    let abs = std::path::absolute(root)
-        .map_err(|e| EtlError::cannot_write(format!("cannot resolve the output root {}: {e}", root.display())))?;
-    Url::from_directory_path(abs.join(table.name()))
-        .map_err(|_| EtlError::cannot_write(format!("{} cannot be named as a file URL", root.display())))
+/// The key prefix of a table folder (or of a folder inside it) in a store.
+fn table_key(prefix: &str, table: Table, inside: &str) -> ObjectPath {
+    let folder = if prefix.is_empty() { table.name().to_string() } else { format!("{prefix}/{}", table.name()) };
+    ObjectPath::from(if inside.is_empty() { folder } else { format!("{folder}/{inside}") })
 }
 
-fn delta_err(table: Table, root: &Path, what: &str, e: DeltaTableError) -> EtlError {
-    let shown = table_dir(root, table).display().to_string();
+fn delta_err(table: Table, root: &LogRoot, what: &str, e: DeltaTableError) -> EtlError {
+    let shown = root.table_label(table.name());
     let kind = match &e {
         DeltaTableError::Transaction { .. } | DeltaTableError::VersionAlreadyExists(_) => FailureKind::Temporary,
         DeltaTableError::InvalidJsonLog { .. } | DeltaTableError::InvalidStatsJson { .. } => FailureKind::DataInvalid,
@@ -57,15 +74,48 @@ fn delta_err(table: Table, root: &Path, what: &str, e: DeltaTableError) -> EtlEr
     )
 }
 
+/// Whether the table folder has a Delta log (a `_delta_log/` with anything in it).
+async fn has_log(root: &LogRoot, table: Table) -> Result<bool, EtlError> {
+    match root {
+        LogRoot::Folder(dir) => Ok(dir.join(table.name()).join("_delta_log").is_dir()),
+        LogRoot::Store { store, prefix, .. } => {
+            let log = table_key(prefix, table, "_delta_log");
+            match store.list(Some(&log)).next().await {
+                None => Ok(false),
+                Some(Ok(_)) => Ok(true),
+                Some(Err(e)) => Err(EtlError::new(
+                    FailureKind::Temporary,
+                    format!("cannot list {}/_delta_log: {e}", root.table_label(table.name())),
+                )),
+            }
+        }
+    }
+}
+
+/// The table's handle, not loaded: on a store, delta-rs's default log store over the
+/// tool's own object store, which commits a version as a conditional create of its
+/// `_delta_log/<version>.json` (`If-None-Match: *`), so two writers never both get one.
+fn handle(root: &LogRoot, table: Table) -> Result<DeltaTable, EtlError> {
+    let url = table_url(root, table)?;
+    match root {
+        LogRoot::Folder(_) => DeltaTableBuilder::from_url(url)
+            .and_then(|b| b.build())
+            .map_err(|e| delta_err(table, root, "open the table", e)),
+        LogRoot::Store { store, prefix, .. } => {
+            let prefixed: Arc<dyn ObjectStore> =
+                Arc::new(PrefixStore::new(store.clone(), table_key(prefix, table, "")));
+            let log_store = default_logstore(prefixed, store.clone(), &url, &StorageConfig::default());
+            Ok(DeltaTable::new(log_store))
+        }
+    }
+}
+
 /// The table's log, loaded; `None` when the folder holds no Delta table yet.
-async fn open(root: &Path, table: Table) -> Result<Option<DeltaTable>, EtlError> {
-    if !table_dir(root, table).join("_delta_log").is_dir() {
+async fn open(root: &LogRoot, table: Table) -> Result<Option<DeltaTable>, EtlError> {
+    if !has_log(root, table).await? {
         return Ok(None);
     }
-    let url = table_url(root, table)?;
-    let mut t = DeltaTableBuilder::from_url(url)
-        .and_then(|b| b.build())
-        .map_err(|e| delta_err(table, root, "open the table", e))?;
+    let mut t = handle(root, table)?;
     match t.load().await {
         Ok(()) => Ok(Some(t)),
         Err(DeltaTableError::NotATable(_)) => Ok(None),
@@ -79,7 +129,7 @@ fn partitioning(t: &DeltaTable) -> Result<Vec<String>, DeltaTableError> {
 }
 
 /// Exit 64 unless `t` is partitioned as this scope's runs write.
-fn check_partitioning(t: &DeltaTable, root: &Path, table: Table, labelled: bool) -> Result<(), EtlError> {
+fn check_partitioning(t: &DeltaTable, root: &LogRoot, table: Table, labelled: bool) -> Result<(), EtlError> {
     let have = partitioning(t).map_err(|e| delta_err(table, root, "read the table metadata", e))?;
     let want = partition_columns(labelled);
     if have != want {
@@ -87,7 +137,7 @@ fn check_partitioning(t: &DeltaTable, root: &Path, table: Table, labelled: bool)
             "{} is a Delta table partitioned by ({}), but this run writes ({}): one output root \
              cannot mix runs with and without --workspace in Delta format. Label every run \
              (or none), or give the other kind its own --out",
-            table_dir(root, table).display(),
+            root.table_label(table.name()),
             have.join(", "),
             want.join(", ")
         )));
@@ -98,7 +148,7 @@ fn check_partitioning(t: &DeltaTable, root: &Path, table: Table, labelled: bool)
 /// Exit 64 when this run's Delta tables cannot take its snapshot: a table partitioned for
 /// the other kind of run, or (no log yet) committed snapshots of the other kind that the
 /// first Delta commit would have to leave out. Checked before the run lists anyone.
-pub async fn precheck(root: &Path, workspace: Option<&str>, manifests: &[Manifest]) -> Result<(), EtlError> {
+pub async fn precheck(root: &LogRoot, workspace: Option<&str>, manifests: &[Manifest]) -> Result<(), EtlError> {
     let labelled = workspace.is_some();
     for table in Table::ALL {
         if let Some(t) = open(root, table).await? {
@@ -110,7 +160,7 @@ pub async fn precheck(root: &Path, workspace: Option<&str>, manifests: &[Manifes
             "{} holds snapshot {}{} committed {} --workspace; a Delta table has one partitioning, \
              so one output root cannot mix runs with and without --workspace in Delta format. \
              Label every run (or none), or give this kind of run its own --out",
-            root.display(),
+            root.label(),
             other.snapshot_id,
             other.workspace.as_deref().map(|w| format!(" of workspace {w}")).unwrap_or_default(),
             if other.workspace.is_some() { "with" } else { "without" },
@@ -190,78 +240,131 @@ fn commit_properties(plan: &Plan, run_id: &str) -> CommitProperties {
 /// Bring every table's log of `workspace`'s scope in line with its committed manifests, one
 /// Delta commit per table that needs one. `run_id` is recorded in each commit's metadata.
 pub async fn sync(
-    root: &Path,
+    root: &LogRoot,
     workspace: Option<&str>,
     manifests: &[Manifest],
     run_id: &str,
 ) -> Result<Vec<TableVersion>, EtlError> {
-    let labelled = workspace.is_some();
     let scope = super::of_scope(manifests, workspace);
     let mut out = Vec::new();
     for table in Table::ALL {
-        let wanted = super::wanted(table, &scope);
-        let existing = open(root, table).await?;
-        let Some(mut t) = existing else {
-            if wanted.is_empty() && scope.iter().all(|m| !m.tables.contains_key(table.name())) {
-                out.push(TableVersion { table: table.name().into(), version: None, added: 0, removed: 0 });
-                continue;
+        let mut attempt = 1;
+        loop {
+            match sync_table(root, table, workspace, &scope, run_id).await {
+                Ok(v) => {
+                    out.push(v);
+                    break;
+                }
+                // Another writer (a run of another workspace sharing the root) committed
+                // first: plan again from the log as it is now.
+                Err(Step::Raced(_)) if attempt < MAX_SYNC_ATTEMPTS => attempt += 1,
+                Err(Step::Raced(e) | Step::Failed(e)) => return Err(e),
             }
-            let plan = Plan { add: wanted, remove: Vec::new() };
-            let added = plan.add.len();
-            let t = deltalake_core::operations::create::CreateBuilder::new()
-                .with_location(table_url(root, table)?.to_string())
-                .with_table_name(table.name())
-                .with_columns(delta_fields(table, labelled)?)
-                .with_partition_columns(partition_columns(labelled))
-                .with_actions(plan.add.iter().map(add_action))
-                .with_commit_properties(commit_properties(&plan, run_id))
-                .await
-                .map_err(|e| delta_err(table, root, "create the table", e))?;
-            out.push(TableVersion { table: table.name().into(), version: t.version(), added, removed: 0 });
-            continue;
-        };
-        check_partitioning(&t, root, table, labelled)?;
-        let held = held_files(&t, workspace).map_err(|e| delta_err(table, root, "list the table's files", e))?;
-        let plan = super::plan(wanted, &held);
-        if plan.is_empty() {
-            out.push(TableVersion { table: table.name().into(), version: t.version(), added: 0, removed: 0 });
-            continue;
         }
-        t = add_missing_columns(t, root, table, labelled, run_id).await?;
-        let removes: BTreeMap<&str, ()> = plan.remove.iter().map(|p| (p.as_str(), ())).collect();
-        let state = t.snapshot().map_err(|e| delta_err(table, root, "read the table state", e))?;
-        let mut actions: Vec<Action> = state
-            .log_data()
-            .iter()
-            .filter(|f| removes.contains_key(f.path().as_ref()))
-            .map(|f| Action::Remove(f.remove_action(true)))
-            .collect();
-        actions.extend(plan.add.iter().map(add_action));
-        let op = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(partition_columns(labelled)),
-            predicate: None,
-        };
-        let done = CommitBuilder::from(commit_properties(&plan, run_id))
-            .with_actions(actions)
-            .build(Some(state), t.log_store(), op)
-            .await
-            .map_err(|e| delta_err(table, root, "commit", e))?;
-        out.push(TableVersion {
-            table: table.name().into(),
-            version: Some(done.version()),
-            added: plan.add.len(),
-            removed: plan.remove.len(),
-        });
     }
     Ok(out)
+}
+
+/// Plans made again, from a freshly read log, after another writer's commit won the race
+/// for a version (`MAX_COMMIT_RETRIES` covers the races delta-rs resolves by itself).
+const MAX_SYNC_ATTEMPTS: usize = 8;
+
+/// How one table's sync ended when it did not: lost a race to another writer (worth
+/// planning again), or failed.
+enum Step {
+    Raced(EtlError),
+    Failed(EtlError),
+}
+
+impl From<EtlError> for Step {
+    fn from(e: EtlError) -> Self {
+        Step::Failed(e)
+    }
+}
+
+fn lost_race(e: &DeltaTableError) -> bool {
+    matches!(e, DeltaTableError::Transaction { .. } | DeltaTableError::VersionAlreadyExists(_))
+}
+
+async fn sync_table(
+    root: &LogRoot,
+    table: Table,
+    workspace: Option<&str>,
+    scope: &[&Manifest],
+    run_id: &str,
+) -> Result<TableVersion, Step> {
+    let labelled = workspace.is_some();
+    let wanted = super::wanted(table, scope);
+    let Some(mut t) = open(root, table).await? else {
+        if wanted.is_empty() && scope.iter().all(|m| !m.tables.contains_key(table.name())) {
+            return Ok(TableVersion { table: table.name().into(), version: None, added: 0, removed: 0 });
+        }
+        let plan = Plan { add: wanted, remove: Vec::new() };
+        let added = plan.add.len();
+        let created = deltalake_core::operations::create::CreateBuilder::new()
+            .with_log_store(handle(root, table)?.log_store())
+            .with_table_name(table.name())
+            .with_columns(delta_fields(table, labelled)?)
+            .with_partition_columns(partition_columns(labelled))
+            .with_actions(plan.add.iter().map(add_action))
+            // Never retried inside delta-rs: a create that lost version 0 would be written
+            // again as version 1 with a new table id; it is planned again instead.
+            .with_commit_properties(commit_properties(&plan, run_id).with_max_retries(0))
+            .await;
+        return match created {
+            Ok(t) => Ok(TableVersion { table: table.name().into(), version: t.version(), added, removed: 0 }),
+            // Created by another writer meanwhile: version 0 is theirs; add ours on top.
+            Err(e) if has_log(root, table).await? => Err(Step::Raced(delta_err(table, root, "create the table", e))),
+            Err(e) => Err(Step::Failed(delta_err(table, root, "create the table", e))),
+        };
+    };
+    check_partitioning(&t, root, table, labelled)?;
+    let held = held_files(&t, workspace).map_err(|e| delta_err(table, root, "list the table's files", e))?;
+    let plan = super::plan(wanted, &held);
+    if plan.is_empty() {
+        return Ok(TableVersion { table: table.name().into(), version: t.version(), added: 0, removed: 0 });
+    }
+    t = add_missing_columns(t, root, table, labelled, run_id).await?;
+    let removes: BTreeMap<&str, ()> = plan.remove.iter().map(|p| (p.as_str(), ())).collect();
+    let state = t.snapshot().map_err(|e| delta_err(table, root, "read the table state", e))?;
+    let mut actions: Vec<Action> = state
+        .log_data()
+        .iter()
+        .filter(|f| removes.contains_key(f.path().as_ref()))
+        .map(|f| Action::Remove(f.remove_action(true)))
+        .collect();
+    actions.extend(plan.add.iter().map(add_action));
+    let op = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(partition_columns(labelled)),
+        predicate: None,
+    };
+    let done = CommitBuilder::from(commit_properties(&plan, run_id))
+        .with_actions(actions)
+        .build(Some(state), t.log_store(), op)
+        .await
+        .map_err(|e| {
+            let raced = lost_race(&e);
+            let e = delta_err(table, root, "commit", e);
+            if raced {
+                Step::Raced(e)
+            } else {
+                Step::Failed(e)
+            }
+        })?;
+    Ok(TableVersion {
+        table: table.name().into(),
+        version: Some(done.version()),
+        added: plan.add.len(),
+        removed: plan.remove.len(),
+    })
 }
 
 /// A table created by an older version of the tool lacks the columns appended since: add
 /// them (a commit of its own, before the data) so the new files' columns are in the schema.
 async fn add_missing_columns(
     t: DeltaTable,
-    root: &Path,
+    root: &LogRoot,
     table: Table,
     labelled: bool,
     run_id: &str,
@@ -292,20 +395,25 @@ pub struct LogState {
 }
 
 /// The table's log state for one scope; `None` when it has no log.
-pub async fn state(root: &Path, table: Table, workspace: Option<&str>) -> Result<Option<LogState>, EtlError> {
+pub async fn state(root: &LogRoot, table: Table, workspace: Option<&str>) -> Result<Option<LogState>, EtlError> {
     let Some(t) = open(root, table).await? else { return Ok(None) };
     let files = held_files(&t, workspace).map_err(|e| delta_err(table, root, "list the table's files", e))?;
     Ok(Some(LogState { version: t.version().unwrap_or(0), files }))
 }
 
 /// Whether any table under `root` has a Delta log (so maintenance commands keep it in step).
-pub fn any_log(root: &Path) -> bool {
-    Table::ALL.iter().any(|t| table_dir(root, *t).join("_delta_log").is_dir())
+pub async fn any_log(root: &LogRoot) -> Result<bool, EtlError> {
+    for t in Table::ALL {
+        if has_log(root, t).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The problems `verify` reports for one scope: files the manifests list that the log does
 /// not hold as written (or at all), files it holds that no manifest lists.
-pub async fn check(root: &Path, workspace: Option<&str>, manifests: &[Manifest]) -> Result<Vec<String>, EtlError> {
+pub async fn check(root: &LogRoot, workspace: Option<&str>, manifests: &[Manifest]) -> Result<Vec<String>, EtlError> {
     let scope = super::of_scope(manifests, workspace);
     let mut problems = Vec::new();
     for table in Table::ALL {
@@ -341,7 +449,10 @@ pub async fn check(root: &Path, workspace: Option<&str>, manifests: &[Manifest])
 /// (read from the commit metadata the tool records). Versions are counted down from the
 /// current one: the tool writes no checkpoints and never cleans the log, so every commit
 /// since version 0 is there.
-pub async fn versions_by_snapshot(root: &Path, table: Table) -> Result<(Option<u64>, BTreeMap<String, u64>), EtlError> {
+pub async fn versions_by_snapshot(
+    root: &LogRoot,
+    table: Table,
+) -> Result<(Option<u64>, BTreeMap<String, u64>), EtlError> {
     let Some(t) = open(root, table).await? else { return Ok((None, BTreeMap::new())) };
     let current = t.version().unwrap_or(0);
     let infos: Vec<_> =

@@ -111,3 +111,122 @@ fn a_pruned_snapshot_is_removed_and_only_manifests_of_the_scope_count() {
     assert!(p.add.is_empty());
     assert_eq!(p.remove, [wanted(Table::Personnel, &[&a])[0].path.clone()]);
 }
+
+/// An in-memory store that holds the first two writes of a `_delta_log/` object until both
+/// have arrived: two writers' first commits then race for the same version for certain.
+#[derive(Debug)]
+struct RacingStore {
+    inner: object_store::memory::InMemory,
+    barrier: tokio::sync::Barrier,
+    arrived: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Display for RacingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RacingStore")
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for RacingStore {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        if location.as_ref().contains("/_delta_log/")
+            && self.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2
+        {
+            self.barrier.wait().await;
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Two writers of one store root (runs of two workspaces) reach their first Delta commit
+/// at once: both see no log and both try to create it. The log store's conditional create
+/// gives version 0 to one; the other plans again on top of it and gets version 1.
+#[tokio::test]
+async fn racing_writers_in_a_store_each_get_a_version_and_lose_nothing() {
+    use crate::load::table_log::LogRoot;
+    let racing = RacingStore {
+        inner: object_store::memory::InMemory::new(),
+        barrier: tokio::sync::Barrier::new(2),
+        arrived: 0.into(),
+    };
+    let store: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(racing);
+    let root = LogRoot::Store { store: store.clone(), prefix: "lake".into(), url: "memory://bucket/lake".into() };
+    let a = manifest(Some("acme"), "20260304T050607Z", "2026-03-04T05:07:00Z", &[(3, 100)]);
+    let b = manifest(Some("beta"), "20260304T050607Z", "2026-03-04T05:07:01Z", &[(4, 120), (1, 20)]);
+    let all = [a, b];
+    let (ra, rb) =
+        tokio::join!(log::sync(&root, Some("acme"), &all, "run-a"), log::sync(&root, Some("beta"), &all, "run-b"));
+    let personnel = |r: Vec<crate::load::table_format::TableVersion>| {
+        r.into_iter().find(|v| v.table == "personnel").map(|v| v.version).unwrap()
+    };
+    let mut versions = [personnel(ra.unwrap()), personnel(rb.unwrap())];
+    versions.sort();
+    assert_eq!(versions, [Some(0), Some(1)], "one version each");
+    let acme = log::state(&root, Table::Personnel, Some("acme")).await.unwrap().unwrap();
+    let beta = log::state(&root, Table::Personnel, Some("beta")).await.unwrap().unwrap();
+    assert_eq!((acme.version, acme.files.len(), beta.files.len()), (1, 1, 2));
+    // The log's objects are exactly the two versions, under the table's key prefix.
+    use futures::TryStreamExt;
+    let mut keys: Vec<String> = store
+        .list(Some(&object_store::path::Path::from("lake/personnel/_delta_log")))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["lake/personnel/_delta_log/00000000000000000000.json", "lake/personnel/_delta_log/00000000000000000001.json"]
+    );
+    // The loser did not create the table a second time (a new table id at version 1 would
+    // make it another table to Delta readers): its version adds files to the winner's table.
+    let second = store.get_opts(&object_store::path::Path::from(keys[1].as_str()), Default::default()).await.unwrap();
+    let second = String::from_utf8(second.bytes().await.unwrap().to_vec()).unwrap();
+    assert!(second.contains(r#""operation":"WRITE""#) && !second.contains(r#""metaData""#), "{second}");
+}

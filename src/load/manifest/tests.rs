@@ -58,6 +58,11 @@ fn what_run_writes_is_accepted() {
     let p = "personnel/snapshot_date=2026-03-04/snapshot_id=20260304T050607_250000Z/part-00012.parquet";
     v["tables"] = json!({"personnel": {"rows": 1, "files": [{"path": p, "rows": 1, "bytes": 1, "sha256": SHA}]}});
     parse(&v, None).unwrap();
+    // A Delta run's files carry its run id.
+    let p =
+        "personnel/snapshot_date=2026-03-04/snapshot_id=20260304T050607_250000Z/part-00012-0123456789abcdef.parquet";
+    v["tables"] = json!({"personnel": {"rows": 1, "files": [{"path": p, "rows": 1, "bytes": 1, "sha256": SHA}]}});
+    parse(&v, None).unwrap();
 }
 
 #[test]
@@ -90,6 +95,10 @@ fn file_paths_are_relative_and_stay_inside_their_partition() {
         "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260101T000000Z/part-00000.parquet",
         "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/sub/part-00000.parquet",
         "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/notes.txt",
+        "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part-00000-ABCDEF12.parquet",
+        "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part-00000-abc.parquet",
+        "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part-00000-0123456789abcdef-x.parquet",
+        "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z/part--0123456789abcdef.parquet",
         "personnel/workspace=acme/snapshot_date=2026-03-04/snapshot_id=20260304T050607Z",
         "_snapshots/workspace=acme/20260304T050607Z/_manifest.json",
     ] {

@@ -226,7 +226,7 @@ fn copy_everyone(prev: &PreviousSnapshot) -> ((u64, u64, u64), Vec<RecordBatch>)
     let written = CHILD_TABLES.iter().zip(files).map(|(table, files)| {
         let batches: Vec<RecordBatch> = (0..files.len())
             .flat_map(|i| {
-                let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i))).unwrap();
+                let f = std::fs::File::open(staging.dir().join(table.name()).join(part_file_name(i, None))).unwrap();
                 ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(Result::unwrap)
             })
             .collect();
