@@ -474,6 +474,28 @@ mod tests {
     use deltalake_core::kernel::{DataType, PrimitiveType};
 
     #[test]
+    fn a_store_table_is_named_by_its_key_prefix() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        for (prefix, url, want_url, want_key) in [
+            (
+                "lake/drata",
+                "s3://bucket/lake/drata",
+                "s3://bucket/lake/drata/personnel/",
+                "lake/drata/personnel/_delta_log",
+            ),
+            ("", "gs://bucket", "gs://bucket/personnel/", "personnel/_delta_log"),
+        ] {
+            let root = LogRoot::Store { store: store.clone(), prefix: prefix.into(), url: url.into() };
+            let got = table_url(&root, Table::Personnel).unwrap();
+            assert_eq!(got.as_str(), want_url);
+            // delta-rs finds files in the bucket-level store by the URL's path: the key prefix.
+            assert_eq!(got.path().trim_matches('/'), table_key(prefix, Table::Personnel, "").as_ref());
+            assert_eq!(table_key(prefix, Table::Personnel, "_delta_log").as_ref(), want_key);
+            assert_eq!(root.table_label("personnel"), format!("{url}/personnel"));
+        }
+    }
+
+    #[test]
     fn delta_columns_are_the_files_columns_then_the_partition_columns() {
         let files = schema_for(Table::Personnel);
         for labelled in [false, true] {
