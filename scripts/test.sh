@@ -88,29 +88,34 @@ java_major() {
         /version "/ { split($2, v, /[.+_-]/); print (v[1] == 1 ? v[2] : v[1]) + 0; found = 1; exit }
         END { if (!found) print 0 }'
 }
+# Debian's OpenJDK 17, if installed: point Spark at it (JAVA_HOME), since another java may be
+# first on PATH. Returns non-zero when there is none.
+use_debian_jre() {
+    local jre
+    for jre in /usr/lib/jvm/java-17-openjdk-*/bin/java; do
+        if [ "$(java_major "$jre")" -ge 17 ]; then
+            export JAVA_HOME="${jre%/bin/java}"
+            java="$jre"
+            return 0
+        fi
+    done
+    return 1
+}
 # Spark runs $JAVA_HOME/bin/java when JAVA_HOME is set, else java on PATH.
 java="${JAVA_HOME:+$JAVA_HOME/bin/java}"
 java="${java:-java}"
-if [ "$(java_major "$java")" -lt 17 ]; then
+if [ "$(java_major "$java")" -lt 17 ] && ! use_debian_jre; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "test.sh: installing openjdk-17-jre-headless (Spark needs Java 17 or later)" >&2
         apt-get update -q >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jre-headless >&2
-        # Another java may stay first on PATH: point Spark at this one.
-        for jre in /usr/lib/jvm/java-17-openjdk-*/bin/java; do
-            if [ -x "$jre" ]; then
-                export JAVA_HOME="${jre%/bin/java}"
-                java="$jre"
-                break
-            fi
-        done
     fi
-    if [ "$(java_major "$java")" -lt 17 ]; then
+    use_debian_jre || {
         echo "test.sh: the Spark test needs Java 17 or later and '$java' is not (or does not run):" \
             "install a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) and" \
             "put its java on PATH or set JAVA_HOME to it" >&2
         exit 1
-    fi
+    }
 fi
 
 export DRATA_ETL_PYTHON="$py"
