@@ -3,14 +3,15 @@
 #
 # Makes sure .venv (repo root) has the Python packages the interoperability tests need
 # (scripts/python-requirements.txt: duckdb, pyarrow, and moto's S3 server), .venv-airflow has the pinned Apache
-# Airflow the DAG check needs (scripts/airflow/requirements.txt) and .venv-dbt dbt-duckdb
-# (scripts/dbt/requirements.txt), points the tests at them through DRATA_ETL_PYTHON,
-# DRATA_ETL_AIRFLOW_PYTHON and DRATA_ETL_DBT, then runs `cargo test --all-targets`
-# with any extra arguments.
+# Airflow the DAG check needs (scripts/airflow/requirements.txt), .venv-dbt dbt-duckdb
+# (scripts/dbt/requirements.txt) and .venv-spark PySpark (scripts/spark/requirements.txt;
+# plus Java 17+, apt-installed as openjdk-17-jre-headless when missing and run as root),
+# points the tests at them through DRATA_ETL_PYTHON, DRATA_ETL_AIRFLOW_PYTHON, DRATA_ETL_DBT
+# and DRATA_ETL_SPARK_PYTHON, then runs `cargo test --all-targets` with any extra arguments.
 # Passing a target selection (e.g. `--test integration interop::`) replaces --all-targets.
 # Also installs Azurite (the Azure Storage emulator) from npm into .azurite for the az:// test.
-# Needs only Rust, python3 (with the venv module), npm, and access to PyPI and npm on the
-# first run;
+# Needs only Rust, python3 (with the venv module), npm, Java 17+ (or root with apt-get), and
+# access to PyPI and npm on the first run;
 # reruns skip pip when the pinned versions are already installed (the first Airflow install
 # takes a minute or two).
 set -euo pipefail
@@ -74,6 +75,48 @@ export DRATA_ETL_AIRFLOW_PYTHON="$airflow_py"
 # scripts/dbt/): a venv of its own, pinned by scripts/dbt/requirements.txt.
 ensure_venv "$repo/.venv-dbt" "$repo/scripts/dbt/requirements.txt" --only-binary=:all:
 export DRATA_ETL_DBT="$repo/.venv-dbt/bin/dbt"
+
+# PySpark for the Spark read of the layout (tests/integration/spark_e2e.rs): a venv of its own,
+# pinned by scripts/spark/requirements.txt (pyspark is an sdist: no --only-binary), and Java 17+.
+ensure_venv "$repo/.venv-spark" "$repo/scripts/spark/requirements.txt"
+export DRATA_ETL_SPARK_PYTHON="$repo/.venv-spark/bin/python"
+
+# java_major JAVA: the major version `JAVA -version` reports ("1.8.0_402" -> 8, "17.0.15" ->
+# 17), 0 when it does not run.
+java_major() {
+    { "$1" -version 2>&1 || true; } | awk -F'"' '
+        /version "/ { split($2, v, /[.+_-]/); print (v[1] == 1 ? v[2] : v[1]) + 0; found = 1; exit }
+        END { if (!found) print 0 }'
+}
+# Debian's OpenJDK 17, if installed: point Spark at it (JAVA_HOME), since another java may be
+# first on PATH. Returns non-zero when there is none.
+use_debian_jre() {
+    local jre
+    for jre in /usr/lib/jvm/java-17-openjdk-*/bin/java; do
+        if [ "$(java_major "$jre")" -ge 17 ]; then
+            export JAVA_HOME="${jre%/bin/java}"
+            java="$jre"
+            return 0
+        fi
+    done
+    return 1
+}
+# Spark runs $JAVA_HOME/bin/java when JAVA_HOME is set, else java on PATH.
+java="${JAVA_HOME:+$JAVA_HOME/bin/java}"
+java="${java:-java}"
+if [ "$(java_major "$java")" -lt 17 ] && ! use_debian_jre; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing openjdk-17-jre-headless (Spark needs Java 17 or later)" >&2
+        apt-get update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jre-headless >&2
+    fi
+    use_debian_jre || {
+        echo "test.sh: the Spark test needs Java 17 or later and '$java' is not (or does not run):" \
+            "install a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) and" \
+            "put its java on PATH or set JAVA_HOME to it" >&2
+        exit 1
+    }
+fi
 
 export DRATA_ETL_PYTHON="$py"
 

@@ -48,6 +48,7 @@ mod real_fields_e2e;
 mod resilience_e2e;
 mod shared_pace_e2e;
 mod sim_api;
+mod spark_e2e;
 mod trust_read_back_e2e;
 mod untrusted_api;
 mod user_limits_e2e;
