@@ -58,9 +58,19 @@ impl RootView {
 
     /// Mirror the manifests and the folder structure of a remote root.
     pub async fn mirror(remote: Remote) -> Result<RootView, EtlError> {
+        Self::mirror_under(remote, "").await
+    }
+
+    /// Mirror the manifests alone (one listing of `_snapshots/`, not of every data file):
+    /// enough for the catalogue of committed snapshots.
+    pub async fn mirror_manifests(remote: Remote) -> Result<RootView, EtlError> {
+        Self::mirror_under(remote, SNAPSHOTS_DIR).await
+    }
+
+    async fn mirror_under(remote: Remote, under: &str) -> Result<RootView, EtlError> {
         let tmp = work_dir()?;
         let path = tmp.path().to_path_buf();
-        let keys = remote.list("").await?;
+        let keys = remote.list(under).await?;
         let mut manifests = Vec::new();
         for (key, _) in &keys {
             // Keys become local paths under the mirror: one that could leave it is skipped

@@ -155,7 +155,7 @@ impl RunTarget {
                 Ok((LogRoot::folder(root), crate::load::catalogue::committed_manifests(root)?))
             }
             Some(r) => {
-                let view = mirror::RootView::mirror(r.remote.clone()).await?;
+                let view = mirror::RootView::mirror_manifests(r.remote.clone()).await?;
                 let catalogue = crate::load::Catalogue::trusted(view.path(), r.remote.url())?;
                 Ok((r.remote.log_root(), catalogue.snapshots.into_iter().map(|s| s.manifest).collect()))
             }
