@@ -4,7 +4,8 @@
 //! clean run after it, a held lock, verify, list, prune, report and incremental reuse on the
 //! bucket, a missing bucket, credentials from a shared AWS profile, and an independent reader
 //! (pyarrow's S3 filesystem) loading the committed snapshots by their manifests. The same
-//! runs, rerun, verify, list and prune against Azurite (Azure Storage's emulator) for az://.
+//! runs, rerun, verify, list and prune against Azurite (Azure Storage's emulator) for az://,
+//! and Delta tables there (read back by Python deltalake); Delta on S3: `delta_store_e2e`.
 //!
 //! Python: `$DRATA_ETL_PYTHON`, else `<repo>/.venv/bin/python`; Azurite: `$DRATA_ETL_AZURITE`,
 //! else `<repo>/.azurite`. Without them these tests fail with a hint (they do not skip).
@@ -379,6 +380,36 @@ async fn azure_blob_storage_through_the_emulator() {
     let v: serde_json::Value = serde_json::from_str(listed.stdout.trim()).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
     ok(&run(&["verify", "--out", &url]).await, "verify after prune");
+
+    // Delta tables in the container: each log version a conditional create (If-None-Match).
+    #[cfg(feature = "delta")]
+    {
+        let lake = format!("az://{AZ_CONTAINER}/lake");
+        for (at, version) in [("2026-04-01T00:00:00Z", 0), ("2026-04-01T00:00:00Z", 1), ("2026-04-02T00:00:00Z", 2)] {
+            let r = run(&["run", "--base-url", &base, "--out", &lake, "--run-at", at, "--table-format", "delta"]).await;
+            ok(&r, "delta run on Azure");
+            let delta = r.summary()["delta"].clone();
+            let personnel = delta.as_array().unwrap().iter().find(|t| t["table"] == "personnel").unwrap().clone();
+            assert_eq!(personnel["version"], version, "{delta}");
+        }
+        let verified = run(&["verify", "--out", &lake, "--snapshot", "all"]).await;
+        ok(&verified, "verify delta");
+        assert!(verified.stdout.contains("ok      Delta logs  no workspace"), "{}", verified.stdout);
+        // Python deltalake reads the table from the emulator: two snapshots of 40, the rerun once.
+        let code = "import deltalake, sys, collections; t = deltalake.DeltaTable(sys.argv[1], storage_options={'AZURE_STORAGE_USE_EMULATOR': 'true', 'AZURE_STORAGE_ALLOW_HTTP': 'true'}).to_pyarrow_table(); print(t.num_rows, t.schema.names[-1], sorted(collections.Counter(t.column('snapshot_id').to_pylist()).items()))";
+        let out = std::process::Command::new(python())
+            .args(["-c", code, &format!("{lake}/personnel")])
+            .env("AZURITE_BLOB_STORAGE_URL", &az.endpoint)
+            .output()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}\n{HINT}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            stdout.trim(),
+            "80 snapshot_id [('20260401T000000Z', 40), ('20260402T000000Z', 40)]",
+            "deltalake reads the log in the container"
+        );
+    }
 }
 
 /// A run stalls after its upload (a stopped or starved process) until its lease lapses; a
