@@ -103,6 +103,7 @@ def main():
             print(f"unknown argument {args[i]}", file=sys.stderr)
             sys.exit(2)
     options = None
+    copy = None
     if root.startswith("s3://"):
         if not endpoint:
             print("an s3:// root needs --s3-endpoint", file=sys.stderr)
@@ -174,11 +175,17 @@ def main():
                 "same_rows": normalised(old_dt) == normalised(old_pl),
             }
         report[table] = entry
-    print(json.dumps(report, sort_keys=True))
+    print(json.dumps(report, sort_keys=True), flush=True)
+    if copy is not None:
+        copy.cleanup()
     if disagreements:
-        print(f"readers disagree on: {', '.join(disagreements)}", file=sys.stderr)
-        sys.exit(1)
+        print(f"readers disagree on: {', '.join(disagreements)}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    code = main()
+    # Without the interpreter's teardown: the readers' runtime threads (deltalake's object
+    # store clients) have aborted it ("terminate called without an active exception").
+    os._exit(code)

@@ -21,7 +21,7 @@ pub struct Cli {
     /// Log format on stderr: text (for people) or json (one object per line, for log shippers).
     #[arg(long, global = true, env = "DRATA_ETL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Log filter, e.g. info, debug, or drata_etl=debug,reqwest=info.
+    /// Log filter, e.g. info, debug, or drata_etl=debug,reqwest=info. A bare level keeps the Delta Lake libraries at warn; a filter with targets is taken as written.
     #[arg(long, global = true, env = "DRATA_ETL_LOG", default_value = "info")]
     pub log_level: String,
 }

@@ -17,19 +17,19 @@ use std::fmt::Write;
 type DeltaVersions = Vec<(&'static str, (Option<u64>, std::collections::BTreeMap<String, u64>))>;
 
 #[cfg(feature = "delta")]
-async fn delta_versions(view: &RootView) -> Result<DeltaVersions, EtlError> {
+async fn delta_versions(view: &RootView, per_snapshot: bool) -> Result<DeltaVersions, EtlError> {
     let mut out = DeltaVersions::new();
     let root = view.log_root();
     if crate::load::delta::log::any_log(&root).await? {
         for t in Table::ALL {
-            out.push((t.name(), crate::load::delta::log::versions_by_snapshot(&root, t).await?));
+            out.push((t.name(), crate::load::delta::log::versions_by_snapshot(&root, t, per_snapshot).await?));
         }
     }
     Ok(out)
 }
 
 #[cfg(not(feature = "delta"))]
-async fn delta_versions(_view: &RootView) -> Result<DeltaVersions, EtlError> {
+async fn delta_versions(_view: &RootView, _per_snapshot: bool) -> Result<DeltaVersions, EtlError> {
     Ok(DeltaVersions::new())
 }
 
@@ -68,7 +68,8 @@ async fn list_text(args: &ListArgs) -> Result<String, EtlError> {
     let root = view.path();
     let only = workspace_arg(args.root.workspace.as_deref())?;
     let scan = scan(root)?;
-    let delta = delta_versions(&view).await?;
+    // The version that added each snapshot is in JSON only (it reads the whole history).
+    let delta = delta_versions(&view, args.format == OutputFormat::Json).await?;
     let mut chosen: Vec<&Snapshot> =
         scan.snapshots.iter().filter(|s| only.is_none() || s.workspace() == only.as_deref()).collect();
     // Grouped by workspace; within one, the catalogue's order (the sort is stable).

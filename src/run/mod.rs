@@ -224,8 +224,16 @@ async fn publish_table_format(
     if opts.table_format == crate::load::TableFormat::Parquet {
         return Ok(None);
     }
+    let clock = std::time::Instant::now();
     let (root, manifests) = target.committed().await?;
-    crate::load::table_log::publish(opts.table_format, &root, workspace, &manifests, run_id).await
+    let versions = crate::load::table_log::publish(opts.table_format, &root, workspace, &manifests, run_id).await?;
+    tracing::info!(
+        format = opts.table_format.name(),
+        tables = versions.as_ref().map_or(0, Vec::len),
+        ms = clock.elapsed().as_millis() as u64,
+        "table-format logs brought up to date"
+    );
+    Ok(versions)
 }
 
 /// The run once its output is locked: extract, write, commit (and publish to a store).

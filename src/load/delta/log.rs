@@ -20,7 +20,7 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, StructField, StructType};
 use deltalake_core::logstore::{default_logstore, StorageConfig};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
 use futures::StreamExt;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -29,6 +29,10 @@ use object_store::ObjectStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use url::Url;
+
+/// Versions between two checkpoints of a table the tool creates (`delta.checkpointInterval`;
+/// delta-rs's default, 100, would still replay up to 99 commits at every open).
+const CHECKPOINT_INTERVAL: &str = "10";
 
 /// The key of the commit metadata naming what the commit did in the tool's terms.
 const COMMIT_KEY: &str = "drataEtl";
@@ -231,9 +235,11 @@ fn commit_properties(plan: &Plan, run_id: &str) -> CommitProperties {
     CommitProperties::default()
         .with_metadata([(COMMIT_KEY.to_string(), info)])
         .with_max_retries(MAX_COMMIT_RETRIES)
-        // No checkpoint files or log clean-up: the log stays a plain list of JSON commits
-        // that `verify` can read whole, and time travel keeps every version.
-        .with_create_checkpoint(false)
+        // A checkpoint every `CHECKPOINT_INTERVAL` versions, so opening a log reads one
+        // checkpoint and a few commits, not every commit since the first snapshot (hourly
+        // runs make thousands). No log clean-up: every JSON commit stays, for time travel
+        // and for the history `list` reads.
+        .with_create_checkpoint(true)
         .with_cleanup_expired_logs(Some(false))
 }
 
@@ -306,6 +312,7 @@ async fn sync_table(
             .with_table_name(table.name())
             .with_columns(delta_fields(table, labelled)?)
             .with_partition_columns(partition_columns(labelled))
+            .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_INTERVAL))
             .with_actions(plan.add.iter().map(add_action))
             // Never retried inside delta-rs: a create that lost version 0 would be written
             // again as version 1 with a new table id; it is planned again instead.
@@ -377,7 +384,7 @@ async fn add_missing_columns(
     }
     let props = CommitProperties::default()
         .with_metadata([(COMMIT_KEY.to_string(), serde_json::json!({ "runId": run_id, "columnsAdded": true }))])
-        .with_create_checkpoint(false)
+        .with_create_checkpoint(true)
         .with_cleanup_expired_logs(Some(false));
     t.add_columns()
         .with_fields(missing)
@@ -447,14 +454,20 @@ pub async fn check(root: &LogRoot, workspace: Option<&str>, manifests: &[Manifes
 
 /// For each snapshot id of `table`'s log: the latest version whose commit added its files
 /// (read from the commit metadata the tool records). Versions are counted down from the
-/// current one: the tool writes no checkpoints and never cleans the log, so every commit
+/// current one: the tool never cleans the log (its checkpoints replace no commit), so every commit
 /// since version 0 is there.
+/// Without `history`, the current version alone (an empty map): the history reads one
+/// object per version, which a log of hourly runs has thousands of.
 pub async fn versions_by_snapshot(
     root: &LogRoot,
     table: Table,
+    history: bool,
 ) -> Result<(Option<u64>, BTreeMap<String, u64>), EtlError> {
     let Some(t) = open(root, table).await? else { return Ok((None, BTreeMap::new())) };
     let current = t.version().unwrap_or(0);
+    if !history {
+        return Ok((Some(current), BTreeMap::new()));
+    }
     let infos: Vec<_> =
         t.history(None).try_collect().await.map_err(|e| delta_err(table, root, "read the history", e))?;
     let mut out = BTreeMap::new();

@@ -230,3 +230,40 @@ async fn racing_writers_in_a_store_each_get_a_version_and_lose_nothing() {
     let second = String::from_utf8(second.bytes().await.unwrap().to_vec()).unwrap();
     assert!(second.contains(r#""operation":"WRITE""#) && !second.contains(r#""metaData""#), "{second}");
 }
+
+/// Hourly runs make thousands of versions: a table the tool creates gets a checkpoint every
+/// ten, so opening it reads one checkpoint and a few commits; every JSON commit stays (time
+/// travel, and the history `list` reads).
+#[tokio::test]
+async fn every_tenth_version_is_checkpointed_and_no_commit_is_cleaned_up() {
+    use crate::load::table_log::LogRoot;
+    use futures::TryStreamExt;
+    let store: std::sync::Arc<dyn object_store::ObjectStore> =
+        std::sync::Arc::new(object_store::memory::InMemory::new());
+    let root = LogRoot::Store { store: store.clone(), prefix: String::new(), url: "memory://bucket".into() };
+    let mut all = Vec::new();
+    for hour in 0..23 {
+        let id = format!("20260304T{hour:02}0000Z");
+        all.push(manifest(None, &id, &format!("2026-03-04T{hour:02}:00:30Z"), &[(2, 50)]));
+        log::sync(&root, None, &all, "run").await.unwrap();
+    }
+    let mut keys: Vec<String> = store
+        .list(Some(&object_store::path::Path::from("personnel/_delta_log")))
+        .map_ok(|m| m.location.to_string().trim_start_matches("personnel/_delta_log/").to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    let checkpoints: Vec<&String> = keys.iter().filter(|k| k.contains("checkpoint.parquet")).collect();
+    // After every tenth commit (versions 9, 19, ...).
+    assert_eq!(checkpoints, ["00000000000000000009.checkpoint.parquet", "00000000000000000019.checkpoint.parquet"]);
+    assert_eq!(keys.iter().filter(|k| k.ends_with(".json")).count(), 23, "every commit kept: {keys:?}");
+    assert!(keys.contains(&"_last_checkpoint".to_string()), "{keys:?}");
+    let st = log::state(&root, Table::Personnel, None).await.unwrap().unwrap();
+    assert_eq!((st.version, st.files.len()), (22, 23));
+    let (current, by_id) = log::versions_by_snapshot(&root, Table::Personnel, true).await.unwrap();
+    assert_eq!(
+        (current, by_id.len(), by_id.get("20260304T000000Z"), by_id.get("20260304T220000Z")),
+        (Some(22), 23, Some(&0), Some(&22))
+    );
+}
