@@ -14,6 +14,7 @@
 #   SHAPES=penalty_1s,inflight scripts/bench.sh shapes   # some of the shapes only
 #   CONCURRENT="2 4" SHAPES=bucket,penalty_1s scripts/bench.sh concurrent   # runs sharing one limiter
 #   scripts/bench.sh v2                          # 10,000 people in the real v2 dialect at 50 ms latency
+#   BIN=<delta build> BENCH_NO_BUILD=1 scripts/bench.sh delta   # what --table-format delta costs per run, and as its log grows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -325,6 +326,53 @@ PY
       cat "$WORK/conc.jsonl"
     done
   done
+}
+
+# The ms a run spent bringing its Delta logs up to date (its "table-format logs brought up to
+# date" log line; needs RUN_LOG_ARGS with json logs at info).
+delta_ms() {
+  python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("message") == "table-format logs brought up to date":
+        print(e["ms"])' "$WORK/run.err"
+}
+
+# --table-format delta: (1) what the Delta commits add to a 10,000-person run (Parquet and
+# Delta runs alternate, each into a fresh root); (2) how that cost grows with the log: DELTA_RUNS
+# (default 200) hourly snapshots of a 5-person workspace into one Delta root, the commit's ms
+# every 25th version. Needs a binary built with the `delta` feature, e.g.
+# `cargo build --release --no-default-features --features simulator,delta`.
+bench_delta() {
+  local people=10000
+  start_sim --personnel $people
+  : >"$WORK/parquet.jsonl"; : >"$WORK/delta.jsonl"; : >"$WORK/delta_ms.txt"
+  for _ in $(seq "$RUNS"); do
+    RUN_LOG_ARGS="--log-format json --log-level info" timed_run "$WORK/parquet.jsonl"
+    RUN_LOG_ARGS="--log-format json --log-level info" timed_run "$WORK/delta.jsonl" --table-format delta
+    delta_ms >>"$WORK/delta_ms.txt"
+  done
+  stop_sim
+  report "$WORK/parquet.jsonl" "delta 1. ${people} people, --table-format parquet" "{'wall_s': r['wall_s'], 'cpu_s': r['user_s']+r['sys_s'], 'peak_rss_mb': r['rss_kb']/1024}"
+  report "$WORK/delta.jsonl" "delta 1. ${people} people, --table-format delta" "{'wall_s': r['wall_s'], 'cpu_s': r['user_s']+r['sys_s'], 'peak_rss_mb': r['rss_kb']/1024}"
+  echo "  Delta commits (ms, each run): $(tr '\n' ' ' <"$WORK/delta_ms.txt")"
+
+  local n=${DELTA_RUNS:-200}
+  start_sim --personnel 5
+  rm -rf "$WORK/out"
+  echo
+  echo "== delta 2. ${n} hourly snapshots into one Delta root (5 people): the Delta commits' ms, every 25th version"
+  for i in $(seq 1 "$n"); do
+    local at; at=$(date -u -d "2026-01-01 00:00:00 UTC + $i hours" +%Y-%m-%dT%H:%M:%SZ)
+    "$BIN" run --base-url "$BASE" --out "$WORK/out" --table-format delta --run-at "$at" --log-format json --log-level info \
+      >"$WORK/summary.json" 2>"$WORK/run.err" || { echo "run $i failed:"; tail -3 "$WORK/run.err"; break; }
+    if [ "$i" -eq 1 ] || [ $((i % 25)) -eq 0 ]; then echo "  version $((i - 1)): $(delta_ms) ms"; fi
+  done
+  stop_sim
 }
 
 benches=("$@")

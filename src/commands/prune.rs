@@ -62,7 +62,7 @@ fn remove_partitions(parts: &[&Partition]) -> Result<(), EtlError> {
 /// deleted. Killed in between, the manifests still list them and the next run re-adds them.
 #[cfg(feature = "delta")]
 async fn delta_remove(
-    root: &crate::load::table_log::LogRoot,
+    root: &crate::load::log_root::LogRoot,
     ws: Option<&str>,
     scan: &super::snapshots::Scan,
     snaps: &[&Snapshot],
@@ -88,7 +88,7 @@ async fn delta_remove(
 
 #[cfg(not(feature = "delta"))]
 async fn delta_remove(
-    _root: &crate::load::table_log::LogRoot,
+    _root: &crate::load::log_root::LogRoot,
     _ws: Option<&str>,
     _scan: &super::snapshots::Scan,
     _snaps: &[&Snapshot],

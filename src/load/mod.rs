@@ -10,6 +10,7 @@ pub mod commit;
 #[cfg(feature = "delta")]
 pub mod delta;
 pub mod layout;
+pub mod log_root;
 pub mod manifest;
 pub mod org;
 pub mod previous;

@@ -121,10 +121,10 @@ impl RootView {
 
     /// Where the root's table-format logs are: the folder itself, or the store (a mirror
     /// holds manifests only; the logs are read and committed in the store).
-    pub fn log_root(&self) -> crate::load::table_log::LogRoot {
+    pub fn log_root(&self) -> crate::load::log_root::LogRoot {
         match &self.remote {
             Some(r) => r.log_root(),
-            None => crate::load::table_log::LogRoot::folder(&self.path),
+            None => crate::load::log_root::LogRoot::folder(&self.path),
         }
     }
 

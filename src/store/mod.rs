@@ -22,7 +22,7 @@ pub use remote::{Remote, StoreOptions};
 use crate::deadline::RunDeadline;
 use crate::error::EtlError;
 use crate::load::layout::scope_name;
-use crate::load::table_log::LogRoot;
+use crate::load::log_root::LogRoot;
 use crate::load::{Manifest, OutputRoot, Recovery};
 use std::path::{Path, PathBuf};
 

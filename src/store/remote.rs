@@ -160,8 +160,8 @@ impl Remote {
     }
 
     /// The root as the table-format logs (`load::table_log`) reach it.
-    pub fn log_root(&self) -> crate::load::table_log::LogRoot {
-        crate::load::table_log::LogRoot::Store {
+    pub fn log_root(&self) -> crate::load::log_root::LogRoot {
+        crate::load::log_root::LogRoot::Store {
             store: self.store.clone(),
             prefix: self.prefix.clone(),
             url: self.url.clone(),

@@ -189,7 +189,7 @@ impl object_store::ObjectStore for RacingStore {
 /// gives version 0 to one; the other plans again on top of it and gets version 1.
 #[tokio::test]
 async fn racing_writers_in_a_store_each_get_a_version_and_lose_nothing() {
-    use crate::load::table_log::LogRoot;
+    use crate::load::log_root::LogRoot;
     let racing = RacingStore {
         inner: object_store::memory::InMemory::new(),
         barrier: tokio::sync::Barrier::new(2),
@@ -236,7 +236,7 @@ async fn racing_writers_in_a_store_each_get_a_version_and_lose_nothing() {
 /// travel, and the history `list` reads).
 #[tokio::test]
 async fn every_tenth_version_is_checkpointed_and_no_commit_is_cleaned_up() {
-    use crate::load::table_log::LogRoot;
+    use crate::load::log_root::LogRoot;
     use futures::TryStreamExt;
     let store: std::sync::Arc<dyn object_store::ObjectStore> =
         std::sync::Arc::new(object_store::memory::InMemory::new());
