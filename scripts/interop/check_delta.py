@@ -28,7 +28,6 @@ import json
 import os
 import sys
 import tempfile
-from urllib.parse import urlparse
 
 try:
     import deltalake
@@ -38,17 +37,9 @@ except ImportError as e:  # the caller names scripts/python-requirements.txt
     print(f"missing Python package: {e}", file=sys.stderr)
     sys.exit(3)
 
+from roots import manifests, s3_filesystem
+
 PARTITIONS = ["workspace", "snapshot_date", "snapshot_id"]
-
-
-def manifests(out):
-    found = glob.glob(os.path.join(out, "_snapshots", "*", "_manifest.json"))
-    found += glob.glob(os.path.join(out, "_snapshots", "workspace=*", "*", "_manifest.json"))
-    result = []
-    for path in sorted(found):
-        with open(path) as f:
-            result.append(json.load(f))
-    return result
 
 
 def normalised(df):
@@ -71,14 +62,7 @@ def download(root, endpoint, into):
     """Copy every object under s3://bucket/prefix into a local folder (the DuckDB side)."""
     import pyarrow.fs as pafs
 
-    url = urlparse(endpoint)
-    fs = pafs.S3FileSystem(
-        access_key=os.environ["AWS_ACCESS_KEY_ID"],
-        secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        endpoint_override=url.netloc,
-        scheme=url.scheme,
-        region=os.environ.get("AWS_REGION", "us-east-1"),
-    )
+    fs = s3_filesystem(endpoint)
     pafs.copy_files(root[len("s3://") :].strip("/"), into, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
 
 

@@ -12,24 +12,16 @@ Exits 1 on any mismatch. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_AC
 
 import hashlib
 import json
-import os
 import sys
-from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from roots import s3_filesystem
 
 
 def main() -> int:
     endpoint, root = sys.argv[1], sys.argv[2].strip("/")
-    url = urlparse(endpoint)
-    fs = pafs.S3FileSystem(
-        access_key=os.environ["AWS_ACCESS_KEY_ID"],
-        secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-        endpoint_override=url.netloc,
-        scheme=url.scheme,
-        region=os.environ.get("AWS_REGION", "us-east-1"),
-    )
+    fs = s3_filesystem(endpoint)
     infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     keys = sorted(i.path for i in infos if i.type == pafs.FileType.File)
     problems = []

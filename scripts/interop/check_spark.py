@@ -24,13 +24,14 @@ DuckDB's the path's keys). Spark adds `partition_types` ({name: Spark type}); Du
 compares), 2 usage, 3 a package is missing, 4 Spark could not start (Java).
 """
 
-import glob
 import json
 import os
 import shutil
 import sys
 import tempfile
 from urllib.parse import unquote, urlparse
+
+from roots import manifests
 
 USAGE = "usage: check_spark.py spark|duckdb OUT"
 
@@ -131,16 +132,6 @@ def spark_report(out):
         spark.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return report
-
-
-def manifests(out):
-    found = glob.glob(os.path.join(out, "_snapshots", "*", "_manifest.json"))
-    found += glob.glob(os.path.join(out, "_snapshots", "workspace=*", "*", "_manifest.json"))
-    result = []
-    for path in sorted(found):
-        with open(path) as f:
-            result.append(json.load(f))
-    return result
 
 
 def duckdb_report(out):

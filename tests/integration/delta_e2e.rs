@@ -14,12 +14,12 @@ use crate::common::{bin, run_etl, sim_config, start, Run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const T1: &str = "2026-03-01T05:00:00Z";
-const T2: &str = "2026-03-02T05:00:00Z";
-const T3: &str = "2026-03-03T05:00:00Z";
-const ID1: &str = "20260301T050000Z";
-const ID2: &str = "20260302T050000Z";
-const ID3: &str = "20260303T050000Z";
+pub(crate) const T1: &str = "2026-03-01T05:00:00Z";
+pub(crate) const T2: &str = "2026-03-02T05:00:00Z";
+pub(crate) const T3: &str = "2026-03-03T05:00:00Z";
+pub(crate) const ID1: &str = "20260301T050000Z";
+pub(crate) const ID2: &str = "20260302T050000Z";
+pub(crate) const ID3: &str = "20260303T050000Z";
 
 fn python() -> PathBuf {
     match std::env::var_os("DRATA_ETL_PYTHON") {

@@ -10,16 +10,9 @@
 //! installs them); without them these tests fail with a hint, never skip.
 
 use crate::common::{sim_config, start, Run};
-use crate::delta_e2e::{assert_readers_agree, by_snapshot, readers_of, versions};
+use crate::delta_e2e::{assert_readers_agree, by_snapshot, readers_of, versions, ID1, ID2, ID3, T1, T2, T3};
 use crate::moto::{MotoServer, BUCKET, SECRET};
 use serde_json::{json, Value};
-
-const T1: &str = "2026-03-01T05:00:00Z";
-const T2: &str = "2026-03-02T05:00:00Z";
-const T3: &str = "2026-03-03T05:00:00Z";
-const ID1: &str = "20260301T050000Z";
-const ID2: &str = "20260302T050000Z";
-const ID3: &str = "20260303T050000Z";
 
 async fn delta_run(
     moto: &MotoServer,
