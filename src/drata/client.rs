@@ -2,7 +2,8 @@
 //! pacing gate, retries and request statistics.
 //!
 //! Every request holds one permit of a single semaphore while it is in flight (pages and
-//! child calls share it), passes the pacing gate first, and is wrapped in a timeout. Backoff
+//! child calls share it), passes the pacing gate first (and, holding its permit, the cap on
+//! requests in flight the pacer may have learnt), and is wrapped in a timeout. Backoff
 //! waits happen *without* a permit so a sleeping retry does not starve other work. The API
 //! key lives only in a sensitive header value: it is never formatted into logs or errors.
 
@@ -221,6 +222,8 @@ impl DrataClient {
             };
             let (attempt, left) = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                // Within the cap on requests in flight, if the refusals taught one.
+                let in_flight = self.pacer.enter().await;
                 // A global pause (an exhausted quota, a long Retry-After) that began while
                 // this request waited for a connection slot holds it back too, and so does a
                 // slowdown: sent at the old pace, it would only be refused.
@@ -239,6 +242,9 @@ impl DrataClient {
                     },
                     None => self.send_once(url.clone(), left).await,
                 };
+                if let Attempt::Response { status, .. } | Attempt::TooLarge { status } = attempt.0 {
+                    in_flight.answered(status == 429);
+                }
                 (attempt, left)
             };
             let (attempt, body, message) = attempt;
