@@ -7,7 +7,7 @@
 //! waits happen *without* a permit so a sleeping retry does not starve other work. The API
 //! key lives only in a sensitive header value: it is never formatted into logs or errors.
 
-use super::pacing::Pacer;
+use super::pacing::{InFlight, Pacer};
 use super::retry::{
     classify, parse_rate_limit_quota, parse_rate_limit_reset, parse_retry_after, server_clock, Attempt, Backoff,
     Decision, RetryReason, MAX_BODY_BYTES,
@@ -236,15 +236,12 @@ impl DrataClient {
                 // The request timeout bounds one attempt; the run deadline bounds it too, so
                 // a body that stalls cannot carry the run past --deadline.
                 let attempt = match self.cfg.deadline {
-                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone(), left)).await {
+                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone(), left, &in_flight)).await {
                         Ok(a) => a,
                         Err(_) => return Err(self.deadline_error(path)),
                     },
-                    None => self.send_once(url.clone(), left).await,
+                    None => self.send_once(url.clone(), left, &in_flight).await,
                 };
-                if let Attempt::Response { status, .. } | Attempt::TooLarge { status } = attempt.0 {
-                    in_flight.answered(status == 429);
-                }
                 (attempt, left)
             };
             let (attempt, body, message) = attempt;
@@ -343,7 +340,13 @@ impl DrataClient {
     }
 
     /// One attempt, leaving at `left`: send, read the whole body, reduce to an `Attempt`.
-    async fn send_once(&self, url: Url, left: Instant) -> (Attempt, Option<serde_json::Value>, Option<String>) {
+    /// `in_flight` is told the status as soon as it arrives.
+    async fn send_once(
+        &self,
+        url: Url,
+        left: Instant,
+        in_flight: &InFlight<'_>,
+    ) -> (Attempt, Option<serde_json::Value>, Option<String>) {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, self.auth.clone());
         headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -352,6 +355,7 @@ impl DrataClient {
             Err(e) => return (self.transport_failure(&e), None, None),
         };
         let status = resp.status().as_u16();
+        in_flight.answered(status == 429);
         let h = resp.headers();
         let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let now = server_clock(header("date").as_deref(), SystemTime::now());

@@ -208,6 +208,8 @@ pub struct InFlight<'a> {
     level: u32,
     /// Sent once the run paces (`Concurrency::learning`): its answer is evidence.
     counted: bool,
+    /// No longer counted in flight (`answered`).
+    done: std::sync::atomic::AtomicBool,
 }
 
 impl InFlight<'_> {
@@ -216,9 +218,19 @@ impl InFlight<'_> {
         self.level
     }
 
-    /// The server answered it: refused (a 429) or admitted (any other status). A request
-    /// that got no answer (a timeout, a reset connection) says nothing and is not recorded.
+    /// The server answered it: refused (a 429) or admitted (any other status). Called as
+    /// its status arrives: the server's slot is free from then on (counting it until the
+    /// body is read would show the server more in flight than it holds), so it leaves the
+    /// count here. A request that got no answer (a timeout, a reset connection) says
+    /// nothing and is not recorded (it leaves the count when dropped).
     pub fn answered(&self, refused: bool) {
+        if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        self.leave();
+        if refused {
+            tracing::debug!(in_flight = self.level, counted = self.counted, "429 for a request sent with others in flight");
+        }
         if self.pacer.adaptive && self.counted {
             let mut c = self.pacer.concurrency.lock().expect("concurrency lock");
             c.answered(self.level, refused, Instant::now());
@@ -226,10 +238,18 @@ impl InFlight<'_> {
     }
 }
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
+impl InFlight<'_> {
+    fn leave(&self) {
         self.pacer.concurrency.lock().expect("concurrency lock").leave();
         self.pacer.freed.notify_waiters();
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            self.leave();
+        }
     }
 }
 
@@ -383,7 +403,7 @@ impl Pacer {
                 c.try_enter(Instant::now()).map(|level| (level, c.learning))
             };
             if let Some((level, counted)) = entered {
-                return InFlight { pacer: self, level, counted };
+                return InFlight { pacer: self, level, counted, done: false.into() };
             }
             freed.await;
         }

@@ -9,12 +9,17 @@
 //! the requests sent at `k` or fewer are admitted (a share at least ten times smaller, on
 //! enough of them), the run caps requests in flight at the largest such `k`.
 //!
+//! Only answers to requests sent once the run paces count (from its first 429: before it,
+//! an unpaced burst is refused at its top whatever the limiter), and refusals in a row count
+//! once (a penalty window refuses whatever was in flight while it lasts).
+//!
 //! A limiter about rate (a token bucket, fixed windows, a penalty window) refuses by time,
-//! not by level: its refusals fall on every level alike and no cap is learnt. A cap learnt
-//! by chance costs little, and not for long: every `PROBE` (doubling after each probe that
-//! was refused, like the pace's probing) the cap is raised by one for a trial; if the
-//! requests sent at the new level are admitted the cap is dropped (a limiter that counts
-//! in flight teaches it again within a few refusals), if they are refused it stays.
+//! not by level: its refusals fall on every level alike and no cap is learnt, or (at a
+//! latency that keeps many in flight, bunches drain a bucket faster) one above the levels
+//! the pace needs, which seldom binds. Every `PROBE` (doubling after each trial refused,
+//! like the pace's probing) the cap is raised by one for a trial; if the requests sent at
+//! the new level are admitted the cap is dropped (a limiter that counts in flight teaches
+//! it again within a few refusals), if they are refused it stays.
 //!
 //! Counted per process: with a shared pace file (`shared`) the rate is shared, a cap is
 //! each run's own (two runs each capped at the limit overshoot it, and learn lower caps).
@@ -32,15 +37,16 @@ const MIN_REFUSED: f64 = 1.5;
 /// Answers (decayed) at or below a level needed before it is "reliably admitted".
 const MIN_BELOW: f64 = 20.0;
 /// The share of requests refused above the cap, at least.
-const CONCENTRATED: f64 = 0.3;
+const CONCENTRATED: f64 = 0.15;
 /// The share refused at or below the cap, at most this fraction of the share above.
 const SEPARATION: f64 = 0.1;
 /// The first trial of a higher cap comes this long after the cap was learnt.
 const PROBE: Duration = Duration::from_secs(5);
 /// Trials back off up to 2^this times `PROBE`.
 const MAX_DOUBLINGS: u32 = 5;
-/// A trial fails on this many refusals at the trial level, at `CONCENTRATED` or more...
-const TRIAL_REFUSED: f64 = 2.0;
+/// A trial fails on a refusal at the trial level, at `CONCENTRATED` or more of its answers
+/// (a trial past the cap is expensive: the pace alone holds the count meanwhile) ...
+const TRIAL_REFUSED: f64 = 0.99;
 /// ... and passes on this many answers there with at most `TRIAL_CLEAN` refused.
 const TRIAL_ANSWERS: f64 = 20.0;
 const TRIAL_CLEAN: f64 = 0.05;
@@ -112,6 +118,10 @@ impl Concurrency {
             a.1 += 1.0;
         }
         self.refusing = refused;
+        if refused {
+            let shown: Vec<String> = self.answers[..8].iter().map(|(a, r)| format!("{a:.0}/{r:.1}")).collect();
+            tracing::debug!(answers = shown.join(" "), "admitted/refused per count in flight");
+        }
         if let (Some(cap), true) = (self.cap, self.trial) {
             let (admitted, refused) = self.answers[index(cap + 1)];
             if refused >= TRIAL_REFUSED && refused >= CONCENTRATED * (admitted + refused) {
@@ -134,7 +144,11 @@ impl Concurrency {
         // A cap only falls here (it rises by trials): evidence above it fades while nothing
         // is sent there.
         if let Some(k) = self.learn().filter(|k| self.limit().is_none_or(|l| *k < l)) {
-            tracing::debug!(cap = k, "refusals concentrate above {k} requests in flight: capped at {k}");
+            if self.cap.is_none_or(|c| k < c) {
+                tracing::info!(
+                    "the API refuses requests sent with more than {k} in flight: sending at most {k} requests in flight from now on (--concurrency {k} starts there)"
+                );
+            }
             if self.trial && self.cap == Some(k) {
                 self.doublings = (self.doublings + 1).min(MAX_DOUBLINGS);
             }
@@ -268,12 +282,12 @@ mod tests {
         assert!(c.try_enter(at(t0, 4_999)).is_some());
         c.leave();
         assert_eq!(c.limit(), Some(2));
-        // Due: the cap rises by one, and two refusals there end the trial.
+        // Due: the cap rises by one, and a refusal there, among few admitted, ends the trial.
         assert!(c.try_enter(at(t0, 5_000)).is_some());
         c.leave();
         assert_eq!(c.limit(), Some(3));
-        refused_at(&mut c, at(t0, 5_100), 3, 2);
-        assert_eq!(c.limit(), Some(3), "one refusal does not end it");
+        feed(&mut c, at(t0, 5_100), 3, 3, 0);
+        assert_eq!(c.limit(), Some(3));
         refused_at(&mut c, at(t0, 5_100), 3, 2);
         assert_eq!(c.limit(), Some(2));
         // The next trial waits twice as long.
