@@ -220,7 +220,7 @@ impl DrataClient {
                 Ok(sent) => sent,
                 Err(past) => return Err(self.too_long_error(path, past.wait, "the API's rate limit")),
             };
-            let (attempt, left) = {
+            let (attempt, left, refused_by_cap) = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
                 // Within the cap on requests in flight, if the refusals taught one.
                 let in_flight = self.pacer.enter().await;
@@ -242,7 +242,7 @@ impl DrataClient {
                     },
                     None => self.send_once(url.clone(), left, &in_flight).await,
                 };
-                (attempt, left)
+                (attempt, left, in_flight.refused_by_cap())
             };
             let (attempt, body, message) = attempt;
             let decision = classify(&attempt);
@@ -283,7 +283,7 @@ impl DrataClient {
                             Some(a) => a + jitter.min(Duration::from_millis(250)),
                             None => jitter,
                         };
-                        if reason == RetryReason::RateLimited {
+                        if reason == RetryReason::RateLimited && !refused_by_cap {
                             self.pacer.on_rate_limited(after.unwrap_or(wait), sent, left);
                         }
                         let too_long = after.is_some_and(|a| a > self.cfg.max_wait);

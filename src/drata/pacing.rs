@@ -54,7 +54,9 @@
 //!   with it. When 429s concentrate above some count while requests sent with fewer are
 //!   admitted (a limiter counting requests in flight, which no pace can fill), requests
 //!   in flight are capped at that count (`enter`), raised by one now and then for a trial.
-//!   Refusals by rate fall on every count alike and teach no cap.
+//!   Refusals by rate fall on every count alike and teach no cap. A 429 sent above the cap
+//!   is the cap's (the client does not report it to `on_rate_limited`), and learning a cap
+//!   undoes the last slowdown (the count in flight caused it).
 //! - Shared between runs (`--shared-pace-file`, `shared`): every step below runs on one
 //!   state kept in a file under its lock, so several runs from one machine (one source IP,
 //!   one limit) pace as one client instead of each probing the limit on its own.
@@ -210,6 +212,8 @@ pub struct InFlight<'a> {
     counted: bool,
     /// No longer counted in flight (`answered`).
     done: std::sync::atomic::AtomicBool,
+    /// Refused above the cap in force (`refused_by_cap`).
+    of_the_cap: std::sync::atomic::AtomicBool,
 }
 
 impl InFlight<'_> {
@@ -231,10 +235,27 @@ impl InFlight<'_> {
         if refused {
             tracing::debug!(in_flight = self.level, counted = self.counted, "429 for a request sent with others in flight");
         }
-        if self.pacer.adaptive && self.counted {
-            let mut c = self.pacer.concurrency.lock().expect("concurrency lock");
-            c.answered(self.level, refused, Instant::now());
+        if !(self.pacer.adaptive && self.counted) {
+            return;
         }
+        let verdict = self.pacer.concurrency.lock().expect("concurrency lock").answered(self.level, refused, Instant::now());
+        self.of_the_cap.store(verdict.of_the_cap, std::sync::atomic::Ordering::Relaxed);
+        if verdict.learnt {
+            // The last slowdown came from the count in flight, not the rate: undone (the
+            // cap holds the count now), so the pace does not creep back for seconds.
+            self.pacer.step(|st| {
+                if let Some(rate) = st.rate {
+                    st.rate = Some(rate.max(st.rate_at_decrease));
+                }
+            });
+        }
+    }
+
+    /// Whether its 429 was for being sent above the cap in force (a trial of one more, or
+    /// the refusal that taught the cap): the count in flight's, so not a slowdown of the
+    /// pace (`on_rate_limited` is skipped for it).
+    pub fn refused_by_cap(&self) -> bool {
+        self.of_the_cap.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -403,7 +424,7 @@ impl Pacer {
                 c.try_enter(Instant::now()).map(|level| (level, c.learning))
             };
             if let Some((level, counted)) = entered {
-                return InFlight { pacer: self, level, counted, done: false.into() };
+                return InFlight { pacer: self, level, counted, done: false.into(), of_the_cap: false.into() };
             }
             freed.await;
         }

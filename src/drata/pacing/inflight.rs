@@ -51,6 +51,15 @@ const TRIAL_REFUSED: f64 = 0.99;
 const TRIAL_ANSWERS: f64 = 20.0;
 const TRIAL_CLEAN: f64 = 0.05;
 
+/// What one answer means for the pace (`Concurrency::answered`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Verdict {
+    /// A refusal sent above the cap: the count in flight's, not the rate's.
+    pub(super) of_the_cap: bool,
+    /// A cap (or a lower one) was learnt from this answer.
+    pub(super) learnt: bool,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Concurrency {
     in_flight: u32,
@@ -102,8 +111,11 @@ impl Concurrency {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 
-    /// The request sent at `level` was refused (a 429) or admitted (anything else).
-    pub(super) fn answered(&mut self, level: u32, refused: bool, now: Instant) {
+    /// The request sent at `level` was refused (a 429) or admitted (anything else). Returns
+    /// what the pace must know: whether a refusal is the cap's (sent above the cap now in
+    /// force: a trial, or what taught it), and whether a cap was learnt just now.
+    pub(super) fn answered(&mut self, level: u32, refused: bool, now: Instant) -> Verdict {
+        let learnt_before = self.cap;
         for a in &mut self.answers {
             a.0 *= DECAY;
             a.1 *= DECAY;
@@ -155,6 +167,10 @@ impl Concurrency {
             self.cap = Some(k);
             self.trial = false;
             self.next_probe = Some(now + PROBE * (1u32 << self.doublings));
+        }
+        Verdict {
+            of_the_cap: refused && self.cap.is_some_and(|c| level > c),
+            learnt: self.cap.is_some_and(|c| learnt_before.is_none_or(|b| c < b)),
         }
     }
 
@@ -213,8 +229,12 @@ mod tests {
         assert_eq!(c.limit(), None, "nothing refused: no cap");
         refused_at(&mut c, t0, 3, 2);
         assert_eq!(c.limit(), None, "one refusal is not yet evidence");
-        refused_at(&mut c, t0, 3, 2);
+        c.answered(2, false, t0);
+        let taught = c.answered(3, true, t0);
         assert_eq!(c.limit(), Some(2));
+        assert_eq!(taught, Verdict { of_the_cap: true, learnt: true }, "the cap's refusal, not the rate's");
+        assert_eq!(c.answered(3, true, t0), Verdict { of_the_cap: true, learnt: false });
+        assert_eq!(c.answered(2, true, t0), Verdict { of_the_cap: false, learnt: false }, "within the cap: the rate's");
         // At the cap, a third request waits until one is answered.
         assert_eq!((c.try_enter(t0), c.try_enter(t0), c.try_enter(t0)), (Some(1), Some(2), None));
         c.leave();
