@@ -233,12 +233,17 @@ impl InFlight<'_> {
         }
         self.leave();
         if refused {
-            tracing::debug!(in_flight = self.level, counted = self.counted, "429 for a request sent with others in flight");
+            tracing::debug!(
+                in_flight = self.level,
+                counted = self.counted,
+                "429 for a request sent with others in flight"
+            );
         }
         if !(self.pacer.adaptive && self.counted) {
             return;
         }
-        let verdict = self.pacer.concurrency.lock().expect("concurrency lock").answered(self.level, refused, Instant::now());
+        let verdict =
+            self.pacer.concurrency.lock().expect("concurrency lock").answered(self.level, refused, Instant::now());
         self.of_the_cap.store(verdict.of_the_cap, std::sync::atomic::Ordering::Relaxed);
         if verdict.learnt {
             // The last slowdown came from the count in flight, not the rate: undone (the

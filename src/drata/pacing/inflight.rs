@@ -79,7 +79,16 @@ pub(super) struct Concurrency {
 
 impl Default for Concurrency {
     fn default() -> Self {
-        Concurrency { in_flight: 0, answers: vec![(0.0, 0.0); LEVELS], cap: None, trial: false, next_probe: None, doublings: 0, refusing: false, learning: false }
+        Concurrency {
+            in_flight: 0,
+            answers: vec![(0.0, 0.0); LEVELS],
+            cap: None,
+            trial: false,
+            next_probe: None,
+            doublings: 0,
+            refusing: false,
+            learning: false,
+        }
     }
 }
 

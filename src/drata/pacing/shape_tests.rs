@@ -259,7 +259,12 @@ fn shapes() -> Vec<(&'static str, Shape, Duration, Floors)> {
         // Pacing evenly cannot fill a limit on requests in flight; the cap learnt from the
         // refusals (`inflight`) does, once a few paced refusals showed it: the short run
         // learns it late (most of its 429s are the unpaced start's).
-        ("in flight 2 at 50 ms", Shape::InFlight { max: 2 }, ms(50), Floors { short: 0.92, long: 0.99, long_429: 0.02 }),
+        (
+            "in flight 2 at 50 ms",
+            Shape::InFlight { max: 2 },
+            ms(50),
+            Floors { short: 0.92, long: 0.99, long_429: 0.02 },
+        ),
     ]
 }
 
