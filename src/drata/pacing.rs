@@ -210,8 +210,6 @@ pub struct InFlight<'a> {
     level: u32,
     /// Sent once the run paces (`Concurrency::learning`): its answer is evidence.
     counted: bool,
-    /// No longer counted in flight (`answered`).
-    done: std::sync::atomic::AtomicBool,
     /// Refused above the cap in force (`refused_by_cap`).
     of_the_cap: std::sync::atomic::AtomicBool,
 }
@@ -222,16 +220,12 @@ impl InFlight<'_> {
         self.level
     }
 
-    /// The server answered it: refused (a 429) or admitted (any other status). Called as
-    /// its status arrives: the server's slot is free from then on (counting it until the
-    /// body is read would show the server more in flight than it holds), so it leaves the
-    /// count here. A request that got no answer (a timeout, a reset connection) says
-    /// nothing and is not recorded (it leaves the count when dropped).
+    /// The server answered it: refused (a 429) or admitted (any other status). A request
+    /// that got no answer (a timeout, a reset connection) says nothing and is not recorded.
+    /// It stays counted in flight until dropped, once its body is read: a server may hold
+    /// its slot until the body is sent, and counting more than the server holds only
+    /// blurs where refusals fall, while counting fewer would hide it.
     pub fn answered(&self, refused: bool) {
-        if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            return;
-        }
-        self.leave();
         if refused {
             tracing::debug!(
                 in_flight = self.level,
@@ -264,18 +258,10 @@ impl InFlight<'_> {
     }
 }
 
-impl InFlight<'_> {
-    fn leave(&self) {
-        self.pacer.concurrency.lock().expect("concurrency lock").leave();
-        self.pacer.freed.notify_waiters();
-    }
-}
-
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            self.leave();
-        }
+        self.pacer.concurrency.lock().expect("concurrency lock").leave();
+        self.pacer.freed.notify_waiters();
     }
 }
 
@@ -429,7 +415,7 @@ impl Pacer {
                 c.try_enter(Instant::now()).map(|level| (level, c.learning))
             };
             if let Some((level, counted)) = entered {
-                return InFlight { pacer: self, level, counted, done: false.into(), of_the_cap: false.into() };
+                return InFlight { pacer: self, level, counted, of_the_cap: false.into() };
             }
             freed.await;
         }

@@ -690,47 +690,6 @@ async fn a_limit_on_requests_in_flight_is_found_like_a_rate() {
     assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
 }
 
-/// The same kind of limit, at 2 in flight and 20 ms an answer (100 requests/s): the run
-/// learns the cap from where its 429s fall (refused only with two others in flight) and
-/// holds itself to two in flight, so after its first stretch few requests are refused
-/// (a trial of a third now and then). Counted by the server in the order requests came.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_limit_of_two_in_flight_is_learnt_as_a_cap_and_then_rarely_hit() {
-    let ws = Workspace::new(300);
-    let served = ws.clone();
-    let in_flight = Arc::new(AtomicU64::new(0));
-    let outcomes = Arc::new(Mutex::new(Vec::<bool>::new()));
-    let (gauge, log) = (in_flight.clone(), outcomes.clone());
-    let srv = Hostile::start(move |r| {
-        let guard = InFlight(gauge.clone());
-        let refused = gauge.fetch_add(1, Ordering::Relaxed) >= 2;
-        log.lock().unwrap().push(refused);
-        if refused {
-            return respond(429, &[("retry-after", "1")], "");
-        }
-        let (status, body) = served.answer_json(r);
-        let slow = futures::stream::once(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            drop(guard);
-            Ok::<_, std::io::Error>(Bytes::from(body.to_string()))
-        });
-        let mut resp = Response::new(Body::from_stream(slow));
-        *resp.status_mut() = StatusCode::from_u16(status).unwrap();
-        resp
-    })
-    .await;
-    let (r, tmp) = run(&srv, &[]).await;
-    assert_exact(&r, tmp.path(), &ws);
-    assert!(r.stderr.contains("at most 2 requests in flight"), "{}", r.stderr);
-    let outcomes = outcomes.lock().unwrap().clone();
-    let refused = outcomes.iter().filter(|x| **x).count();
-    assert_eq!(r.summary()["api"]["rate_limited"].as_u64(), Some(refused as u64));
-    let third = outcomes.len() / 3;
-    let late = outcomes[third..].iter().filter(|x| **x).count();
-    eprintln!("{} requests, {refused} answered 429, {late} of them after the first {third}", outcomes.len());
-    assert!(late <= 4, "{late} of the last {} requests answered 429", outcomes.len() - third);
-}
-
 /// A fixed-window limiter (how "N requests per minute" limits are often built), scaled
 /// down: `quota` requests per `window`, every response reporting what is left of the
 /// quota (in the `style` given), and a 429 past it. Runs `people` through it and returns

@@ -3,7 +3,7 @@
 //! Some limiters count requests in flight, not requests per second. A pace cannot fill
 //! them: any bunching puts one request too many in flight and it is refused, so the rate
 //! pacing settles well under the limit. Each request is counted in flight from when it
-//! leaves until its answer arrives, and its answer is recorded against that count (its
+//! leaves until its answer is read, and its answer is recorded against that count (its
 //! *level*: how many were in flight with it, itself included). When refusals concentrate
 //! at the levels above some `k` (a large share of the requests sent there refused) while
 //! the requests sent at `k` or fewer are admitted (a share at least ten times smaller, on
