@@ -2,11 +2,12 @@
 //! pacing gate, retries and request statistics.
 //!
 //! Every request holds one permit of a single semaphore while it is in flight (pages and
-//! child calls share it), passes the pacing gate first, and is wrapped in a timeout. Backoff
+//! child calls share it), passes the pacing gate first (and, holding its permit, the cap on
+//! requests in flight the pacer may have learnt), and is wrapped in a timeout. Backoff
 //! waits happen *without* a permit so a sleeping retry does not starve other work. The API
 //! key lives only in a sensitive header value: it is never formatted into logs or errors.
 
-use super::pacing::Pacer;
+use super::pacing::{InFlight, Pacer};
 use super::retry::{
     classify, parse_rate_limit_quota, parse_rate_limit_reset, parse_retry_after, server_clock, Attempt, Backoff,
     Decision, RetryReason, MAX_BODY_BYTES,
@@ -219,8 +220,10 @@ impl DrataClient {
                 Ok(sent) => sent,
                 Err(past) => return Err(self.too_long_error(path, past.wait, "the API's rate limit")),
             };
-            let (attempt, left) = {
+            let (attempt, left, refused_by_cap) = {
                 let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                // Within the cap on requests in flight, if the refusals taught one.
+                let in_flight = self.pacer.enter().await;
                 // A global pause (an exhausted quota, a long Retry-After) that began while
                 // this request waited for a connection slot holds it back too, and so does a
                 // slowdown: sent at the old pace, it would only be refused.
@@ -233,13 +236,13 @@ impl DrataClient {
                 // The request timeout bounds one attempt; the run deadline bounds it too, so
                 // a body that stalls cannot carry the run past --deadline.
                 let attempt = match self.cfg.deadline {
-                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone(), left)).await {
+                    Some(d) => match tokio::time::timeout_at(d, self.send_once(url.clone(), left, &in_flight)).await {
                         Ok(a) => a,
                         Err(_) => return Err(self.deadline_error(path)),
                     },
-                    None => self.send_once(url.clone(), left).await,
+                    None => self.send_once(url.clone(), left, &in_flight).await,
                 };
-                (attempt, left)
+                (attempt, left, in_flight.refused_by_cap())
             };
             let (attempt, body, message) = attempt;
             let decision = classify(&attempt);
@@ -280,7 +283,7 @@ impl DrataClient {
                             Some(a) => a + jitter.min(Duration::from_millis(250)),
                             None => jitter,
                         };
-                        if reason == RetryReason::RateLimited {
+                        if reason == RetryReason::RateLimited && !refused_by_cap {
                             self.pacer.on_rate_limited(after.unwrap_or(wait), sent, left);
                         }
                         let too_long = after.is_some_and(|a| a > self.cfg.max_wait);
@@ -337,7 +340,13 @@ impl DrataClient {
     }
 
     /// One attempt, leaving at `left`: send, read the whole body, reduce to an `Attempt`.
-    async fn send_once(&self, url: Url, left: Instant) -> (Attempt, Option<serde_json::Value>, Option<String>) {
+    /// `in_flight` is told the status as soon as it arrives.
+    async fn send_once(
+        &self,
+        url: Url,
+        left: Instant,
+        in_flight: &InFlight<'_>,
+    ) -> (Attempt, Option<serde_json::Value>, Option<String>) {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, self.auth.clone());
         headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -346,6 +355,7 @@ impl DrataClient {
             Err(e) => return (self.transport_failure(&e), None, None),
         };
         let status = resp.status().as_u16();
+        in_flight.answered(status == 429);
         let h = resp.headers();
         let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let now = server_clock(header("date").as_deref(), SystemTime::now());

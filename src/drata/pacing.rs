@@ -49,12 +49,22 @@
 //!   gate just before the pause wait too). Short
 //!   `Retry-After`s are honoured by the refused request alone (pausing everyone for them
 //!   would waste a bucket's refill), except inside a costly stretch (`refusals`).
+//! - A cap on requests in flight (`inflight`): each request is counted in flight from when
+//!   it leaves until its answer, and its answer recorded against how many were in flight
+//!   with it. When 429s concentrate above some count while requests sent with fewer are
+//!   admitted (a limiter counting requests in flight, which no pace can fill), requests
+//!   in flight are capped at that count (`enter`), raised by one now and then for a trial.
+//!   Refusals by rate fall on every count alike and teach no cap. A 429 sent above the cap
+//!   is the cap's (the client does not report it to `on_rate_limited`), and learning a cap
+//!   undoes the last slowdown (the count in flight caused it).
 //! - Shared between runs (`--shared-pace-file`, `shared`): every step below runs on one
 //!   state kept in a file under its lock, so several runs from one machine (one source IP,
 //!   one limit) pace as one client instead of each probing the limit on its own.
 
+mod inflight;
 mod refusals;
 mod shared;
+use inflight::Concurrency;
 use refusals::Refusals;
 pub use shared::SharedPace;
 
@@ -187,6 +197,72 @@ pub struct Pacer {
     state: Mutex<State>,
     /// The state lives in a file shared with other runs (`with_shared`).
     shared: Option<SharedPace>,
+    /// Requests in flight and the cap learnt on them (this process's own: `inflight`).
+    concurrency: Mutex<Concurrency>,
+    /// A request in flight was answered (a waiter in `enter` may go).
+    freed: tokio::sync::Notify,
+}
+
+/// One request counted in flight (`Pacer::enter`) until dropped.
+#[derive(Debug)]
+pub struct InFlight<'a> {
+    pacer: &'a Pacer,
+    level: u32,
+    /// Sent once the run paces (`Concurrency::learning`): its answer is evidence.
+    counted: bool,
+    /// Refused above the cap in force (`refused_by_cap`).
+    of_the_cap: std::sync::atomic::AtomicBool,
+}
+
+impl InFlight<'_> {
+    /// How many requests were in flight when this one left, itself included.
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// The server answered it: refused (a 429) or admitted (any other status). A request
+    /// that got no answer (a timeout, a reset connection) says nothing and is not recorded.
+    /// It stays counted in flight until dropped, once its body is read: a server may hold
+    /// its slot until the body is sent, and counting more than the server holds only
+    /// blurs where refusals fall, while counting fewer would hide it.
+    pub fn answered(&self, refused: bool) {
+        if refused {
+            tracing::debug!(
+                in_flight = self.level,
+                counted = self.counted,
+                "429 for a request sent with others in flight"
+            );
+        }
+        if !(self.pacer.adaptive && self.counted) {
+            return;
+        }
+        let verdict =
+            self.pacer.concurrency.lock().expect("concurrency lock").answered(self.level, refused, Instant::now());
+        self.of_the_cap.store(verdict.of_the_cap, std::sync::atomic::Ordering::Relaxed);
+        if verdict.learnt {
+            // The last slowdown came from the count in flight, not the rate: undone (the
+            // cap holds the count now), so the pace does not creep back for seconds.
+            self.pacer.step(|st| {
+                if let Some(rate) = st.rate {
+                    st.rate = Some(rate.max(st.rate_at_decrease));
+                }
+            });
+        }
+    }
+
+    /// Whether its 429 was for being sent above the cap in force (a trial of one more, or
+    /// the refusal that taught the cap): the count in flight's, so not a slowdown of the
+    /// pace (`on_rate_limited` is skipped for it).
+    pub fn refused_by_cap(&self) -> bool {
+        self.of_the_cap.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.pacer.concurrency.lock().expect("concurrency lock").leave();
+        self.pacer.freed.notify_waiters();
+    }
 }
 
 /// What one look at the schedule decided.
@@ -219,6 +295,8 @@ impl Pacer {
                 refusals: Refusals::default(),
             }),
             shared: None,
+            concurrency: Mutex::new(Concurrency::default()),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
@@ -323,6 +401,31 @@ impl Pacer {
         }
     }
 
+    /// Wait until one more request may be in flight under the cap learnt (`inflight`; no
+    /// wait without one), and count it in flight until the returned guard is dropped. Taken
+    /// once the request has its connection slot, just before it leaves.
+    pub async fn enter(&self) -> InFlight<'_> {
+        loop {
+            // Registered before the look, so an answer between the two is not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let entered = {
+                let mut c = self.concurrency.lock().expect("concurrency lock");
+                c.try_enter(Instant::now()).map(|level| (level, c.learning))
+            };
+            if let Some((level, counted)) = entered {
+                return InFlight { pacer: self, level, counted, of_the_cap: false.into() };
+            }
+            freed.await;
+        }
+    }
+
+    /// The cap on requests in flight in force now, if one was learnt.
+    pub fn in_flight_cap(&self) -> Option<u32> {
+        self.concurrency.lock().expect("concurrency lock").limit()
+    }
+
     /// A response other than 429 arrived: the server admitted the request that left at
     /// `sent` (when it had its connection slot, not when `wait` granted its pace slot).
     pub fn on_admitted(&self, sent: Instant) {
@@ -351,7 +454,10 @@ impl Pacer {
         if !self.adaptive {
             return;
         }
-        self.step(|st| self.rate_limited(st, after, sent, left))
+        self.step(|st| self.rate_limited(st, after, sent, left));
+        // Until the first 429 the client sends unpaced bursts, whose refusals fall on the
+        // highest counts in flight whatever the limiter: only what is sent after it counts.
+        self.concurrency.lock().expect("concurrency lock").learning = true;
     }
 
     fn rate_limited(&self, st: &mut State, after: Duration, sent: Instant, left: Instant) {

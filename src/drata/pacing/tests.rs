@@ -298,3 +298,55 @@ async fn a_429_under_a_documented_limit_is_learnt_as_a_first_429() {
     }
     assert!(p.current_rate().unwrap() > r, "{:?} vs {r}", p.current_rate());
 }
+
+#[tokio::test(start_paused = true)]
+async fn refusals_only_above_two_in_flight_hold_requests_in_flight_to_two() {
+    use futures::FutureExt;
+    let p = Pacer::new(None, true);
+    // The unpaced start: refusals of a burst say nothing yet (every limiter refuses its top).
+    {
+        let burst: Vec<_> = [p.enter().await, p.enter().await, p.enter().await, p.enter().await].into();
+        assert_eq!(burst.iter().map(InFlight::level).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        burst[0].answered(false);
+        burst[1].answered(false);
+        burst[2].answered(true);
+        burst[3].answered(true);
+    }
+    let now = Instant::now();
+    p.on_rate_limited(Duration::from_secs(1), now, now);
+    assert_eq!(p.in_flight_cap(), None);
+    // Paced: two in flight are admitted, a third is refused (twice, apart).
+    for round in 0..20 {
+        let (a, b) = (p.enter().await, p.enter().await);
+        if round % 10 == 9 {
+            let c = p.enter().await;
+            assert_eq!(c.level(), 3);
+            c.answered(true);
+        }
+        a.answered(false);
+        b.answered(false);
+    }
+    assert_eq!(p.in_flight_cap(), Some(2));
+    // A third waits for one of two to be answered; then it goes.
+    let (a, _b) = (p.enter().await, p.enter().await);
+    let mut third = Box::pin(p.enter());
+    assert!((&mut third).now_or_never().is_none(), "a third request in flight waits");
+    a.answered(false);
+    drop(a);
+    let third = third.now_or_never().expect("a slot freed");
+    assert_eq!(third.level(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_adaptive_pacing_no_cap_is_learnt() {
+    let p = Pacer::new(Some(10.0), false);
+    let now = Instant::now();
+    p.on_rate_limited(Duration::from_secs(1), now, now);
+    for _ in 0..30 {
+        let (a, b, c) = (p.enter().await, p.enter().await, p.enter().await);
+        a.answered(false);
+        b.answered(false);
+        c.answered(true);
+    }
+    assert_eq!(p.in_flight_cap(), None);
+}
