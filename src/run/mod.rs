@@ -193,47 +193,61 @@ async fn run_unobserved(
         r = RunTarget::open(&output, opts.workspace.as_deref(), &run_id, opts.incremental.is_some(), &deadline) => r?,
         kind = &mut shutdown => return Err(EtlError::new(kind, "interrupted by a signal while opening the output; nothing was written")),
     };
-    if let Err(e) = prepare_table_format(&opts, &target).await {
-        target.close().await;
-        return Err(e);
-    }
-    let result =
-        run_locked(&opts, progress, &target, &client, dialect, &key, &run_id, started, clock, &deadline, shutdown)
-            .await;
+    let logs = match prepare_table_format(&opts, &target).await {
+        Ok(logs) => logs,
+        Err(e) => {
+            target.close().await;
+            return Err(e);
+        }
+    };
+    let result = run_locked(
+        &opts,
+        progress,
+        &target,
+        logs.as_ref(),
+        &client,
+        dialect,
+        &key,
+        &run_id,
+        started,
+        clock,
+        &deadline,
+        shutdown,
+    )
+    .await;
     target.close().await;
     result
 }
 
 /// `--table-format` other than Parquet: before the run lists anyone, whether the output's
 /// table-format logs can take this run's snapshot (exit 64 if not).
-async fn prepare_table_format(opts: &RunOptions, target: &RunTarget) -> Result<(), EtlError> {
-    if opts.table_format == crate::load::TableFormat::Parquet {
-        return Ok(());
-    }
-    let (root, manifests) = target.committed().await?;
-    crate::load::table_log::prepare(opts.table_format, &root, opts.workspace.as_deref(), &manifests).await
-}
-
-/// After the commit: the table-format logs brought up to date with every committed manifest.
-async fn publish_table_format(
+async fn prepare_table_format(
     opts: &RunOptions,
     target: &RunTarget,
-    workspace: Option<&str>,
-    run_id: &str,
-) -> Result<Option<Vec<crate::load::table_format::TableVersion>>, EtlError> {
+) -> Result<Option<crate::load::table_log::Prepared>, EtlError> {
     if opts.table_format == crate::load::TableFormat::Parquet {
         return Ok(None);
     }
-    let clock = std::time::Instant::now();
     let (root, manifests) = target.committed().await?;
-    let versions = crate::load::table_log::publish(opts.table_format, &root, workspace, &manifests, run_id).await?;
+    crate::load::table_log::prepare(opts.table_format, root, opts.workspace.as_deref(), manifests).await
+}
+
+/// After the commit: the table-format logs brought up to date with the committed manifests.
+async fn publish_table_format(
+    logs: Option<&crate::load::table_log::Prepared>,
+    committed: &Manifest,
+    run_id: &str,
+) -> Result<Option<Vec<crate::load::table_format::TableVersion>>, EtlError> {
+    let Some(logs) = logs else { return Ok(None) };
+    let clock = std::time::Instant::now();
+    let versions = logs.publish(committed, run_id).await?;
     tracing::info!(
-        format = opts.table_format.name(),
-        tables = versions.as_ref().map_or(0, Vec::len),
+        format = logs.format().name(),
+        tables = versions.len(),
         ms = clock.elapsed().as_millis() as u64,
         "table-format logs brought up to date"
     );
-    Ok(versions)
+    Ok(Some(versions))
 }
 
 /// The run once its output is locked: extract, write, commit (and publish to a store).
@@ -242,6 +256,7 @@ async fn run_locked(
     opts: &RunOptions,
     progress: &RunProgress,
     target: &RunTarget,
+    logs: Option<&crate::load::table_log::Prepared>,
     client: &DrataClient,
     dialect: Dialect,
     key: &SnapshotKey,
@@ -326,7 +341,7 @@ async fn run_locked(
                 .bound_with("applying the commit in the store", crate::deadline::ROLLS_FORWARD, target.apply(&manifest))
                 .await?;
             tracing::info!(snapshot_id = %key.id, people = listing.unique, "snapshot committed");
-            let delta = publish_table_format(opts, target, key.workspace.as_deref(), run_id).await?;
+            let delta = publish_table_format(logs, &manifest, run_id).await?;
             Ok(RunSummary {
                 status: "ok",
                 exit_code: 0,
